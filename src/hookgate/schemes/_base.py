@@ -1,0 +1,75 @@
+"""The shapes every scheme shares: what a signer returns, what a verifier returns, and their protocols.
+
+Schemes are sans-I/O: they take raw body bytes, a header mapping, keys and ``now`` (Unix seconds, passed in so
+tests use a fixed clock) and never read the network, the clock, the environment or a database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+__all__ = ["Signed", "Signer", "Verified", "Verifier", "get_header"]
+
+
+@dataclass(frozen=True, slots=True)
+class Signed:
+    """What a sender must put on the wire.
+
+    ``headers`` are added to the request; ``body`` is what to send (the original bytes for header-signature
+    schemes, the compact token for JWS/JWE); ``content_type`` is set when the scheme changes the body's type.
+    """
+
+    headers: dict[str, str]
+    body: bytes
+    content_type: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Verified:
+    """A request that passed verification.
+
+    ``payload`` is the verified application payload: the raw body for header-signature schemes, the JWS
+    payload, or the decrypted JWE plaintext. ``key_id`` names the key that matched (a ``kid`` or the index
+    of the secret), so an operator can see when an old rotated key is still being used.
+    """
+
+    payload: bytes
+    msg_id: str | None = None
+    timestamp: int | None = None
+    key_id: str | None = None
+    claims: Mapping[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Signer(Protocol):
+    """The sending side of a scheme."""
+
+    def sign(self, body: bytes, *, msg_id: str, now: float) -> Signed:
+        """Return the headers (and possibly a replacement body) for one request."""
+        ...
+
+
+@runtime_checkable
+class Verifier(Protocol):
+    """The receiving side of a scheme. Raises `hookgate.errors.VerificationError` on any failure."""
+
+    def verify(self, body: bytes, headers: Mapping[str, str], *, now: float) -> Verified:
+        """Check ``body`` and ``headers``; return what was verified."""
+        ...
+
+
+def get_header(headers: Mapping[str, str], name: str) -> str | None:
+    """Case-insensitive header lookup; ``name`` must be given in lower case.
+
+    The exact and lower-case spellings are tried first because that is what ASGI servers, aiohttp and most
+    test clients hand us; only then is the mapping scanned.
+    """
+    value = headers.get(name)
+    if value is not None:
+        return value
+    for key, value in headers.items():
+        if key.lower() == name:
+            return value
+    return None
