@@ -1,0 +1,231 @@
+"""Schemes by name: build a signer or verifier from a scheme name, secrets, key texts and options.
+
+This is the one table that maps the public scheme names (the CLI's ``--scheme``, configuration files) to the
+classes of each family, so every front end accepts exactly the same names and options.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets as _secrets
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from hookgate.errors import ConfigError, KeyFormatError
+from hookgate.keys import (
+    AsymmetricKey,
+    load_key,
+    parse_symmetric_secret,
+)
+from hookgate.keys import (
+    generate_key as _generate_key,
+)
+from hookgate.keys import (
+    jwks_document as _jwks_document,
+)
+from hookgate.keys import (
+    public_pem as _public_pem,
+)
+from hookgate.schemes._base import Signer, Verifier
+from hookgate.schemes.credentials import ApiKeySigner, ApiKeyVerifier, BasicSigner, BasicVerifier
+from hookgate.schemes.hmac_header import HmacConfig, HmacSigner, HmacVerifier
+from hookgate.schemes.jose import JweDecrypter, JweEncrypter, JwsSigner, JwsVerifier
+from hookgate.schemes.jwt_bearer import JwtBearerSigner, JwtBearerVerifier
+from hookgate.schemes.providers import StripeSigner, StripeVerifier, preset_signer, preset_verifier
+from hookgate.schemes.standard_webhooks import (
+    DEFAULT_TOLERANCE,
+    StandardWebhooksEd25519Signer,
+    StandardWebhooksEd25519Verifier,
+    StandardWebhooksSigner,
+    StandardWebhooksVerifier,
+)
+
+__all__ = [
+    "SCHEME_NAMES",
+    "body_is_token",
+    "build_signer",
+    "build_verifier",
+    "generate_key",
+    "jwks_document",
+    "new_message_id",
+    "public_pem",
+]
+
+SCHEME_NAMES = (
+    "standard-webhooks",
+    "standard-webhooks-ed25519",
+    "github",
+    "stripe",
+    "shopify",
+    "slack",
+    "hmac",
+    "api-key",
+    "basic",
+    "jwt-hs256",
+    "jws",
+    "jwe",
+)
+_TOKEN_SCHEMES = frozenset({"jws", "jwe"})
+_SECRET_SCHEMES = frozenset(
+    {"standard-webhooks", "github", "stripe", "shopify", "slack", "hmac", "api-key", "basic", "jwt-hs256"}
+)
+
+
+def body_is_token(name: str) -> bool:
+    """True when the scheme replaces the body with a JOSE token."""
+    return name in _TOKEN_SCHEMES
+
+
+def new_message_id() -> str:
+    """A fresh message id in the Standard Webhooks style (``msg_`` + 128 random bits)."""
+    return "msg_" + _secrets.token_urlsafe(16)
+
+
+def _need(name: str, secrets: Sequence[str], keys: Sequence[bytes]) -> None:
+    if name in _SECRET_SCHEMES:
+        if not secrets:
+            raise ConfigError(f"scheme {name} needs --secret")
+        if keys:
+            raise ConfigError(f"scheme {name} takes --secret, not --key")
+    else:
+        if not keys:
+            raise ConfigError(f"scheme {name} needs --key")
+        if secrets:
+            raise ConfigError(f"scheme {name} takes --key, not --secret")
+
+
+def _hmac_config(options: Mapping[str, Any], tolerance: int) -> HmacConfig:
+    return HmacConfig(
+        header=options.get("header_name") or "X-Signature",
+        algorithm=options.get("algorithm") or "sha256",
+        encoding=options.get("encoding") or "hex",
+        prefix=options.get("prefix") or "",
+        tolerance=tolerance,
+    )
+
+
+def _basic_pairs(secrets: Sequence[str]) -> list[tuple[str, str]]:
+    pairs = []
+    for item in secrets:
+        user, sep, password = item.partition(":")
+        if not sep or not user:
+            raise ConfigError("basic credentials must be given as 'id:secret'")
+        pairs.append((user, password))
+    return pairs
+
+
+def _jws_verify_keys(keys: Sequence[bytes]) -> JwsVerifier:
+    pems: list[bytes] = []
+    docs: list[Mapping[str, Any]] = []
+    for raw in keys:
+        try:
+            doc = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            doc = None
+        if isinstance(doc, dict) and "keys" in doc:
+            docs.append(doc)
+        else:
+            pems.append(raw)
+    return JwsVerifier(pems, jwks=docs)
+
+
+def build_verifier(
+    name: str,
+    secrets: Sequence[str],
+    keys: Sequence[bytes],
+    *,
+    tolerance: int | None = None,
+    options: Mapping[str, Any] | None = None,
+) -> Verifier:
+    """The verifying side of scheme ``name``; ``keys`` are key file contents (PEM, JWK or JWKS)."""
+    options = options or {}
+    tol = DEFAULT_TOLERANCE if tolerance is None else tolerance
+    _need(name, secrets, keys)
+    header = options.get("header_name")
+    if name == "standard-webhooks":
+        return StandardWebhooksVerifier(secrets, tolerance=tol)
+    if name == "standard-webhooks-ed25519":
+        return StandardWebhooksEd25519Verifier(keys, tolerance=tol)
+    if name in ("github", "shopify", "slack"):
+        return preset_verifier(name, secrets, tolerance=tol)
+    if name == "stripe":
+        return StripeVerifier(secrets, tolerance=tol)
+    if name == "hmac":
+        return HmacVerifier(_hmac_config(options, tol), [parse_symmetric_secret(s) for s in secrets])
+    if name == "api-key":
+        return ApiKeyVerifier(secrets, header=header or "X-API-Key")
+    if name == "basic":
+        return BasicVerifier(_basic_pairs(secrets), header=header or "Authorization")
+    if name == "jwt-hs256":
+        return JwtBearerVerifier(secrets, header=header or "Authorization", leeway=min(tol, 300))
+    if name == "jws":
+        return _jws_verify_keys(keys)
+    if name == "jwe":
+        return JweDecrypter(keys)
+    raise ConfigError(f"unknown scheme {name!r}; expected one of {', '.join(SCHEME_NAMES)}")
+
+
+def build_signer(
+    name: str,
+    secrets: Sequence[str],
+    keys: Sequence[bytes],
+    *,
+    options: Mapping[str, Any] | None = None,
+) -> Signer:
+    """The signing side of scheme ``name``."""
+    options = options or {}
+    _need(name, secrets, keys)
+    header = options.get("header_name")
+    alg = options.get("alg")
+    if name == "standard-webhooks":
+        return StandardWebhooksSigner(secrets)
+    if name == "standard-webhooks-ed25519":
+        return StandardWebhooksEd25519Signer(keys)
+    if name in ("github", "shopify", "slack"):
+        return preset_signer(name, secrets)
+    if name == "stripe":
+        return StripeSigner(secrets)
+    if name == "hmac":
+        return HmacSigner(
+            _hmac_config(options, DEFAULT_TOLERANCE), [parse_symmetric_secret(s) for s in secrets]
+        )
+    if name in ("api-key", "basic", "jwt-hs256") and len(secrets) != 1:
+        raise ConfigError(f"scheme {name} signs with exactly one --secret")
+    if name == "api-key":
+        return ApiKeySigner(secrets[0], header=header or "X-API-Key")
+    if name == "basic":
+        ((user, password),) = _basic_pairs(secrets)
+        return BasicSigner(user, password, header=header or "Authorization")
+    if name == "jwt-hs256":
+        return JwtBearerSigner(secrets[0], header=header or "Authorization")
+    if name in ("jws", "jwe") and len(keys) != 1:
+        raise ConfigError(f"scheme {name} signs with exactly one --key")
+    if name == "jws":
+        return JwsSigner(keys[0], alg=alg)
+    if name == "jwe":
+        return JweEncrypter(keys[0], alg=alg)
+    raise ConfigError(f"unknown scheme {name!r}; expected one of {', '.join(SCHEME_NAMES)}")
+
+
+def generate_key(kind: str) -> tuple[str, str | None]:
+    """A new key as (secret or private PEM, public PEM or None for HMAC)."""
+    private_text = _generate_key(kind)
+    if kind == "hmac":
+        return private_text, None
+    return private_text, _public_pem(load_key(private_text, private=True))
+
+
+def public_pem(data: bytes) -> str:
+    """The public half, as PEM, of a key file's contents."""
+    return _public_pem(load_key(data))
+
+
+def jwks_document(keys: Sequence[bytes]) -> dict[str, Any]:
+    """A JWKS of the public halves of the given key files."""
+    parsed: list[AsymmetricKey] = []
+    for raw in keys:
+        try:
+            parsed.append(load_key(raw))
+        except KeyFormatError as exc:
+            raise KeyFormatError(f"key {len(parsed) + 1}: {exc}") from None
+    return _jwks_document(parsed)
