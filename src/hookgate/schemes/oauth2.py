@@ -165,9 +165,9 @@ def parse_token_response(status: int, body: bytes, *, now: float) -> Token:
 class TokenPolicy:
     """When a cached token must be replaced.
 
-    A token is refreshed ``skew`` seconds before it expires, or once ``refresh_fraction`` of its lifetime has
-    passed if that comes first (a 60 s token is renewed after 48 s, not 30 s), so a request never leaves with
-    a token that expires in flight. Tokens without ``expires_in`` are reused for ``default_lifetime`` seconds.
+    A token is refreshed ``skew`` seconds before it expires, so a request never leaves with a token that
+    expires in flight; for short tokens the skew shrinks to the last ``1 - refresh_fraction`` of the lifetime
+    (a 60 s token is renewed after 48 s, not after 30 s). Tokens without ``expires_in`` are reused for ``default_lifetime`` seconds.
     """
 
     skew: float = 30.0
@@ -178,7 +178,8 @@ class TokenPolicy:
         if token.expires_at is None:
             return token.obtained_at + self.default_lifetime
         lifetime = token.expires_at - token.obtained_at
-        return min(token.expires_at - self.skew, token.obtained_at + lifetime * self.refresh_fraction)
+        # the skew, but never more than the last (1 - fraction) of a short token's life
+        return token.expires_at - min(self.skew, lifetime * (1 - self.refresh_fraction))
 
     def needs_refresh(self, token: Token | None, now: float) -> bool:
         return token is None or now >= self.refresh_at(token)
