@@ -1,4 +1,4 @@
-"""The CLI contract: `hookgate verify|sign|keys|jwks`, their output and exit codes (0 valid, 1 invalid, 2 usage)."""
+"""The CLI contract: `hookgate verify|sign|keys|jwks`, output, exit codes (0 valid, 1 invalid, 2 usage)."""
 
 from __future__ import annotations
 

@@ -167,7 +167,8 @@ class TokenPolicy:
 
     A token is refreshed ``skew`` seconds before it expires, so a request never leaves with a token that
     expires in flight; for short tokens the skew shrinks to the last ``1 - refresh_fraction`` of the lifetime
-    (a 60 s token is renewed after 48 s, not after 30 s). Tokens without ``expires_in`` are reused for ``default_lifetime`` seconds.
+    (a 60 s token is renewed after 48 s, not after 30 s). Tokens without ``expires_in`` are reused for
+    ``default_lifetime`` seconds.
     """
 
     skew: float = 30.0
