@@ -1,0 +1,141 @@
+"""The records the delivery engine keeps: applications, endpoints, messages, deliveries and attempts.
+
+Plain data, no behaviour beyond small derived answers (does an endpoint subscribe to an event type). Secrets
+never appear here in clear: an endpoint carries its signing secrets sealed (`hookgate.crypto.SecretBox`).
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import secrets as _secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from hookgate.errors import ConfigError
+
+__all__ = [
+    "Application",
+    "Attempt",
+    "Delivery",
+    "DeliveryStatus",
+    "Endpoint",
+    "Message",
+    "new_id",
+    "validate_event_filter",
+]
+
+_EVENT_TYPE = re.compile(r"^[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*$")
+_EVENT_FILTER = re.compile(r"^([A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*)(\.\*)?$|^\*$")
+
+
+def new_id(prefix: str) -> str:
+    """A random, URL-safe, sortable-enough id with a type prefix (``msg_``, ``ep_`` ...)."""
+    return f"{prefix}_{_secrets.token_urlsafe(16)}"
+
+
+class DeliveryStatus(enum.StrEnum):
+    PENDING = "pending"
+    IN_FLIGHT = "in_flight"
+    DELIVERED = "delivered"
+    FAILED = "failed"  # the last attempt failed, another is scheduled
+    DEAD = "dead"  # retries exhausted or the endpoint was disabled
+
+
+def validate_event_type(event_type: str) -> str:
+    if not event_type or len(event_type) > 256 or not _EVENT_TYPE.match(event_type):
+        raise ConfigError(f"event type {event_type!r} must be dot-separated words of [A-Za-z0-9_-]")
+    return event_type
+
+
+def validate_event_filter(filters: tuple[str, ...]) -> tuple[str, ...]:
+    """Exact names, ``prefix.*`` wildcards, or ``*``; an empty tuple means every event type."""
+    for item in filters:
+        if len(item) > 256 or not _EVENT_FILTER.match(item):
+            raise ConfigError(f"event filter {item!r} must be an event type, 'prefix.*' or '*'")
+    return filters
+
+
+def event_matches(filters: tuple[str, ...], event_type: str) -> bool:
+    if not filters:
+        return True
+    for item in filters:
+        if item in ("*", event_type):
+            return True
+        if item.endswith(".*") and event_type.startswith(item[:-1]):
+            return True
+    return False
+
+
+@dataclass(slots=True)
+class Application:
+    id: str
+    name: str
+    created_at: float
+
+
+@dataclass(slots=True)
+class Endpoint:
+    """Where and how one subscriber receives an application's events.
+
+    ``secrets_sealed`` is the sealed `hookgate.outbound.vault.EndpointSecrets` blob; ``settings`` holds the
+    authentication, TLS and payload options that the endpoint-security layer interprets.
+    """
+
+    id: str
+    app_id: str
+    url: str
+    created_at: float
+    updated_at: float
+    event_types: tuple[str, ...] = ()
+    enabled: bool = True
+    disabled_reason: str | None = None
+    scheme: str = "standard-webhooks"
+    secrets_sealed: bytes = field(default=b"", repr=False)
+    headers: dict[str, str] = field(default_factory=dict)
+    timeout_s: float = 15.0
+    rate_limit_per_s: float | None = None
+    max_concurrency: int | None = None
+    retry_schedule: tuple[float, ...] | None = None
+    allow_insecure: bool = False
+    settings: dict[str, Any] = field(default_factory=dict)
+    failing_since: float | None = None
+
+    def subscribes(self, event_type: str) -> bool:
+        return event_matches(self.event_types, event_type)
+
+
+@dataclass(slots=True)
+class Message:
+    id: str
+    app_id: str
+    event_type: str
+    payload: bytes
+    created_at: float
+    idempotency_key: str | None = None
+
+
+@dataclass(slots=True)
+class Delivery:
+    id: str
+    message_id: str
+    endpoint_id: str
+    status: DeliveryStatus
+    attempts: int
+    next_attempt_at: float
+    created_at: float
+    updated_at: float
+    lease_owner: str | None = None
+    lease_expires_at: float | None = None
+
+
+@dataclass(slots=True)
+class Attempt:
+    delivery_id: str
+    started_at: float
+    duration_ms: float
+    status_code: int | None
+    response_excerpt: str
+    error_class: str | None
+    outcome: str
+    id: int | None = None

@@ -1,0 +1,152 @@
+"""The store interface every backend implements (memory, SQLite, PostgreSQL), and the records it exchanges.
+
+Semantics every implementation must keep (the contract suite in ``tests/store`` checks them on all three):
+
+- ``publish`` writes the message and one delivery per subscribed, enabled endpoint atomically; the same
+  idempotency key for the same application within `IDEMPOTENCY_WINDOW` returns the first message.
+- ``claim`` leases due deliveries to one owner: a delivery is due when it is pending/failed and its
+  ``next_attempt_at`` has passed, or in flight with an expired lease (its worker died). Two owners never hold
+  the same delivery at once; a crash never loses one (at-least-once).
+- ``complete`` applies results only for deliveries still leased by the reporting owner, so a worker whose
+  lease expired cannot overwrite the newer owner's outcome.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from hookgate.models import Application, Attempt, Delivery, DeliveryStatus, Endpoint, Message
+
+__all__ = ["IDEMPOTENCY_WINDOW", "AttemptResult", "Claim", "PublishResult", "Store"]
+
+IDEMPOTENCY_WINDOW = 24 * 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A leased delivery with what is needed to send it."""
+
+    delivery: Delivery
+    message: Message
+    endpoint: Endpoint
+
+
+@dataclass(frozen=True, slots=True)
+class PublishResult:
+    message: Message
+    deliveries: tuple[Delivery, ...]
+    duplicate: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptResult:
+    """What a worker reports for one claimed delivery.
+
+    ``attempted`` is False when no request was made (circuit open, rate limited, endpoint disabled): the
+    delivery is rescheduled without an attempt row and without counting against its retries.
+    """
+
+    delivery_id: str
+    owner: str
+    status: DeliveryStatus
+    next_attempt_at: float
+    attempted: bool
+    started_at: float
+    duration_ms: float
+    status_code: int | None
+    response_excerpt: str
+    error_class: str | None
+    outcome: str
+
+
+class Store(abc.ABC):
+    """Durable state of the delivery engine. All methods are coroutines; ``now`` is passed in, never read."""
+
+    # -- applications and endpoints -----------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def create_application(self, app: Application) -> Application: ...
+
+    @abc.abstractmethod
+    async def get_application(self, app_id: str) -> Application:
+        """Raises `NotFoundError`."""
+
+    @abc.abstractmethod
+    async def create_endpoint(self, endpoint: Endpoint) -> Endpoint:
+        """Raises `NotFoundError` when the application does not exist."""
+
+    @abc.abstractmethod
+    async def get_endpoint(self, endpoint_id: str) -> Endpoint:
+        """Raises `NotFoundError`."""
+
+    @abc.abstractmethod
+    async def list_endpoints(self, app_id: str) -> list[Endpoint]: ...
+
+    @abc.abstractmethod
+    async def update_endpoint(self, endpoint: Endpoint) -> Endpoint:
+        """Replace every field of an existing endpoint. Raises `NotFoundError`."""
+
+    @abc.abstractmethod
+    async def set_endpoint_enabled(
+        self, endpoint_id: str, enabled: bool, *, reason: str | None, now: float
+    ) -> None:
+        """Enable or disable; disabling also turns the endpoint's pending deliveries dead."""
+
+    @abc.abstractmethod
+    async def mark_endpoint_health(self, endpoint_id: str, ok: bool, now: float) -> float | None:
+        """Record a success (clears ``failing_since``) or a failure (sets it if unset); return it."""
+
+    # -- messages -----------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def publish(self, message: Message, *, now: float) -> PublishResult:
+        """Store ``message`` and fan it out, atomically; idempotent on (app, idempotency key) for 24 h."""
+
+    @abc.abstractmethod
+    async def get_message(self, message_id: str) -> Message:
+        """Raises `NotFoundError`."""
+
+    @abc.abstractmethod
+    async def list_deliveries(self, message_id: str) -> list[Delivery]: ...
+
+    @abc.abstractmethod
+    async def get_delivery(self, delivery_id: str) -> Delivery:
+        """Raises `NotFoundError`."""
+
+    @abc.abstractmethod
+    async def list_attempts(self, delivery_id: str) -> list[Attempt]:
+        """Oldest first."""
+
+    # -- the work queue -----------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def claim(self, owner: str, limit: int, *, now: float, lease_s: float) -> list[Claim]: ...
+
+    @abc.abstractmethod
+    async def complete(self, results: Sequence[AttemptResult]) -> int:
+        """Apply results in one transaction; return how many were applied (lease still held)."""
+
+    @abc.abstractmethod
+    async def release(self, owner: str, delivery_ids: Sequence[str], *, now: float) -> int:
+        """Give leased deliveries back, due now, without counting an attempt (graceful shutdown)."""
+
+    @abc.abstractmethod
+    async def next_due_at(self) -> float | None:
+        """The earliest time something becomes claimable (including lease expiries), or None."""
+
+    @abc.abstractmethod
+    async def wait_for_work(self, timeout: float) -> None:
+        """Return early when work is published (in-process event or LISTEN/NOTIFY), else after timeout."""
+
+    @abc.abstractmethod
+    async def resend(self, delivery_id: str, *, now: float) -> Delivery:
+        """Make a delivery due now with a fresh retry schedule (its attempt history is kept)."""
+
+    @abc.abstractmethod
+    async def recover(self, endpoint_id: str, *, since: float, now: float) -> int:
+        """Make every failed/dead delivery of an endpoint created since ``since`` due now; count them."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook, most stores hold nothing to release
+        """Release connections."""

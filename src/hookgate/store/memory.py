@@ -1,0 +1,243 @@
+"""The in-memory store: the reference implementation of `hookgate.store.base.Store`, for unit tests.
+
+Every method body runs without awaiting in between, so on one event loop each call is atomic exactly like a
+database transaction; records are copied in and out so callers cannot mutate the store's state behind it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import itertools
+from collections.abc import Sequence
+from typing import TypeVar
+
+from hookgate.errors import NotFoundError
+from hookgate.models import Application, Attempt, Delivery, DeliveryStatus, Endpoint, Message, new_id
+from hookgate.store.base import IDEMPOTENCY_WINDOW, AttemptResult, Claim, PublishResult, Store
+
+__all__ = ["MemoryStore"]
+
+T = TypeVar("T")
+_RETRYABLE = (DeliveryStatus.PENDING, DeliveryStatus.FAILED)
+
+
+def _c(record: T) -> T:
+    return copy.copy(record)
+
+
+class MemoryStore(Store):
+    def __init__(self) -> None:
+        self._apps: dict[str, Application] = {}
+        self._endpoints: dict[str, Endpoint] = {}
+        self._messages: dict[str, Message] = {}
+        self._idempotency: dict[tuple[str, str], str] = {}
+        self._deliveries: dict[str, Delivery] = {}
+        self._attempts: dict[str, list[Attempt]] = {}
+        self._attempt_ids = itertools.count(1)
+        self._work = asyncio.Event()
+
+    # -- applications and endpoints -----------------------------------------------------------------
+
+    async def create_application(self, app: Application) -> Application:
+        self._apps[app.id] = _c(app)
+        return _c(app)
+
+    async def get_application(self, app_id: str) -> Application:
+        return _c(self._get(self._apps, app_id, "application"))
+
+    async def create_endpoint(self, endpoint: Endpoint) -> Endpoint:
+        self._get(self._apps, endpoint.app_id, "application")
+        self._endpoints[endpoint.id] = copy.deepcopy(endpoint)
+        return copy.deepcopy(endpoint)
+
+    async def get_endpoint(self, endpoint_id: str) -> Endpoint:
+        return copy.deepcopy(self._get(self._endpoints, endpoint_id, "endpoint"))
+
+    async def list_endpoints(self, app_id: str) -> list[Endpoint]:
+        found = [e for e in self._endpoints.values() if e.app_id == app_id]
+        return [copy.deepcopy(e) for e in sorted(found, key=lambda e: (e.created_at, e.id))]
+
+    async def update_endpoint(self, endpoint: Endpoint) -> Endpoint:
+        self._get(self._endpoints, endpoint.id, "endpoint")
+        self._endpoints[endpoint.id] = copy.deepcopy(endpoint)
+        return copy.deepcopy(endpoint)
+
+    async def set_endpoint_enabled(
+        self, endpoint_id: str, enabled: bool, *, reason: str | None, now: float
+    ) -> None:
+        endpoint = self._get(self._endpoints, endpoint_id, "endpoint")
+        endpoint.enabled = enabled
+        endpoint.disabled_reason = None if enabled else reason
+        endpoint.updated_at = now
+        if enabled:
+            endpoint.failing_since = None
+            return
+        for d in self._deliveries.values():
+            if d.endpoint_id == endpoint_id and d.status in _RETRYABLE:
+                d.status, d.updated_at = DeliveryStatus.DEAD, now
+
+    async def mark_endpoint_health(self, endpoint_id: str, ok: bool, now: float) -> float | None:
+        endpoint = self._get(self._endpoints, endpoint_id, "endpoint")
+        if ok:
+            endpoint.failing_since = None
+        elif endpoint.failing_since is None:
+            endpoint.failing_since = now
+        return endpoint.failing_since
+
+    # -- messages -----------------------------------------------------------------------------------
+
+    async def publish(self, message: Message, *, now: float) -> PublishResult:
+        self._get(self._apps, message.app_id, "application")
+        if message.idempotency_key is not None:
+            key = (message.app_id, message.idempotency_key)
+            first_id = self._idempotency.get(key)
+            if first_id is not None:
+                first = self._messages[first_id]
+                if first.created_at > now - IDEMPOTENCY_WINDOW:
+                    deliveries = tuple(_c(d) for d in self._deliveries.values() if d.message_id == first_id)
+                    return PublishResult(_c(first), deliveries, duplicate=True)
+            self._idempotency[key] = message.id
+        self._messages[message.id] = _c(message)
+        created = []
+        for endpoint in sorted(self._endpoints.values(), key=lambda e: (e.created_at, e.id)):
+            if (
+                endpoint.app_id == message.app_id
+                and endpoint.enabled
+                and endpoint.subscribes(message.event_type)
+            ):
+                delivery = Delivery(
+                    id=new_id("dlv"),
+                    message_id=message.id,
+                    endpoint_id=endpoint.id,
+                    status=DeliveryStatus.PENDING,
+                    attempts=0,
+                    next_attempt_at=now,
+                    created_at=now,
+                    updated_at=now,
+                )
+                self._deliveries[delivery.id] = delivery
+                created.append(_c(delivery))
+        if created:
+            self._work.set()
+        return PublishResult(_c(message), tuple(created), duplicate=False)
+
+    async def get_message(self, message_id: str) -> Message:
+        return _c(self._get(self._messages, message_id, "message"))
+
+    async def list_deliveries(self, message_id: str) -> list[Delivery]:
+        found = [d for d in self._deliveries.values() if d.message_id == message_id]
+        return [_c(d) for d in sorted(found, key=lambda d: (d.created_at, d.id))]
+
+    async def get_delivery(self, delivery_id: str) -> Delivery:
+        return _c(self._get(self._deliveries, delivery_id, "delivery"))
+
+    async def list_attempts(self, delivery_id: str) -> list[Attempt]:
+        return [_c(a) for a in self._attempts.get(delivery_id, [])]
+
+    # -- the work queue -----------------------------------------------------------------------------
+
+    def _due(self, d: Delivery, now: float) -> bool:
+        if d.status in _RETRYABLE:
+            return d.next_attempt_at <= now
+        return d.status is DeliveryStatus.IN_FLIGHT and (d.lease_expires_at or 0) <= now
+
+    async def claim(self, owner: str, limit: int, *, now: float, lease_s: float) -> list[Claim]:
+        due = sorted(
+            (d for d in self._deliveries.values() if self._due(d, now)), key=lambda d: d.next_attempt_at
+        )
+        claims = []
+        for d in due[:limit]:
+            d.status, d.lease_owner, d.lease_expires_at, d.updated_at = (
+                DeliveryStatus.IN_FLIGHT,
+                owner,
+                now + lease_s,
+                now,
+            )
+            endpoint = self._endpoints[d.endpoint_id]
+            claims.append(Claim(_c(d), _c(self._messages[d.message_id]), copy.deepcopy(endpoint)))
+        return claims
+
+    async def complete(self, results: Sequence[AttemptResult]) -> int:
+        applied = 0
+        for r in results:
+            d = self._deliveries.get(r.delivery_id)
+            if d is None or d.status is not DeliveryStatus.IN_FLIGHT or d.lease_owner != r.owner:
+                continue
+            d.status, d.next_attempt_at = r.status, r.next_attempt_at
+            d.lease_owner = d.lease_expires_at = None
+            d.updated_at = r.started_at
+            if r.attempted:
+                d.attempts += 1
+                self._attempts.setdefault(d.id, []).append(
+                    Attempt(
+                        delivery_id=d.id,
+                        started_at=r.started_at,
+                        duration_ms=r.duration_ms,
+                        status_code=r.status_code,
+                        response_excerpt=r.response_excerpt,
+                        error_class=r.error_class,
+                        outcome=r.outcome,
+                        id=next(self._attempt_ids),
+                    )
+                )
+            applied += 1
+        return applied
+
+    async def release(self, owner: str, delivery_ids: Sequence[str], *, now: float) -> int:
+        released = 0
+        for delivery_id in delivery_ids:
+            d = self._deliveries.get(delivery_id)
+            if d is None or d.status is not DeliveryStatus.IN_FLIGHT or d.lease_owner != owner:
+                continue
+            d.status = DeliveryStatus.FAILED if d.attempts else DeliveryStatus.PENDING
+            d.next_attempt_at, d.updated_at = now, now
+            d.lease_owner = d.lease_expires_at = None
+            released += 1
+        if released:
+            self._work.set()
+        return released
+
+    async def next_due_at(self) -> float | None:
+        times = [d.next_attempt_at for d in self._deliveries.values() if d.status in _RETRYABLE]
+        times += [
+            d.lease_expires_at
+            for d in self._deliveries.values()
+            if d.status is DeliveryStatus.IN_FLIGHT and d.lease_expires_at is not None
+        ]
+        return min(times, default=None)
+
+    async def wait_for_work(self, timeout: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._work.wait(), timeout)
+        self._work.clear()
+
+    async def resend(self, delivery_id: str, *, now: float) -> Delivery:
+        d = self._get(self._deliveries, delivery_id, "delivery")
+        d.status, d.attempts, d.next_attempt_at, d.updated_at = DeliveryStatus.PENDING, 0, now, now
+        d.lease_owner = d.lease_expires_at = None
+        self._work.set()
+        return _c(d)
+
+    async def recover(self, endpoint_id: str, *, since: float, now: float) -> int:
+        self._get(self._endpoints, endpoint_id, "endpoint")
+        count = 0
+        for d in self._deliveries.values():
+            if (
+                d.endpoint_id == endpoint_id
+                and d.status in (DeliveryStatus.FAILED, DeliveryStatus.DEAD)
+                and d.created_at >= since
+            ):
+                d.status, d.attempts, d.next_attempt_at, d.updated_at = DeliveryStatus.PENDING, 0, now, now
+                count += 1
+        if count:
+            self._work.set()
+        return count
+
+    @staticmethod
+    def _get(table: dict[str, T], key: str, what: str) -> T:
+        try:
+            return table[key]
+        except KeyError:
+            raise NotFoundError(f"{what} {key!r} not found") from None

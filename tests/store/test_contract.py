@@ -1,0 +1,293 @@
+"""The store contract: one suite, run against every backend (``conftest.py`` parametrises the fixture)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from hookgate.errors import NotFoundError
+from hookgate.models import Application, DeliveryStatus, Endpoint, Message, new_id
+from hookgate.store.base import AttemptResult, Store
+
+T0 = 1_700_000_000.0
+
+
+async def make_app(store: Store, name: str = "acme") -> Application:
+    return await store.create_application(Application(id=new_id("app"), name=name, created_at=T0))
+
+
+async def make_endpoint(store: Store, app: Application, **fields: object) -> Endpoint:
+    endpoint = Endpoint(
+        id=new_id("ep"),
+        app_id=app.id,
+        url="https://receiver.example.test/hook",
+        created_at=T0,
+        updated_at=T0,
+        **fields,  # type: ignore[arg-type]
+    )
+    return await store.create_endpoint(endpoint)
+
+
+def message(app: Application, event_type: str = "invoice.paid", key: str | None = None) -> Message:
+    return Message(
+        id=new_id("msg"),
+        app_id=app.id,
+        event_type=event_type,
+        payload=b'{"amount": 42}',
+        created_at=T0,
+        idempotency_key=key,
+    )
+
+
+def result(
+    delivery_id: str, owner: str, status: DeliveryStatus, *, at: float, code: int | None = 200
+) -> AttemptResult:
+    return AttemptResult(
+        delivery_id=delivery_id,
+        owner=owner,
+        status=status,
+        next_attempt_at=at,
+        attempted=True,
+        started_at=at,
+        duration_ms=12.5,
+        status_code=code,
+        response_excerpt="ok",
+        error_class=None if code and code < 300 else "http",
+        outcome="delivered" if status is DeliveryStatus.DELIVERED else "retry",
+    )
+
+
+async def test_endpoint_round_trip_keeps_every_field(store: Store) -> None:
+    app = await make_app(store)
+    endpoint = await make_endpoint(
+        store,
+        app,
+        event_types=("invoice.*", "user.created"),
+        secrets_sealed=b"\x01sealed\x00bytes",
+        headers={"X-Tenant": "acme"},
+        timeout_s=7.5,
+        rate_limit_per_s=3.0,
+        max_concurrency=4,
+        retry_schedule=(0.0, 1.0, 2.5),
+        allow_insecure=True,
+        settings={"auth": {"type": "api-key", "header": "X-API-Key"}},
+    )
+    loaded = await store.get_endpoint(endpoint.id)
+    assert loaded == endpoint
+    assert await store.list_endpoints(app.id) == [endpoint]
+    loaded.url = "https://other.example.test/"
+    await store.update_endpoint(loaded)
+    assert (await store.get_endpoint(endpoint.id)).url == "https://other.example.test/"
+
+
+async def test_missing_records_raise_not_found(store: Store) -> None:
+    app = await make_app(store)
+    with pytest.raises(NotFoundError):
+        await store.get_endpoint("ep_missing")
+    with pytest.raises(NotFoundError):
+        await store.get_message("msg_missing")
+    with pytest.raises(NotFoundError):
+        await store.get_application("app_missing")
+    with pytest.raises(NotFoundError):
+        await make_endpoint(store, Application(id="app_missing", name="x", created_at=T0))
+    with pytest.raises(NotFoundError):
+        await store.publish(message(Application(id="app_missing", name="x", created_at=T0)), now=T0)
+    assert await store.list_endpoints(app.id) == []
+
+
+async def test_publish_fans_out_to_subscribed_enabled_endpoints_only(store: Store) -> None:
+    app, other_app = await make_app(store), await make_app(store, "other")
+    everything = await make_endpoint(store, app)
+    invoices = await make_endpoint(store, app, event_types=("invoice.*",))
+    exact = await make_endpoint(store, app, event_types=("invoice.paid",))
+    users = await make_endpoint(store, app, event_types=("user.*",))
+    disabled = await make_endpoint(store, app, enabled=False)
+    await make_endpoint(store, other_app)
+    published = await store.publish(message(app), now=T0)
+    assert not published.duplicate
+    targets = {d.endpoint_id for d in published.deliveries}
+    assert targets == {everything.id, invoices.id, exact.id}
+    assert users.id not in targets
+    assert disabled.id not in targets
+    for d in published.deliveries:
+        assert d.status is DeliveryStatus.PENDING
+        assert d.attempts == 0
+        assert d.next_attempt_at == T0
+    assert {d.id for d in await store.list_deliveries(published.message.id)} == {
+        d.id for d in published.deliveries
+    }
+    assert (await store.get_message(published.message.id)).payload == b'{"amount": 42}'
+
+
+async def test_idempotency_key_returns_first_message_within_24h(store: Store) -> None:
+    app = await make_app(store)
+    await make_endpoint(store, app)
+    first = await store.publish(message(app, key="order-1"), now=T0)
+    again = await store.publish(message(app, key="order-1"), now=T0 + 3600)
+    assert again.duplicate
+    assert again.message.id == first.message.id
+    assert [d.id for d in again.deliveries] == [d.id for d in first.deliveries]
+    other_app = await make_app(store, "other")
+    elsewhere = await store.publish(message(other_app, key="order-1"), now=T0)
+    assert not elsewhere.duplicate
+    later = await store.publish(message(app, key="order-1"), now=T0 + 25 * 3600)
+    assert not later.duplicate
+    assert later.message.id != first.message.id
+
+
+async def test_claim_leases_due_deliveries_once(store: Store) -> None:
+    app = await make_app(store)
+    await make_endpoint(store, app)
+    published = [await store.publish(message(app), now=T0) for _ in range(5)]
+    first = await store.claim("w1", 3, now=T0, lease_s=30)
+    second = await store.claim("w2", 10, now=T0, lease_s=30)
+    assert len(first) == 3
+    assert len(second) == 2
+    ids = {c.delivery.id for c in first} | {c.delivery.id for c in second}
+    assert ids == {p.deliveries[0].id for p in published}
+    claim = first[0]
+    assert claim.delivery.status is DeliveryStatus.IN_FLIGHT
+    assert claim.delivery.lease_owner == "w1"
+    assert claim.message.payload == b'{"amount": 42}'
+    assert claim.endpoint.url == "https://receiver.example.test/hook"
+    assert await store.claim("w3", 10, now=T0 + 1, lease_s=30) == []
+
+
+async def test_not_yet_due_is_not_claimed(store: Store) -> None:
+    app = await make_app(store)
+    await make_endpoint(store, app)
+    await store.publish(message(app), now=T0 + 100)
+    assert await store.claim("w", 10, now=T0, lease_s=30) == []
+    assert await store.next_due_at() == T0 + 100
+    assert len(await store.claim("w", 10, now=T0 + 100, lease_s=30)) == 1
+
+
+async def test_expired_lease_is_claimable_again_and_stale_owner_cannot_complete(store: Store) -> None:
+    app = await make_app(store)
+    await make_endpoint(store, app)
+    await store.publish(message(app), now=T0)
+    (dead_worker_claim,) = await store.claim("crashed", 10, now=T0, lease_s=30)
+    assert await store.next_due_at() == T0 + 30
+    assert await store.claim("w2", 10, now=T0 + 29, lease_s=30) == []
+    (reclaimed,) = await store.claim("w2", 10, now=T0 + 30, lease_s=30)
+    assert reclaimed.delivery.id == dead_worker_claim.delivery.id
+    stale = result(reclaimed.delivery.id, "crashed", DeliveryStatus.DELIVERED, at=T0 + 31)
+    assert await store.complete([stale]) == 0
+    fresh = result(reclaimed.delivery.id, "w2", DeliveryStatus.DELIVERED, at=T0 + 32)
+    assert await store.complete([fresh]) == 1
+    delivery = await store.get_delivery(reclaimed.delivery.id)
+    assert delivery.status is DeliveryStatus.DELIVERED
+    assert delivery.attempts == 1
+    assert delivery.lease_owner is None
+
+
+async def test_complete_records_attempts_and_reschedules(store: Store) -> None:
+    app = await make_app(store)
+    await make_endpoint(store, app)
+    await store.publish(message(app), now=T0)
+    (claim,) = await store.claim("w", 10, now=T0, lease_s=30)
+    failed = result(claim.delivery.id, "w", DeliveryStatus.FAILED, at=T0 + 5, code=500)
+    assert await store.complete([failed]) == 1
+    delivery = await store.get_delivery(claim.delivery.id)
+    assert delivery.status is DeliveryStatus.FAILED
+    assert delivery.attempts == 1
+    assert delivery.next_attempt_at == T0 + 5
+    assert await store.claim("w", 10, now=T0 + 4, lease_s=30) == []
+    (again,) = await store.claim("w", 10, now=T0 + 5, lease_s=30)
+    await store.complete([result(again.delivery.id, "w", DeliveryStatus.DELIVERED, at=T0 + 6)])
+    attempts = await store.list_attempts(claim.delivery.id)
+    assert [a.status_code for a in attempts] == [500, 200]
+    assert attempts[0].error_class == "http"
+    assert attempts[0].duration_ms == 12.5
+    assert attempts[1].outcome == "delivered"
+
+
+async def test_deferral_without_attempt_does_not_count(store: Store) -> None:
+    app = await make_app(store)
+    await make_endpoint(store, app)
+    await store.publish(message(app), now=T0)
+    (claim,) = await store.claim("w", 10, now=T0, lease_s=30)
+    deferred = AttemptResult(
+        delivery_id=claim.delivery.id,
+        owner="w",
+        status=DeliveryStatus.PENDING,
+        next_attempt_at=T0 + 60,
+        attempted=False,
+        started_at=T0,
+        duration_ms=0.0,
+        status_code=None,
+        response_excerpt="",
+        error_class="circuit_open",
+        outcome="circuit_open",
+    )
+    assert await store.complete([deferred]) == 1
+    delivery = await store.get_delivery(claim.delivery.id)
+    assert delivery.attempts == 0
+    assert delivery.next_attempt_at == T0 + 60
+    assert await store.list_attempts(claim.delivery.id) == []
+
+
+async def test_release_gives_work_back_due_now(store: Store) -> None:
+    app = await make_app(store)
+    await make_endpoint(store, app)
+    await store.publish(message(app), now=T0)
+    (claim,) = await store.claim("w", 10, now=T0, lease_s=300)
+    assert await store.release("someone-else", [claim.delivery.id], now=T0 + 1) == 0
+    assert await store.release("w", [claim.delivery.id], now=T0 + 1) == 1
+    delivery = await store.get_delivery(claim.delivery.id)
+    assert delivery.status is DeliveryStatus.PENDING
+    assert delivery.attempts == 0
+    assert len(await store.claim("w2", 10, now=T0 + 1, lease_s=30)) == 1
+
+
+async def test_disable_endpoint_kills_pending_and_stops_fan_out(store: Store) -> None:
+    app = await make_app(store)
+    endpoint = await make_endpoint(store, app)
+    published = await store.publish(message(app), now=T0)
+    await store.set_endpoint_enabled(endpoint.id, False, reason="410 Gone", now=T0 + 1)
+    loaded = await store.get_endpoint(endpoint.id)
+    assert not loaded.enabled
+    assert loaded.disabled_reason == "410 Gone"
+    assert (await store.get_delivery(published.deliveries[0].id)).status is DeliveryStatus.DEAD
+    assert (await store.publish(message(app), now=T0 + 2)).deliveries == ()
+    await store.set_endpoint_enabled(endpoint.id, True, reason=None, now=T0 + 3)
+    assert len((await store.publish(message(app), now=T0 + 4)).deliveries) == 1
+
+
+async def test_endpoint_health_tracks_failing_since(store: Store) -> None:
+    app = await make_app(store)
+    endpoint = await make_endpoint(store, app)
+    assert await store.mark_endpoint_health(endpoint.id, False, T0) == T0
+    assert await store.mark_endpoint_health(endpoint.id, False, T0 + 10) == T0
+    assert (await store.get_endpoint(endpoint.id)).failing_since == T0
+    assert await store.mark_endpoint_health(endpoint.id, True, T0 + 20) is None
+
+
+async def test_resend_and_recover(store: Store) -> None:
+    app = await make_app(store)
+    endpoint = await make_endpoint(store, app)
+    old = await store.publish(message(app), now=T0)
+    new = await store.publish(message(app), now=T0 + 100)
+    for claim in await store.claim("w", 10, now=T0 + 100, lease_s=30):
+        await store.complete([result(claim.delivery.id, "w", DeliveryStatus.DEAD, at=T0 + 101, code=500)])
+    resent = await store.resend(old.deliveries[0].id, now=T0 + 200)
+    assert resent.status is DeliveryStatus.PENDING
+    assert resent.attempts == 0
+    assert resent.next_attempt_at == T0 + 200
+    assert len(await store.list_attempts(old.deliveries[0].id)) == 1  # history kept
+    assert await store.recover(endpoint.id, since=T0 + 50, now=T0 + 300) == 1
+    assert (await store.get_delivery(new.deliveries[0].id)).status is DeliveryStatus.PENDING
+    with pytest.raises(NotFoundError):
+        await store.resend("dlv_missing", now=T0)
+
+
+async def test_wait_for_work_wakes_on_publish(store: Store) -> None:
+    app = await make_app(store)
+    await make_endpoint(store, app)
+    await store.wait_for_work(0.01)  # drain any earlier signal
+    waiter = asyncio.create_task(store.wait_for_work(10))
+    await asyncio.sleep(0.05)
+    await store.publish(message(app), now=T0)
+    await asyncio.wait_for(waiter, 5)
+    assert waiter.done()
