@@ -303,10 +303,6 @@ def test_rsa_1024_refused() -> None:
         keys.load_key(_rsa1024_pem())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="keys._import_jwk returns RSAKey.import_key(...) without the 2048-bit floor _import_pem enforces",
-)
 def test_rsa_1024_jwk_refused() -> None:
     """The RSA size floor must hold for JWK input too, not just PEM."""
     jwk_small = json.loads(jwcrypto_jwk.JWK.from_pem(_rsa1024_pem().encode()).export_public())

@@ -170,6 +170,7 @@ def _import_jwk(obj: Mapping[str, Any]) -> AsymmetricKey:
     kty = obj.get("kty")
     try:
         if kty == "RSA":
+            _check_jwk_rsa_size(obj)
             return RSAKey.import_key(dict(obj))
         if kty == "EC":
             key: AsymmetricKey = ECKey.import_key(dict(obj))
@@ -181,6 +182,20 @@ def _import_jwk(obj: Mapping[str, Any]) -> AsymmetricKey:
         raise KeyFormatError(f"JWK of type {kty!r} is invalid: {type(exc).__name__}") from None
     _check_curve(key)
     return key
+
+
+def _check_jwk_rsa_size(obj: Mapping[str, Any]) -> None:
+    # checked before joserfc sees the key: it only warns about short RSA keys, and the PEM path refuses them
+    n = obj.get("n")
+    if not isinstance(n, str):
+        raise KeyFormatError("RSA JWK has no modulus 'n'")
+    try:
+        modulus = base64.urlsafe_b64decode(n + "=" * (-len(n) % 4))
+    except (binascii.Error, ValueError):
+        raise KeyFormatError("RSA JWK modulus 'n' is not base64url") from None
+    bits = int.from_bytes(modulus, "big").bit_length()
+    if bits < 2048:
+        raise KeyFormatError(f"RSA keys must be at least 2048 bits, this one has {bits}")
 
 
 def _import_pem(pem: bytes) -> AsymmetricKey:

@@ -58,11 +58,6 @@ def test_check_header_name_rejects_non_tokens(name: str) -> None:
         check_header_name(name)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="credentials._TOKEN is anchored with '$', which also matches before a trailing newline, so "
-    "'X-API-Key\\n' passes check_header_name (use \\Z or re.fullmatch)",
-)
 def test_check_header_name_rejects_trailing_newline() -> None:
     with pytest.raises(ConfigError):
         check_header_name("X-API-Key\n")

@@ -33,7 +33,7 @@ MAX_CREDENTIAL_HEADER = 4096
 
 def check_header_name(name: str) -> str:
     """Return ``name`` if it is a valid HTTP field name, else raise `ConfigError`."""
-    if not _TOKEN.match(name):
+    if not _TOKEN.fullmatch(name):
         raise ConfigError(f"{name!r} is not a valid HTTP header name")
     return name
 

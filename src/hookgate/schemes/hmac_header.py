@@ -48,7 +48,7 @@ class HmacConfig:
             ("timestamp_header", self.timestamp_header),
             ("id_header", self.id_header),
         ):
-            if name is not None and not _TOKEN.match(name):
+            if name is not None and not _TOKEN.fullmatch(name):
                 raise ConfigError(f"{label} {name!r} is not a valid HTTP header name")
         if self.algorithm not in ALGORITHMS:
             raise ConfigError(f"algorithm must be one of {sorted(ALGORITHMS)}, not {self.algorithm!r}")
@@ -111,6 +111,8 @@ class HmacSigner:
 
     def sign(self, body: bytes, *, msg_id: str, now: float) -> Signed:
         cfg = self.config
+        if cfg.id_header is not None:
+            _check_id(msg_id, cfg.id_header)
         timestamp = int(now) if cfg.uses_timestamp else None
         before, after = cfg.split_template(msg_id, timestamp)
         values = [cfg.prefix + _mac(cfg, s, before, body, after).decode("ascii") for s in self._secrets]
@@ -147,6 +149,7 @@ class HmacVerifier:
             if found_id is None and cfg.uses_id:
                 raise MalformedError(f"missing {cfg.id_header} header", reason="missing_header")
             msg_id = found_id or ""
+            _check_id(msg_id, cfg.id_header)
         timestamp: int | None = None
         if cfg.uses_timestamp and cfg.timestamp_header is not None:
             timestamp = _parse_timestamp(
@@ -181,6 +184,11 @@ class HmacVerifier:
 
     def __repr__(self) -> str:
         return f"HmacVerifier(header={self.config.header!r}, secrets=<{len(self._secrets)} redacted>)"
+
+
+def _check_id(msg_id: str, header: str) -> None:
+    if len(msg_id) > 256 or not msg_id.isascii() or not msg_id.isprintable():
+        raise MalformedError(f"{header} is too long or not printable ASCII", reason="bad_id")
 
 
 def _parse_timestamp(text: str | None, header: str) -> int:

@@ -109,6 +109,8 @@ class StripeVerifier:
     def __init__(self, secrets: Sequence[Secret | str | bytes], *, tolerance: int = 300) -> None:
         if not secrets:
             raise KeyFormatError("Stripe verification needs at least one secret")
+        if tolerance < 0:
+            raise KeyFormatError("tolerance must not be negative")
         self._secrets = [raw_secret(s) for s in secrets]
         self.tolerance = tolerance
 
@@ -118,21 +120,7 @@ class StripeVerifier:
             raise MalformedError("missing Stripe-Signature header", reason="missing_header")
         if len(value) > MAX_STRIPE_HEADER:
             raise MalformedError("Stripe-Signature header is too long", reason="bad_signature_header")
-        timestamp: str | None = None
-        candidates: list[bytes] = []
-        for item in value.split(","):
-            key, sep, val = item.strip().partition("=")
-            if not sep:
-                raise MalformedError("Stripe-Signature item is not key=value", reason="bad_signature_header")
-            if key == "t":
-                timestamp = val
-            elif key == "v1":
-                try:
-                    candidates.append(val.encode("ascii"))
-                except UnicodeEncodeError:
-                    raise MalformedError(
-                        "Stripe-Signature is not ASCII", reason="bad_signature_header"
-                    ) from None
+        timestamp, candidates = _parse_stripe_header(value)
         if timestamp is None or not (
             0 < len(timestamp) <= 12 and timestamp.isascii() and timestamp.isdigit()
         ):
@@ -151,3 +139,22 @@ class StripeVerifier:
 
     def __repr__(self) -> str:
         return f"StripeVerifier(secrets=<{len(self._secrets)} redacted>, tolerance={self.tolerance})"
+
+
+def _parse_stripe_header(value: str) -> tuple[str | None, list[bytes]]:
+    """(the first t=, every v1=) of a ``Stripe-Signature`` value."""
+    timestamp: str | None = None
+    candidates: list[bytes] = []
+    for item in value.split(","):
+        key, sep, val = item.strip().partition("=")
+        if not sep:
+            raise MalformedError("Stripe-Signature item is not key=value", reason="bad_signature_header")
+        if key == "t":
+            if timestamp is None:  # the first t= wins, as in Stripe's own library
+                timestamp = val
+        elif key == "v1":
+            try:
+                candidates.append(val.encode("ascii"))
+            except UnicodeEncodeError:
+                raise MalformedError("Stripe-Signature is not ASCII", reason="bad_signature_header") from None
+    return timestamp, candidates

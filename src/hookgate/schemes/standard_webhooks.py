@@ -75,8 +75,8 @@ def _read_headers(headers: Mapping[str, str], now: float, tolerance: int) -> tup
     """Return (msg_id, timestamp, signature header, signed prefix) or raise."""
     msg_id = headers.get("webhook-id")
     if msg_id is not None:  # the common case: lower-case standard names, as ASGI and aiohttp hand them over
-        ts_text = headers.get("webhook-timestamp")
-        sig_header = headers.get("webhook-signature")
+        ts_text = get_header(headers, "webhook-timestamp")
+        sig_header = get_header(headers, "webhook-signature")
     else:
         for prefix in HEADER_PREFIXES:
             msg_id = get_header(headers, f"{prefix}-id")
@@ -282,6 +282,8 @@ class StandardWebhooksEd25519Verifier:
     ) -> None:
         if not public_keys:
             raise KeyFormatError("Standard Webhooks v1a verification needs at least one public key")
+        if tolerance < 0:
+            raise KeyFormatError("tolerance must not be negative")
         self._keys = [_ed25519(k, private=False) for k in public_keys]
         self.tolerance = tolerance
 
