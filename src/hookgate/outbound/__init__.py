@@ -1,0 +1,1 @@
+"""Outbound delivery: everything hookgate sends to webhook endpoints."""
