@@ -1,0 +1,52 @@
+"""SQL files of the stores: numbered migrations, the declared schema and named queries, per dialect."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from importlib import resources
+
+__all__ = ["Migration", "declared_schema", "load_queries", "migrations"]
+
+_NAME = re.compile(r"^-- name: ([a-z_]+)\s*$", re.MULTILINE)
+_MIGRATION = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+def _read(dialect: str, filename: str) -> str:
+    return resources.files(__package__).joinpath(dialect, filename).read_text(encoding="utf-8")
+
+
+def load_queries(dialect: str) -> dict[str, str]:
+    """The ``-- name: x`` blocks of ``<dialect>/queries.sql``, by name."""
+    text = _read(dialect, "queries.sql")
+    parts = _NAME.split(text)
+    queries: dict[str, str] = {}
+    for name, body in zip(parts[1::2], parts[2::2], strict=True):
+        if name in queries:
+            raise RuntimeError(f"query {name} is defined twice in {dialect}/queries.sql")
+        queries[name] = body.strip()
+    return queries
+
+
+def migrations(dialect: str) -> list[Migration]:
+    """Numbered migrations of a dialect, in order; numbers must be contiguous from 1."""
+    found = []
+    for entry in resources.files(__package__).joinpath(dialect).iterdir():
+        match = _MIGRATION.match(entry.name)
+        if match:
+            found.append(Migration(int(match.group(1)), entry.name, entry.read_text(encoding="utf-8")))
+    found.sort(key=lambda m: m.version)
+    if [m.version for m in found] != list(range(1, len(found) + 1)):
+        raise RuntimeError(f"{dialect} migrations are not numbered 1..n: {[m.name for m in found]}")
+    return found
+
+
+def declared_schema(dialect: str) -> str:
+    return _read(dialect, "schema.sql")
