@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from hookgate.errors import NotFoundError, StoreError
 from hookgate.models import Application, Attempt, Delivery, DeliveryStatus, Endpoint, Message, new_id
+from hookgate.store._rows import attempt_from_row as _attempt
+from hookgate.store._rows import delivery_from_row as _delivery
+from hookgate.store._rows import endpoint_from_row as _endpoint
+from hookgate.store._rows import endpoint_params as _endpoint_params
+from hookgate.store._rows import message_from_row as _message
 from hookgate.store.base import IDEMPOTENCY_WINDOW, AttemptResult, Claim, PublishResult, Store
 from hookgate.store.sql import load_queries, migrations
 
@@ -53,92 +57,6 @@ def migrate_sqlite(conn: sqlite3.Connection) -> list[int]:
 def _statements(script: str) -> list[str]:
     lines = [line for line in script.splitlines() if not line.lstrip().startswith("--")]
     return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
-
-
-def _endpoint_params(e: Endpoint) -> dict[str, Any]:
-    return {
-        "id": e.id,
-        "app_id": e.app_id,
-        "url": e.url,
-        "created_at": e.created_at,
-        "updated_at": e.updated_at,
-        "event_types": json.dumps(list(e.event_types)),
-        "enabled": int(e.enabled),
-        "disabled_reason": e.disabled_reason,
-        "scheme": e.scheme,
-        "secrets_sealed": e.secrets_sealed,
-        "headers": json.dumps(e.headers),
-        "timeout_s": e.timeout_s,
-        "rate_limit_per_s": e.rate_limit_per_s,
-        "max_concurrency": e.max_concurrency,
-        "retry_schedule": None if e.retry_schedule is None else json.dumps(list(e.retry_schedule)),
-        "allow_insecure": int(e.allow_insecure),
-        "settings": json.dumps(e.settings),
-        "failing_since": e.failing_since,
-    }
-
-
-def _endpoint(row: sqlite3.Row) -> Endpoint:
-    schedule = row["retry_schedule"]
-    return Endpoint(
-        id=row["id"],
-        app_id=row["app_id"],
-        url=row["url"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        event_types=tuple(json.loads(row["event_types"])),
-        enabled=bool(row["enabled"]),
-        disabled_reason=row["disabled_reason"],
-        scheme=row["scheme"],
-        secrets_sealed=bytes(row["secrets_sealed"]),
-        headers=json.loads(row["headers"]),
-        timeout_s=row["timeout_s"],
-        rate_limit_per_s=row["rate_limit_per_s"],
-        max_concurrency=row["max_concurrency"],
-        retry_schedule=None if schedule is None else tuple(json.loads(schedule)),
-        allow_insecure=bool(row["allow_insecure"]),
-        settings=json.loads(row["settings"]),
-        failing_since=row["failing_since"],
-    )
-
-
-def _message(row: sqlite3.Row) -> Message:
-    return Message(
-        id=row["id"],
-        app_id=row["app_id"],
-        event_type=row["event_type"],
-        payload=bytes(row["payload"]),
-        created_at=row["created_at"],
-        idempotency_key=row["idempotency_key"],
-    )
-
-
-def _delivery(row: sqlite3.Row) -> Delivery:
-    return Delivery(
-        id=row["id"],
-        message_id=row["message_id"],
-        endpoint_id=row["endpoint_id"],
-        status=DeliveryStatus(row["status"]),
-        attempts=row["attempts"],
-        next_attempt_at=row["next_attempt_at"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        lease_owner=row["lease_owner"],
-        lease_expires_at=row["lease_expires_at"],
-    )
-
-
-def _attempt(row: sqlite3.Row) -> Attempt:
-    return Attempt(
-        delivery_id=row["delivery_id"],
-        started_at=row["started_at"],
-        duration_ms=row["duration_ms"],
-        status_code=row["status_code"],
-        response_excerpt=row["response_excerpt"],
-        error_class=row["error_class"],
-        outcome=row["outcome"],
-        id=row["id"],
-    )
 
 
 class SQLiteStore(Store):

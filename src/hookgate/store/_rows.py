@@ -1,0 +1,98 @@
+"""Row <-> record mapping shared by the SQL stores (sqlite3.Row and asyncpg.Record both index by name)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from hookgate.models import Attempt, Delivery, DeliveryStatus, Endpoint, Message
+
+Row = Any  # sqlite3.Row | asyncpg.Record: both support row["column"]
+
+
+def endpoint_params(e: Endpoint, *, flag: Callable[[bool], Any] = int) -> dict[str, Any]:
+    """Query parameters of an endpoint row; ``flag`` encodes booleans (int: SQLite, bool: PostgreSQL)."""
+    return {
+        "id": e.id,
+        "app_id": e.app_id,
+        "url": e.url,
+        "created_at": e.created_at,
+        "updated_at": e.updated_at,
+        "event_types": json.dumps(list(e.event_types)),
+        "enabled": flag(e.enabled),
+        "disabled_reason": e.disabled_reason,
+        "scheme": e.scheme,
+        "secrets_sealed": e.secrets_sealed,
+        "headers": json.dumps(e.headers),
+        "timeout_s": e.timeout_s,
+        "rate_limit_per_s": e.rate_limit_per_s,
+        "max_concurrency": e.max_concurrency,
+        "retry_schedule": None if e.retry_schedule is None else json.dumps(list(e.retry_schedule)),
+        "allow_insecure": flag(e.allow_insecure),
+        "settings": json.dumps(e.settings),
+        "failing_since": e.failing_since,
+    }
+
+
+def endpoint_from_row(row: Row) -> Endpoint:
+    schedule = row["retry_schedule"]
+    return Endpoint(
+        id=row["id"],
+        app_id=row["app_id"],
+        url=row["url"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        event_types=tuple(json.loads(row["event_types"])),
+        enabled=bool(row["enabled"]),
+        disabled_reason=row["disabled_reason"],
+        scheme=row["scheme"],
+        secrets_sealed=bytes(row["secrets_sealed"]),
+        headers=json.loads(row["headers"]),
+        timeout_s=row["timeout_s"],
+        rate_limit_per_s=row["rate_limit_per_s"],
+        max_concurrency=row["max_concurrency"],
+        retry_schedule=None if schedule is None else tuple(json.loads(schedule)),
+        allow_insecure=bool(row["allow_insecure"]),
+        settings=json.loads(row["settings"]),
+        failing_since=row["failing_since"],
+    )
+
+
+def message_from_row(row: Row) -> Message:
+    return Message(
+        id=row["id"],
+        app_id=row["app_id"],
+        event_type=row["event_type"],
+        payload=bytes(row["payload"]),
+        created_at=row["created_at"],
+        idempotency_key=row["idempotency_key"],
+    )
+
+
+def delivery_from_row(row: Row) -> Delivery:
+    return Delivery(
+        id=row["id"],
+        message_id=row["message_id"],
+        endpoint_id=row["endpoint_id"],
+        status=DeliveryStatus(row["status"]),
+        attempts=row["attempts"],
+        next_attempt_at=row["next_attempt_at"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        lease_owner=row["lease_owner"],
+        lease_expires_at=row["lease_expires_at"],
+    )
+
+
+def attempt_from_row(row: Row) -> Attempt:
+    return Attempt(
+        delivery_id=row["delivery_id"],
+        started_at=row["started_at"],
+        duration_ms=row["duration_ms"],
+        status_code=row["status_code"],
+        response_excerpt=row["response_excerpt"],
+        error_class=row["error_class"],
+        outcome=row["outcome"],
+        id=row["id"],
+    )

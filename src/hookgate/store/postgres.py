@@ -1,0 +1,399 @@
+"""The PostgreSQL store: scale-out backend over asyncpg, queries from ``sql/postgres/queries.sql``.
+
+Claims use ``FOR UPDATE SKIP LOCKED`` so any number of worker processes on any hosts share the queue without
+blocking one another; publishing sends ``NOTIFY hookgate_work`` in the same transaction and idle workers
+``LISTEN`` on a dedicated connection, so new work is picked up at once instead of at the next poll.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+import asyncpg
+
+from hookgate.errors import NotFoundError, StoreError
+from hookgate.models import Application, Attempt, Delivery, DeliveryStatus, Endpoint, Message, new_id
+from hookgate.store._rows import (
+    attempt_from_row,
+    delivery_from_row,
+    endpoint_from_row,
+    endpoint_params,
+    message_from_row,
+)
+from hookgate.store.base import IDEMPOTENCY_WINDOW, AttemptResult, Claim, PublishResult, Store
+from hookgate.store.sql import load_queries, migrations
+
+__all__ = ["PostgresStore", "migrate_postgres"]
+
+T = TypeVar("T")
+CHANNEL = "hookgate_work"
+_PARAM = re.compile(r"(?<!:):([a-z_]+)")
+
+
+class _Query:
+    """A named query with ``:name`` parameters compiled to asyncpg's ``$n``."""
+
+    __slots__ = ("names", "sql")
+
+    def __init__(self, sql: str) -> None:
+        names: list[str] = []
+
+        def number(match: re.Match[str]) -> str:
+            if match.group(1) not in names:
+                names.append(match.group(1))
+            return f"${names.index(match.group(1)) + 1}"
+
+        self.sql = _PARAM.sub(number, sql)
+        self.names = tuple(names)
+
+    def args(self, params: dict[str, Any]) -> list[Any]:
+        return [params[n] for n in self.names]
+
+
+Q = {name: _Query(sql) for name, sql in load_queries("postgres").items()}
+
+
+async def migrate_postgres(conn: asyncpg.Connection) -> list[int]:
+    """Apply pending migrations in order, each in a transaction, under an advisory lock (many processes)."""
+    applied = []
+    async with conn.transaction():
+        # one migrator at a time: every `hookgate serve`/`worker` may run this on start
+        await conn.execute("SELECT pg_advisory_xact_lock(7438201)")
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations"
+            " (version INTEGER PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)"
+        )
+        done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+        for migration in migrations("postgres"):
+            if migration.version in done:
+                continue
+            await conn.execute(migration.sql)
+            await conn.execute(
+                "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, extract(epoch from now()))",
+                migration.version,
+            )
+            applied.append(migration.version)
+    return applied
+
+
+class PostgresStore(Store):
+    """``await PostgresStore.open(dsn)``."""
+
+    def __init__(self, pool: asyncpg.Pool, dsn: str) -> None:
+        self._pool = pool
+        self._dsn = dsn
+        self._work = asyncio.Event()
+        self._listener: asyncpg.Connection | None = None
+
+    @classmethod
+    async def open(
+        cls, dsn: str, *, migrate: bool = True, min_size: int = 1, max_size: int = 10
+    ) -> PostgresStore:
+        try:
+            pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size)
+            if migrate:
+                async with pool.acquire() as conn:
+                    await migrate_postgres(conn)
+        except (OSError, asyncpg.PostgresError) as exc:
+            raise StoreError(f"cannot open PostgreSQL store: {type(exc).__name__}: {exc}") from None
+        return cls(pool, dsn)
+
+    async def _tx(self, fn: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                return await fn(conn)
+        except asyncpg.PostgresError as exc:
+            raise StoreError(f"PostgreSQL error: {type(exc).__name__}: {exc}") from None
+
+    async def _fetchrow(self, name: str, params: dict[str, Any]) -> Any:
+        q = Q[name]
+        return await self._tx(lambda c: c.fetchrow(q.sql, *q.args(params)))
+
+    async def _fetch(self, name: str, params: dict[str, Any]) -> list[Any]:
+        q = Q[name]
+        rows: list[Any] = await self._tx(lambda c: c.fetch(q.sql, *q.args(params)))
+        return rows
+
+    @staticmethod
+    async def _exec(c: asyncpg.Connection, name: str, params: dict[str, Any]) -> int:
+        q = Q[name]
+        status: str = await c.execute(q.sql, *q.args(params))
+        return int(status.rsplit(" ", 1)[-1]) if status[-1:].isdigit() else 0
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            with contextlib.suppress(Exception):
+                await self._listener.close()
+        await self._pool.close()
+
+    # -- applications and endpoints -----------------------------------------------------------------
+
+    async def create_application(self, app: Application) -> Application:
+        params = {"id": app.id, "name": app.name, "created_at": app.created_at}
+        await self._tx(lambda c: self._exec(c, "insert_application", params))
+        return app
+
+    async def get_application(self, app_id: str) -> Application:
+        row = await self._fetchrow("get_application", {"id": app_id})
+        if row is None:
+            raise NotFoundError(f"application {app_id!r} not found")
+        return Application(id=row["id"], name=row["name"], created_at=row["created_at"])
+
+    async def create_endpoint(self, endpoint: Endpoint) -> Endpoint:
+        async def tx(c: asyncpg.Connection) -> None:
+            q = Q["get_application"]
+            if await c.fetchrow(q.sql, *q.args({"id": endpoint.app_id})) is None:
+                raise NotFoundError(f"application {endpoint.app_id!r} not found")
+            await self._exec(c, "insert_endpoint", endpoint_params(endpoint, flag=bool))
+
+        await self._tx(tx)
+        return endpoint
+
+    async def get_endpoint(self, endpoint_id: str) -> Endpoint:
+        row = await self._fetchrow("get_endpoint", {"id": endpoint_id})
+        if row is None:
+            raise NotFoundError(f"endpoint {endpoint_id!r} not found")
+        return endpoint_from_row(row)
+
+    async def list_endpoints(self, app_id: str) -> list[Endpoint]:
+        return [endpoint_from_row(r) for r in await self._fetch("list_endpoints", {"app_id": app_id})]
+
+    async def update_endpoint(self, endpoint: Endpoint) -> Endpoint:
+        params = endpoint_params(endpoint, flag=bool)
+        if await self._tx(lambda c: self._exec(c, "update_endpoint", params)) == 0:
+            raise NotFoundError(f"endpoint {endpoint.id!r} not found")
+        return endpoint
+
+    async def set_endpoint_enabled(
+        self, endpoint_id: str, enabled: bool, *, reason: str | None, now: float
+    ) -> None:
+        async def tx(c: asyncpg.Connection) -> None:
+            params = {
+                "id": endpoint_id,
+                "enabled": enabled,
+                "reason": None if enabled else reason,
+                "now": now,
+            }
+            if await self._exec(c, "set_endpoint_enabled", params) == 0:
+                raise NotFoundError(f"endpoint {endpoint_id!r} not found")
+            if not enabled:
+                await self._exec(c, "kill_pending_of_endpoint", {"id": endpoint_id, "now": now})
+
+        await self._tx(tx)
+
+    async def mark_endpoint_health(self, endpoint_id: str, ok: bool, now: float) -> float | None:
+        row = await self._fetchrow(
+            "endpoint_healthy" if ok else "endpoint_failing", {"id": endpoint_id, "now": now}
+        )
+        if row is None:
+            raise NotFoundError(f"endpoint {endpoint_id!r} not found")
+        value: float | None = row[0]
+        return value
+
+    # -- messages -----------------------------------------------------------------------------------
+
+    async def publish(self, message: Message, *, now: float) -> PublishResult:
+        async def tx(c: asyncpg.Connection) -> PublishResult:
+            q = Q["get_application"]
+            if await c.fetchrow(q.sql, *q.args({"id": message.app_id})) is None:
+                raise NotFoundError(f"application {message.app_id!r} not found")
+            if message.idempotency_key is not None:
+                # serialise publishers of the same key, so two concurrent duplicates cannot both insert
+                await c.execute(
+                    "SELECT pg_advisory_xact_lock(hashtext($1))",
+                    f"{message.app_id}:{message.idempotency_key}",
+                )
+                q = Q["find_idempotent"]
+                params = {
+                    "app_id": message.app_id,
+                    "key": message.idempotency_key,
+                    "since": now - IDEMPOTENCY_WINDOW,
+                }
+                first = await c.fetchrow(q.sql, *q.args(params))
+                if first is not None:
+                    q = Q["list_deliveries"]
+                    rows = await c.fetch(q.sql, *q.args({"message_id": first["id"]}))
+                    return PublishResult(
+                        message_from_row(first), tuple(delivery_from_row(r) for r in rows), True
+                    )
+            await self._exec(
+                c,
+                "insert_message",
+                {
+                    "id": message.id,
+                    "app_id": message.app_id,
+                    "event_type": message.event_type,
+                    "payload": message.payload,
+                    "created_at": message.created_at,
+                    "idempotency_key": message.idempotency_key,
+                },
+            )
+            q = Q["fan_out_candidates"]
+            targets = [
+                endpoint_from_row(r) for r in await c.fetch(q.sql, *q.args({"app_id": message.app_id}))
+            ]
+            rows = [
+                {"id": new_id("dlv"), "message_id": message.id, "endpoint_id": e.id, "now": now}
+                for e in targets
+                if e.subscribes(message.event_type)
+            ]
+            if rows:
+                q = Q["insert_delivery"]
+                await c.executemany(q.sql, [q.args(r) for r in rows])
+                await c.execute(Q["notify_work"].sql)
+            deliveries = tuple(
+                Delivery(
+                    id=r["id"],
+                    message_id=message.id,
+                    endpoint_id=r["endpoint_id"],
+                    status=DeliveryStatus.PENDING,
+                    attempts=0,
+                    next_attempt_at=now,
+                    created_at=now,
+                    updated_at=now,
+                )
+                for r in rows
+            )
+            return PublishResult(message, deliveries, duplicate=False)
+
+        return await self._tx(tx)
+
+    async def get_message(self, message_id: str) -> Message:
+        row = await self._fetchrow("get_message", {"id": message_id})
+        if row is None:
+            raise NotFoundError(f"message {message_id!r} not found")
+        return message_from_row(row)
+
+    async def list_deliveries(self, message_id: str) -> list[Delivery]:
+        return [
+            delivery_from_row(r) for r in await self._fetch("list_deliveries", {"message_id": message_id})
+        ]
+
+    async def get_delivery(self, delivery_id: str) -> Delivery:
+        row = await self._fetchrow("get_delivery", {"id": delivery_id})
+        if row is None:
+            raise NotFoundError(f"delivery {delivery_id!r} not found")
+        return delivery_from_row(row)
+
+    async def list_attempts(self, delivery_id: str) -> list[Attempt]:
+        return [attempt_from_row(r) for r in await self._fetch("list_attempts", {"delivery_id": delivery_id})]
+
+    # -- the work queue -----------------------------------------------------------------------------
+
+    async def claim(self, owner: str, limit: int, *, now: float, lease_s: float) -> list[Claim]:
+        async def tx(c: asyncpg.Connection) -> list[Claim]:
+            q = Q["claim"]
+            params = {"owner": owner, "lease_until": now + lease_s, "now": now, "limit": limit}
+            deliveries = [delivery_from_row(r) for r in await c.fetch(q.sql, *q.args(params))]
+            if not deliveries:
+                return []
+            messages = {
+                r["id"]: message_from_row(r)
+                for r in await c.fetch(
+                    "SELECT * FROM messages WHERE id = ANY($1::text[])",
+                    list({d.message_id for d in deliveries}),
+                )
+            }
+            endpoints = {
+                r["id"]: endpoint_from_row(r)
+                for r in await c.fetch(
+                    "SELECT * FROM endpoints WHERE id = ANY($1::text[])",
+                    list({d.endpoint_id for d in deliveries}),
+                )
+            }
+            deliveries.sort(key=lambda d: d.next_attempt_at)
+            return [Claim(d, messages[d.message_id], endpoints[d.endpoint_id]) for d in deliveries]
+
+        return await self._tx(tx)
+
+    async def complete(self, results: Sequence[AttemptResult]) -> int:
+        async def tx(c: asyncpg.Connection) -> int:
+            applied = 0
+            attempts = []
+            for r in results:
+                params = {
+                    "status": r.status.value,
+                    "next_attempt_at": r.next_attempt_at,
+                    "attempted": int(r.attempted),
+                    "started_at": r.started_at,
+                    "delivery_id": r.delivery_id,
+                    "owner": r.owner,
+                }
+                if await self._exec(c, "complete", params) == 0:
+                    continue  # the lease moved on: another worker owns this delivery now
+                applied += 1
+                if r.attempted:
+                    attempts.append(
+                        Q["insert_attempt"].args(
+                            {
+                                "delivery_id": r.delivery_id,
+                                "started_at": r.started_at,
+                                "duration_ms": r.duration_ms,
+                                "status_code": r.status_code,
+                                "response_excerpt": r.response_excerpt,
+                                "error_class": r.error_class,
+                                "outcome": r.outcome,
+                            }
+                        )
+                    )
+            if attempts:
+                await c.executemany(Q["insert_attempt"].sql, attempts)
+            return applied
+
+        return await self._tx(tx)
+
+    async def release(self, owner: str, delivery_ids: Sequence[str], *, now: float) -> int:
+        async def tx(c: asyncpg.Connection) -> int:
+            released = 0
+            for delivery_id in delivery_ids:
+                released += await self._exec(c, "release", {"id": delivery_id, "owner": owner, "now": now})
+            if released:
+                await c.execute(Q["notify_work"].sql)
+            return released
+
+        return await self._tx(tx)
+
+    async def next_due_at(self) -> float | None:
+        row = await self._fetchrow("next_due_at", {})
+        value: float | None = row[0]
+        return value
+
+    async def wait_for_work(self, timeout: float) -> None:
+        if self._listener is None or self._listener.is_closed():
+            try:
+                self._listener = await asyncpg.connect(self._dsn)
+                await self._listener.add_listener(CHANNEL, lambda *_: self._work.set())
+            except (OSError, asyncpg.PostgresError):
+                self._listener = None  # fall back to polling: the timeout still bounds the wait
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._work.wait(), timeout)
+        self._work.clear()
+
+    async def resend(self, delivery_id: str, *, now: float) -> Delivery:
+        async def tx(c: asyncpg.Connection) -> Any:
+            q = Q["resend"]
+            row = await c.fetchrow(q.sql, *q.args({"id": delivery_id, "now": now}))
+            if row is not None:
+                await c.execute(Q["notify_work"].sql)
+            return row
+
+        row = await self._tx(tx)
+        if row is None:
+            raise NotFoundError(f"delivery {delivery_id!r} not found")
+        return delivery_from_row(row)
+
+    async def recover(self, endpoint_id: str, *, since: float, now: float) -> int:
+        async def tx(c: asyncpg.Connection) -> int:
+            q = Q["get_endpoint"]
+            if await c.fetchrow(q.sql, *q.args({"id": endpoint_id})) is None:
+                raise NotFoundError(f"endpoint {endpoint_id!r} not found")
+            count = await self._exec(c, "recover", {"endpoint_id": endpoint_id, "since": since, "now": now})
+            if count:
+                await c.execute(Q["notify_work"].sql)
+            return count
+
+        return await self._tx(tx)

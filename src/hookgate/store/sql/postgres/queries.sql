@@ -1,0 +1,120 @@
+-- Named queries of the PostgreSQL store. Each starts with "-- name: <name>"; parameters are :named.
+
+-- name: insert_application
+INSERT INTO applications (id, name, created_at) VALUES (:id, :name, :created_at);
+
+-- name: get_application
+SELECT id, name, created_at FROM applications WHERE id = :id;
+
+-- name: insert_endpoint
+INSERT INTO endpoints (id, app_id, url, created_at, updated_at, event_types, enabled, disabled_reason, scheme,
+    secrets_sealed, headers, timeout_s, rate_limit_per_s, max_concurrency, retry_schedule, allow_insecure,
+    settings, failing_since)
+VALUES (:id, :app_id, :url, :created_at, :updated_at, :event_types, :enabled, :disabled_reason, :scheme,
+    :secrets_sealed, :headers, :timeout_s, :rate_limit_per_s, :max_concurrency, :retry_schedule, :allow_insecure,
+    :settings, :failing_since);
+
+-- name: update_endpoint
+UPDATE endpoints SET app_id = :app_id, url = :url, created_at = :created_at, updated_at = :updated_at,
+    event_types = :event_types, enabled = :enabled, disabled_reason = :disabled_reason, scheme = :scheme,
+    secrets_sealed = :secrets_sealed, headers = :headers, timeout_s = :timeout_s,
+    rate_limit_per_s = :rate_limit_per_s, max_concurrency = :max_concurrency, retry_schedule = :retry_schedule,
+    allow_insecure = :allow_insecure, settings = :settings, failing_since = :failing_since
+WHERE id = :id;
+
+-- name: get_endpoint
+SELECT * FROM endpoints WHERE id = :id;
+
+-- name: list_endpoints
+SELECT * FROM endpoints WHERE app_id = :app_id ORDER BY created_at, id;
+
+-- name: set_endpoint_enabled
+UPDATE endpoints SET enabled = :enabled, disabled_reason = :reason, updated_at = :now,
+    failing_since = CASE WHEN :enabled THEN NULL ELSE failing_since END
+WHERE id = :id;
+
+-- name: kill_pending_of_endpoint
+UPDATE deliveries SET status = 'dead', updated_at = :now
+WHERE endpoint_id = :id AND status IN ('pending', 'failed');
+
+-- name: endpoint_failing
+UPDATE endpoints SET failing_since = COALESCE(failing_since, :now) WHERE id = :id RETURNING failing_since;
+
+-- name: endpoint_healthy
+UPDATE endpoints SET failing_since = NULL WHERE id = :id RETURNING failing_since;
+
+-- name: find_idempotent
+SELECT * FROM messages
+WHERE app_id = :app_id AND idempotency_key = :key AND created_at > :since
+ORDER BY created_at LIMIT 1;
+
+-- name: insert_message
+INSERT INTO messages (id, app_id, event_type, payload, created_at, idempotency_key)
+VALUES (:id, :app_id, :event_type, :payload, :created_at, :idempotency_key);
+
+-- name: get_message
+SELECT * FROM messages WHERE id = :id;
+
+-- name: fan_out_candidates
+SELECT * FROM endpoints WHERE app_id = :app_id AND enabled ORDER BY created_at, id;
+
+-- name: insert_delivery
+INSERT INTO deliveries (id, message_id, endpoint_id, status, attempts, next_attempt_at, created_at, updated_at)
+VALUES (:id, :message_id, :endpoint_id, 'pending', 0, :now, :now, :now);
+
+-- name: list_deliveries
+SELECT * FROM deliveries WHERE message_id = :message_id ORDER BY created_at, id;
+
+-- name: get_delivery
+SELECT * FROM deliveries WHERE id = :id;
+
+-- name: list_attempts
+SELECT * FROM attempts WHERE delivery_id = :delivery_id ORDER BY id;
+
+-- name: claim
+-- SKIP LOCKED: concurrent workers each take different rows instead of queueing behind one another's locks
+WITH due AS (
+    SELECT id FROM deliveries
+    WHERE (status IN ('pending', 'failed') AND next_attempt_at <= :now)
+       OR (status = 'in_flight' AND lease_expires_at <= :now)
+    ORDER BY next_attempt_at
+    LIMIT :limit
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE deliveries AS d
+SET status = 'in_flight', lease_owner = :owner, lease_expires_at = :lease_until, updated_at = :now
+FROM due WHERE d.id = due.id
+RETURNING d.*;
+
+-- name: complete
+UPDATE deliveries SET status = :status, next_attempt_at = :next_attempt_at, attempts = attempts + :attempted,
+    lease_owner = NULL, lease_expires_at = NULL, updated_at = :started_at
+WHERE id = :delivery_id AND status = 'in_flight' AND lease_owner = :owner;
+
+-- name: insert_attempt
+INSERT INTO attempts (delivery_id, started_at, duration_ms, status_code, response_excerpt, error_class, outcome)
+VALUES (:delivery_id, :started_at, :duration_ms, :status_code, :response_excerpt, :error_class, :outcome);
+
+-- name: release
+UPDATE deliveries SET status = CASE WHEN attempts > 0 THEN 'failed' ELSE 'pending' END,
+    next_attempt_at = :now, updated_at = :now, lease_owner = NULL, lease_expires_at = NULL
+WHERE id = :id AND status = 'in_flight' AND lease_owner = :owner;
+
+-- name: next_due_at
+SELECT MIN(due) FROM (
+    SELECT MIN(next_attempt_at) AS due FROM deliveries WHERE status IN ('pending', 'failed')
+    UNION ALL
+    SELECT MIN(lease_expires_at) AS due FROM deliveries WHERE status = 'in_flight'
+) AS t;
+
+-- name: notify_work
+SELECT pg_notify('hookgate_work', '');
+
+-- name: resend
+UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = :now, updated_at = :now,
+    lease_owner = NULL, lease_expires_at = NULL
+WHERE id = :id RETURNING *;
+
+-- name: recover
+UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = :now, updated_at = :now
+WHERE endpoint_id = :endpoint_id AND status IN ('failed', 'dead') AND created_at >= :since;

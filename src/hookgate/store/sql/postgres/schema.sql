@@ -1,0 +1,68 @@
+-- hookgate schema as declared (PostgreSQL): what applying every migration in order must produce.
+CREATE TABLE applications (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL
+);
+
+CREATE TABLE endpoints (
+    id TEXT PRIMARY KEY,
+    app_id TEXT NOT NULL REFERENCES applications(id),
+    url TEXT NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL,
+    updated_at DOUBLE PRECISION NOT NULL,
+    event_types TEXT NOT NULL,
+    enabled BOOLEAN NOT NULL,
+    disabled_reason TEXT,
+    scheme TEXT NOT NULL,
+    secrets_sealed BYTEA NOT NULL,
+    headers TEXT NOT NULL,
+    timeout_s DOUBLE PRECISION NOT NULL,
+    rate_limit_per_s DOUBLE PRECISION,
+    max_concurrency INTEGER,
+    retry_schedule TEXT,
+    allow_insecure BOOLEAN NOT NULL,
+    settings TEXT NOT NULL,
+    failing_since DOUBLE PRECISION
+);
+CREATE INDEX endpoints_app ON endpoints(app_id, created_at);
+
+CREATE TABLE messages (
+    id TEXT PRIMARY KEY,
+    app_id TEXT NOT NULL REFERENCES applications(id),
+    event_type TEXT NOT NULL,
+    payload BYTEA NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL,
+    idempotency_key TEXT
+);
+CREATE INDEX messages_idempotency ON messages(app_id, idempotency_key, created_at) WHERE idempotency_key IS NOT NULL;
+
+CREATE TABLE deliveries (
+    id TEXT PRIMARY KEY,
+    message_id TEXT NOT NULL REFERENCES messages(id),
+    endpoint_id TEXT NOT NULL REFERENCES endpoints(id),
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    next_attempt_at DOUBLE PRECISION NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL,
+    updated_at DOUBLE PRECISION NOT NULL,
+    lease_owner TEXT,
+    lease_expires_at DOUBLE PRECISION
+);
+CREATE INDEX deliveries_message ON deliveries(message_id);
+CREATE INDEX deliveries_endpoint ON deliveries(endpoint_id, created_at);
+-- the claim scan: retryable work by due time, in-flight work by lease expiry
+CREATE INDEX deliveries_due ON deliveries(next_attempt_at) WHERE status IN ('pending', 'failed');
+CREATE INDEX deliveries_lease ON deliveries(lease_expires_at) WHERE status = 'in_flight';
+
+CREATE TABLE attempts (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    delivery_id TEXT NOT NULL REFERENCES deliveries(id),
+    started_at DOUBLE PRECISION NOT NULL,
+    duration_ms DOUBLE PRECISION NOT NULL,
+    status_code INTEGER,
+    response_excerpt TEXT NOT NULL,
+    error_class TEXT,
+    outcome TEXT NOT NULL
+);
+CREATE INDEX attempts_delivery ON attempts(delivery_id, id);
