@@ -14,14 +14,33 @@ Semantics every implementation must keep (the contract suite in ``tests/store`` 
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from hookgate.models import Application, Attempt, Delivery, DeliveryStatus, Endpoint, Message
+from hookgate.models import Application, Attempt, Delivery, DeliveryStatus, Endpoint, Message, new_id
 
-__all__ = ["IDEMPOTENCY_WINDOW", "AttemptResult", "Claim", "PublishResult", "Store"]
+__all__ = ["IDEMPOTENCY_WINDOW", "AttemptResult", "Claim", "PublishResult", "Store", "fan_out"]
 
 IDEMPOTENCY_WINDOW = 24 * 3600.0
+
+
+def fan_out(message: Message, endpoints: Iterable[Endpoint], now: float) -> tuple[Delivery, ...]:
+    """The fan-out rule, shared by every store: one pending delivery per enabled endpoint of the message's
+    application that subscribes to its event type, due now."""
+    return tuple(
+        Delivery(
+            id=new_id("dlv"),
+            message_id=message.id,
+            endpoint_id=e.id,
+            status=DeliveryStatus.PENDING,
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+            updated_at=now,
+        )
+        for e in endpoints
+        if e.app_id == message.app_id and e.enabled and e.subscribes(message.event_type)
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from typing import TypeVar
 
 from hookgate.errors import NotFoundError
-from hookgate.models import Application, Attempt, Delivery, DeliveryStatus, Endpoint, Message, new_id
-from hookgate.store.base import IDEMPOTENCY_WINDOW, AttemptResult, Claim, PublishResult, Store
+from hookgate.models import Application, Attempt, Delivery, DeliveryStatus, Endpoint, Message
+from hookgate.store.base import IDEMPOTENCY_WINDOW, AttemptResult, Claim, PublishResult, Store, fan_out
 
 __all__ = ["MemoryStore"]
 
@@ -100,28 +100,13 @@ class MemoryStore(Store):
                     return PublishResult(_c(first), deliveries, duplicate=True)
             self._idempotency[key] = message.id
         self._messages[message.id] = _c(message)
-        created = []
-        for endpoint in sorted(self._endpoints.values(), key=lambda e: (e.created_at, e.id)):
-            if (
-                endpoint.app_id == message.app_id
-                and endpoint.enabled
-                and endpoint.subscribes(message.event_type)
-            ):
-                delivery = Delivery(
-                    id=new_id("dlv"),
-                    message_id=message.id,
-                    endpoint_id=endpoint.id,
-                    status=DeliveryStatus.PENDING,
-                    attempts=0,
-                    next_attempt_at=now,
-                    created_at=now,
-                    updated_at=now,
-                )
-                self._deliveries[delivery.id] = delivery
-                created.append(_c(delivery))
+        endpoints = sorted(self._endpoints.values(), key=lambda e: (e.created_at, e.id))
+        created = fan_out(message, endpoints, now)
+        for delivery in created:
+            self._deliveries[delivery.id] = _c(delivery)
         if created:
             self._work.set()
-        return PublishResult(_c(message), tuple(created), duplicate=False)
+        return PublishResult(_c(message), created, duplicate=False)
 
     async def get_message(self, message_id: str) -> Message:
         return _c(self._get(self._messages, message_id, "message"))

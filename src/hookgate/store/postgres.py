@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import asyncpg
 
 from hookgate.errors import NotFoundError, StoreError
-from hookgate.models import Application, Attempt, Delivery, DeliveryStatus, Endpoint, Message, new_id
+from hookgate.models import Application, Attempt, Delivery, Endpoint, Message
 from hookgate.store._rows import (
     attempt_from_row,
     delivery_from_row,
@@ -24,7 +24,7 @@ from hookgate.store._rows import (
     endpoint_params,
     message_from_row,
 )
-from hookgate.store.base import IDEMPOTENCY_WINDOW, AttemptResult, Claim, PublishResult, Store
+from hookgate.store.base import IDEMPOTENCY_WINDOW, AttemptResult, Claim, PublishResult, Store, fan_out
 from hookgate.store.sql import load_queries, migrations
 
 __all__ = ["PostgresStore", "migrate_postgres"]
@@ -236,28 +236,15 @@ class PostgresStore(Store):
             targets = [
                 endpoint_from_row(r) for r in await c.fetch(q.sql, *q.args({"app_id": message.app_id}))
             ]
+            deliveries = fan_out(message, targets, now)
             rows = [
-                {"id": new_id("dlv"), "message_id": message.id, "endpoint_id": e.id, "now": now}
-                for e in targets
-                if e.subscribes(message.event_type)
+                {"id": d.id, "message_id": d.message_id, "endpoint_id": d.endpoint_id, "now": now}
+                for d in deliveries
             ]
             if rows:
                 q = Q["insert_delivery"]
                 await c.executemany(q.sql, [q.args(r) for r in rows])
                 await c.execute(Q["notify_work"].sql)
-            deliveries = tuple(
-                Delivery(
-                    id=r["id"],
-                    message_id=message.id,
-                    endpoint_id=r["endpoint_id"],
-                    status=DeliveryStatus.PENDING,
-                    attempts=0,
-                    next_attempt_at=now,
-                    created_at=now,
-                    updated_at=now,
-                )
-                for r in rows
-            )
             return PublishResult(message, deliveries, duplicate=False)
 
         return await self._tx(tx)

@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import TypeVar
 
 from hookgate.errors import NotFoundError, StoreError
-from hookgate.models import Application, Attempt, Delivery, DeliveryStatus, Endpoint, Message, new_id
+from hookgate.models import Application, Attempt, Delivery, Endpoint, Message
 from hookgate.store._rows import attempt_from_row as _attempt
 from hookgate.store._rows import delivery_from_row as _delivery
 from hookgate.store._rows import endpoint_from_row as _endpoint
 from hookgate.store._rows import endpoint_params as _endpoint_params
 from hookgate.store._rows import message_from_row as _message
-from hookgate.store.base import IDEMPOTENCY_WINDOW, AttemptResult, Claim, PublishResult, Store
+from hookgate.store.base import IDEMPOTENCY_WINDOW, AttemptResult, Claim, PublishResult, Store, fan_out
 from hookgate.store.sql import load_queries, migrations
 
 __all__ = ["SQLiteStore", "migrate_sqlite"]
@@ -214,25 +214,12 @@ class SQLiteStore(Store):
                 _endpoint(r)
                 for r in c.execute(Q["fan_out_candidates"], {"app_id": message.app_id}).fetchall()
             ]
+            deliveries = fan_out(message, targets, now)
             rows = [
-                {"id": new_id("dlv"), "message_id": message.id, "endpoint_id": e.id, "now": now}
-                for e in targets
-                if e.subscribes(message.event_type)
+                {"id": d.id, "message_id": d.message_id, "endpoint_id": d.endpoint_id, "now": now}
+                for d in deliveries
             ]
             c.executemany(Q["insert_delivery"], rows)
-            deliveries = tuple(
-                Delivery(
-                    id=r["id"],
-                    message_id=message.id,
-                    endpoint_id=r["endpoint_id"],
-                    status=DeliveryStatus.PENDING,
-                    attempts=0,
-                    next_attempt_at=now,
-                    created_at=now,
-                    updated_at=now,
-                )
-                for r in rows
-            )
             return PublishResult(message, deliveries, duplicate=False)
 
         result = await self._run(tx)
