@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from hookgate.models import Attempt, Delivery, DeliveryStatus, Endpoint, Message
+from hookgate.store.base import AttemptResult
 
 Row = Any  # sqlite3.Row | asyncpg.Record: both support row["column"]
 
@@ -96,3 +97,28 @@ def attempt_from_row(row: Row) -> Attempt:
         outcome=row["outcome"],
         id=row["id"],
     )
+
+
+def completion_params(r: AttemptResult) -> dict[str, Any]:
+    """Parameters of the ``complete`` query for one worker result."""
+    return {
+        "status": r.status.value,
+        "next_attempt_at": r.next_attempt_at,
+        "attempted": int(r.attempted),
+        "started_at": r.started_at,
+        "delivery_id": r.delivery_id,
+        "owner": r.owner,
+    }
+
+
+def attempt_params(r: AttemptResult) -> dict[str, Any]:
+    """Parameters of the ``insert_attempt`` query for one worker result."""
+    return {
+        "delivery_id": r.delivery_id,
+        "started_at": r.started_at,
+        "duration_ms": r.duration_ms,
+        "status_code": r.status_code,
+        "response_excerpt": r.response_excerpt,
+        "error_class": r.error_class,
+        "outcome": r.outcome,
+    }

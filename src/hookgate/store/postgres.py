@@ -19,6 +19,8 @@ from hookgate.errors import NotFoundError, StoreError
 from hookgate.models import Application, Attempt, Delivery, Endpoint, Message
 from hookgate.store._rows import (
     attempt_from_row,
+    attempt_params,
+    completion_params,
     delivery_from_row,
     endpoint_from_row,
     endpoint_params,
@@ -302,31 +304,12 @@ class PostgresStore(Store):
             applied = 0
             attempts = []
             for r in results:
-                params = {
-                    "status": r.status.value,
-                    "next_attempt_at": r.next_attempt_at,
-                    "attempted": int(r.attempted),
-                    "started_at": r.started_at,
-                    "delivery_id": r.delivery_id,
-                    "owner": r.owner,
-                }
+                params = completion_params(r)
                 if await self._exec(c, "complete", params) == 0:
                     continue  # the lease moved on: another worker owns this delivery now
                 applied += 1
                 if r.attempted:
-                    attempts.append(
-                        Q["insert_attempt"].args(
-                            {
-                                "delivery_id": r.delivery_id,
-                                "started_at": r.started_at,
-                                "duration_ms": r.duration_ms,
-                                "status_code": r.status_code,
-                                "response_excerpt": r.response_excerpt,
-                                "error_class": r.error_class,
-                                "outcome": r.outcome,
-                            }
-                        )
-                    )
+                    attempts.append(Q["insert_attempt"].args(attempt_params(r)))
             if attempts:
                 await c.executemany(Q["insert_attempt"].sql, attempts)
             return applied

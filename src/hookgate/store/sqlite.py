@@ -19,6 +19,7 @@ from typing import TypeVar
 from hookgate.errors import NotFoundError, StoreError
 from hookgate.models import Application, Attempt, Delivery, Endpoint, Message
 from hookgate.store._rows import attempt_from_row as _attempt
+from hookgate.store._rows import attempt_params, completion_params
 from hookgate.store._rows import delivery_from_row as _delivery
 from hookgate.store._rows import endpoint_from_row as _endpoint
 from hookgate.store._rows import endpoint_params as _endpoint_params
@@ -278,29 +279,14 @@ class SQLiteStore(Store):
         def tx(c: sqlite3.Connection) -> int:
             applied = 0
             for r in results:
-                params = {
-                    "status": r.status.value,
-                    "next_attempt_at": r.next_attempt_at,
-                    "attempted": int(r.attempted),
-                    "started_at": r.started_at,
-                    "delivery_id": r.delivery_id,
-                    "owner": r.owner,
-                }
+                params = completion_params(r)
                 if c.execute(Q["complete"], params).rowcount == 0:
                     continue  # the lease moved on: another worker owns this delivery now
                 applied += 1
                 if r.attempted:
                     c.execute(
                         Q["insert_attempt"],
-                        {
-                            "delivery_id": r.delivery_id,
-                            "started_at": r.started_at,
-                            "duration_ms": r.duration_ms,
-                            "status_code": r.status_code,
-                            "response_excerpt": r.response_excerpt,
-                            "error_class": r.error_class,
-                            "outcome": r.outcome,
-                        },
+                        attempt_params(r),
                     )
             return applied
 
