@@ -1,0 +1,444 @@
+"""The Python API of the delivery engine: applications, endpoints, publish, resend, recover, workers.
+
+`Hookgate` is the object an application holds (``async with await Hookgate.open() as hg``); the module-level
+`publish` / `publish_sync` use one default instance built from the environment (see `hookgate.config`), the
+way logging or httpx's top-level functions work. Everything an endpoint is configured with is validated here,
+before it reaches the store, with a `ConfigError` that names the field.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import threading
+import time
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self, TypeVar
+
+from yarl import URL
+
+from hookgate.config import Settings, load_settings, master_key_box
+from hookgate.crypto import SecretBox
+from hookgate.errors import ConfigError
+from hookgate.keys import generate_key
+from hookgate.models import (
+    Application,
+    Delivery,
+    Endpoint,
+    Message,
+    new_id,
+    validate_event_filter,
+    validate_event_type,
+)
+from hookgate.outbound.request import OUTBOUND_SCHEMES, validate_custom_headers
+from hookgate.outbound.vault import DEFAULT_GRACE_S, EndpointSecrets, SecretEntry, open_secrets, seal_secrets
+from hookgate.policy.retry import validate_schedule
+from hookgate.policy.ssrf import AddressPolicy
+from hookgate.schemes.registry import build_signer
+from hookgate.store import open_store
+from hookgate.store.base import PublishResult, Store
+
+if TYPE_CHECKING:
+    from hookgate.outbound.worker import Worker
+
+__all__ = ["MAX_PAYLOAD_BYTES", "Hookgate", "NewEndpoint", "SyncHookgate", "publish", "publish_sync"]
+
+T = TypeVar("T")
+
+MAX_PAYLOAD_BYTES = 1024 * 1024
+_MAX_IDEMPOTENCY_KEY = 256
+_MAX_TIMEOUT_S = 120.0
+# Schemes whose signing material is a secret we can generate; key schemes take keys.
+_GENERATED_SECRET = {"standard-webhooks": "hmac", "github": "hmac", "shopify": "hmac", "slack": "hmac"}
+_GENERATED_KEY = {"standard-webhooks-ed25519": "ed25519", "jws": "ed25519"}
+_KEY_SCHEMES = frozenset({"standard-webhooks-ed25519", "jws", "jwe"})
+
+
+@dataclass(frozen=True, slots=True)
+class NewEndpoint:
+    """A created endpoint and, when hookgate generated it, its secret (shown once, stored only sealed)."""
+
+    endpoint: Endpoint
+    secret: str | None
+
+    def __repr__(self) -> str:
+        return f"NewEndpoint(endpoint={self.endpoint!r}, secret=<redacted>)"
+
+
+def encode_payload(payload: object) -> bytes:
+    """Bytes must already be JSON; anything else is serialised compactly. Raises `ConfigError`."""
+    if isinstance(payload, (bytes, bytearray, memoryview)):
+        data = bytes(payload)
+        try:
+            json.loads(data)
+        except ValueError:
+            raise ConfigError("payload bytes are not valid UTF-8 JSON") from None
+    elif isinstance(payload, str):
+        raise ConfigError("payload must be bytes of JSON or a JSON-serialisable object, not str")
+    else:
+        try:
+            data = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"payload is not JSON-serialisable: {exc}") from None
+    if len(data) > MAX_PAYLOAD_BYTES:
+        raise ConfigError(f"payload is {len(data)} bytes; the limit is {MAX_PAYLOAD_BYTES}")
+    return data
+
+
+def validate_url(url: str, *, allow_insecure: bool) -> str:
+    try:
+        parsed = URL(url)
+    except (ValueError, TypeError):
+        raise ConfigError(f"endpoint URL {url!r} cannot be parsed") from None
+    if parsed.scheme not in ("https", "http") or not parsed.raw_host:
+        raise ConfigError("endpoint URL must be an absolute https:// URL")
+    if parsed.scheme == "http" and not allow_insecure:
+        raise ConfigError("endpoint URL must use https (allow_insecure is for development endpoints only)")
+    if parsed.user is not None or parsed.password is not None:
+        raise ConfigError("endpoint URL must not carry credentials; use the endpoint's authentication")
+    if parsed.fragment:
+        raise ConfigError("endpoint URL must not have a #fragment")
+    return str(parsed)
+
+
+class Hookgate:
+    """One application's handle on the delivery engine."""
+
+    def __init__(
+        self,
+        store: Store,
+        box: SecretBox | None,
+        *,
+        settings: Settings | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.box = box
+        self.settings = settings or Settings()
+        self._clock = clock
+
+    @classmethod
+    async def open(
+        cls,
+        url: str | None = None,
+        *,
+        settings: Settings | None = None,
+        box: SecretBox | None = None,
+        migrate: bool = True,
+    ) -> Hookgate:
+        """Open the store at ``url`` (default: the settings' database, SQLite in the data directory).
+
+        The master key comes from ``box``, else from the settings (``HOOKGATE_MASTER_KEY`` or the key file,
+        created on first use for the embedded default so a fresh install stores no plaintext secret).
+        """
+        settings = settings or load_settings()
+        if box is None:
+            box = master_key_box(settings, create=settings.master_key is None and url is None)
+        store = await open_store(url or settings.store_url, migrate=migrate)
+        return cls(store, box, settings=settings)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self.store.close()
+
+    def _box(self) -> SecretBox:
+        if self.box is None:
+            raise ConfigError("no master key configured: endpoint secrets cannot be stored or read")
+        return self.box
+
+    # -- applications and endpoints -----------------------------------------------------------------
+
+    async def create_application(self, name: str, *, app_id: str | None = None) -> Application:
+        if not name or len(name) > 256:
+            raise ConfigError("application name must be 1-256 characters")
+        if app_id is not None and (not app_id or len(app_id) > 64 or not app_id.isascii()):
+            raise ConfigError("application id must be 1-64 ASCII characters")
+        app = Application(id=app_id or new_id("app"), name=name, created_at=self._clock())
+        return await self.store.create_application(app)
+
+    async def create_endpoint(
+        self,
+        app_id: str,
+        url: str,
+        *,
+        event_types: Sequence[str] = (),
+        scheme: str = "standard-webhooks",
+        secret: str | None = None,
+        keys: Sequence[str] = (),
+        scheme_options: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout_s: float = 15.0,
+        rate_limit_per_s: float | None = None,
+        max_concurrency: int | None = None,
+        retry_schedule: Sequence[float] | None = None,
+        allow_insecure: bool = False,
+    ) -> NewEndpoint:
+        """Validate and store an endpoint. Without ``secret``/``keys`` one is generated and returned once."""
+        if scheme not in OUTBOUND_SCHEMES:
+            raise ConfigError(f"unknown scheme {scheme!r}; expected one of {', '.join(OUTBOUND_SCHEMES)}")
+        generated: str | None = None
+        secrets: list[str] = [] if secret is None else [secret]
+        key_list = list(keys)
+        if scheme in _KEY_SCHEMES and secret is not None:
+            raise ConfigError(f"scheme {scheme} takes keys, not a secret")
+        if scheme != "none" and not secrets and not key_list:
+            if scheme in _GENERATED_SECRET:
+                generated = generate_key(_GENERATED_SECRET[scheme])
+                secrets = [generated]
+            elif scheme in _GENERATED_KEY:
+                generated = generate_key(_GENERATED_KEY[scheme])
+                key_list = [generated]
+            else:
+                raise ConfigError(f"scheme {scheme} needs {'keys' if scheme in _KEY_SCHEMES else 'a secret'}")
+        options = dict(scheme_options or {})
+        if scheme != "none":
+            # building the signer checks the secret or key format, so a bad one fails now, not at send time
+            build_signer(scheme, secrets, [k.encode() for k in key_list], options=options)
+        elif secrets or key_list:
+            raise ConfigError("scheme none takes no secret or keys")
+        now = self._clock()
+        endpoint_id = new_id("ep")
+        endpoint = Endpoint(
+            id=endpoint_id,
+            app_id=app_id,
+            url=validate_url(url, allow_insecure=allow_insecure),
+            created_at=now,
+            updated_at=now,
+            event_types=validate_event_filter(tuple(event_types)),
+            scheme=scheme,
+            secrets_sealed=(
+                seal_secrets(self._box(), endpoint_id, EndpointSecrets.of(secrets, key_list))
+                if secrets or key_list
+                else b""
+            ),
+            headers=validate_custom_headers(headers or {}),
+            timeout_s=_check_timeout(timeout_s),
+            rate_limit_per_s=_check_rate(rate_limit_per_s),
+            max_concurrency=_check_concurrency(max_concurrency),
+            retry_schedule=None if retry_schedule is None else validate_schedule(retry_schedule),
+            allow_insecure=allow_insecure,
+            settings={"scheme_options": options} if options else {},
+        )
+        return NewEndpoint(await self.store.create_endpoint(endpoint), generated)
+
+    async def rotate_secret(
+        self, endpoint_id: str, new_secret: str | None = None, *, grace_s: float = DEFAULT_GRACE_S
+    ) -> str:
+        """Make ``new_secret`` (or a generated one, returned) the primary; the old stays valid ``grace_s``."""
+        endpoint = await self.store.get_endpoint(endpoint_id)
+        if endpoint.scheme in _KEY_SCHEMES or endpoint.scheme == "none":
+            raise ConfigError(f"scheme {endpoint.scheme} has no secret to rotate; rotate its keys instead")
+        kind = _GENERATED_SECRET.get(endpoint.scheme)
+        if new_secret is None:
+            if kind is None:
+                raise ConfigError(f"scheme {endpoint.scheme} needs the new secret to be given")
+            new_secret = generate_key(kind)
+        options = endpoint.settings.get("scheme_options") or {}
+        build_signer(endpoint.scheme, [new_secret], [], options=options)
+        now = self._clock()
+        box = self._box()
+        current = open_secrets(box, endpoint.id, endpoint.secrets_sealed)
+        rotated = current.rotate(SecretEntry(new_secret, "secret"), now=now, grace_s=grace_s)
+        endpoint.secrets_sealed = seal_secrets(box, endpoint.id, rotated)
+        endpoint.updated_at = now
+        await self.store.update_endpoint(endpoint)
+        return new_secret
+
+    async def disable_endpoint(self, endpoint_id: str, *, reason: str = "disabled by operator") -> None:
+        await self.store.set_endpoint_enabled(endpoint_id, False, reason=reason, now=self._clock())
+
+    async def enable_endpoint(self, endpoint_id: str) -> None:
+        await self.store.set_endpoint_enabled(endpoint_id, True, reason=None, now=self._clock())
+
+    # -- messages -----------------------------------------------------------------------------------
+
+    async def publish(
+        self,
+        app: str | Application,
+        event_type: str,
+        payload: object,
+        *,
+        idempotency_key: str | None = None,
+    ) -> PublishResult:
+        """Store the event and one delivery per subscribed endpoint, atomically, and wake the workers.
+
+        The same ``idempotency_key`` for the same application within 24 hours returns the first message
+        (``result.duplicate`` is True) instead of publishing twice.
+        """
+        app_id = app.id if isinstance(app, Application) else app
+        if idempotency_key is not None and not 0 < len(idempotency_key) <= _MAX_IDEMPOTENCY_KEY:
+            raise ConfigError(f"idempotency key must be 1-{_MAX_IDEMPOTENCY_KEY} characters")
+        now = self._clock()
+        message = Message(
+            id=new_id("msg"),
+            app_id=app_id,
+            event_type=validate_event_type(event_type),
+            payload=encode_payload(payload),
+            created_at=now,
+            idempotency_key=idempotency_key,
+        )
+        return await self.store.publish(message, now=now)
+
+    async def resend(self, delivery_id: str) -> Delivery:
+        """Deliver one delivery again now, with a fresh retry schedule."""
+        return await self.store.resend(delivery_id, now=self._clock())
+
+    async def recover(self, endpoint_id: str, *, since: float) -> int:
+        """Retry every failed or dead delivery of an endpoint created since ``since`` (Unix seconds)."""
+        return await self.store.recover(endpoint_id, since=since, now=self._clock())
+
+    # -- workers ------------------------------------------------------------------------------------
+
+    def worker(self, **overrides: Any) -> Worker:
+        """A `Worker` on this store, configured from the settings; keyword arguments override."""
+        from hookgate.outbound.worker import Worker  # aiohttp stays out of publish-only apps
+
+        s = self.settings
+        options: dict[str, Any] = {
+            "box": self.box,
+            "address_policy": AddressPolicy(s.ssrf_allowlist),
+            "concurrency": s.worker_concurrency,
+            "claim_batch": s.claim_batch,
+            "lease_s": s.lease_seconds,
+            "disable_after_s": s.disable_after_seconds,
+            "clock": self._clock,
+        }
+        options.update(overrides)
+        return Worker(self.store, **options)
+
+
+def _check_timeout(value: float) -> float:
+    if not (isinstance(value, (int, float)) and math.isfinite(value) and 0 < value <= _MAX_TIMEOUT_S):
+        raise ConfigError(f"timeout_s must be between 0 and {_MAX_TIMEOUT_S:.0f} seconds")
+    return float(value)
+
+
+def _check_rate(value: float | None) -> float | None:
+    if value is None:
+        return None
+    if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+        raise ConfigError("rate_limit_per_s must be a positive number")
+    return float(value)
+
+
+def _check_concurrency(value: int | None) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1024:
+        raise ConfigError("max_concurrency must be an integer between 1 and 1024")
+    return value
+
+
+# -- the default instance and the sync twin ---------------------------------------------------------
+
+
+class SyncHookgate:
+    """`Hookgate` for synchronous code (Flask, Django, scripts), run on a private event-loop thread."""
+
+    def __init__(self, url: str | None = None, *, settings: Settings | None = None) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="hookgate-sync", daemon=True)
+        self._thread.start()
+        try:
+            self._hg = self._call(Hookgate.open(url, settings=settings))
+        except BaseException:
+            self._stop_loop()
+            raise
+
+    def _call(self, coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+
+    @property
+    def hookgate(self) -> Hookgate:
+        return self._hg
+
+    def create_application(self, name: str, *, app_id: str | None = None) -> Application:
+        return self._call(self._hg.create_application(name, app_id=app_id))
+
+    def create_endpoint(self, app_id: str, url: str, **options: Any) -> NewEndpoint:
+        return self._call(self._hg.create_endpoint(app_id, url, **options))
+
+    def publish(
+        self, app: str | Application, event_type: str, payload: object, *, idempotency_key: str | None = None
+    ) -> PublishResult:
+        return self._call(self._hg.publish(app, event_type, payload, idempotency_key=idempotency_key))
+
+    def resend(self, delivery_id: str) -> Delivery:
+        return self._call(self._hg.resend(delivery_id))
+
+    def recover(self, endpoint_id: str, *, since: float) -> int:
+        return self._call(self._hg.recover(endpoint_id, since=since))
+
+    def close(self) -> None:
+        if self._loop.is_running():
+            self._call(self._hg.close())
+            self._stop_loop()
+
+    def _stop_loop(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join()
+        self._loop.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+_default_async: dict[asyncio.AbstractEventLoop, Hookgate] = {}
+_default_sync: list[SyncHookgate] = []
+_default_lock = threading.Lock()
+
+
+async def _default() -> Hookgate:
+    # One instance per event loop: a store's connections belong to the loop that opened them.
+    loop = asyncio.get_running_loop()
+    hg = _default_async.get(loop)
+    if hg is None:
+        hg = await Hookgate.open()
+        _default_async[loop] = hg
+    return hg
+
+
+async def publish(
+    app: str | Application, event_type: str, payload: object, *, idempotency_key: str | None = None
+) -> PublishResult:
+    """Publish through the default `Hookgate` (configured from ``HOOKGATE_*`` settings)."""
+    hg = await _default()
+    return await hg.publish(app, event_type, payload, idempotency_key=idempotency_key)
+
+
+def publish_sync(
+    app: str | Application, event_type: str, payload: object, *, idempotency_key: str | None = None
+) -> PublishResult:
+    """The synchronous twin of `publish`, for code without an event loop."""
+    with _default_lock:
+        if not _default_sync:
+            _default_sync.append(SyncHookgate())
+        client = _default_sync[0]
+    return client.publish(app, event_type, payload, idempotency_key=idempotency_key)
+
+
+async def close_default() -> None:
+    """Close the default instances (tests, or an application shutting down cleanly)."""
+    loop = asyncio.get_running_loop()
+    hg = _default_async.pop(loop, None)
+    if hg is not None:
+        await hg.close()
+
+
+def close_default_sync() -> None:
+    with _default_lock:
+        while _default_sync:
+            _default_sync.pop().close()
