@@ -6,7 +6,9 @@ is not genuine (one-line reason on stderr), 2 a usage or configuration error.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import signal
 import sys
 import time
 from pathlib import Path
@@ -14,8 +16,12 @@ from typing import NoReturn
 
 import click
 
-from hookgate.errors import HookgateError, VerificationError
+from hookgate.client import Hookgate
+from hookgate.config import Settings, load_settings
+from hookgate.errors import HookgateError, StoreError, VerificationError
+from hookgate.logs import configure_logging
 from hookgate.schemes import registry as cli_schemes
+from hookgate.store import apply_migrations
 
 __all__ = ["main"]
 
@@ -221,3 +227,84 @@ def jwks(public_keys: tuple[Path, ...]) -> None:
     except HookgateError as exc:
         _fail(str(exc), exc.exit_code)
     click.echo(json.dumps(document, indent=2))
+
+
+# -- the delivery engine -------------------------------------------------------------------------------
+
+
+def _settings_options(func: click.decorators.FC) -> click.decorators.FC:
+    func = click.option(
+        "--database-url",
+        help="sqlite:///path, postgresql://... (default: HOOKGATE_DATABASE_URL, else SQLite in --data-dir).",
+    )(func)
+    func = click.option(
+        "--data-dir",
+        type=click.Path(path_type=Path, file_okay=False),
+        help="Where the SQLite file and keys live.",
+    )(func)
+    return click.option(
+        "--config", "config_file", type=click.Path(path_type=Path, dir_okay=False), help="A TOML config file."
+    )(func)
+
+
+def _load(config_file: Path | None, **overrides: object) -> Settings:
+    try:
+        return load_settings(config_file=config_file, overrides=overrides)
+    except HookgateError as exc:
+        _fail(str(exc), 2)
+
+
+@main.command()
+@_settings_options
+def migrate(config_file: Path | None, database_url: str | None, data_dir: Path | None) -> None:
+    """Apply pending database migrations (safe to run from many processes at once)."""
+    settings = _load(config_file, database_url=database_url, data_dir=data_dir)
+    try:
+        applied = asyncio.run(apply_migrations(settings.store_url))
+    except HookgateError as exc:
+        _fail(str(exc), 1 if isinstance(exc, StoreError) else exc.exit_code)
+    if applied:
+        click.echo(f"applied migrations {', '.join(str(v) for v in applied)}")
+    else:
+        click.echo("database is up to date")
+
+
+@main.command()
+@_settings_options
+@click.option("--concurrency", type=click.IntRange(1, 10_000), help="Requests in flight at once.")
+@click.option("--log-format", type=click.Choice(["json", "console"]), default="json", show_default=True)
+@click.option(
+    "--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info", show_default=True
+)
+def worker(
+    config_file: Path | None,
+    database_url: str | None,
+    data_dir: Path | None,
+    concurrency: int | None,
+    log_format: str,
+    log_level: str,
+) -> None:
+    """Run delivery workers until SIGTERM/SIGINT, then finish or release in-flight deliveries."""
+    settings = _load(
+        config_file, database_url=database_url, data_dir=data_dir, worker_concurrency=concurrency
+    )
+    configure_logging(fmt=log_format, level=log_level)
+    try:
+        asyncio.run(_run_worker(settings))
+    except HookgateError as exc:
+        _fail(str(exc), 1 if isinstance(exc, StoreError) else exc.exit_code)
+
+
+async def _run_worker(settings: Settings) -> None:
+    hg = await Hookgate.open(settings=settings)
+    try:
+        w = hg.worker()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, w.stop)
+        try:
+            await w.run()
+        finally:
+            await w.close()
+    finally:
+        await hg.close()

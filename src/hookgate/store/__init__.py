@@ -13,7 +13,63 @@ from hookgate.errors import ConfigError
 if TYPE_CHECKING:
     from hookgate.store.base import Store
 
-__all__ = ["open_store"]
+__all__ = ["apply_migrations", "open_store"]
+
+
+def _sqlite_path(url: str) -> str:
+    path = url[len("sqlite://") :]
+    if path.startswith("/"):
+        path = path[1:]  # sqlite:///rel.db is relative, sqlite:////abs.db absolute (SQLAlchemy style)
+    if not path:
+        raise ConfigError("sqlite:// URL needs a file path, e.g. sqlite:///hookgate.db")
+    if path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+async def apply_migrations(url: str) -> list[int]:
+    """Apply pending migrations at ``url``; return the versions applied (``hookgate migrate``)."""
+    if url.startswith("sqlite://"):
+        import asyncio
+        import sqlite3
+
+        from hookgate.errors import StoreError
+        from hookgate.store.sqlite import migrate_sqlite
+
+        path = _sqlite_path(url)
+
+        def run() -> list[int]:
+            conn = sqlite3.connect(path, isolation_level=None)
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA busy_timeout=5000")
+                return migrate_sqlite(conn)
+            finally:
+                conn.close()
+
+        try:
+            return await asyncio.to_thread(run)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot migrate SQLite database {path}: {exc}") from None
+    if url.startswith(("postgresql://", "postgres://")):
+        import asyncpg
+
+        from hookgate.errors import StoreError
+        from hookgate.store.postgres import migrate_postgres
+
+        try:
+            conn = await asyncpg.connect(url)
+        except (OSError, asyncpg.PostgresError) as exc:
+            raise StoreError(f"cannot connect to PostgreSQL: {type(exc).__name__}: {exc}") from None
+        try:
+            return await migrate_postgres(conn)
+        except asyncpg.PostgresError as exc:
+            raise StoreError(f"PostgreSQL migration failed: {type(exc).__name__}: {exc}") from None
+        finally:
+            await conn.close()
+    if url.startswith("memory://"):
+        return []
+    raise ConfigError("database URL must start with sqlite://, postgresql:// or memory://")
 
 
 async def open_store(url: str, *, migrate: bool = True) -> Store:
@@ -28,14 +84,7 @@ async def open_store(url: str, *, migrate: bool = True) -> Store:
     if url.startswith("sqlite://"):
         from hookgate.store.sqlite import SQLiteStore
 
-        path = url[len("sqlite://") :]
-        if path.startswith("/"):
-            path = path[1:]  # sqlite:///rel.db is relative, sqlite:////abs.db absolute (SQLAlchemy style)
-        if not path:
-            raise ConfigError("sqlite:// URL needs a file path, e.g. sqlite:///hookgate.db")
-        if path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        return await SQLiteStore.open(path, migrate=migrate)
+        return await SQLiteStore.open(_sqlite_path(url), migrate=migrate)
     if url.startswith(("postgresql://", "postgres://")):
         from hookgate.store.postgres import PostgresStore
 
