@@ -136,6 +136,7 @@ class Transport:
         user_agent: str = f"hookgate/{__version__}",
         limit: int = 256,
         limit_per_host: int = 32,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         if max_response_bytes < 0 or max_excerpt < 0:
             raise ValueError("max_response_bytes and max_excerpt must not be negative")
@@ -146,8 +147,11 @@ class Transport:
         self._user_agent = user_agent
         self._limit = limit
         self._limit_per_host = limit_per_host
-        # Building a context loads the trust store from disk: do it once, not per request.
-        self._default_ssl = _default_context()
+        # Building a context loads the trust store from disk: do it once, not per request. A caller's
+        # context (a private CA, tests' trustme CA) replaces the system store but not the TLS 1.2 floor.
+        if ssl_context is not None:
+            _check_tls_floor(ssl_context)
+        self._default_ssl = ssl_context or _default_context()
         self._session: aiohttp.ClientSession | None = None
         self._closed = False
 

@@ -60,6 +60,10 @@ def _statements(script: str) -> list[str]:
     return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
 
 
+# How often a waiting worker checks whether another process committed (see wait_for_work).
+_CROSS_PROCESS_POLL_S = 0.005
+
+
 class SQLiteStore(Store):
     """``await SQLiteStore.open(path)``; ``":memory:"`` works for tests."""
 
@@ -309,9 +313,34 @@ class SQLiteStore(Store):
         return value
 
     async def wait_for_work(self, timeout: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._work.wait(), timeout)
+        """Wake on this process's publishes at once, and on other processes' commits within a poll interval.
+
+        SQLite has no LISTEN/NOTIFY; ``PRAGMA data_version`` changes exactly when another connection has
+        committed, and reading it costs no disk I/O, so polling it every few milliseconds is how a separate
+        ``hookgate worker`` process sees a publish without waiting out its idle timeout.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        version = await self._data_version()
+        while not self._work.is_set():
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._work.wait(), min(remaining, _CROSS_PROCESS_POLL_S))
+            if not self._work.is_set() and await self._data_version() != version:
+                break
         self._work.clear()
+
+    async def _data_version(self) -> int:
+        def read() -> int:
+            row = self._conn.execute("PRAGMA data_version").fetchone()
+            return int(row[0])
+
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, read)
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite error: {exc}") from None
 
     async def resend(self, delivery_id: str, *, now: float) -> Delivery:
         row = await self._run(lambda c: c.execute(Q["resend"], {"id": delivery_id, "now": now}).fetchone())

@@ -1,0 +1,5 @@
+"""``python -m hookgate``: the same CLI as the ``hookgate`` console script."""
+
+from hookgate.cli import main
+
+main()
