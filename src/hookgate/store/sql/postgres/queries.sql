@@ -72,18 +72,30 @@ SELECT * FROM deliveries WHERE id = :id;
 SELECT * FROM attempts WHERE delivery_id = :delivery_id ORDER BY id;
 
 -- name: claim
--- SKIP LOCKED: concurrent workers each take different rows instead of queueing behind one another's locks
-WITH due AS (
+-- SKIP LOCKED: concurrent workers each take different rows instead of queueing behind one another's locks.
+-- Two branches, each matching one partial index (deliveries_lease, deliveries_due), because an OR of the two
+-- conditions can use neither; expired leases go first, they have waited longest.
+WITH expired AS (
     SELECT id FROM deliveries
-    WHERE (status IN ('pending', 'failed') AND next_attempt_at <= :now)
-       OR (status = 'in_flight' AND lease_expires_at <= :now)
+    WHERE status = 'in_flight' AND lease_expires_at <= :now
+    ORDER BY lease_expires_at
+    LIMIT :limit
+    FOR UPDATE SKIP LOCKED
+), due AS (
+    SELECT id FROM deliveries
+    WHERE status IN ('pending', 'failed') AND next_attempt_at <= :now
     ORDER BY next_attempt_at
     LIMIT :limit
     FOR UPDATE SKIP LOCKED
+), picked AS (
+    SELECT id FROM expired
+    UNION ALL
+    SELECT id FROM due
+    LIMIT :limit
 )
 UPDATE deliveries AS d
 SET status = 'in_flight', lease_owner = :owner, lease_expires_at = :lease_until, updated_at = :now
-FROM due WHERE d.id = due.id
+FROM picked WHERE d.id = picked.id
 RETURNING d.*;
 
 -- name: complete
