@@ -1,9 +1,11 @@
 #!/bin/sh
-# The main job until `hookgate serve` exists: a signed webhook round trip through the CLI.
+# The main job until `hookgate serve` exists: a signed webhook round trip through the CLI, then the
+# delivery engine on the embedded default (examples/deliver.py: SQLite, a worker, a verifying receiver).
 # Generates a Standard Webhooks secret, signs a body, verifies it, and shows a tampered copy being refused;
 # then does the same with a JWS signed by a fresh EC key and checked against its JWKS.
 set -eu
 HOOKGATE=${HOOKGATE:-.venv/bin/hookgate}
+PYTHON=${PYTHON:-.venv/bin/python}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
@@ -35,3 +37,6 @@ echo "== JWS: sign with a new EC key, verify against its JWKS"
 "$HOOKGATE" verify --scheme jws --key "$work/jwks.json" --body-file "$work/token"
 echo
 echo "round trip OK"
+
+echo "== deliver: publish -> SQLite -> worker -> verifying receiver on 127.0.0.1"
+"$PYTHON" "$(dirname "$0")/deliver.py"
