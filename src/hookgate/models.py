@@ -21,6 +21,8 @@ __all__ = [
     "DeliveryStatus",
     "Endpoint",
     "Message",
+    "SigningKey",
+    "SigningKeyStatus",
     "new_id",
     "validate_event_filter",
 ]
@@ -139,3 +141,32 @@ class Attempt:
     error_class: str | None
     outcome: str
     id: int | None = None
+
+
+class SigningKeyStatus(enum.StrEnum):
+    """Life of a key in hookgate's JWS signing key ring.
+
+    ``pending`` keys are published in the JWKS before they sign, so receivers that cache the JWKS already
+    know them; exactly one key is ``active`` (signs); ``previous`` keys signed before and stay in the JWKS
+    until ``retired``, so tokens already sent keep verifying.
+    """
+
+    PENDING = "pending"
+    ACTIVE = "active"
+    PREVIOUS = "previous"
+    RETIRED = "retired"
+
+
+@dataclass(slots=True)
+class SigningKey:
+    """One of hookgate's own private keys (for JWS payloads), sealed; ``public_jwk`` is its JWK as JSON."""
+
+    kid: str
+    kind: str  # "ed25519", "ec", "rsa"
+    alg: str
+    private_sealed: bytes = field(repr=False)
+    public_jwk: str
+    status: SigningKeyStatus
+    created_at: float
+    activated_at: float | None = None
+    retired_at: float | None = None

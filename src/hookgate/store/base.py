@@ -14,10 +14,20 @@ Semantics every implementation must keep (the contract suite in ``tests/store`` 
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from hookgate.models import Application, Attempt, Delivery, DeliveryStatus, Endpoint, Message, new_id
+from hookgate.models import (
+    Application,
+    Attempt,
+    Delivery,
+    DeliveryStatus,
+    Endpoint,
+    Message,
+    SigningKey,
+    SigningKeyStatus,
+    new_id,
+)
 
 __all__ = ["IDEMPOTENCY_WINDOW", "AttemptResult", "Claim", "PublishResult", "Store", "fan_out"]
 
@@ -166,6 +176,31 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def recover(self, endpoint_id: str, *, since: float, now: float) -> int:
         """Make every failed/dead delivery of an endpoint created since ``since`` due now; count them."""
+
+    # -- signing key ring and sealed records -----------------------------------------------------------
+
+    async def add_signing_key(self, key: SigningKey) -> SigningKey:
+        """Store a new key of hookgate's JWS key ring (normally ``pending``)."""
+        raise NotImplementedError
+
+    async def list_signing_keys(self) -> list[SigningKey]:
+        """Every key, oldest first."""
+        raise NotImplementedError
+
+    async def set_signing_key_status(self, kid: str, status: SigningKeyStatus, *, now: float) -> SigningKey:
+        """Change a key's status and return it. Raises `NotFoundError`.
+
+        Activating a key demotes the currently active one to ``previous`` in the same transaction (exactly
+        one active key at any time); ``activated_at``/``retired_at`` are set to ``now`` on entering those
+        states.
+        """
+        raise NotImplementedError
+
+    async def reseal(self, fn: Callable[[str, str, bytes], bytes]) -> int:
+        """Master key rotation: replace every sealed blob with ``fn(kind, record_id, blob)`` in one
+        transaction, where kind is ``"endpoint"`` (``Endpoint.secrets_sealed``, skipped when empty) or
+        ``"signing_key"`` (``SigningKey.private_sealed``). Returns how many blobs changed."""
+        raise NotImplementedError
 
     async def close(self) -> None:  # noqa: B027 - optional hook, most stores hold nothing to release
         """Release connections."""
