@@ -6,8 +6,16 @@ import asyncio
 
 import pytest
 
-from hookgate.errors import NotFoundError
-from hookgate.models import Application, DeliveryStatus, Endpoint, Message, new_id
+from hookgate.errors import NotFoundError, StoreError
+from hookgate.models import (
+    Application,
+    DeliveryStatus,
+    Endpoint,
+    Message,
+    SigningKey,
+    SigningKeyStatus,
+    new_id,
+)
 from hookgate.store.base import AttemptResult, Store
 
 T0 = 1_700_000_000.0
@@ -291,3 +299,170 @@ async def test_wait_for_work_wakes_on_publish(store: Store) -> None:
     await store.publish(message(app), now=T0)
     await asyncio.wait_for(waiter, 5)
     assert waiter.done()
+
+
+# -- signing key ring and sealed records ----------------------------------------------------------------
+
+
+def signing_key(
+    kid: str, *, at: float = T0, status: SigningKeyStatus = SigningKeyStatus.PENDING
+) -> SigningKey:
+    return SigningKey(
+        kid=kid,
+        kind="ed25519",
+        alg="EdDSA",
+        private_sealed=b"\x00sealed\xff" + kid.encode(),
+        public_jwk=f'{{"kty": "OKP", "crv": "Ed25519", "kid": "{kid}", "x": "AAAA"}}',
+        status=status,
+        created_at=at,
+    )
+
+
+async def test_signing_key_round_trip_keeps_every_field(store: Store) -> None:
+    assert await store.list_signing_keys() == []
+    second = signing_key("k2", at=T0 + 10)
+    first = SigningKey(
+        kid="k1",
+        kind="ec",
+        alg="ES256",
+        private_sealed=bytes(range(256)),
+        public_jwk='{"kty": "EC", "crv": "P-256"}',
+        status=SigningKeyStatus.RETIRED,
+        created_at=T0,
+        activated_at=T0 + 1.5,
+        retired_at=T0 + 2.25,
+    )
+    assert await store.add_signing_key(second) == second
+    await store.add_signing_key(first)
+    loaded = await store.list_signing_keys()
+    assert loaded == [first, second]  # oldest first
+    assert loaded[0].private_sealed == bytes(range(256))
+    assert type(loaded[0].private_sealed) is bytes
+    assert loaded[1].status is SigningKeyStatus.PENDING
+    assert loaded[1].activated_at is None
+    assert loaded[1].retired_at is None
+    with pytest.raises(StoreError):
+        await store.add_signing_key(signing_key("k1"))  # kid is unique
+
+
+async def test_activating_a_key_demotes_the_active_one(store: Store) -> None:
+    for i in range(3):
+        await store.add_signing_key(signing_key(f"k{i}", at=T0 + i))
+    k0 = await store.set_signing_key_status("k0", SigningKeyStatus.ACTIVE, now=T0 + 100)
+    assert k0.status is SigningKeyStatus.ACTIVE
+    assert k0.activated_at == T0 + 100
+    k1 = await store.set_signing_key_status("k1", SigningKeyStatus.ACTIVE, now=T0 + 200)
+    assert k1.status is SigningKeyStatus.ACTIVE
+    assert k1.activated_at == T0 + 200
+    by_kid = {k.kid: k for k in await store.list_signing_keys()}
+    assert by_kid["k0"].status is SigningKeyStatus.PREVIOUS
+    assert by_kid["k0"].activated_at == T0 + 100  # kept: it records when the key started signing
+    assert by_kid["k2"].status is SigningKeyStatus.PENDING
+    assert [k.kid for k in by_kid.values() if k.status is SigningKeyStatus.ACTIVE] == ["k1"]
+    # re-activating the active key changes nothing
+    again = await store.set_signing_key_status("k1", SigningKeyStatus.ACTIVE, now=T0 + 300)
+    assert again.activated_at == T0 + 200
+    assert [k.kid for k in await store.list_signing_keys() if k.status is SigningKeyStatus.ACTIVE] == ["k1"]
+
+
+async def test_at_most_one_key_is_ever_active(store: Store) -> None:
+    await store.add_signing_key(signing_key("k0", status=SigningKeyStatus.ACTIVE))
+    with pytest.raises(StoreError):
+        await store.add_signing_key(signing_key("k1", at=T0 + 1, status=SigningKeyStatus.ACTIVE))
+    assert [k.kid for k in await store.list_signing_keys()] == ["k0"]
+
+
+async def test_retiring_a_key_sets_retired_at(store: Store) -> None:
+    await store.add_signing_key(signing_key("k0"))
+    await store.set_signing_key_status("k0", SigningKeyStatus.ACTIVE, now=T0 + 1)
+    previous = await store.set_signing_key_status("k0", SigningKeyStatus.PREVIOUS, now=T0 + 2)
+    assert previous.status is SigningKeyStatus.PREVIOUS
+    assert previous.retired_at is None
+    retired = await store.set_signing_key_status("k0", SigningKeyStatus.RETIRED, now=T0 + 3)
+    assert retired.status is SigningKeyStatus.RETIRED
+    assert (retired.activated_at, retired.retired_at) == (T0 + 1, T0 + 3)
+    assert await store.list_signing_keys() == [retired]
+
+
+async def test_unknown_signing_key_raises_not_found_and_demotes_nothing(store: Store) -> None:
+    await store.add_signing_key(signing_key("k0"))
+    await store.set_signing_key_status("k0", SigningKeyStatus.ACTIVE, now=T0 + 1)
+    with pytest.raises(NotFoundError):
+        await store.set_signing_key_status("k_missing", SigningKeyStatus.ACTIVE, now=T0 + 2)
+    with pytest.raises(NotFoundError):
+        await store.set_signing_key_status("k_missing", SigningKeyStatus.RETIRED, now=T0 + 2)
+    [k0] = await store.list_signing_keys()
+    assert k0.status is SigningKeyStatus.ACTIVE  # the failed activation rolled its demotion back
+
+
+async def sealed_state(store: Store, app: Application) -> tuple[dict[str, bytes], dict[str, bytes]]:
+    endpoints = {e.id: e.secrets_sealed for e in await store.list_endpoints(app.id)}
+    keys = {k.kid: k.private_sealed for k in await store.list_signing_keys()}
+    return endpoints, keys
+
+
+async def test_reseal_replaces_every_sealed_blob_and_counts_changes(store: Store) -> None:
+    app = await make_app(store)
+    a = await make_endpoint(store, app, secrets_sealed=b"\x01endpoint-a")
+    b = await make_endpoint(store, app, secrets_sealed=b"\x01endpoint-b")
+    unchanged = await make_endpoint(store, app, secrets_sealed=b"\x02already-new")
+    empty = await make_endpoint(store, app)  # no secrets: skipped
+    await store.add_signing_key(signing_key("k0"))
+    await store.add_signing_key(signing_key("k1", at=T0 + 1, status=SigningKeyStatus.ACTIVE))
+    seen: list[tuple[str, str]] = []
+
+    def fn(kind: str, record_id: str, blob: bytes) -> bytes:
+        seen.append((kind, record_id))
+        return blob if blob.startswith(b"\x02") else b"\x02" + blob + b"\x00"
+
+    assert await store.reseal(fn) == 4
+    assert sorted(seen) == sorted(
+        [
+            ("endpoint", a.id),
+            ("endpoint", b.id),
+            ("endpoint", unchanged.id),
+            ("signing_key", "k0"),
+            ("signing_key", "k1"),
+        ]
+    )
+    endpoints, keys = await sealed_state(store, app)
+    assert endpoints == {
+        a.id: b"\x02\x01endpoint-a\x00",
+        b.id: b"\x02\x01endpoint-b\x00",
+        unchanged.id: b"\x02already-new",
+        empty.id: b"",
+    }
+    assert keys == {"k0": b"\x02\x00sealed\xffk0\x00", "k1": b"\x02\x00sealed\xffk1\x00"}
+    # every other field survives; a second pass finds nothing left to change
+    assert (await store.get_endpoint(a.id)).url == a.url
+    assert [k.status for k in await store.list_signing_keys()] == [
+        SigningKeyStatus.PENDING,
+        SigningKeyStatus.ACTIVE,
+    ]
+    assert await store.reseal(fn) == 0
+
+
+async def test_reseal_with_an_empty_store_changes_nothing(store: Store) -> None:
+    assert await store.reseal(lambda kind, record_id, blob: blob + b"!") == 0
+
+
+async def test_failing_reseal_leaves_every_blob_unchanged(store: Store) -> None:
+    app = await make_app(store)
+    for i in range(3):
+        await make_endpoint(store, app, secrets_sealed=f"old-{i}".encode())
+    await store.add_signing_key(signing_key("k0"))
+    await store.add_signing_key(signing_key("k1", at=T0 + 1))
+    before = await sealed_state(store, app)
+    calls = 0
+
+    def fn(kind: str, record_id: str, blob: bytes) -> bytes:
+        nonlocal calls
+        calls += 1
+        if kind == "signing_key" and record_id == "k1":
+            raise ValueError("cannot unseal")  # after every endpoint and k0 were resealed
+        return b"new:" + blob
+
+    with pytest.raises(ValueError, match="cannot unseal"):
+        await store.reseal(fn)
+    assert calls == 5
+    assert await sealed_state(store, app) == before

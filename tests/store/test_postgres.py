@@ -9,7 +9,7 @@ import pytest
 
 from hookgate.models import Application, Endpoint, Message, new_id
 from hookgate.store.postgres import PostgresStore, migrate_postgres
-from hookgate.store.sql import declared_schema
+from hookgate.store.sql import declared_schema, migrations
 from tests.store.conftest import postgres_dsn
 
 asyncpg = pytest.importorskip("asyncpg")
@@ -41,17 +41,27 @@ async def indexes(conn: asyncpg.Connection) -> set[tuple[str, str]]:
     return {(r[0], r[1]) for r in rows}
 
 
+async def constraints(conn: asyncpg.Connection) -> set[tuple[str, str, str]]:
+    rows = await conn.fetch(
+        "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint"
+        " WHERE connamespace = current_schema()::regnamespace"
+        " AND conrelid::regclass::text != 'schema_migrations'"
+    )
+    return {(r[0], r[1], r[2]) for r in rows}
+
+
 async def test_migrated_schema_equals_declared_schema() -> None:
     async for migrated_dsn in postgres_dsn():
         async for declared_dsn in postgres_dsn():
             migrated = await asyncpg.connect(migrated_dsn)
             declared = await asyncpg.connect(declared_dsn)
             try:
-                assert await migrate_postgres(migrated) == [1]
+                assert await migrate_postgres(migrated) == [m.version for m in migrations("postgres")]
                 assert await migrate_postgres(migrated) == []
                 await declared.execute(declared_schema("postgres"))
                 assert await columns(migrated) == await columns(declared)
                 assert await indexes(migrated) == await indexes(declared)
+                assert await constraints(migrated) == await constraints(declared)
                 assert any(c[0] == "deliveries" for c in await columns(migrated))
             finally:
                 await migrated.close()

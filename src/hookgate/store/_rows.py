@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from hookgate.models import Attempt, Delivery, DeliveryStatus, Endpoint, Message
+from hookgate.models import Attempt, Delivery, DeliveryStatus, Endpoint, Message, SigningKey, SigningKeyStatus
 from hookgate.store.base import AttemptResult
 
 Row = Any  # sqlite3.Row | asyncpg.Record: both support row["column"]
@@ -122,3 +122,32 @@ def attempt_params(r: AttemptResult) -> dict[str, Any]:
         "error_class": r.error_class,
         "outcome": r.outcome,
     }
+
+
+def signing_key_params(k: SigningKey) -> dict[str, Any]:
+    """Parameters of the ``insert_signing_key`` query."""
+    return {
+        "kid": k.kid,
+        "kind": k.kind,
+        "alg": k.alg,
+        "private_sealed": k.private_sealed,
+        "public_jwk": k.public_jwk,
+        "status": SigningKeyStatus(k.status).value,
+        "created_at": k.created_at,
+        "activated_at": k.activated_at,
+        "retired_at": k.retired_at,
+    }
+
+
+def signing_key_from_row(row: Row) -> SigningKey:
+    return SigningKey(
+        kid=row["kid"],
+        kind=row["kind"],
+        alg=row["alg"],
+        private_sealed=bytes(row["private_sealed"]),
+        public_jwk=row["public_jwk"],
+        status=SigningKeyStatus(row["status"]),
+        created_at=row["created_at"],
+        activated_at=row["activated_at"],
+        retired_at=row["retired_at"],
+    )

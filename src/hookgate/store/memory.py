@@ -10,11 +10,20 @@ import asyncio
 import contextlib
 import copy
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from hookgate.errors import NotFoundError
-from hookgate.models import Application, Attempt, Delivery, DeliveryStatus, Endpoint, Message
+from hookgate.errors import NotFoundError, StoreError
+from hookgate.models import (
+    Application,
+    Attempt,
+    Delivery,
+    DeliveryStatus,
+    Endpoint,
+    Message,
+    SigningKey,
+    SigningKeyStatus,
+)
 from hookgate.store.base import IDEMPOTENCY_WINDOW, AttemptResult, Claim, PublishResult, Store, fan_out
 
 __all__ = ["MemoryStore"]
@@ -36,6 +45,7 @@ class MemoryStore(Store):
         self._deliveries: dict[str, Delivery] = {}
         self._attempts: dict[str, list[Attempt]] = {}
         self._attempt_ids = itertools.count(1)
+        self._signing_keys: dict[str, SigningKey] = {}
         self._work = asyncio.Event()
 
     # -- applications and endpoints -----------------------------------------------------------------
@@ -219,6 +229,55 @@ class MemoryStore(Store):
         if count:
             self._work.set()
         return count
+
+    # -- signing key ring and sealed records -----------------------------------------------------------
+
+    async def add_signing_key(self, key: SigningKey) -> SigningKey:
+        # the SQL stores refuse these through the primary key and the one-active unique index
+        if key.kid in self._signing_keys:
+            raise StoreError(f"signing key {key.kid!r} already exists")
+        if key.status is SigningKeyStatus.ACTIVE and any(
+            k.status is SigningKeyStatus.ACTIVE for k in self._signing_keys.values()
+        ):
+            raise StoreError("another signing key is already active")
+        self._signing_keys[key.kid] = _c(key)
+        return _c(key)
+
+    async def list_signing_keys(self) -> list[SigningKey]:
+        return [_c(k) for k in sorted(self._signing_keys.values(), key=lambda k: (k.created_at, k.kid))]
+
+    async def set_signing_key_status(self, kid: str, status: SigningKeyStatus, *, now: float) -> SigningKey:
+        key = self._get(self._signing_keys, kid, "signing key")
+        status = SigningKeyStatus(status)
+        if status is SigningKeyStatus.ACTIVE:
+            for other in self._signing_keys.values():
+                if other.kid != kid and other.status is SigningKeyStatus.ACTIVE:
+                    other.status = SigningKeyStatus.PREVIOUS
+            if key.status is not SigningKeyStatus.ACTIVE:
+                key.activated_at = now
+        if status is SigningKeyStatus.RETIRED and key.status is not SigningKeyStatus.RETIRED:
+            key.retired_at = now
+        key.status = status
+        return _c(key)
+
+    async def reseal(self, fn: Callable[[str, str, bytes], bytes]) -> int:
+        # compute every new blob before changing anything: if fn raises, nothing has changed
+        endpoints = []
+        for e in sorted(self._endpoints.values(), key=lambda e: e.id):
+            if e.secrets_sealed:
+                blob = fn("endpoint", e.id, e.secrets_sealed)
+                if blob != e.secrets_sealed:
+                    endpoints.append((e, blob))
+        keys = []
+        for k in sorted(self._signing_keys.values(), key=lambda k: k.kid):
+            blob = fn("signing_key", k.kid, k.private_sealed)
+            if blob != k.private_sealed:
+                keys.append((k, blob))
+        for e, blob in endpoints:
+            e.secrets_sealed = blob
+        for k, blob in keys:
+            k.private_sealed = blob
+        return len(endpoints) + len(keys)
 
     @staticmethod
     def _get(table: dict[str, T], key: str, what: str) -> T:

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import asyncpg
 
 from hookgate.errors import NotFoundError, StoreError
-from hookgate.models import Application, Attempt, Delivery, Endpoint, Message
+from hookgate.models import Application, Attempt, Delivery, Endpoint, Message, SigningKey, SigningKeyStatus
 from hookgate.store._rows import (
     attempt_from_row,
     attempt_params,
@@ -25,6 +25,8 @@ from hookgate.store._rows import (
     endpoint_from_row,
     endpoint_params,
     message_from_row,
+    signing_key_from_row,
+    signing_key_params,
 )
 from hookgate.store.base import IDEMPOTENCY_WINDOW, AttemptResult, Claim, PublishResult, Store, fan_out
 from hookgate.store.sql import load_queries, migrations
@@ -365,5 +367,55 @@ class PostgresStore(Store):
             if count:
                 await c.execute(Q["notify_work"].sql)
             return count
+
+        return await self._tx(tx)
+
+    # -- signing key ring and sealed records -----------------------------------------------------------
+
+    async def add_signing_key(self, key: SigningKey) -> SigningKey:
+        params = signing_key_params(key)
+        await self._tx(lambda c: self._exec(c, "insert_signing_key", params))
+        return key
+
+    async def list_signing_keys(self) -> list[SigningKey]:
+        return [signing_key_from_row(r) for r in await self._fetch("list_signing_keys", {})]
+
+    async def set_signing_key_status(self, kid: str, status: SigningKeyStatus, *, now: float) -> SigningKey:
+        status = SigningKeyStatus(status)
+
+        async def tx(c: asyncpg.Connection) -> Any:
+            # serialise with other status changes: two concurrent activations would otherwise each demote
+            # from their own snapshot and the second would hit the one-active unique index
+            await c.execute(Q["lock_signing_keys"].sql)
+            if status is SigningKeyStatus.ACTIVE:
+                await self._exec(c, "demote_active_signing_key", {"kid": kid})
+            q = Q["set_signing_key_status"]
+            row = await c.fetchrow(q.sql, *q.args({"kid": kid, "status": status.value, "now": now}))
+            if row is None:
+                raise NotFoundError(f"signing key {kid!r} not found")  # rolls the demotion back
+            return row
+
+        return signing_key_from_row(await self._tx(tx))
+
+    async def reseal(self, fn: Callable[[str, str, bytes], bytes]) -> int:
+        async def tx(c: asyncpg.Connection) -> int:
+            await c.execute(Q["lock_signing_keys"].sql)
+            endpoints = []
+            for row in await c.fetch(Q["sealed_endpoints"].sql):
+                old = bytes(row["secrets_sealed"])
+                blob = fn("endpoint", row["id"], old)
+                if blob != old:
+                    endpoints.append(Q["set_endpoint_secrets_sealed"].args({"id": row["id"], "blob": blob}))
+            keys = []
+            for row in await c.fetch(Q["sealed_signing_keys"].sql):
+                old = bytes(row["private_sealed"])
+                blob = fn("signing_key", row["kid"], old)
+                if blob != old:
+                    keys.append(Q["set_signing_key_private_sealed"].args({"kid": row["kid"], "blob": blob}))
+            if endpoints:
+                await c.executemany(Q["set_endpoint_secrets_sealed"].sql, endpoints)
+            if keys:
+                await c.executemany(Q["set_signing_key_private_sealed"].sql, keys)
+            return len(endpoints) + len(keys)
 
         return await self._tx(tx)

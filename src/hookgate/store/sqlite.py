@@ -17,13 +17,14 @@ from pathlib import Path
 from typing import TypeVar
 
 from hookgate.errors import NotFoundError, StoreError
-from hookgate.models import Application, Attempt, Delivery, Endpoint, Message
+from hookgate.models import Application, Attempt, Delivery, Endpoint, Message, SigningKey, SigningKeyStatus
 from hookgate.store._rows import attempt_from_row as _attempt
-from hookgate.store._rows import attempt_params, completion_params
+from hookgate.store._rows import attempt_params, completion_params, signing_key_params
 from hookgate.store._rows import delivery_from_row as _delivery
 from hookgate.store._rows import endpoint_from_row as _endpoint
 from hookgate.store._rows import endpoint_params as _endpoint_params
 from hookgate.store._rows import message_from_row as _message
+from hookgate.store._rows import signing_key_from_row as _signing_key
 from hookgate.store.base import IDEMPOTENCY_WINDOW, AttemptResult, Claim, PublishResult, Store, fan_out
 from hookgate.store.sql import load_queries, migrations
 
@@ -361,3 +362,48 @@ class SQLiteStore(Store):
         if count:
             self._work.set()
         return count
+
+    # -- signing key ring and sealed records -----------------------------------------------------------
+
+    async def add_signing_key(self, key: SigningKey) -> SigningKey:
+        await self._run(lambda c: c.execute(Q["insert_signing_key"], signing_key_params(key)))
+        return key
+
+    async def list_signing_keys(self) -> list[SigningKey]:
+        rows = await self._run(lambda c: c.execute(Q["list_signing_keys"]).fetchall())
+        return [_signing_key(r) for r in rows]
+
+    async def set_signing_key_status(self, kid: str, status: SigningKeyStatus, *, now: float) -> SigningKey:
+        status = SigningKeyStatus(status)
+
+        def tx(c: sqlite3.Connection) -> SigningKey:
+            if status is SigningKeyStatus.ACTIVE:
+                # demote first: the unique index allows one active row at any moment, even mid-transaction
+                c.execute(Q["demote_active_signing_key"], {"kid": kid})
+            row = c.execute(
+                Q["set_signing_key_status"], {"kid": kid, "status": status.value, "now": now}
+            ).fetchone()
+            if row is None:
+                raise NotFoundError(f"signing key {kid!r} not found")  # rolls the demotion back
+            return _signing_key(row)
+
+        return await self._run(tx)
+
+    async def reseal(self, fn: Callable[[str, str, bytes], bytes]) -> int:
+        def tx(c: sqlite3.Connection) -> int:
+            changed = 0
+            for row in c.execute(Q["sealed_endpoints"]).fetchall():
+                old = bytes(row["secrets_sealed"])
+                blob = fn("endpoint", row["id"], old)
+                if blob != old:
+                    c.execute(Q["set_endpoint_secrets_sealed"], {"id": row["id"], "blob": blob})
+                    changed += 1
+            for row in c.execute(Q["sealed_signing_keys"]).fetchall():
+                old = bytes(row["private_sealed"])
+                blob = fn("signing_key", row["kid"], old)
+                if blob != old:
+                    c.execute(Q["set_signing_key_private_sealed"], {"kid": row["kid"], "blob": blob})
+                    changed += 1
+            return changed
+
+        return await self._run(tx)

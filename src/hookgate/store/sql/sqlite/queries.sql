@@ -113,3 +113,33 @@ WHERE id = :id RETURNING *;
 -- name: recover
 UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = :now, updated_at = :now
 WHERE endpoint_id = :endpoint_id AND status IN ('failed', 'dead') AND created_at >= :since;
+
+-- name: insert_signing_key
+INSERT INTO signing_keys (kid, kind, alg, private_sealed, public_jwk, status, created_at, activated_at, retired_at)
+VALUES (:kid, :kind, :alg, :private_sealed, :public_jwk, :status, :created_at, :activated_at, :retired_at);
+
+-- name: list_signing_keys
+SELECT * FROM signing_keys ORDER BY created_at, kid;
+
+-- name: demote_active_signing_key
+UPDATE signing_keys SET status = 'previous' WHERE status = 'active' AND kid <> :kid;
+
+-- name: set_signing_key_status
+-- activated_at/retired_at are stamped on entering those states only (re-setting the same status keeps them)
+UPDATE signing_keys SET status = :status,
+    activated_at = CASE WHEN :status = 'active' AND status <> 'active' THEN :now ELSE activated_at END,
+    retired_at = CASE WHEN :status = 'retired' AND status <> 'retired' THEN :now ELSE retired_at END
+WHERE kid = :kid
+RETURNING *;
+
+-- name: set_endpoint_secrets_sealed
+UPDATE endpoints SET secrets_sealed = :blob WHERE id = :id;
+
+-- name: set_signing_key_private_sealed
+UPDATE signing_keys SET private_sealed = :blob WHERE kid = :kid;
+
+-- name: sealed_endpoints
+SELECT id, secrets_sealed FROM endpoints WHERE length(secrets_sealed) > 0 ORDER BY id;
+
+-- name: sealed_signing_keys
+SELECT kid, private_sealed FROM signing_keys ORDER BY kid;
