@@ -23,6 +23,7 @@ from yarl import URL
 from hookgate.config import Settings, load_settings, master_key_box
 from hookgate.crypto import SecretBox
 from hookgate.errors import ConfigError
+from hookgate.keyring import KeyRing
 from hookgate.keys import generate_key
 from hookgate.models import (
     Application,
@@ -33,8 +34,16 @@ from hookgate.models import (
     validate_event_filter,
     validate_event_type,
 )
-from hookgate.outbound.request import OUTBOUND_SCHEMES, validate_custom_headers
-from hookgate.outbound.vault import DEFAULT_GRACE_S, EndpointSecrets, SecretEntry, open_secrets, seal_secrets
+from hookgate.outbound.request import SIGNATURE_SCHEMES, validate_custom_headers
+from hookgate.outbound.security import parse_security, resolve_secret
+from hookgate.outbound.vault import (
+    DEFAULT_GRACE_S,
+    EndpointSecrets,
+    SecretEntry,
+    endpoint_aad,
+    open_secrets,
+    seal_secrets,
+)
 from hookgate.policy.retry import validate_schedule
 from hookgate.policy.ssrf import AddressPolicy
 from hookgate.schemes.registry import build_signer
@@ -53,8 +62,8 @@ _MAX_IDEMPOTENCY_KEY = 256
 _MAX_TIMEOUT_S = 120.0
 # Schemes whose signing material is a secret we can generate; key schemes take keys.
 _GENERATED_SECRET = {"standard-webhooks": "hmac", "github": "hmac", "shopify": "hmac", "slack": "hmac"}
-_GENERATED_KEY = {"standard-webhooks-ed25519": "ed25519", "jws": "ed25519"}
-_KEY_SCHEMES = frozenset({"standard-webhooks-ed25519", "jws", "jwe"})
+_GENERATED_KEY = {"standard-webhooks-ed25519": "ed25519"}
+_KEY_SCHEMES = frozenset({"standard-webhooks-ed25519"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,10 +191,23 @@ class Hookgate:
         max_concurrency: int | None = None,
         retry_schedule: Sequence[float] | None = None,
         allow_insecure: bool = False,
+        auth: Mapping[str, Any] | None = None,
+        payload: Mapping[str, Any] | None = None,
+        tls: Mapping[str, Any] | None = None,
     ) -> NewEndpoint:
-        """Validate and store an endpoint. Without ``secret``/``keys`` one is generated and returned once."""
-        if scheme not in OUTBOUND_SCHEMES:
-            raise ConfigError(f"unknown scheme {scheme!r}; expected one of {', '.join(OUTBOUND_SCHEMES)}")
+        """Validate and store an endpoint. Without ``secret``/``keys`` one is generated and returned once.
+
+        ``scheme`` is the signature (Standard Webhooks by default, a provider preset, or ``none``); ``auth``,
+        ``payload`` and ``tls`` are the client authentication, payload protection and TLS options described
+        in `hookgate.outbound.security` (e.g. ``auth={"type": "oauth2", "token_url": ..., ...}``,
+        ``payload={"format": "jwe", "public_key": PEM}``, ``tls={"client_cert": PEM, "client_key": PEM}``).
+        Secret values may be ``env:NAME`` or ``file:PATH`` references instead of the secret itself.
+        """
+        if scheme not in SIGNATURE_SCHEMES:
+            raise ConfigError(
+                f"unknown signature scheme {scheme!r}; expected one of {', '.join(SIGNATURE_SCHEMES)} "
+                "(authentication and JWS/JWE payloads are set with auth= and payload=)"
+            )
         generated: str | None = None
         secrets: list[str] = [] if secret is None else [secret]
         key_list = list(keys)
@@ -203,10 +225,25 @@ class Hookgate:
         options = dict(scheme_options or {})
         if scheme != "none":
             # building the signer checks the secret or key format, so a bad one fails now, not at send time
-            build_signer(scheme, secrets, [k.encode() for k in key_list], options=options)
+            build_signer(
+                scheme,
+                [resolve_secret(v, "secret") for v in secrets],
+                [resolve_secret(k, "key").encode() for k in key_list],
+                options=options,
+            )
         elif secrets or key_list:
             raise ConfigError("scheme none takes no secret or keys")
         now = self._clock()
+        settings, security_entries = parse_security(auth, payload, tls, now=now)
+        if options:
+            settings["scheme_options"] = options
+        if allow_insecure is False and (settings.get("auth") or {}).get("token_url", "").startswith("http:"):
+            raise ConfigError(
+                "auth.token_url must use https (allow_insecure is for development endpoints only)"
+            )
+        sealed_entries = EndpointSecrets(
+            EndpointSecrets.of(secrets, key_list).entries + tuple(security_entries)
+        )
         endpoint_id = new_id("ep")
         endpoint = Endpoint(
             id=endpoint_id,
@@ -217,9 +254,7 @@ class Hookgate:
             event_types=validate_event_filter(tuple(event_types)),
             scheme=scheme,
             secrets_sealed=(
-                seal_secrets(self._box(), endpoint_id, EndpointSecrets.of(secrets, key_list))
-                if secrets or key_list
-                else b""
+                seal_secrets(self._box(), endpoint_id, sealed_entries) if sealed_entries.entries else b""
             ),
             headers=validate_custom_headers(headers or {}),
             timeout_s=_check_timeout(timeout_s),
@@ -227,7 +262,7 @@ class Hookgate:
             max_concurrency=_check_concurrency(max_concurrency),
             retry_schedule=None if retry_schedule is None else validate_schedule(retry_schedule),
             allow_insecure=allow_insecure,
-            settings={"scheme_options": options} if options else {},
+            settings=settings,
         )
         return NewEndpoint(await self.store.create_endpoint(endpoint), generated)
 
@@ -296,6 +331,31 @@ class Hookgate:
     async def recover(self, endpoint_id: str, *, since: float) -> int:
         """Retry every failed or dead delivery of an endpoint created since ``since`` (Unix seconds)."""
         return await self.store.recover(endpoint_id, since=since, now=self._clock())
+
+    # -- keys -------------------------------------------------------------------------------------
+
+    @property
+    def keyring(self) -> KeyRing:
+        """hookgate's JWS signing keys (generate, activate, retire)."""
+        return KeyRing(self.store, self._box(), clock=self._clock)
+
+    async def jwks(self) -> dict[str, Any]:
+        """The public signing keys as a JWKS document (served at ``/.well-known/jwks.json``)."""
+        return await self.keyring.jwks()
+
+    async def rotate_master_key(self) -> int:
+        """Re-seal every stored secret and private key under the master key ring's primary key.
+
+        Rotation: put the new key first in ``HOOKGATE_MASTER_KEY`` (keeping the old one after it), call this,
+        then remove the old key. Returns how many sealed records were rewritten.
+        """
+        box = self._box()
+
+        def reseal(kind: str, record_id: str, blob: bytes) -> bytes:
+            aad = endpoint_aad(record_id) if kind == "endpoint" else KeyRing.reseal_aad(record_id)
+            return box.reseal(blob, aad)
+
+        return await self.store.reseal(reseal)
 
     # -- workers ------------------------------------------------------------------------------------
 

@@ -8,27 +8,46 @@ endpoint's custom headers: a custom header can add information, never replace wh
 
 from __future__ import annotations
 
+import math
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from hookgate.crypto import SecretBox
 from hookgate.errors import ConfigError
 from hookgate.models import Endpoint, Message
-from hookgate.outbound.vault import open_secrets
+from hookgate.outbound.security import Security, has_references, load_security, resolve_secret
+from hookgate.outbound.tls import build_client_context
+from hookgate.outbound.vault import EndpointSecrets, open_secrets
 from hookgate.schemes._base import Signer
 from hookgate.schemes.credentials import check_header_name
-from hookgate.schemes.registry import SCHEME_NAMES, build_signer
+from hookgate.schemes.jose import JweEncrypter, JwsSigner
+from hookgate.schemes.oauth2 import ClientCredentials
+from hookgate.schemes.registry import build_signer
 
 __all__ = [
     "OUTBOUND_SCHEMES",
     "RESERVED_HEADERS",
+    "SIGNATURE_SCHEMES",
     "OutgoingRequest",
     "RequestBuilder",
     "validate_custom_headers",
 ]
 
-# "none" sends the payload unsigned (the endpoint relies on its client authentication or mTLS instead).
-OUTBOUND_SCHEMES = (*SCHEME_NAMES, "none")
+# Signature schemes an endpoint can ask for; "none" sends the payload unsigned (the endpoint relies on its
+# client authentication or mTLS instead). Authentication and payload protection are configured separately
+# (`hookgate.outbound.security`), so any combination works.
+SIGNATURE_SCHEMES = (
+    "standard-webhooks",
+    "standard-webhooks-ed25519",
+    "github",
+    "shopify",
+    "slack",
+    "stripe",
+    "hmac",
+    "none",
+)
+OUTBOUND_SCHEMES = SIGNATURE_SCHEMES
 
 # Framing headers belong to the HTTP client, signature headers to the scheme: neither is configurable.
 RESERVED_HEADERS = frozenset(
@@ -51,6 +70,8 @@ RESERVED_HEADERS = frozenset(
 _MAX_CUSTOM_HEADERS = 32
 _MAX_HEADER_VALUE = 4096
 _JSON = "application/json"
+_JOSE = "application/jose"
+_REFERENCE_TTL_S = 60.0
 
 
 def validate_custom_headers(headers: Mapping[str, str]) -> dict[str, str]:
@@ -75,11 +96,16 @@ def validate_custom_headers(headers: Mapping[str, str]) -> dict[str, str]:
 
 @dataclass(frozen=True, slots=True)
 class OutgoingRequest:
+    """One attempt's request. ``oauth`` is set when the worker must add a bearer token it fetches."""
+
     url: str
     headers: dict[str, str]
     body: bytes
     timeout_s: float
     insecure_ok: bool
+    ssl_context: ssl.SSLContext | None = None
+    oauth: ClientCredentials | None = None
+    oauth_key: str = ""
 
     def __repr__(self) -> str:
         # headers carry signatures and credentials: never print them
@@ -87,24 +113,38 @@ class OutgoingRequest:
 
 
 @dataclass(slots=True)
-class _CachedSigner:
+class _Prepared:
+    """Everything derived from one version of an endpoint's configuration and secrets."""
+
     sealed: bytes
     updated_at: float
     scheme: str
-    signer: Signer | None
+    signature: Signer | None
+    security: Security
+    auth: Signer | None
+    oauth: ClientCredentials | None
+    ssl_context: ssl.SSLContext | None
     valid_until: float | None
+    encrypters: dict[int, JweEncrypter]
 
 
 class RequestBuilder:
-    """Builds signed requests; one per worker, holding the signer cache."""
+    """Builds signed requests; one per worker, holding the per-endpoint cache."""
 
     __slots__ = ("_box", "_cache")
 
     def __init__(self, box: SecretBox | None) -> None:
         self._box = box
-        self._cache: dict[str, _CachedSigner] = {}
+        self._cache: dict[str, _Prepared] = {}
 
-    def _signer(self, endpoint: Endpoint, now: float) -> Signer | None:
+    @staticmethod
+    def wants_signing_key(endpoint: Endpoint) -> bool:
+        """Whether building this endpoint's request needs hookgate's active JWS key (JWS, signed JWE)."""
+        payload = endpoint.settings.get("payload") or {}
+        fmt = payload.get("format")
+        return fmt == "jws" or (fmt == "jwe" and bool(payload.get("sign")))
+
+    def _prepare(self, endpoint: Endpoint, now: float) -> _Prepared:
         cached = self._cache.get(endpoint.id)
         if (
             cached is not None
@@ -113,42 +153,73 @@ class RequestBuilder:
             and cached.scheme == endpoint.scheme
             and (cached.valid_until is None or cached.valid_until > now)
         ):
-            return cached.signer
-        signer: Signer | None = None
-        valid_until: float | None = None
-        if endpoint.scheme != "none":
-            if endpoint.scheme not in SCHEME_NAMES:
-                raise ConfigError(f"endpoint {endpoint.id} has unknown scheme {endpoint.scheme!r}")
+            return cached
+        if endpoint.scheme not in SIGNATURE_SCHEMES:
+            raise ConfigError(f"endpoint {endpoint.id} has unknown signature scheme {endpoint.scheme!r}")
+        secrets = EndpointSecrets()
+        if endpoint.secrets_sealed:
             if self._box is None:
-                raise ConfigError("no master key configured: cannot open endpoint secrets to sign")
+                raise ConfigError("no master key configured: cannot open endpoint secrets")
             secrets = open_secrets(self._box, endpoint.id, endpoint.secrets_sealed)
+        security = load_security(endpoint.settings, secrets)
+        signature: Signer | None = None
+        if endpoint.scheme != "none":
             options = endpoint.settings.get("scheme_options") or {}
-            signer = build_signer(
-                endpoint.scheme, secrets.active_secrets(now), secrets.active_keys(now), options=options
+            signature = build_signer(
+                endpoint.scheme,
+                [resolve_secret(v, "signature secret") for v in secrets.active_secrets(now)],
+                [resolve_secret(k.decode(), "signature key").encode() for k in secrets.active_keys(now)],
+                options=options,
             )
-            valid_until = secrets.valid_until(now)
-        self._cache[endpoint.id] = _CachedSigner(
-            endpoint.secrets_sealed, endpoint.updated_at, endpoint.scheme, signer, valid_until
+        valid_until = secrets.valid_until(now)
+        if has_references(secrets):
+            # env:/file: secrets are re-read now and then, so rotating them needs no endpoint update
+            valid_until = min(valid_until or math.inf, now + _REFERENCE_TTL_S)
+        prepared = _Prepared(
+            sealed=endpoint.secrets_sealed,
+            updated_at=endpoint.updated_at,
+            scheme=endpoint.scheme,
+            signature=signature,
+            security=security,
+            auth=security.auth_signer(),
+            oauth=security.oauth2(),
+            ssl_context=None if security.tls.is_default else build_client_context(security.tls),
+            valid_until=valid_until,
+            encrypters={},
         )
-        return signer
+        self._cache[endpoint.id] = prepared
+        return prepared
 
-    def build(self, message: Message, endpoint: Endpoint, *, now: float) -> OutgoingRequest:
-        """The request for one attempt. The message id is the webhook id, stable across retries, so the
-        receiver can deduplicate; the timestamp is the attempt's."""
+    def build(
+        self, message: Message, endpoint: Endpoint, *, now: float, signing_key: JwsSigner | None = None
+    ) -> OutgoingRequest:
+        """The request for one attempt, in this order: payload (JSON, or a JWS/JWE of it), the signature
+        over the bytes actually sent, client authentication, then custom headers. The message id is the
+        webhook id, stable across retries, so the receiver can deduplicate; the timestamp is the attempt's."""
+        prepared = self._prepare(endpoint, now)
         headers = {"Content-Type": _JSON}
         body = message.payload
-        signer = self._signer(endpoint, now)
-        signed_names: set[str] = set()
-        if signer is not None:
-            signed = signer.sign(body, msg_id=message.id, now=now)
-            body = signed.body
-            if signed.content_type is not None:
-                headers["Content-Type"] = signed.content_type
-            headers.update(signed.headers)
-            signed_names = {name.lower() for name in signed.headers}
+        security = prepared.security
+        if security.payload_format == "jws":
+            if signing_key is None:
+                raise ConfigError("JWS payloads need an active signing key in hookgate's key ring")
+            token = signing_key.sign(body, msg_id=message.id, now=now)
+            body, headers["Content-Type"] = token.body, token.content_type or _JOSE
+        elif security.payload_format == "jwe":
+            encrypter = self._encrypter(prepared, signing_key)
+            token = encrypter.sign(body, msg_id=message.id, now=now)
+            body, headers["Content-Type"] = token.body, token.content_type or _JOSE
+        protected: set[str] = set()
+        for signer in (prepared.signature, prepared.auth):
+            if signer is not None:
+                signed = signer.sign(body, msg_id=message.id, now=now)
+                headers.update(signed.headers)
+                protected.update(name.lower() for name in signed.headers)
+        if prepared.oauth is not None:
+            protected.add(prepared.oauth.header.lower())
         for name, value in endpoint.headers.items():
             lower = name.lower()
-            if lower not in RESERVED_HEADERS and lower not in signed_names:
+            if lower not in RESERVED_HEADERS and lower not in protected:
                 headers[name] = value
         return OutgoingRequest(
             url=endpoint.url,
@@ -156,4 +227,22 @@ class RequestBuilder:
             body=body,
             timeout_s=endpoint.timeout_s,
             insecure_ok=endpoint.allow_insecure,
+            ssl_context=prepared.ssl_context,
+            oauth=prepared.oauth,
+            oauth_key=f"{endpoint.id}@{endpoint.updated_at}",
         )
+
+    @staticmethod
+    def _encrypter(prepared: _Prepared, signing_key: JwsSigner | None) -> JweEncrypter:
+        payload = prepared.security.payload
+        sign = bool(payload.get("sign"))
+        if sign and signing_key is None:
+            raise ConfigError("signed JWE payloads need an active signing key in hookgate's key ring")
+        slot = id(signing_key) if sign else 0
+        encrypter = prepared.encrypters.get(slot)
+        if encrypter is None:
+            encrypter = JweEncrypter(
+                payload["public_key"], alg=payload.get("alg"), sign_key=signing_key if sign else None
+            )
+            prepared.encrypters = {slot: encrypter}  # one key-ring signer at a time
+        return encrypter

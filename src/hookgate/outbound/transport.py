@@ -22,7 +22,7 @@ import socket
 import ssl
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Self
 
@@ -76,12 +76,16 @@ def error_class_of(exc: BaseException) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Response:
-    """What came back: status, lower-cased headers, a bounded text excerpt of the body, and timing."""
+    """What came back: status, lower-cased headers, a bounded text excerpt of the body, and timing.
+
+    ``body`` is the raw body up to the transport's ``max_response_bytes`` (OAuth2 token responses need it).
+    """
 
     status: int
     headers: dict[str, str]
     excerpt: str
     duration_ms: float
+    body: bytes = field(default=b"", repr=False)
 
 
 class _AddressRefused(OSError):
@@ -278,7 +282,9 @@ class Transport:
             _refusals.reset(token)
         duration_ms = (time.perf_counter() - started) * 1000.0
         excerpt = raw[: self._max_excerpt].decode("utf-8", errors="replace")
-        return Response(status=status, headers=resp_headers, excerpt=excerpt, duration_ms=duration_ms)
+        return Response(
+            status=status, headers=resp_headers, excerpt=excerpt, duration_ms=duration_ms, body=raw
+        )
 
     async def _read_capped(self, resp: aiohttp.ClientResponse) -> bytes:
         # Read at most max_response_bytes and stop: a hostile or broken target must not make us buffer

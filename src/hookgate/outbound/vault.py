@@ -15,7 +15,14 @@ from dataclasses import dataclass, replace
 from hookgate.crypto import SecretBox
 from hookgate.errors import ConfigError, KeyFormatError
 
-__all__ = ["DEFAULT_GRACE_S", "EndpointSecrets", "SecretEntry", "open_secrets", "seal_secrets"]
+__all__ = [
+    "DEFAULT_GRACE_S",
+    "EndpointSecrets",
+    "SecretEntry",
+    "endpoint_aad",
+    "open_secrets",
+    "seal_secrets",
+]
 
 DEFAULT_GRACE_S = 24 * 3600.0
 _FORMAT = 1
@@ -77,8 +84,12 @@ class EndpointSecrets:
         )
 
 
-def _aad(endpoint_id: str) -> bytes:
+def endpoint_aad(endpoint_id: str) -> bytes:
+    """The associated data an endpoint's secrets are sealed with: a blob opens only for its endpoint."""
     return f"hookgate:endpoint-secrets:{endpoint_id}".encode()
+
+
+_aad = endpoint_aad
 
 
 def seal_secrets(box: SecretBox, endpoint_id: str, secrets: EndpointSecrets) -> bytes:

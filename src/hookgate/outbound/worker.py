@@ -26,15 +26,18 @@ from dataclasses import dataclass, field
 import structlog
 
 from hookgate.crypto import SecretBox
-from hookgate.errors import DeliveryError, HookgateError, StoreError
+from hookgate.errors import DeliveryError, HookgateError, OAuth2Error, StoreError
+from hookgate.keyring import KeyRing
 from hookgate.models import DeliveryStatus, Endpoint
-from hookgate.outbound.request import RequestBuilder
+from hookgate.outbound.oauth import TokenCache
+from hookgate.outbound.request import OutgoingRequest, RequestBuilder
 from hookgate.outbound.transport import Response, Transport
 from hookgate.policy.circuit import CircuitBreaker
 from hookgate.policy.outcome import Action, classify
 from hookgate.policy.ratelimit import TokenBucket
 from hookgate.policy.retry import DEFAULT_SCHEDULE, next_attempt_at
 from hookgate.policy.ssrf import AddressPolicy
+from hookgate.schemes.oauth2 import bearer_headers
 from hookgate.store.base import AttemptResult, Claim, Store
 
 __all__ = ["Worker", "WorkerStats"]
@@ -116,6 +119,7 @@ class Worker:
         store: Store,
         *,
         box: SecretBox | None,
+        keyring: KeyRing | None = None,
         transport: Transport | None = None,
         address_policy: AddressPolicy | None = None,
         owner: str | None = None,
@@ -136,6 +140,10 @@ class Worker:
         self._owns_transport = transport is None
         self._transport = transport or Transport(address_policy=address_policy or AddressPolicy())
         self._builder = RequestBuilder(box)
+        self._keyring = (
+            keyring if keyring is not None else (KeyRing(store, box, clock=clock) if box else None)
+        )
+        self._tokens = TokenCache(self._transport, clock=clock)
         self.owner = owner or f"{socket.gethostname()}:{_secrets.token_hex(4)}"
         self._concurrency = concurrency
         self._endpoint_concurrency = endpoint_concurrency
@@ -373,24 +381,49 @@ class Worker:
 
     async def _send(self, claim: Claim, started: float) -> _Sent:
         """Build, sign and send one request; never raises for anything the endpoint or its config did."""
+        endpoint = claim.endpoint
         try:
-            request = self._builder.build(claim.message, claim.endpoint, now=started)
-            response = await self._transport.send(
-                "POST",
-                request.url,
-                request.headers,
-                request.body,
-                timeout_s=request.timeout_s,
-                insecure_ok=request.insecure_ok,
-            )
+            signing_key = None
+            if self._keyring is not None and self._builder.wants_signing_key(endpoint):
+                signing_key = await self._keyring.active_signer()
+            request = self._builder.build(claim.message, endpoint, now=started, signing_key=signing_key)
+            token = None
+            headers = request.headers
+            if request.oauth is not None:
+                token = await self._tokens.get(
+                    request.oauth_key, request.oauth, insecure_ok=request.insecure_ok
+                )
+                headers = {**headers, **bearer_headers(token, request.oauth, b"").headers}
+            response = await self._post(request, headers)
+            if response.status == 401 and request.oauth is not None and token is not None:
+                # the token may have been revoked early: fetch a new one once before counting a failure
+                token = await self._tokens.refresh(
+                    request.oauth_key, request.oauth, token, insecure_ok=request.insecure_ok
+                )
+                headers = {**request.headers, **bearer_headers(token, request.oauth, b"").headers}
+                response = await self._post(request, headers)
         except DeliveryError as exc:
             error_class = getattr(exc, "error_class", None) or "delivery"
             return _Sent(None, error_class, str(exc), (self._clock() - started) * 1000.0)
+        except OAuth2Error as exc:
+            # the token endpoint's refusal or failure is the attempt's error: recorded, then retried
+            return _Sent(None, "oauth2", str(exc), (self._clock() - started) * 1000.0)
         except HookgateError as exc:
             # signing or configuration failure: no request left; it is retried like any failure, and the
             # attempt log says why (the message names the setting, never a secret)
             return _Sent(None, "config", str(exc), 0.0)
         return _Sent(response, None, response.excerpt, response.duration_ms)
+
+    async def _post(self, request: OutgoingRequest, headers: dict[str, str]) -> Response:
+        return await self._transport.send(
+            "POST",
+            request.url,
+            headers,
+            request.body,
+            timeout_s=request.timeout_s,
+            insecure_ok=request.insecure_ok,
+            ssl_context=request.ssl_context,
+        )
 
     async def _attempt(self, claim: Claim, state: _EndpointState) -> None:
         delivery, message, endpoint = claim.delivery, claim.message, claim.endpoint

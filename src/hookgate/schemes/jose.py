@@ -179,7 +179,7 @@ class JweEncrypter:
         public_key: AsymmetricKey | str | bytes,
         *,
         alg: str | None = None,
-        sign_key: AsymmetricKey | str | bytes | None = None,
+        sign_key: JwsSigner | AsymmetricKey | str | bytes | None = None,
         sign_alg: str | None = None,
     ) -> None:
         key = _key(public_key, private=False)
@@ -192,7 +192,11 @@ class JweEncrypter:
             raise KeyFormatError(f"a {kind} key encrypts with {' or '.join(allowed)}, not {self.alg}")
         self.kid = _kid(key)
         self._key = key
-        self._signer = JwsSigner(sign_key, alg=sign_alg) if sign_key is not None else None
+        # a ready JwsSigner (hookgate's key ring, with its kid) is used as is
+        if isinstance(sign_key, JwsSigner):
+            self._signer: JwsSigner | None = sign_key
+        else:
+            self._signer = JwsSigner(sign_key, alg=sign_alg) if sign_key is not None else None
 
     def sign(self, body: bytes, *, msg_id: str, now: float) -> Signed:
         header: dict[str, Any] = {"alg": self.alg, "enc": JWE_ENC, "kid": self.kid}

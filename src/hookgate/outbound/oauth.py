@@ -1,0 +1,96 @@
+"""OAuth2 client-credentials tokens for delivery: one cached token per endpoint, refreshed single-flight.
+
+The sans-I/O flow (`hookgate.schemes.oauth2`) builds the token request and parses the answer; this module
+drives it over the worker's SSRF-guarded `Transport`. All delivery tasks for an endpoint share one token;
+when it is due for refresh (before it expires, per `TokenPolicy`) exactly one task fetches a new one while
+the others wait for it. After a 401 from the endpoint the worker asks for a fresh token once (`refresh`),
+which replaces the cached token only if nobody has replaced it already.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from hookgate.errors import DeliveryError, OAuth2Error
+from hookgate.outbound.transport import Transport
+from hookgate.schemes.oauth2 import ClientCredentials, Token, TokenPolicy, build_token_request
+from hookgate.schemes.oauth2 import parse_token_response as _parse
+
+__all__ = ["TokenCache"]
+
+_TOKEN_TIMEOUT_S = 10.0
+
+
+@dataclass(slots=True)
+class _Slot:
+    lock: asyncio.Lock
+    token: Token | None = None
+
+
+class TokenCache:
+    """Tokens by endpoint version (``key``): a configuration change starts a fresh token."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        *,
+        policy: TokenPolicy | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._transport = transport
+        self._policy = policy or TokenPolicy()
+        self._clock = clock
+        self._slots: dict[str, _Slot] = {}
+        self.fetches = 0  # how many token requests were made (observability and tests)
+
+    def _slot(self, key: str) -> _Slot:
+        slot = self._slots.get(key)
+        if slot is None:
+            slot = self._slots[key] = _Slot(asyncio.Lock())
+        return slot
+
+    async def get(self, key: str, creds: ClientCredentials, *, insecure_ok: bool = False) -> Token:
+        """A token that is not due for refresh; fetches one (once, for all waiting tasks) when needed."""
+        slot = self._slot(key)
+        token = slot.token
+        if token is not None and not self._policy.needs_refresh(token, self._clock()):
+            return token
+        async with slot.lock:
+            token = slot.token
+            if token is not None and not self._policy.needs_refresh(token, self._clock()):
+                return token  # another task refreshed it while we waited
+            slot.token = await self._fetch(creds, insecure_ok=insecure_ok)
+            return slot.token
+
+    async def refresh(
+        self, key: str, creds: ClientCredentials, rejected: Token, *, insecure_ok: bool = False
+    ) -> Token:
+        """The endpoint refused ``rejected`` (401): fetch a new token unless one already replaced it."""
+        slot = self._slot(key)
+        async with slot.lock:
+            if slot.token is not None and slot.token is not rejected:
+                return slot.token
+            slot.token = await self._fetch(creds, insecure_ok=insecure_ok)
+            return slot.token
+
+    def forget(self, key: str) -> None:
+        self._slots.pop(key, None)
+
+    async def _fetch(self, creds: ClientCredentials, *, insecure_ok: bool) -> Token:
+        request = build_token_request(creds)
+        self.fetches += 1
+        try:
+            response = await self._transport.send(
+                request.method,
+                request.url,
+                request.headers,
+                request.body,
+                timeout_s=_TOKEN_TIMEOUT_S,
+                insecure_ok=insecure_ok,
+            )
+        except DeliveryError as exc:
+            raise OAuth2Error(f"token endpoint unreachable: {exc}") from None
+        return _parse(response.status, response.body, now=self._clock())
