@@ -179,14 +179,15 @@ class Store(abc.ABC):
 
     # -- signing key ring and sealed records -----------------------------------------------------------
 
+    @abc.abstractmethod
     async def add_signing_key(self, key: SigningKey) -> SigningKey:
         """Store a new key of hookgate's JWS key ring (normally ``pending``)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     async def list_signing_keys(self) -> list[SigningKey]:
         """Every key, oldest first."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     async def set_signing_key_status(self, kid: str, status: SigningKeyStatus, *, now: float) -> SigningKey:
         """Change a key's status and return it. Raises `NotFoundError`.
 
@@ -194,13 +195,12 @@ class Store(abc.ABC):
         one active key at any time); ``activated_at``/``retired_at`` are set to ``now`` on entering those
         states.
         """
-        raise NotImplementedError
 
+    @abc.abstractmethod
     async def reseal(self, fn: Callable[[str, str, bytes], bytes]) -> int:
         """Master key rotation: replace every sealed blob with ``fn(kind, record_id, blob)`` in one
         transaction, where kind is ``"endpoint"`` (``Endpoint.secrets_sealed``, skipped when empty) or
         ``"signing_key"`` (``SigningKey.private_sealed``). Returns how many blobs changed."""
-        raise NotImplementedError
 
     async def close(self) -> None:  # noqa: B027 - optional hook, most stores hold nothing to release
         """Release connections."""
