@@ -13,6 +13,7 @@ import json
 import math
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -237,7 +238,8 @@ class Hookgate:
         settings, security_entries = parse_security(auth, payload, tls, now=now)
         if options:
             settings["scheme_options"] = options
-        if allow_insecure is False and (settings.get("auth") or {}).get("token_url", "").startswith("http:"):
+        token_url = (settings.get("auth") or {}).get("token_url", "")
+        if not allow_insecure and urllib.parse.urlsplit(token_url).scheme.lower() == "http":
             raise ConfigError(
                 "auth.token_url must use https (allow_insecure is for development endpoints only)"
             )

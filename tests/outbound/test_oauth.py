@@ -243,20 +243,35 @@ async def test_forget_drops_the_token(server: TokenServer, cache: TokenCache) ->
     assert cache.fetches == 3
 
 
-async def test_fetches_counts_failed_requests_too(server: TokenServer, cache: TokenCache) -> None:
+async def test_a_failure_is_held_briefly_then_fetched_again(
+    server: TokenServer, cache: TokenCache, clock: FakeClock
+) -> None:
     server.answer = lambda n: web.Response(status=500, text="boom")
     assert cache.fetches == 0
-    for expected in (1, 2):
-        with pytest.raises(OAuth2Error):
-            await cache.get("ep1", server.creds(), insecure_ok=True)
-        assert cache.fetches == expected
+    with pytest.raises(OAuth2Error, match="HTTP 500"):
+        await cache.get("ep1", server.creds(), insecure_ok=True)
+    assert cache.fetches == 1
+    # within the hold, the same error again without a request: a broken token endpoint is not hammered
+    results = await asyncio.gather(
+        *(cache.get("ep1", server.creds(), insecure_ok=True) for _ in range(20)), return_exceptions=True
+    )
+    assert all(isinstance(r, OAuth2Error) and "HTTP 500" in str(r) for r in results)
+    assert cache.fetches == 1
+    assert len(server.requests) == 1
+    clock.times.append(clock() + 5.1)
+    with pytest.raises(OAuth2Error):
+        await cache.get("ep1", server.creds(), insecure_ok=True)
+    assert cache.fetches == 2
 
 
-async def test_failure_does_not_poison_the_cache(server: TokenServer, cache: TokenCache) -> None:
+async def test_failure_does_not_poison_the_cache(
+    server: TokenServer, cache: TokenCache, clock: FakeClock
+) -> None:
     server.answer = lambda n: web.Response(status=503, text="down")
     with pytest.raises(OAuth2Error):
         await cache.get("ep1", server.creds(), insecure_ok=True)
     server.answer = None
+    clock.times.append(clock() + 5.1)
     token = await cache.get("ep1", server.creds(), insecure_ok=True)
     assert _value(token) == "token-2"
 

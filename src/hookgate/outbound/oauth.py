@@ -24,10 +24,17 @@ __all__ = ["TokenCache"]
 _TOKEN_TIMEOUT_S = 10.0
 
 
+# After a failed token fetch, tasks that were waiting for it get the same error for this long instead of
+# each asking again: a broken token endpoint sees one request per pause, not one per queued delivery.
+_FAILURE_HOLD_S = 5.0
+
+
 @dataclass(slots=True)
 class _Slot:
     lock: asyncio.Lock
     token: Token | None = None
+    failed_at: float | None = None
+    failure: OAuth2Error | None = None
 
 
 class TokenCache:
@@ -62,8 +69,7 @@ class TokenCache:
             token = slot.token
             if token is not None and not self._policy.needs_refresh(token, self._clock()):
                 return token  # another task refreshed it while we waited
-            slot.token = await self._fetch(creds, insecure_ok=insecure_ok)
-            return slot.token
+            return await self._fetch_into(slot, creds, insecure_ok=insecure_ok)
 
     async def refresh(
         self, key: str, creds: ClientCredentials, rejected: Token, *, insecure_ok: bool = False
@@ -73,11 +79,22 @@ class TokenCache:
         async with slot.lock:
             if slot.token is not None and slot.token is not rejected:
                 return slot.token
-            slot.token = await self._fetch(creds, insecure_ok=insecure_ok)
-            return slot.token
+            return await self._fetch_into(slot, creds, insecure_ok=insecure_ok)
 
     def forget(self, key: str) -> None:
         self._slots.pop(key, None)
+
+    async def _fetch_into(self, slot: _Slot, creds: ClientCredentials, *, insecure_ok: bool) -> Token:
+        now = self._clock()
+        if slot.failure is not None and slot.failed_at is not None and now - slot.failed_at < _FAILURE_HOLD_S:
+            raise OAuth2Error(str(slot.failure), error=slot.failure.error, status=slot.failure.status)
+        try:
+            slot.token = await self._fetch(creds, insecure_ok=insecure_ok)
+        except OAuth2Error as exc:
+            slot.failure, slot.failed_at = exc, self._clock()
+            raise
+        slot.failure = slot.failed_at = None
+        return slot.token
 
     async def _fetch(self, creds: ClientCredentials, *, insecure_ok: bool) -> Token:
         request = build_token_request(creds)
