@@ -1,0 +1,697 @@
+"""Per-endpoint TLS and mTLS, for real on loopback: certificates from trustme, receivers on aiohttp.
+
+Covers the checks made when an endpoint is saved (unparseable PEM, mismatched key, expired certificates,
+unsupported versions), delivery through a worker with the endpoint's own CA bundle, client certificates
+presented to a server that requires them, the TLS version floor, and where the client private key lives.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import socket
+import ssl
+import tempfile
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trustme
+from aiohttp import web
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from hookgate.client import Hookgate, NewEndpoint
+from hookgate.crypto import SecretBox
+from hookgate.errors import ConfigError
+from hookgate.models import Application, Attempt, Delivery, DeliveryStatus
+from hookgate.outbound.tls import TlsSettings, build_client_context, check_ca_bundle, check_client_cert
+from hookgate.outbound.vault import open_secrets
+from hookgate.policy.ssrf import AddressPolicy
+from hookgate.store.memory import MemoryStore
+from hookgate.store.sqlite import SQLiteStore
+
+LOOPBACK = AddressPolicy(allow=["127.0.0.0/8"])
+MASTER = {"k1": os.urandom(32)}
+SCHEDULE = [0, 0.1]
+
+
+# -- certificates --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ClientPair:
+    cert: str  # PEM chain, leaf first
+    key: str  # PEM private key
+
+
+def client_pair(leaf: trustme.LeafCert) -> ClientPair:
+    return ClientPair(
+        cert="".join(blob.bytes().decode() for blob in leaf.cert_chain_pems),
+        key=leaf.private_key_pem.bytes().decode(),
+    )
+
+
+def ca_pem(ca: trustme.CA) -> str:
+    return ca.cert_pem.bytes().decode()
+
+
+def self_signed(not_before: dt.datetime, not_after: dt.datetime, *, is_ca: bool = True) -> tuple[str, str]:
+    """A self-signed certificate with the given validity window, and its key (PEM, unencrypted)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "hookgate test")])
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=is_ca, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    return cert.public_bytes(serialization.Encoding.PEM).decode(), key_pem
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@pytest.fixture(scope="module")
+def server_ca() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture(scope="module")
+def client_ca() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture(scope="module")
+def other_ca() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture(scope="module")
+def client(client_ca: trustme.CA) -> ClientPair:
+    return client_pair(client_ca.issue_cert("client@example"))
+
+
+@dataclass(frozen=True, slots=True)
+class Pki:
+    server_ca: trustme.CA
+    client_ca: trustme.CA
+    other_ca: trustme.CA
+    client: ClientPair
+
+
+@pytest.fixture(scope="module")
+def pki(server_ca: trustme.CA, client_ca: trustme.CA, other_ca: trustme.CA, client: ClientPair) -> Pki:
+    return Pki(server_ca, client_ca, other_ca, client)
+
+
+def server_context(ca: trustme.CA, *, client_ca: trustme.CA | None = None) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1", "localhost").configure_cert(ctx)
+    if client_ca is not None:
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        ctx.load_verify_locations(cadata=ca_pem(client_ca))
+    return ctx
+
+
+# -- receivers -----------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Receiver:
+    """Records every request that reached the handler, with the client certificate the server saw."""
+
+    port: int = 0
+    bodies: list[bytes] = field(default_factory=list)
+    peercerts: list[Any] = field(default_factory=list)
+    versions: list[str | None] = field(default_factory=list)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.bodies.append(await request.read())
+        transport = request.transport
+        self.peercerts.append(transport.get_extra_info("peercert") if transport else None)
+        ssl_object = transport.get_extra_info("ssl_object") if transport else None
+        self.versions.append(ssl_object.version() if ssl_object is not None else None)
+        return web.Response(text="ok")
+
+    def url(self, path: str = "/hook") -> str:
+        return f"https://127.0.0.1:{self.port}{path}"
+
+    @property
+    def count(self) -> int:
+        return len(self.bodies)
+
+
+Serve = Callable[[ssl.SSLContext], Awaitable[Receiver]]
+
+
+@pytest.fixture
+async def serve() -> AsyncIterator[Serve]:
+    runners: list[web.AppRunner] = []
+
+    async def start(ctx: ssl.SSLContext) -> Receiver:
+        receiver = Receiver()
+        application = web.Application()
+        application.router.add_route("*", "/{tail:.*}", receiver.handle)
+        runner = web.AppRunner(application, shutdown_timeout=0.5)
+        await runner.setup()
+        runners.append(runner)
+        site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ctx)
+        await site.start()
+        receiver.port = int(runner.addresses[-1][1])
+        return receiver
+
+    yield start
+    for runner in runners:
+        await runner.cleanup()
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+async def hg(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Hookgate]:
+    store = MemoryStore() if request.param == "memory" else await SQLiteStore.open(tmp_path / "hg.db")
+    engine = Hookgate(store, SecretBox(MASTER))
+    yield engine
+    await engine.close()
+
+
+@pytest.fixture
+async def app(hg: Hookgate) -> Application:
+    return await hg.create_application("tls")
+
+
+async def add(hg: Hookgate, app: Application, url: str, **options: Any) -> NewEndpoint:
+    options.setdefault("retry_schedule", SCHEDULE)
+    return await hg.create_endpoint(app.id, url, **options)
+
+
+async def run_worker(hg: Hookgate) -> None:
+    worker = hg.worker(address_policy=LOOPBACK, idle_poll_s=0.1, shutdown_grace_s=1.0)
+    try:
+        await worker.run_until_idle(timeout=10)
+    finally:
+        await worker.close()
+
+
+async def deliver(hg: Hookgate, app: Application, *endpoints: NewEndpoint) -> dict[str, Delivery]:
+    """Publish one event to ``endpoints`` (only them), run a worker; the delivery of each, by endpoint id."""
+    result = await hg.publish(app, "tls.check", {"hello": "tls"})
+    wanted = {e.endpoint.id for e in endpoints}
+    assert {d.endpoint_id for d in result.deliveries} >= wanted
+    await run_worker(hg)
+    return {
+        d.endpoint_id: await hg.store.get_delivery(d.id) for d in result.deliveries if d.endpoint_id in wanted
+    }
+
+
+async def first_attempt(hg: Hookgate, delivery: Delivery) -> Attempt:
+    attempts = await hg.store.list_attempts(delivery.id)
+    assert attempts, "no attempt recorded"
+    return attempts[0]
+
+
+# -- 1. checks on save ---------------------------------------------------------------------------------
+
+
+async def test_garbage_client_cert_is_refused_on_save(
+    hg: Hookgate, app: Application, client: ClientPair
+) -> None:
+    with pytest.raises(ConfigError, match=r"^tls client_cert is not a PEM certificate$"):
+        await add(hg, app, "https://127.0.0.1:1/", tls={"client_cert": "garbage", "client_key": client.key})
+    assert await hg.store.list_endpoints(app.id) == []
+
+
+async def test_garbage_client_key_is_refused_on_save(
+    hg: Hookgate, app: Application, client: ClientPair
+) -> None:
+    with pytest.raises(ConfigError, match=r"^tls client_key is not an unencrypted PEM private key$"):
+        await add(hg, app, "https://127.0.0.1:1/", tls={"client_cert": client.cert, "client_key": "garbage"})
+
+
+async def test_encrypted_client_key_is_refused_on_save(
+    hg: Hookgate, app: Application, client_ca: trustme.CA
+) -> None:
+    leaf = client_ca.issue_cert("client@example")
+    key = serialization.load_pem_private_key(leaf.private_key_pem.bytes(), password=None)
+    encrypted = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(b"passphrase"),
+    ).decode()
+    with pytest.raises(ConfigError, match="not an unencrypted PEM private key"):
+        await add(
+            hg,
+            app,
+            "https://127.0.0.1:1/",
+            tls={"client_cert": client_pair(leaf).cert, "client_key": encrypted},
+        )
+
+
+async def test_garbage_ca_bundle_is_refused_on_save(hg: Hookgate, app: Application) -> None:
+    with pytest.raises(ConfigError, match=r"^tls ca_bundle is not a PEM certificate$"):
+        await add(hg, app, "https://127.0.0.1:1/", tls={"ca_bundle": "-----BEGIN CERTIFICATE-----\nnope\n"})
+
+
+async def test_key_not_matching_the_cert_is_refused_on_save(
+    hg: Hookgate, app: Application, client_ca: trustme.CA
+) -> None:
+    one = client_pair(client_ca.issue_cert("one@example"))
+    two = client_pair(client_ca.issue_cert("two@example"))
+    with pytest.raises(ConfigError, match=r"^tls client_key does not belong to client_cert$"):
+        await add(hg, app, "https://127.0.0.1:1/", tls={"client_cert": one.cert, "client_key": two.key})
+
+
+async def test_expired_client_cert_is_refused_on_save(
+    hg: Hookgate, app: Application, client_ca: trustme.CA
+) -> None:
+    expired = client_ca.issue_cert(
+        "client@example",
+        not_before=utcnow() - dt.timedelta(days=30),
+        not_after=utcnow() - dt.timedelta(days=1),
+    )
+    pair = client_pair(expired)
+    with pytest.raises(ConfigError, match=r"^tls client_cert expired on \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$"):
+        await add(hg, app, "https://127.0.0.1:1/", tls={"client_cert": pair.cert, "client_key": pair.key})
+
+
+async def test_not_yet_valid_client_cert_is_refused_on_save(
+    hg: Hookgate, app: Application, client_ca: trustme.CA
+) -> None:
+    future = client_ca.issue_cert(
+        "client@example",
+        not_before=utcnow() + dt.timedelta(days=1),
+        not_after=utcnow() + dt.timedelta(days=30),
+    )
+    pair = client_pair(future)
+    with pytest.raises(ConfigError, match=r"^tls client_cert is not valid before "):
+        await add(hg, app, "https://127.0.0.1:1/", tls={"client_cert": pair.cert, "client_key": pair.key})
+
+
+async def test_expired_ca_bundle_is_refused_on_save(hg: Hookgate, app: Application) -> None:
+    cert, _ = self_signed(utcnow() - dt.timedelta(days=30), utcnow() - dt.timedelta(days=1))
+    with pytest.raises(ConfigError, match=r"^tls ca_bundle has no currently valid certificate$"):
+        await add(hg, app, "https://127.0.0.1:1/", tls={"ca_bundle": cert})
+
+
+async def test_self_signed_expired_client_cert_built_with_cryptography_is_refused(
+    hg: Hookgate, app: Application
+) -> None:
+    cert, key = self_signed(utcnow() - dt.timedelta(days=30), utcnow() - dt.timedelta(seconds=1), is_ca=False)
+    with pytest.raises(ConfigError, match="tls client_cert expired on"):
+        await add(hg, app, "https://127.0.0.1:1/", tls={"client_cert": cert, "client_key": key})
+
+
+@pytest.mark.parametrize(
+    ("tls", "message"),
+    [
+        ({"client_cert": "CERT"}, r"^tls client_cert and client_key must be given together$"),
+        ({"client_key": "KEY"}, r"^tls client_cert and client_key must be given together$"),
+        ({"min_version": "1.1"}, r"^tls\.min_version must be one of 1\.2, 1\.3$"),
+        ({"min_version": "1.0"}, r"^tls\.min_version must be one of 1\.2, 1\.3$"),
+        ({"min_version": 1.3}, r"^tls\.min_version must be one of 1\.2, 1\.3$"),
+        ({"ciphers": "ALL"}, r"^tls has unknown field\(s\) ciphers; allowed: "),
+        ({"ca_bundle": ""}, r"^tls\.ca_bundle must be a non-empty string$"),
+    ],
+)
+async def test_inconsistent_tls_options_are_refused_on_save(
+    hg: Hookgate, app: Application, client: ClientPair, tls: dict[str, Any], message: str
+) -> None:
+    options = {k: client.cert if v == "CERT" else client.key if v == "KEY" else v for k, v in tls.items()}
+    with pytest.raises(ConfigError, match=message):
+        await add(hg, app, "https://127.0.0.1:1/", tls=options)
+    assert await hg.store.list_endpoints(app.id) == []
+
+
+def test_check_functions_use_the_given_time(client: ClientPair, server_ca: trustme.CA) -> None:
+    now = time.time()
+    check_client_cert(client.cert, client.key, now)
+    check_ca_bundle(ca_pem(server_ca), now)
+    leaf = x509.load_pem_x509_certificate(client.cert.encode())
+    far = leaf.not_valid_after_utc.timestamp() + 1
+    early = leaf.not_valid_before_utc.timestamp() - 1
+    with pytest.raises(ConfigError, match="tls client_cert expired on"):
+        check_client_cert(client.cert, client.key, far)
+    with pytest.raises(ConfigError, match="tls ca_bundle has no currently valid certificate"):
+        check_ca_bundle(ca_pem(server_ca), far)
+    with pytest.raises(ConfigError, match="tls client_cert is not valid before"):
+        check_client_cert(client.cert, client.key, early)
+    with pytest.raises(ConfigError, match=r"contains no certificate|is not a PEM certificate"):
+        check_ca_bundle("", now)
+
+
+def test_tls_settings_repr_never_shows_the_key(client: ClientPair) -> None:
+    settings = TlsSettings(client.cert, client.key, None, "1.3")
+    text = repr(settings)
+    assert "PRIVATE KEY" not in text
+    assert client.key.splitlines()[1] not in text
+    assert "<redacted>" in text
+
+
+def test_client_context_leaves_no_key_file_behind(
+    client: ClientPair, server_ca: trustme.CA, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    ctx = build_client_context(TlsSettings(client.cert, client.key, ca_pem(server_ca), "1.3"))
+    assert ctx.verify_mode == ssl.CERT_REQUIRED
+    assert ctx.check_hostname is True
+    assert ctx.minimum_version == ssl.TLSVersion.TLSv1_3
+    assert list(tmp_path.iterdir()) == []
+
+
+# -- 2. server verification with the endpoint's CA bundle ----------------------------------------------
+
+
+async def test_delivery_trusts_the_endpoints_ca_bundle_and_not_the_system_store(
+    hg: Hookgate, app: Application, serve: Serve, server_ca: trustme.CA
+) -> None:
+    receiver = await serve(server_context(server_ca))
+    trusted = await add(hg, app, receiver.url("/trusted"), tls={"ca_bundle": ca_pem(server_ca)})
+    system = await add(hg, app, receiver.url("/system"))
+
+    deliveries = await deliver(hg, app, trusted, system)
+
+    assert deliveries[trusted.endpoint.id].status is DeliveryStatus.DELIVERED
+    assert (await first_attempt(hg, deliveries[trusted.endpoint.id])).status_code == 200
+    failed = deliveries[system.endpoint.id]
+    assert failed.status is not DeliveryStatus.DELIVERED
+    attempt = await first_attempt(hg, failed)
+    assert attempt.error_class == "tls"
+    assert attempt.status_code is None
+    assert "certificate" in attempt.response_excerpt.lower()
+    # only the endpoint with the CA bundle got through (a pooled connection did not carry the trust over)
+    assert receiver.count == 1
+
+
+async def test_server_certificate_from_another_ca_is_refused(
+    hg: Hookgate, app: Application, serve: Serve, server_ca: trustme.CA, other_ca: trustme.CA
+) -> None:
+    receiver = await serve(server_context(other_ca))
+    ep = await add(hg, app, receiver.url(), tls={"ca_bundle": ca_pem(server_ca)})
+
+    delivery = (await deliver(hg, app, ep))[ep.endpoint.id]
+
+    assert delivery.status is not DeliveryStatus.DELIVERED
+    assert (await first_attempt(hg, delivery)).error_class == "tls"
+    assert receiver.count == 0
+
+
+async def test_ca_bundle_with_several_cas_trusts_each(
+    hg: Hookgate, app: Application, serve: Serve, server_ca: trustme.CA, other_ca: trustme.CA
+) -> None:
+    receiver = await serve(server_context(other_ca))
+    bundle = ca_pem(server_ca) + ca_pem(other_ca)
+    ep = await add(hg, app, receiver.url(), tls={"ca_bundle": bundle})
+
+    delivery = (await deliver(hg, app, ep))[ep.endpoint.id]
+
+    assert delivery.status is DeliveryStatus.DELIVERED
+    assert receiver.count == 1
+
+
+# -- 3. mTLS ---------------------------------------------------------------------------------------------
+
+
+async def test_mtls_client_certificate_is_presented_and_seen_by_the_server(
+    hg: Hookgate, app: Application, serve: Serve, pki: Pki
+) -> None:
+    receiver = await serve(server_context(pki.server_ca, client_ca=pki.client_ca))
+    ep = await add(
+        hg,
+        app,
+        receiver.url(),
+        tls={
+            "ca_bundle": ca_pem(pki.server_ca),
+            "client_cert": pki.client.cert,
+            "client_key": pki.client.key,
+        },
+    )
+
+    delivery = (await deliver(hg, app, ep))[ep.endpoint.id]
+
+    assert delivery.status is DeliveryStatus.DELIVERED
+    assert receiver.count == 1
+    peer = receiver.peercerts[0]
+    assert peer, "the server saw no client certificate"
+    assert ("email", "client@example") in peer["subjectAltName"]
+
+
+async def test_mtls_client_key_as_environment_reference(
+    hg: Hookgate, app: Application, serve: Serve, pki: Pki, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOOKGATE_TEST_MTLS_KEY", pki.client.key)
+    receiver = await serve(server_context(pki.server_ca, client_ca=pki.client_ca))
+    ep = await add(
+        hg,
+        app,
+        receiver.url(),
+        tls={
+            "ca_bundle": ca_pem(pki.server_ca),
+            "client_cert": pki.client.cert,
+            "client_key": "env:HOOKGATE_TEST_MTLS_KEY",
+        },
+    )
+    stored = open_secrets(SecretBox(MASTER), ep.endpoint.id, ep.endpoint.secrets_sealed)
+    assert [e.value for e in stored.entries if e.kind == "tls_key"] == ["env:HOOKGATE_TEST_MTLS_KEY"]
+
+    delivery = (await deliver(hg, app, ep))[ep.endpoint.id]
+
+    assert delivery.status is DeliveryStatus.DELIVERED
+    assert receiver.peercerts[0]
+
+
+async def test_mtls_key_reference_that_goes_bad_fails_as_config_without_leaking(
+    hg: Hookgate, app: Application, serve: Serve, pki: Pki, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOOKGATE_TEST_MTLS_KEY", pki.client.key)
+    receiver = await serve(server_context(pki.server_ca, client_ca=pki.client_ca))
+    ep = await add(
+        hg,
+        app,
+        receiver.url(),
+        tls={
+            "ca_bundle": ca_pem(pki.server_ca),
+            "client_cert": pki.client.cert,
+            "client_key": "env:HOOKGATE_TEST_MTLS_KEY",
+        },
+    )
+    # the variable now holds another certificate's key: the pair no longer loads
+    wrong = client_pair(pki.client_ca.issue_cert("someone@example")).key
+    monkeypatch.setenv("HOOKGATE_TEST_MTLS_KEY", wrong)
+    mismatched = (await deliver(hg, app, ep))[ep.endpoint.id]
+    attempt = await first_attempt(hg, mismatched)
+    assert attempt.error_class == "config"
+    assert "tls client certificate cannot be loaded" in attempt.response_excerpt
+    assert "PRIVATE KEY" not in attempt.response_excerpt
+    assert wrong.splitlines()[1] not in attempt.response_excerpt
+
+    monkeypatch.delenv("HOOKGATE_TEST_MTLS_KEY")
+    unset = (await deliver(hg, app, ep))[ep.endpoint.id]
+    attempt = await first_attempt(hg, unset)
+    assert attempt.error_class == "config"
+    assert "environment variable 'HOOKGATE_TEST_MTLS_KEY', which is not set" in attempt.response_excerpt
+    assert receiver.count == 0
+
+
+async def test_mtls_without_a_client_certificate_is_not_delivered(
+    hg: Hookgate, app: Application, serve: Serve, pki: Pki
+) -> None:
+    receiver = await serve(server_context(pki.server_ca, client_ca=pki.client_ca))
+    with_cert = await add(
+        hg,
+        app,
+        receiver.url("/with"),
+        tls={
+            "ca_bundle": ca_pem(pki.server_ca),
+            "client_cert": pki.client.cert,
+            "client_key": pki.client.key,
+        },
+    )
+    without = await add(hg, app, receiver.url("/without"), tls={"ca_bundle": ca_pem(pki.server_ca)})
+
+    deliveries = await deliver(hg, app, with_cert, without)
+
+    assert deliveries[with_cert.endpoint.id].status is DeliveryStatus.DELIVERED
+    failed = deliveries[without.endpoint.id]
+    assert failed.status is not DeliveryStatus.DELIVERED
+    attempt = await first_attempt(hg, failed)
+    assert attempt.status_code is None
+    assert attempt.error_class in {"tls", "protocol", "connect"}
+    # only the request with a certificate reached the handler: no pooled mTLS connection was borrowed
+    assert receiver.count == 1
+    assert all(receiver.peercerts)
+
+
+async def test_mtls_client_certificate_from_another_ca_is_not_delivered(
+    hg: Hookgate, app: Application, serve: Serve, pki: Pki
+) -> None:
+    receiver = await serve(server_context(pki.server_ca, client_ca=pki.client_ca))
+    stranger = client_pair(pki.other_ca.issue_cert("client@example"))
+    ep = await add(
+        hg,
+        app,
+        receiver.url(),
+        tls={"ca_bundle": ca_pem(pki.server_ca), "client_cert": stranger.cert, "client_key": stranger.key},
+    )
+
+    delivery = (await deliver(hg, app, ep))[ep.endpoint.id]
+
+    assert delivery.status is not DeliveryStatus.DELIVERED
+    attempt = await first_attempt(hg, delivery)
+    assert attempt.status_code is None
+    assert attempt.error_class in {"tls", "protocol", "connect"}
+    assert receiver.count == 0
+
+
+# -- 4. version floor ----------------------------------------------------------------------------------
+
+
+class BlockingTLSServer:
+    """A minimal TLS server on a thread with blocking `ssl` sockets.
+
+    asyncio's TLS server drops a connection whose handshake failed without flushing OpenSSL's alert (the
+    client sees a reset); a blocking `ssl.SSLSocket` sends the protocol_version alert as a real server does.
+    ``handshakes`` counts completed handshakes: where a handler would run.
+    """
+
+    def __init__(self, ctx: ssl.SSLContext) -> None:
+        self._ctx = ctx
+        self._sock = socket.create_server(("127.0.0.1", 0))
+        self._sock.settimeout(0.05)
+        self.port = int(self._sock.getsockname()[1])
+        self.handshakes = 0
+        self.failures: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def __enter__(self) -> BlockingTLSServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self._sock.close()
+
+    def url(self, path: str = "/hook") -> str:
+        return f"https://127.0.0.1:{self.port}{path}"
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except TimeoutError:
+                continue
+            conn.settimeout(2)
+            try:
+                with self._ctx.wrap_socket(conn, server_side=True) as tls:
+                    self.handshakes += 1
+                    tls.recv(65536)
+                    tls.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            except (ssl.SSLError, OSError) as exc:
+                self.failures.append(type(exc).__name__)
+                conn.close()
+
+
+async def test_min_version_1_3_refuses_a_server_capped_at_tls_1_2(
+    hg: Hookgate, app: Application, server_ca: trustme.CA
+) -> None:
+    ctx = server_context(server_ca)
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    with BlockingTLSServer(ctx) as server:
+        strict = await add(
+            hg, app, server.url("/strict"), tls={"ca_bundle": ca_pem(server_ca), "min_version": "1.3"}
+        )
+        refused = (await deliver(hg, app, strict))[strict.endpoint.id]
+        assert server.handshakes == 0
+        assert server.failures
+        lenient = await add(
+            hg, app, server.url("/lenient"), tls={"ca_bundle": ca_pem(server_ca), "min_version": "1.2"}
+        )
+        accepted = (await deliver(hg, app, lenient))[lenient.endpoint.id]
+        assert server.handshakes == 1
+
+    assert refused.status is not DeliveryStatus.DELIVERED
+    attempt = await first_attempt(hg, refused)
+    assert attempt.error_class == "tls"
+    assert attempt.status_code is None
+    assert accepted.status is DeliveryStatus.DELIVERED
+
+
+async def test_min_version_1_3_against_an_aiohttp_server_capped_at_tls_1_2(
+    hg: Hookgate, app: Application, serve: Serve, server_ca: trustme.CA
+) -> None:
+    ctx = server_context(server_ca)
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    receiver = await serve(ctx)
+    strict = await add(
+        hg, app, receiver.url("/strict"), tls={"ca_bundle": ca_pem(server_ca), "min_version": "1.3"}
+    )
+    lenient = await add(
+        hg, app, receiver.url("/lenient"), tls={"ca_bundle": ca_pem(server_ca), "min_version": "1.2"}
+    )
+
+    deliveries = await deliver(hg, app, strict, lenient)
+
+    assert deliveries[lenient.endpoint.id].status is DeliveryStatus.DELIVERED
+    assert receiver.versions == ["TLSv1.2"]
+    refused = deliveries[strict.endpoint.id]
+    assert refused.status is not DeliveryStatus.DELIVERED
+    attempt = await first_attempt(hg, refused)
+    # asyncio's server resets without an alert, so the client may only see a reset mid-handshake
+    assert attempt.error_class in {"tls", "connect"}
+    assert attempt.status_code is None
+    assert receiver.count == 1
+
+
+async def test_min_version_1_3_is_used_against_a_tls_1_3_server(
+    hg: Hookgate, app: Application, serve: Serve, server_ca: trustme.CA
+) -> None:
+    receiver = await serve(server_context(server_ca))
+    ep = await add(hg, app, receiver.url(), tls={"ca_bundle": ca_pem(server_ca), "min_version": "1.3"})
+
+    delivery = (await deliver(hg, app, ep))[ep.endpoint.id]
+
+    assert delivery.status is DeliveryStatus.DELIVERED
+    assert receiver.versions == ["TLSv1.3"]
+
+
+# -- 5. where the client key lives ---------------------------------------------------------------------
+
+
+async def test_client_key_is_sealed_not_in_settings(
+    hg: Hookgate, app: Application, client: ClientPair, server_ca: trustme.CA
+) -> None:
+    ep = await add(
+        hg,
+        app,
+        "https://127.0.0.1:1/",
+        tls={"ca_bundle": ca_pem(server_ca), "client_cert": client.cert, "client_key": client.key},
+    )
+    for endpoint in (ep.endpoint, await hg.store.get_endpoint(ep.endpoint.id)):
+        tls = endpoint.settings["tls"]
+        assert "client_key" not in tls
+        assert tls["client_cert"] == client.cert
+        assert tls["ca_bundle"] == ca_pem(server_ca)
+        assert "PRIVATE KEY" not in repr(endpoint.settings)
+        key_body = "".join(client.key.splitlines()[1:-1])
+        assert b"PRIVATE KEY" not in endpoint.secrets_sealed
+        assert key_body.encode() not in endpoint.secrets_sealed
+        for line in client.key.splitlines()[1:-1]:
+            assert line.encode() not in endpoint.secrets_sealed
+        # and the sealed blob really holds it, as a tls_key entry
+        opened = open_secrets(SecretBox(MASTER), endpoint.id, endpoint.secrets_sealed)
+        assert [e.value for e in opened.entries if e.kind == "tls_key"] == [client.key]
