@@ -9,6 +9,7 @@ signature for every secret still valid, so receivers holding the old or the new 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -62,8 +63,8 @@ class EndpointSecrets:
 
     def rotate(self, new: SecretEntry, *, now: float, grace_s: float = DEFAULT_GRACE_S) -> EndpointSecrets:
         """Put ``new`` first; entries of the same kind stay valid for ``grace_s`` more, expired ones go."""
-        if grace_s < 0:
-            raise ConfigError("rotation grace period must not be negative")
+        if not math.isfinite(grace_s) or grace_s < 0:
+            raise ConfigError("rotation grace period must be a finite, non-negative number of seconds")
         kept = []
         for entry in self.entries:
             if not entry.active(now):
