@@ -64,7 +64,7 @@ class EndpointSecrets:
     def rotate(self, new: SecretEntry, *, now: float, grace_s: float = DEFAULT_GRACE_S) -> EndpointSecrets:
         """Put ``new`` first; entries of the same kind stay valid for ``grace_s`` more, expired ones go."""
         if not math.isfinite(grace_s) or grace_s < 0:
-            raise ConfigError("rotation grace period must be a finite, non-negative number of seconds")
+            raise ConfigError(f"rotation grace period must not be negative or infinite, got {grace_s!r}")
         kept = []
         for entry in self.entries:
             if not entry.active(now):
