@@ -11,19 +11,23 @@ import json
 import signal
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, TypeVar
 
 import click
 
 from hookgate.client import Hookgate
 from hookgate.config import Settings, load_settings
+from hookgate.crypto import generate_master_key
 from hookgate.errors import HookgateError, StoreError, VerificationError
 from hookgate.logs import configure_logging
 from hookgate.schemes import registry as cli_schemes
 from hookgate.store import apply_migrations
 
 __all__ = ["main"]
+
+T = TypeVar("T")
 
 
 def _fail(message: str, code: int) -> NoReturn:
@@ -308,3 +312,94 @@ async def _run_worker(settings: Settings) -> None:
             await w.close()
     finally:
         await hg.close()
+
+
+# -- hookgate's own keys -------------------------------------------------------------------------------
+
+
+async def _with_hookgate(settings: Settings, fn: Callable[[Hookgate], Awaitable[T]]) -> T:
+    hg = await Hookgate.open(settings=settings)
+    try:
+        return await fn(hg)
+    finally:
+        await hg.close()
+
+
+def _run_store_command(settings: Settings, fn: Callable[[Hookgate], Awaitable[T]]) -> T:
+    try:
+        return asyncio.run(_with_hookgate(settings, fn))
+    except HookgateError as exc:
+        _fail(str(exc), 1 if isinstance(exc, StoreError) else exc.exit_code)
+
+
+@main.group()
+def keyring() -> None:
+    """hookgate's JWS signing keys: list, generate, activate, retire (public halves: the JWKS)."""
+
+
+@keyring.command("list")
+@_settings_options
+def keyring_list(config_file: Path | None, database_url: str | None, data_dir: Path | None) -> None:
+    """One line per key: kid, type, algorithm, status."""
+    settings = _load(config_file, database_url=database_url, data_dir=data_dir)
+    for key in _run_store_command(settings, lambda hg: hg.keyring.keys()):
+        click.echo(f"{key.kid}  {key.kind:<8} {key.alg:<6} {key.status}")
+
+
+@keyring.command("generate")
+@_settings_options
+@click.option(
+    "--type", "kind", type=click.Choice(["ed25519", "ec", "rsa"]), default="ed25519", show_default=True
+)
+@click.option("--activate", is_flag=True, help="Sign with it at once (default: pending, published first).")
+def keyring_generate(
+    config_file: Path | None, database_url: str | None, data_dir: Path | None, kind: str, activate: bool
+) -> None:
+    """Add a key; print its kid."""
+    settings = _load(config_file, database_url=database_url, data_dir=data_dir)
+    key = _run_store_command(settings, lambda hg: hg.keyring.generate(kind, activate=activate))
+    click.echo(key.kid)
+
+
+@keyring.command("activate")
+@_settings_options
+@click.argument("kid")
+def keyring_activate(
+    config_file: Path | None, database_url: str | None, data_dir: Path | None, kid: str
+) -> None:
+    """Sign with KID from now on; the previous key stays published until retired."""
+    settings = _load(config_file, database_url=database_url, data_dir=data_dir)
+    key = _run_store_command(settings, lambda hg: hg.keyring.activate(kid))
+    click.echo(f"{key.kid} {key.status}")
+
+
+@keyring.command("retire")
+@_settings_options
+@click.argument("kid")
+def keyring_retire(
+    config_file: Path | None, database_url: str | None, data_dir: Path | None, kid: str
+) -> None:
+    """Remove KID from the JWKS (not the active key)."""
+    settings = _load(config_file, database_url=database_url, data_dir=data_dir)
+    key = _run_store_command(settings, lambda hg: hg.keyring.retire(kid))
+    click.echo(f"{key.kid} {key.status}")
+
+
+@main.group("master-key")
+def master_key() -> None:
+    """The master key that seals every stored secret."""
+
+
+@master_key.command("generate")
+def master_key_generate() -> None:
+    """Print a new master key (base64 of 32 random bytes) for HOOKGATE_MASTER_KEY or the key file."""
+    click.echo(generate_master_key())
+
+
+@master_key.command("rotate")
+@_settings_options
+def master_key_rotate(config_file: Path | None, database_url: str | None, data_dir: Path | None) -> None:
+    """Re-seal every stored secret under the primary (first) master key; then the old key can be dropped."""
+    settings = _load(config_file, database_url=database_url, data_dir=data_dir)
+    count = _run_store_command(settings, lambda hg: hg.rotate_master_key())
+    click.echo(f"re-sealed {count} records")
