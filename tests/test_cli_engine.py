@@ -166,14 +166,6 @@ def test_worker_bad_settings_exit_2(runner: CliRunner) -> None:
     assert "database_url must start with" in result.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: Hookgate.open(settings=...) creates a fresh master key file in data_dir whenever no key is "
-    "configured, even when settings.database_url points at an existing/shared database (the CLI worker "
-    "always passes settings, never url), so `hookgate worker --database-url postgresql://...` "
-    "without HOOKGATE_MASTER_KEY silently starts with a new random key (in ./hookgate-data by default) "
-    "instead of failing with a configuration error",
-)
 async def test_worker_settings_with_external_database_need_a_master_key(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, database_url="postgresql://postgres@127.0.0.1:1/none")
     hg: Hookgate | None = None

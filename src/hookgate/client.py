@@ -78,13 +78,19 @@ class NewEndpoint:
         return f"NewEndpoint(endpoint={self.endpoint!r}, secret=<redacted>)"
 
 
+def _reject_constant(name: str) -> object:
+    raise ValueError(f"{name} is not JSON")
+
+
 def encode_payload(payload: object) -> bytes:
     """Bytes must already be JSON; anything else is serialised compactly. Raises `ConfigError`."""
     if isinstance(payload, (bytes, bytearray, memoryview)):
         data = bytes(payload)
+        # strict: json.loads(bytes) would also accept UTF-16/32, a BOM, lone surrogates and NaN, none of
+        # which a receiver parsing application/json (RFC 8259: UTF-8, no BOM) has to accept
         try:
-            json.loads(data)
-        except ValueError:
+            json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
+        except (UnicodeDecodeError, ValueError):
             raise ConfigError("payload bytes are not valid UTF-8 JSON") from None
     elif isinstance(payload, str):
         raise ConfigError("payload must be bytes of JSON or a JSON-serialisable object, not str")
@@ -146,7 +152,10 @@ class Hookgate:
         """
         settings = settings or load_settings()
         if box is None:
-            box = master_key_box(settings, create=settings.master_key is None and url is None)
+            # only the embedded default (SQLite in the data directory) creates its own key on first use: a
+            # worker pointed at a shared database must use the key the secrets were sealed with, not a new one
+            embedded = url is None and settings.database_url is None
+            box = master_key_box(settings, create=settings.master_key is None and embedded)
         store = await open_store(url or settings.store_url, migrate=migrate)
         return cls(store, box, settings=settings)
 
@@ -380,7 +389,9 @@ class Hookgate:
 
 
 def _check_timeout(value: float) -> float:
-    if not (isinstance(value, (int, float)) and math.isfinite(value) and 0 < value <= _MAX_TIMEOUT_S):
+    if isinstance(value, bool) or not (
+        isinstance(value, (int, float)) and math.isfinite(value) and 0 < value <= _MAX_TIMEOUT_S
+    ):
         raise ConfigError(f"timeout_s must be between 0 and {_MAX_TIMEOUT_S:.0f} seconds")
     return float(value)
 
@@ -388,7 +399,9 @@ def _check_timeout(value: float) -> float:
 def _check_rate(value: float | None) -> float | None:
     if value is None:
         return None
-    if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+    if isinstance(value, bool) or not (
+        isinstance(value, (int, float)) and math.isfinite(value) and value > 0
+    ):
         raise ConfigError("rate_limit_per_s must be a positive number")
     return float(value)
 
