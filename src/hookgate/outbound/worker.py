@@ -15,6 +15,7 @@ rest so they are due again at once.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import random
 import secrets as _secrets
@@ -32,7 +33,7 @@ from hookgate.models import DeliveryStatus, Endpoint
 from hookgate.outbound.oauth import TokenCache
 from hookgate.outbound.request import OutgoingRequest, RequestBuilder
 from hookgate.outbound.transport import Response, Transport
-from hookgate.policy.circuit import CircuitBreaker
+from hookgate.policy.circuit import CircuitBreaker, CircuitState
 from hookgate.policy.outcome import Action, classify
 from hookgate.policy.ratelimit import TokenBucket
 from hookgate.policy.retry import DEFAULT_SCHEDULE, next_attempt_at
@@ -157,6 +158,8 @@ class Worker:
         self._rng = rng or random.Random()  # noqa: S311 - retry jitter, not security
         self._endpoints: dict[str, _EndpointState] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._ready: collections.deque[Claim] = collections.deque()
+        self._last_want = 0
         self._results: list[AttemptResult] = []
         self._results_ready = asyncio.Event()
         self._slot_free = asyncio.Event()
@@ -190,10 +193,10 @@ class Worker:
         try:
             async with asyncio.timeout(timeout):
                 while True:
-                    claimed = await self._claim_once()
-                    if not claimed and not self._tasks:
+                    claimed = await self._claim_more()
+                    if not claimed and not self._tasks and not self._ready:
                         await self._flush()  # results still in the buffer hold leases: apply, then look again
-                        if not await self._claim_once():
+                        if not await self._claim_more():
                             break
                     elif not claimed:
                         await self._wait_slot(0.05)
@@ -210,38 +213,51 @@ class Worker:
 
     async def _claim_loop(self) -> None:
         while not self._stopping.is_set():
-            free = self._concurrency - len(self._tasks)
-            if free <= 0:
-                await self._wait_slot(self._idle_poll_s)
-                continue
             try:
-                claimed = await self._claim_once()
+                claimed = await self._claim_more()
             except StoreError as exc:
                 log.error("worker.claim_failed", owner=self.owner, error=str(exc))
                 await self._sleep_or_stop(1.0)
                 continue
-            if claimed == min(free, self._claim_batch):
+            if claimed and claimed == self._last_want:
                 continue  # a full batch: more is probably due
+            if self._ready:
+                # every slot is busy and work is queued: wait until the queue runs low
+                await self._wait_slot(self._idle_poll_s)
+                continue
             await self._idle_wait()
 
-    async def _claim_once(self) -> int:
-        free = self._concurrency - len(self._tasks)
-        if free <= 0:
+    async def _claim_more(self) -> int:
+        """Top the local queue up to one batch when it is at most half full; start what fits.
+
+        Claiming ahead of free slots keeps claims large (one query per half batch, not one per freed slot)
+        and lets a finishing delivery start the next one at once (`_task_done`). Queued claims hold leases,
+        so the queue is kept small: at most one batch.
+        """
+        want = self._claim_batch - len(self._ready) if len(self._ready) <= self._claim_batch // 2 else 0
+        self._last_want = want
+        if want <= 0:
+            self._start_ready()
             return 0
-        claims = await self._store.claim(
-            self.owner, min(free, self._claim_batch), now=self._clock(), lease_s=self._lease_s
-        )
+        claims = await self._store.claim(self.owner, want, now=self._clock(), lease_s=self._lease_s)
         self.stats.claimed += len(claims)
-        for claim in claims:
+        self._ready.extend(claims)
+        self._start_ready()
+        return len(claims)
+
+    def _start_ready(self) -> None:
+        while self._ready and len(self._tasks) < self._concurrency and not self._stopping.is_set():
+            claim = self._ready.popleft()
             task = asyncio.create_task(self._deliver(claim))
             self._tasks[claim.delivery.id] = task
             task.add_done_callback(self._task_done(claim.delivery.id))
-        return len(claims)
 
     def _task_done(self, delivery_id: str) -> Callable[[asyncio.Task[None]], None]:
         def done(task: asyncio.Task[None]) -> None:
             self._tasks.pop(delivery_id, None)
-            self._slot_free.set()
+            self._start_ready()
+            if len(self._ready) <= self._claim_batch // 2:
+                self._slot_free.set()
             if not task.cancelled() and task.exception() is not None:
                 log.error("worker.task_crashed", delivery_id=delivery_id, error=repr(task.exception()))
 
@@ -277,6 +293,14 @@ class Worker:
             await asyncio.wait_for(self._stopping.wait(), seconds)
 
     async def _shutdown(self, flusher: asyncio.Task[None]) -> None:
+        self._stopping.set()  # no new task starts from the queue
+        queued = [claim.delivery.id for claim in self._ready]
+        self._ready.clear()
+        if queued:
+            try:
+                self.stats.released += await self._store.release(self.owner, queued, now=self._clock())
+            except StoreError as exc:
+                log.error("worker.release_failed", count=len(queued), error=str(exc))
         if self._tasks:
             _, pending = await asyncio.wait(list(self._tasks.values()), timeout=self._grace_s)
             unfinished = [d for d, t in self._tasks.items() if t in pending]
@@ -369,11 +393,23 @@ class Worker:
             wait = state.bucket.take(now)
             if wait > 0:
                 await asyncio.sleep(wait)
-        try:
-            await asyncio.wait_for(state.semaphore.acquire(), _MAX_INLINE_WAIT_S)
-        except TimeoutError:
-            self._defer(claim, self._clock() + self._rng.uniform(0.1, 1.0), "endpoint_busy")
-            return
+                if state.breaker.state is CircuitState.OPEN:
+                    self._defer(claim, state.breaker.retry_at(self._clock()), "circuit_open")
+                    return
+        if state.semaphore.locked():
+            try:
+                await asyncio.wait_for(state.semaphore.acquire(), _MAX_INLINE_WAIT_S)
+            except TimeoutError:
+                self._defer(claim, self._clock() + self._rng.uniform(0.1, 1.0), "endpoint_busy")
+                return
+            if state.breaker.state is CircuitState.OPEN:
+                # the circuit opened while this delivery waited for its slot: do not send it (a pure read:
+                # allow() would count this delivery as a second half-open probe)
+                state.semaphore.release()
+                self._defer(claim, state.breaker.retry_at(self._clock()), "circuit_open")
+                return
+        else:
+            await state.semaphore.acquire()  # free slot: returns at once, without a task or a timer
         try:
             await self._attempt(claim, state)
         finally:
@@ -488,6 +524,10 @@ class Worker:
             return DeliveryStatus.DELIVERED, now, decision.reason
         if _breaker_counts(sent.status_code):
             state.breaker.record_failure(now)
+        else:
+            # a 4xx is an answer: the endpoint is up (it may be rejecting this message), so a half-open
+            # probe answered this way closes the circuit instead of leaving it half-open forever
+            state.breaker.record_success(now)
         if state.failing_since is None:
             state.failing_since = await self._health(endpoint.id, ok=False, now=now) or now
         if decision.action is Action.DISABLE_ENDPOINT:
