@@ -1,0 +1,810 @@
+"""The delivery worker end to end: a real `Hookgate` engine and store, real aiohttp receivers on loopback.
+
+Every test publishes through the public API, runs a `Worker` against receivers that record what reached them,
+and checks both sides: what the receiver saw (headers, signatures, timing) and what the store recorded
+(delivery status, attempt log, endpoint state).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import ssl
+import threading
+import time
+import warnings
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import structlog
+import trustme
+from aiohttp import web
+from standardwebhooks import Webhook
+
+from hookgate.client import Hookgate, NewEndpoint
+from hookgate.crypto import SecretBox
+from hookgate.errors import ConfigError, DeliveryError
+from hookgate.models import Application, Attempt, Delivery, DeliveryStatus
+from hookgate.outbound import worker as worker_module
+from hookgate.outbound.transport import Transport
+from hookgate.outbound.worker import Worker
+from hookgate.policy.circuit import CircuitBreaker
+from hookgate.policy.ssrf import AddressPolicy
+from hookgate.store.memory import MemoryStore
+from hookgate.store.sqlite import SQLiteStore
+
+LOOPBACK = AddressPolicy(allow=["127.0.0.0/8"])
+MASTER = {"k1": b"\x01" * 32}
+DEADLINE_S = 10.0
+
+
+# -- receivers -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """What a receiver answers to one request; ``delay`` is slept first (cut short at teardown)."""
+
+    status: int = 200
+    headers: Mapping[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+
+
+def script(*replies: Reply | int) -> Callable[[int], Reply]:
+    """Answer the n-th request with the n-th reply; the last one repeats forever."""
+    items = [r if isinstance(r, Reply) else Reply(r) for r in replies]
+    return lambda index: items[min(index, len(items) - 1)]
+
+
+@dataclass(slots=True)
+class Seen:
+    at: float  # time.monotonic() on arrival
+    path: str
+    headers: dict[str, str]  # lower-cased names
+    body: bytes
+
+
+class Receiver:
+    """A webhook receiver that records every request that reached its handler."""
+
+    def __init__(self, respond: Callable[[int], Reply] | None = None) -> None:
+        self.respond = respond or script(200)
+        self.seen: list[Seen] = []
+        self.release = asyncio.Event()
+        self.port = 0
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        seen = Seen(time.monotonic(), request.path, {k.lower(): v for k, v in request.headers.items()}, body)
+        self.seen.append(seen)
+        reply = self.respond(len(self.seen) - 1)
+        if reply.delay:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.release.wait(), reply.delay)
+        return web.Response(status=reply.status, headers=dict(reply.headers), text="ok")
+
+    def url(self, path: str = "/hook", *, scheme: str = "http", host: str = "127.0.0.1") -> str:
+        return f"{scheme}://{host}:{self.port}{path}"
+
+    @property
+    def count(self) -> int:
+        return len(self.seen)
+
+
+Serve = Callable[..., Awaitable[Receiver]]
+
+
+@pytest.fixture
+async def serve() -> AsyncIterator[Serve]:
+    """Start a `Receiver` on 127.0.0.1 (port 0), optionally with TLS."""
+    runners: list[web.AppRunner] = []
+    receivers: list[Receiver] = []
+
+    async def start(receiver: Receiver | None = None, ssl_context: ssl.SSLContext | None = None) -> Receiver:
+        receiver = receiver or Receiver()
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", receiver.handle)
+        runner = web.AppRunner(app, shutdown_timeout=0.5)
+        await runner.setup()
+        runners.append(runner)
+        site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ssl_context)
+        await site.start()
+        receiver.port = int(runner.addresses[-1][1])
+        receivers.append(receiver)
+        return receiver
+
+    yield start
+    for receiver in receivers:
+        receiver.release.set()
+    for runner in runners:
+        await runner.cleanup()
+
+
+@pytest.fixture(scope="module")
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture
+def server_ctx(ca: trustme.CA) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost", "127.0.0.1").configure_cert(ctx)
+    return ctx
+
+
+@pytest.fixture
+def client_ctx(ca: trustme.CA) -> ssl.SSLContext:
+    ctx = ssl.create_default_context()
+    ca.configure_trust(ctx)
+    return ctx
+
+
+# -- the engine ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def hg() -> AsyncIterator[Hookgate]:
+    engine = Hookgate(MemoryStore(), SecretBox(MASTER))
+    yield engine
+    await engine.close()
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+async def any_hg(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Hookgate]:
+    """The engine on each embedded store."""
+    store = MemoryStore() if request.param == "memory" else await SQLiteStore.open(tmp_path / "db")
+    engine = Hookgate(store, SecretBox(MASTER))
+    yield engine
+    await engine.close()
+
+
+@pytest.fixture
+async def app(hg: Hookgate) -> Application:
+    return await hg.create_application("shop")
+
+
+def make_worker(hg: Hookgate, **overrides: Any) -> Worker:
+    options: dict[str, Any] = {"address_policy": LOOPBACK, "idle_poll_s": 0.1, "shutdown_grace_s": 1.0}
+    options.update(overrides)
+    return hg.worker(**options)
+
+
+@contextlib.asynccontextmanager
+async def running(worker: Worker) -> AsyncIterator[asyncio.Task[None]]:
+    """Run the worker in the background; stop it, wait for `run` to return and close it on exit."""
+    task = asyncio.create_task(worker.run())
+    try:
+        yield task
+    finally:
+        worker.stop()
+        try:
+            await asyncio.wait_for(task, 20)
+        finally:
+            await worker.close()
+
+
+async def eventually(
+    check: Callable[[], Awaitable[Any]], *, timeout: float = DEADLINE_S, what: str = ""
+) -> Any:
+    """Poll ``check`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not reached within {timeout} s: {what or check}")
+        await asyncio.sleep(0.02)
+
+
+async def wait_status(
+    hg: Hookgate, delivery_id: str, *statuses: DeliveryStatus, timeout: float = DEADLINE_S
+) -> Delivery:
+    async def check() -> Delivery | None:
+        d = await hg.store.get_delivery(delivery_id)
+        return d if d.status in statuses else None
+
+    result: Delivery = await eventually(check, timeout=timeout, what=f"{delivery_id} in {statuses}")
+    return result
+
+
+async def wait_attempts(hg: Hookgate, delivery_id: str, n: int) -> list[Attempt]:
+    async def check() -> list[Attempt] | None:
+        attempts = await hg.store.list_attempts(delivery_id)
+        return attempts if len(attempts) >= n else None
+
+    result: list[Attempt] = await eventually(check, what=f"{n} attempts of {delivery_id}")
+    return result
+
+
+async def add_endpoint(hg: Hookgate, app: Application, url: str, **options: Any) -> NewEndpoint:
+    options.setdefault("allow_insecure", url.startswith("http://"))
+    return await hg.create_endpoint(app.id, url, **options)
+
+
+def only(deliveries: tuple[Delivery, ...]) -> Delivery:
+    assert len(deliveries) == 1
+    return deliveries[0]
+
+
+# -- 1. fan-out, signatures, headers -------------------------------------------------------------------
+
+
+async def test_fan_out_reaches_exactly_the_subscribed_endpoints_signed(
+    hg: Hookgate, app: Application, serve: Serve
+) -> None:
+    exact, wildcard, other = await serve(), await serve(), await serve()
+    ep_exact = await add_endpoint(
+        hg, app, exact.url(), event_types=["order.created"], headers={"X-Tenant": "acme"}
+    )
+    ep_wild = await add_endpoint(hg, app, wildcard.url(), event_types=["order.*"])
+    ep_other = await add_endpoint(hg, app, other.url(), event_types=["user.created"])
+
+    result = await hg.publish(app, "order.created", {"order": 42, "note": "ünïcode"})
+    assert {d.endpoint_id for d in result.deliveries} == {ep_exact.endpoint.id, ep_wild.endpoint.id}
+    assert ep_other.endpoint.id not in {d.endpoint_id for d in result.deliveries}
+
+    worker = make_worker(hg)
+    async with running(worker):
+        for d in result.deliveries:
+            await wait_status(hg, d.id, DeliveryStatus.DELIVERED)
+
+    assert exact.count == 1
+    assert wildcard.count == 1
+    assert other.count == 0
+    for receiver, new in ((exact, ep_exact), (wildcard, ep_wild)):
+        seen = receiver.seen[0]
+        assert new.secret is not None
+        assert new.secret.startswith("whsec_")
+        assert Webhook(new.secret).verify(seen.body, seen.headers) == {"order": 42, "note": "ünïcode"}
+        assert seen.headers["webhook-id"] == result.message.id
+        assert seen.headers["user-agent"].startswith("hookgate/")
+        assert seen.headers["content-type"].startswith("application/json")
+        assert seen.path == "/hook"
+        # the other endpoint's secret must not verify this endpoint's request
+        wrong = ep_wild if new is ep_exact else ep_exact
+        assert wrong.secret is not None
+        with pytest.raises(Exception, match="signature"):
+            Webhook(wrong.secret).verify(seen.body, seen.headers)
+    assert exact.seen[0].headers["x-tenant"] == "acme"
+    assert "x-tenant" not in wildcard.seen[0].headers
+    assert worker.stats.delivered == 2
+    assert worker.stats.attempts == 2
+
+
+# -- 2. retries ----------------------------------------------------------------------------------------
+
+
+async def test_retries_until_success_with_a_stable_webhook_id(any_hg: Hookgate, serve: Serve) -> None:
+    engine = any_hg
+    application = await engine.create_application("shop")
+    receiver = await serve(Receiver(script(500, 500, 200)))
+    new = await add_endpoint(engine, application, receiver.url(), retry_schedule=[0, 0.2, 0.2])
+    result = await engine.publish(application, "order.created", {"n": 1})
+    delivery = only(result.deliveries)
+
+    async with running(make_worker(engine)):
+        done = await wait_status(engine, delivery.id, DeliveryStatus.DELIVERED)
+
+    attempts = await engine.store.list_attempts(delivery.id)
+    assert [a.status_code for a in attempts] == [500, 500, 200]
+    assert done.attempts == 3
+    assert receiver.count == 3
+    assert {s.headers["webhook-id"] for s in receiver.seen} == {result.message.id}
+    assert new.secret is not None
+    for seen in receiver.seen:
+        Webhook(new.secret).verify(seen.body, seen.headers)
+
+
+# -- 3. Retry-After ------------------------------------------------------------------------------------
+
+
+async def test_retry_after_is_honoured(hg: Hookgate, app: Application, serve: Serve) -> None:
+    receiver = await serve(Receiver(script(Reply(429, {"Retry-After": "2"}), 200)))
+    await add_endpoint(hg, app, receiver.url(), retry_schedule=[0, 0.1, 0.1])
+    delivery = only((await hg.publish(app, "order.created", {})).deliveries)
+
+    async with running(make_worker(hg)):
+        await wait_status(hg, delivery.id, DeliveryStatus.DELIVERED)
+
+    assert receiver.count == 2
+    assert receiver.seen[1].at - receiver.seen[0].at >= 1.9
+    attempts = await hg.store.list_attempts(delivery.id)
+    assert [a.status_code for a in attempts] == [429, 200]
+
+
+# -- 4. 410 Gone ---------------------------------------------------------------------------------------
+
+
+async def test_410_disables_the_endpoint(hg: Hookgate, app: Application, serve: Serve) -> None:
+    receiver = await serve(Receiver(script(410)))
+    new = await add_endpoint(hg, app, receiver.url(), retry_schedule=[0, 0.1, 0.1])
+    delivery = only((await hg.publish(app, "order.created", {})).deliveries)
+
+    async with running(make_worker(hg)):
+        dead = await wait_status(hg, delivery.id, DeliveryStatus.DEAD)
+
+    assert dead.attempts == 1
+    endpoint = await hg.store.get_endpoint(new.endpoint.id)
+    assert endpoint.enabled is False
+    assert endpoint.disabled_reason is not None
+    assert "410" in endpoint.disabled_reason
+    assert receiver.count == 1
+
+    later = await hg.publish(app, "order.created", {"again": True})
+    assert later.deliveries == ()
+
+
+# -- 5. timeout ----------------------------------------------------------------------------------------
+
+
+async def test_timeout_is_recorded_and_retried(hg: Hookgate, app: Application, serve: Serve) -> None:
+    receiver = await serve(Receiver(script(Reply(200, delay=3.0))))
+    await add_endpoint(hg, app, receiver.url(), timeout_s=0.5, retry_schedule=[0, 30])
+    delivery = only((await hg.publish(app, "order.created", {})).deliveries)
+
+    worker = make_worker(hg)
+    async with running(worker):
+        attempts = await wait_attempts(hg, delivery.id, 1)
+        current = await wait_status(hg, delivery.id, DeliveryStatus.FAILED)
+
+    assert attempts[0].error_class == "timeout"
+    assert attempts[0].status_code is None
+    assert current.next_attempt_at > time.time() + 10
+    assert worker.stats.by_error_class == {"timeout": 1}
+    assert worker.stats.failed == 1
+
+
+# -- 6. exhaustion -------------------------------------------------------------------------------------
+
+
+async def test_retries_exhausted_makes_the_delivery_dead(
+    hg: Hookgate, app: Application, serve: Serve
+) -> None:
+    receiver = await serve(Receiver(script(500)))
+    new = await add_endpoint(hg, app, receiver.url(), retry_schedule=[0, 0.1])
+    delivery = only((await hg.publish(app, "order.created", {})).deliveries)
+
+    worker = make_worker(hg)
+    async with running(worker):
+        dead = await wait_status(hg, delivery.id, DeliveryStatus.DEAD)
+
+    attempts = await hg.store.list_attempts(delivery.id)
+    assert [a.status_code for a in attempts] == [500, 500]
+    assert "exhausted" in attempts[-1].outcome
+    assert dead.attempts == 2
+    assert receiver.count == 2
+    assert worker.stats.dead == 1
+    # exhausting one delivery is not a reason to disable the endpoint
+    assert (await hg.store.get_endpoint(new.endpoint.id)).enabled is True
+
+
+# -- 7. circuit breaker --------------------------------------------------------------------------------
+
+
+async def test_circuit_breaker_stops_requests_and_spares_other_endpoints(
+    hg: Hookgate, app: Application, serve: Serve
+) -> None:
+    broken = await serve(Receiver(script(500)))
+    healthy = await serve()
+    await add_endpoint(
+        hg, app, broken.url(), event_types=["order.*"], retry_schedule=[0, 0.1, 0.1, 0.1, 0.1, 0.1]
+    )
+    await add_endpoint(hg, app, healthy.url(), event_types=["user.*"])
+
+    broken_ids: list[str] = []
+    healthy_ids: list[str] = []
+    for i in range(10):
+        broken_ids.append(only((await hg.publish(app, "order.created", {"i": i})).deliveries).id)
+        if i % 2 == 0:
+            healthy_ids.append(only((await hg.publish(app, "user.created", {"i": i})).deliveries).id)
+
+    # One request at a time, so "after the 3rd failure" is well defined (see the next test for what
+    # happens to requests already queued when the circuit opens).
+    worker = make_worker(
+        hg, concurrency=1, breaker_factory=lambda: CircuitBreaker(failure_threshold=3, reset_timeout=30)
+    )
+    async with running(worker):
+        for delivery_id in healthy_ids:
+            await wait_status(hg, delivery_id, DeliveryStatus.DELIVERED)
+
+        async def all_parked() -> bool:
+            soon = time.time() + 10
+            for delivery_id in broken_ids:
+                d = await hg.store.get_delivery(delivery_id)
+                if (
+                    d.status not in (DeliveryStatus.PENDING, DeliveryStatus.FAILED)
+                    or d.next_attempt_at < soon
+                ):
+                    return False
+            return True
+
+        await eventually(all_parked, what="every broken delivery deferred behind the open circuit")
+
+    assert broken.count == 3
+    assert healthy.count == len(healthy_ids)
+    assert worker.stats.deferred >= 7
+    assert worker.stats.dead == 0
+    attempted = 0
+    for delivery_id in broken_ids:
+        d = await hg.store.get_delivery(delivery_id)
+        assert d.status is not DeliveryStatus.DEAD
+        attempted += d.attempts
+    assert attempted == 3
+
+
+async def test_circuit_open_stops_requests_already_waiting_for_an_endpoint_slot(
+    hg: Hookgate, app: Application, serve: Serve
+) -> None:
+    """With ``max_concurrency=1`` one endpoint's deliveries queue for its single slot; once three of them
+    have failed and the circuit is open, the ones still queued must not be sent.
+
+    Regression: the breaker used to be consulted only before waiting for the slot, so all 10 were sent."""
+    broken = await serve(Receiver(script(500)))
+    await add_endpoint(hg, app, broken.url(), max_concurrency=1, retry_schedule=[0, 30])
+    ids = [only((await hg.publish(app, "order.created", {"i": i})).deliveries).id for i in range(10)]
+
+    worker = make_worker(hg, breaker_factory=lambda: CircuitBreaker(failure_threshold=3, reset_timeout=30))
+    async with running(worker):
+
+        async def settled() -> bool:
+            statuses = [(await hg.store.get_delivery(i)).status for i in ids]
+            return DeliveryStatus.IN_FLIGHT not in statuses and worker.stats.claimed >= 10
+
+        await eventually(settled, what="every delivery attempted or deferred")
+    assert broken.count == 3
+
+
+async def test_circuit_recovers_after_a_probe_answered_with_4xx(
+    hg: Hookgate, app: Application, serve: Serve
+) -> None:
+    """A 4xx answer proves the endpoint is up. Regression: a half-open probe answered with 400 used to
+    leave the breaker HALF_OPEN forever, so the worker never sent to the endpoint again."""
+    receiver = await serve(Receiver(script(500, 400, 200)))
+    await add_endpoint(hg, app, receiver.url(), retry_schedule=[0] + [0.1] * 20)
+    delivery = only((await hg.publish(app, "order.created", {})).deliveries)
+
+    worker = make_worker(hg, breaker_factory=lambda: CircuitBreaker(failure_threshold=1, reset_timeout=0.3))
+    async with running(worker):
+        await eventually(_arrived(receiver, 2), what="the half-open probe")
+        # the endpoint answered the probe (400: it is up), then would accept the next request
+        await wait_status(hg, delivery.id, DeliveryStatus.DELIVERED, timeout=3)
+    assert [a.status_code for a in await hg.store.list_attempts(delivery.id)] == [500, 400, 200]
+
+
+# -- 8. rate limit -------------------------------------------------------------------------------------
+
+
+async def test_rate_limit_paces_requests(hg: Hookgate, app: Application, serve: Serve) -> None:
+    receiver = await serve()
+    await add_endpoint(hg, app, receiver.url(), rate_limit_per_s=5)
+    ids = [only((await hg.publish(app, "order.created", {"i": i})).deliveries).id for i in range(15)]
+
+    async with running(make_worker(hg)):
+        for delivery_id in ids:
+            await wait_status(hg, delivery_id, DeliveryStatus.DELIVERED)
+
+    assert receiver.count == 15
+    arrivals = sorted(s.at for s in receiver.seen)
+    # a full bucket of 5, then 5 per second: the 15th cannot arrive before 10 / 5 = 2 s after the first
+    assert arrivals[-1] - arrivals[0] >= 2.0 - 0.15
+    # and no window of 1 s ever holds more than burst + rate (+1 for the boundary)
+    for i, start in enumerate(arrivals):
+        assert sum(1 for t in arrivals[i:] if t - start < 1.0) <= 11
+
+
+# -- 9. SSRF -------------------------------------------------------------------------------------------
+
+
+async def test_ssrf_guard_refuses_loopback_targets(hg: Hookgate, app: Application, serve: Serve) -> None:
+    receiver = await serve()
+    urls = [
+        receiver.url("/a"),
+        receiver.url("/b", host="localhost"),
+        receiver.url("/c", host="[::ffff:127.0.0.1]"),
+    ]
+    for url in urls:
+        await add_endpoint(hg, app, url, retry_schedule=[0])
+    result = await hg.publish(app, "order.created", {})
+    assert len(result.deliveries) == 3
+
+    worker = make_worker(hg, address_policy=AddressPolicy())
+    async with running(worker):
+        for d in result.deliveries:
+            await wait_status(hg, d.id, DeliveryStatus.DEAD)
+
+    for d in result.deliveries:
+        attempts = await hg.store.list_attempts(d.id)
+        assert [a.error_class for a in attempts] == ["ssrf"]
+        assert attempts[0].status_code is None
+    assert receiver.count == 0
+    assert worker.stats.by_error_class == {"ssrf": 3}
+
+
+# -- 10. https only ------------------------------------------------------------------------------------
+
+
+async def test_plain_http_endpoint_needs_allow_insecure(hg: Hookgate, app: Application) -> None:
+    with pytest.raises(ConfigError, match="https"):
+        await hg.create_endpoint(app.id, "http://127.0.0.1:9/hook")
+    with pytest.raises(ConfigError, match="https"):
+        await hg.create_endpoint(app.id, "http://example.com/hook", allow_insecure=False)
+    assert await hg.store.list_endpoints(app.id) == []
+
+
+# -- 11. TLS -------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def old_tls_ctx(ca: trustme.CA) -> ssl.SSLContext | None:
+    """A server context capped at TLS 1.1, or None when this OpenSSL cannot configure one."""
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost", "127.0.0.1").configure_cert(ctx)
+    try:
+        with warnings.catch_warnings():
+            # Python deprecates naming TLS 1.0/1.1 at all; that is the point here.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            ctx.minimum_version = ssl.TLSVersion.TLSv1
+            ctx.maximum_version = ssl.TLSVersion.TLSv1_1
+        ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+    except (ValueError, ssl.SSLError):
+        return None
+    return ctx
+
+
+class BlockingTLSServer:
+    """A minimal TLS server on a thread, using blocking `ssl` sockets.
+
+    Unlike asyncio's TLS server (which drops the connection without flushing OpenSSL's alert when a handshake
+    fails), a blocking `ssl.SSLSocket` writes the protocol_version alert to the peer, as nginx or any real
+    server would. It counts handshakes that completed: a completed handshake is where a handler would run.
+    """
+
+    def __init__(self, ctx: ssl.SSLContext) -> None:
+        self._ctx = ctx
+        self._sock = socket.create_server(("127.0.0.1", 0))
+        self._sock.settimeout(0.05)
+        self.port = int(self._sock.getsockname()[1])
+        self.handshakes = 0
+        self.failures: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def __enter__(self) -> BlockingTLSServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self._sock.close()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except TimeoutError:
+                continue
+            conn.settimeout(2)
+            try:
+                with self._ctx.wrap_socket(conn, server_side=True) as tls:
+                    self.handshakes += 1
+                    tls.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            except (ssl.SSLError, OSError) as exc:
+                self.failures.append(type(exc).__name__)
+                conn.close()
+
+
+async def test_https_delivery_and_old_tls_refused(
+    hg: Hookgate,
+    serve: Serve,
+    server_ctx: ssl.SSLContext,
+    client_ctx: ssl.SSLContext,
+    old_tls_ctx: ssl.SSLContext | None,
+) -> None:
+    app = await hg.create_application("shop")
+    good = await serve(ssl_context=server_ctx)
+    old_ctx = old_tls_ctx
+    assert old_ctx is not None, "this OpenSSL cannot configure a TLS 1.1 server"
+    old_aiohttp = await serve(ssl_context=old_ctx)
+    new_good = await add_endpoint(hg, app, good.url(scheme="https"), event_types=["good.*"])
+    await add_endpoint(hg, app, old_aiohttp.url(scheme="https"), event_types=["old.*"], retry_schedule=[0])
+
+    with BlockingTLSServer(old_ctx) as old_blocking:
+        await add_endpoint(
+            hg,
+            app,
+            f"https://127.0.0.1:{old_blocking.port}/hook",
+            event_types=["older.*"],
+            retry_schedule=[0],
+        )
+        good_delivery = only((await hg.publish(app, "good.created", {"tls": "ok"})).deliveries)
+        old_delivery = only((await hg.publish(app, "old.created", {"tls": "old"})).deliveries)
+        older_delivery = only((await hg.publish(app, "older.created", {"tls": "old"})).deliveries)
+
+        transport = Transport(address_policy=LOOPBACK, ssl_context=client_ctx)
+        try:
+            async with running(make_worker(hg, transport=transport)):
+                await wait_status(hg, good_delivery.id, DeliveryStatus.DELIVERED)
+                await wait_status(hg, old_delivery.id, DeliveryStatus.DEAD)
+                await wait_status(hg, older_delivery.id, DeliveryStatus.DEAD)
+        finally:
+            await transport.close()
+
+    assert good.count == 1
+    assert new_good.secret is not None
+    assert Webhook(new_good.secret).verify(good.seen[0].body, good.seen[0].headers) == {"tls": "ok"}
+
+    # a server that answers the TLS 1.2+ ClientHello with a protocol_version alert: classified "tls"
+    attempts = await hg.store.list_attempts(older_delivery.id)
+    assert [a.error_class for a in attempts] == ["tls"]
+    assert old_blocking.handshakes == 0
+    assert old_blocking.failures
+
+    # aiohttp's own TLS 1.1 server: asyncio aborts the connection without sending the alert, so the client
+    # sees a reset during the handshake; whatever it is called, no request reaches the handler
+    attempts = await hg.store.list_attempts(old_delivery.id)
+    assert len(attempts) == 1
+    assert attempts[0].status_code is None
+    assert attempts[0].error_class in ("tls", "connect")
+    assert old_aiohttp.count == 0
+
+
+async def test_transport_refuses_a_client_context_allowing_tls_1_1(client_ctx: ssl.SSLContext) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        client_ctx.minimum_version = ssl.TLSVersion.TLSv1_1
+    with pytest.raises(DeliveryError):
+        Transport(address_policy=LOOPBACK, ssl_context=client_ctx)
+
+
+# -- 12. graceful shutdown -----------------------------------------------------------------------------
+
+
+async def test_graceful_stop_releases_in_flight_work(any_hg: Hookgate, serve: Serve) -> None:
+    engine = any_hg
+    application = await engine.create_application("shop")
+    receiver = await serve(Receiver(script(Reply(200, delay=5.0), 200)))
+    await add_endpoint(engine, application, receiver.url())
+    delivery = only((await engine.publish(application, "order.created", {})).deliveries)
+
+    worker = make_worker(engine, shutdown_grace_s=0.2)
+    task = asyncio.create_task(worker.run())
+    try:
+        await eventually(_arrived(receiver, 1), what="the slow request reached the receiver")
+        in_flight = await engine.store.get_delivery(delivery.id)
+        assert in_flight.status is DeliveryStatus.IN_FLIGHT
+        started = time.monotonic()
+        worker.stop()
+        await asyncio.wait_for(task, 5)
+        assert time.monotonic() - started < 2.5
+    finally:
+        worker.stop()
+        await asyncio.wait_for(task, 5)
+        await worker.close()
+
+    released = await engine.store.get_delivery(delivery.id)
+    assert released.status in (DeliveryStatus.PENDING, DeliveryStatus.FAILED)
+    assert released.lease_owner is None
+    assert released.attempts == 0
+    assert await engine.store.list_attempts(delivery.id) == []
+    assert worker.stats.released == 1
+
+    second = make_worker(engine)
+    async with running(second):
+        await wait_status(engine, delivery.id, DeliveryStatus.DELIVERED)
+    assert receiver.count == 2
+    assert receiver.seen[0].headers["webhook-id"] == receiver.seen[1].headers["webhook-id"]
+    assert second.stats.delivered == 1
+
+
+def _arrived(receiver: Receiver, n: int) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        return receiver.count >= n
+
+    return check
+
+
+# -- 13. resend and recover ----------------------------------------------------------------------------
+
+
+async def test_resend_and_recover(hg: Hookgate, app: Application, serve: Serve) -> None:
+    fine = await serve()
+    health = {"ok": False}
+    flaky = await serve(Receiver(lambda _index: Reply(200 if health["ok"] else 500)))
+    await add_endpoint(hg, app, fine.url(), event_types=["order.*"])
+    flaky_ep = await add_endpoint(hg, app, flaky.url(), event_types=["user.*"], retry_schedule=[0])
+
+    delivery = only((await hg.publish(app, "order.created", {})).deliveries)
+    dead_ids = [only((await hg.publish(app, "user.created", {"i": i})).deliveries).id for i in range(2)]
+
+    async with running(make_worker(hg)):
+        await wait_status(hg, delivery.id, DeliveryStatus.DELIVERED)
+        for delivery_id in dead_ids:
+            await wait_status(hg, delivery_id, DeliveryStatus.DEAD)
+        assert fine.count == 1
+        assert flaky.count == 2
+
+        resent = await hg.resend(delivery.id)
+        assert resent.status in (DeliveryStatus.PENDING, DeliveryStatus.IN_FLIGHT)
+        await eventually(_arrived(fine, 2), what="the resent delivery")
+        again = await wait_status(hg, delivery.id, DeliveryStatus.DELIVERED)
+        assert again.attempts == 1  # a fresh schedule
+
+        health["ok"] = True
+        assert await hg.recover(flaky_ep.endpoint.id, since=0) == 2
+        for delivery_id in dead_ids:
+            await wait_status(hg, delivery_id, DeliveryStatus.DELIVERED)
+
+    assert fine.count == 2
+    assert fine.seen[0].headers["webhook-id"] == fine.seen[1].headers["webhook-id"]
+    assert flaky.count == 4
+    assert sorted(s.headers["webhook-id"] for s in flaky.seen[:2]) == sorted(
+        s.headers["webhook-id"] for s in flaky.seen[2:]
+    )
+    # attempt history is kept across recover: one failure and one success each
+    for delivery_id in dead_ids:
+        assert [a.status_code for a in await hg.store.list_attempts(delivery_id)] == [500, 200]
+
+
+# -- 14. logs ------------------------------------------------------------------------------------------
+
+
+async def test_logs_carry_ids_but_no_secrets(
+    hg: Hookgate, app: Application, serve: Serve, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A process-wide structlog.configure(cache_logger_on_first_use=True) (the CLI's) freezes the worker's
+    # module logger on first use; a fresh proxy makes capture_logs see the events whatever ran before.
+    monkeypatch.setattr(worker_module, "log", structlog.get_logger("hookgate.delivery"))
+    receiver = await serve(Receiver(script(500, 200)))
+    path = "/hook/SECRETPATHTOKEN"
+    new = await add_endpoint(hg, app, receiver.url(path), retry_schedule=[0, 0.1])
+    assert new.secret is not None
+    delivery = only((await hg.publish(app, "order.created", {"n": 1})).deliveries)
+
+    with structlog.testing.capture_logs() as captured:
+        async with running(make_worker(hg)):
+            await wait_status(hg, delivery.id, DeliveryStatus.DELIVERED)
+
+    attempts = [e for e in captured if e.get("event") == "delivery.attempt"]
+    assert [e["status_code"] for e in attempts] == [500, 200]
+    for event in attempts:
+        assert event["delivery_id"] == delivery.id
+        assert event["endpoint_id"] == new.endpoint.id
+        assert event["target"] == f"http://127.0.0.1:{receiver.port}"
+
+    text = repr(captured)
+    forbidden = [new.secret, new.secret.removeprefix("whsec_"), "SECRETPATHTOKEN"]
+    for seen in receiver.seen:
+        signature = seen.headers["webhook-signature"]
+        forbidden += [signature, *(part.split(",", 1)[1] for part in signature.split())]
+    assert len(forbidden) >= 5
+    for value in forbidden:
+        assert value not in text
+
+
+# -- 15. disabled after failing too long ---------------------------------------------------------------
+
+
+async def test_endpoint_disabled_after_failing_too_long(hg: Hookgate, app: Application, serve: Serve) -> None:
+    receiver = await serve(Receiver(script(500)))
+    new = await add_endpoint(hg, app, receiver.url(), retry_schedule=[0, 0.3, 0.3, 0.3, 0.3])
+    delivery = only((await hg.publish(app, "order.created", {})).deliveries)
+
+    async with running(make_worker(hg, disable_after_s=0.5)):
+        dead = await wait_status(hg, delivery.id, DeliveryStatus.DEAD)
+
+    attempts = await hg.store.list_attempts(delivery.id)
+    assert 2 <= len(attempts) < 5
+    assert attempts[-1].started_at - attempts[0].started_at >= 0.5
+    assert "disabled" in attempts[-1].outcome
+    assert dead.attempts == len(attempts)
+    endpoint = await hg.store.get_endpoint(new.endpoint.id)
+    assert endpoint.enabled is False
+    assert endpoint.disabled_reason is not None
+    assert "failing" in endpoint.disabled_reason
+    assert (await hg.publish(app, "order.created", {})).deliveries == ()
