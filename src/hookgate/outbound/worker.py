@@ -139,7 +139,11 @@ class Worker:
             raise ValueError("concurrency, endpoint_concurrency and claim_batch must be at least 1")
         self._store = store
         self._owns_transport = transport is None
-        self._transport = transport or Transport(address_policy=address_policy or AddressPolicy())
+        # The connector's own per-host cap stays off: per-endpoint semaphores (endpoint_concurrency or the
+        # endpoint's max_concurrency) are the limit, and a per-host cap would silently override them.
+        self._transport = transport or Transport(
+            address_policy=address_policy or AddressPolicy(), limit=concurrency, limit_per_host=0
+        )
         self._builder = RequestBuilder(box)
         self._keyring = (
             keyring if keyring is not None else (KeyRing(store, box, clock=clock) if box else None)
