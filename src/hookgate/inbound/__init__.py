@@ -1,0 +1,5 @@
+"""Inbound: accept only genuine webhooks (verification pipeline, ASGI/WSGI middleware, the gateway).
+
+Framework integrations are imported by path (``hookgate.inbound.asgi``, ``hookgate.inbound.wsgi``), so
+importing this package loads no web framework.
+"""

@@ -1,0 +1,175 @@
+"""One inbound route's configuration (a *source*): how its webhooks are verified and what else is checked.
+
+A `Source` is validated when it is built (in `__post_init__`, or from a TOML table with `Source.from_mapping`)
+so a typo fails at start-up with a message naming the source and the field, not at the first webhook.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from hookgate.errors import ConfigError
+from hookgate.inbound.net import Networks, parse_networks
+from hookgate.schemes._base import Verifier
+from hookgate.schemes.registry import SCHEME_NAMES, build_verifier
+
+__all__ = ["DEFAULT_MAX_BODY", "Source"]
+
+DEFAULT_MAX_BODY = 1024 * 1024
+_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_EVENT_ID = re.compile(r"^(header:[!#$%&'*+.^_`|~0-9A-Za-z-]+|json:[A-Za-z0-9_.-]+)$")
+_FIELDS = frozenset(
+    {
+        "scheme",
+        "secrets",
+        "keys",
+        "scheme_options",
+        "tolerance_s",
+        "event_id",
+        "allow_ips",
+        "trusted_proxies",
+        "rate_limit_per_s",
+        "rate_limit_burst",
+        "max_body_bytes",
+        "require_https",
+        "idempotency_ttl_s",
+        "path",
+        "forward_to",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Source:
+    """Everything needed to accept one provider's webhooks.
+
+    ``secrets`` (several at once while rotating) or ``keys`` (PEM/JWK/JWKS text) feed the scheme's verifier.
+    ``event_id`` says where the idempotency id comes from: ``header:Name``, ``json:field`` (dots for nesting)
+    or None for the scheme's own message id (Standard Webhooks ``webhook-id``, the JWT ``jti``...).
+    """
+
+    name: str
+    scheme: str
+    secrets: tuple[str, ...] = field(default=(), repr=False)
+    keys: tuple[str, ...] = field(default=(), repr=False)
+    scheme_options: Mapping[str, Any] = field(default_factory=dict)
+    tolerance_s: int = 300
+    event_id: str | None = None
+    allow_ips: tuple[str, ...] = ()
+    trusted_proxies: tuple[str, ...] = ()
+    rate_limit_per_s: float | None = None
+    rate_limit_burst: float | None = None
+    max_body_bytes: int = DEFAULT_MAX_BODY
+    require_https: bool = True
+    idempotency_ttl_s: float = 3 * 24 * 3600.0
+    path: str | None = None  # the gateway's route for this source
+    forward_to: str | None = None  # the gateway's destination URL
+    _verifier: Verifier = field(init=False, repr=False)
+    _allow: Networks = field(init=False, repr=False)
+    _trusted: Networks = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        where = f"source {self.name!r}"
+        if not isinstance(self.name, str) or not _NAME.match(self.name):
+            raise ConfigError(f"source name {self.name!r} must be 1-64 characters of [A-Za-z0-9_.-]")
+        if self.scheme not in SCHEME_NAMES:
+            raise ConfigError(f"{where}: scheme must be one of {', '.join(SCHEME_NAMES)}")
+        if (
+            isinstance(self.tolerance_s, bool)
+            or not isinstance(self.tolerance_s, int)
+            or self.tolerance_s < 1
+        ):
+            raise ConfigError(f"{where}: tolerance_s must be a positive integer number of seconds")
+        if self.event_id is not None and (
+            not isinstance(self.event_id, str) or not _EVENT_ID.match(self.event_id)
+        ):
+            raise ConfigError(f"{where}: event_id must be 'header:<Name>' or 'json:<field>'")
+        if self.rate_limit_per_s is not None and not _positive(self.rate_limit_per_s):
+            raise ConfigError(f"{where}: rate_limit_per_s must be a positive number")
+        if self.rate_limit_burst is not None and not (
+            _positive(self.rate_limit_burst) and self.rate_limit_burst >= 1
+        ):
+            raise ConfigError(f"{where}: rate_limit_burst must be a number >= 1")
+        if (
+            isinstance(self.max_body_bytes, bool)
+            or not isinstance(self.max_body_bytes, int)
+            or not (1 <= self.max_body_bytes <= 64 * 1024 * 1024)
+        ):
+            raise ConfigError(f"{where}: max_body_bytes must be an integer between 1 and 64 MiB")
+        if not isinstance(self.require_https, bool):
+            raise ConfigError(f"{where}: require_https must be true or false")
+        if not _positive(self.idempotency_ttl_s):
+            raise ConfigError(f"{where}: idempotency_ttl_s must be a positive number of seconds")
+        if self.path is not None and (not isinstance(self.path, str) or not self.path.startswith("/")):
+            raise ConfigError(f"{where}: path must start with '/'")
+        object.__setattr__(self, "_allow", parse_networks(self.allow_ips, f"{where}: allow_ips"))
+        object.__setattr__(
+            self, "_trusted", parse_networks(self.trusted_proxies, f"{where}: trusted_proxies")
+        )
+        try:
+            verifier = build_verifier(
+                self.scheme,
+                list(self.secrets),
+                [k.encode("utf-8") for k in self.keys],
+                tolerance=self.tolerance_s,
+                options=dict(self.scheme_options),
+            )
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+        object.__setattr__(self, "_verifier", verifier)
+
+    @property
+    def verifier(self) -> Verifier:
+        return self._verifier
+
+    @property
+    def allow_networks(self) -> Networks:
+        return self._allow
+
+    @property
+    def trusted_networks(self) -> Networks:
+        return self._trusted
+
+    @property
+    def burst(self) -> float:
+        if self.rate_limit_burst is not None:
+            return float(self.rate_limit_burst)
+        return max(1.0, float(self.rate_limit_per_s or 1.0))
+
+    @classmethod
+    def from_mapping(cls, name: str, table: Mapping[str, Any]) -> Source:
+        """A source from a TOML table (``[sources.<name>]``); list values become tuples."""
+        unknown = sorted(set(table) - _FIELDS)
+        if unknown:
+            raise ConfigError(f"source {name!r}: unknown setting(s) {', '.join(unknown)}")
+        if "scheme" not in table:
+            raise ConfigError(f"source {name!r}: scheme is required")
+        values: dict[str, Any] = {}
+        for key, value in table.items():
+            if key in ("secrets", "keys", "allow_ips", "trusted_proxies"):
+                values[key] = _strings(value, f"source {name!r}: {key}")
+            elif key == "scheme_options":
+                if not isinstance(value, Mapping):
+                    raise ConfigError(f"source {name!r}: scheme_options must be a table")
+                values[key] = dict(value)
+            else:
+                values[key] = value
+        return cls(name=name, **values)
+
+
+def _positive(value: object) -> bool:
+    return (
+        not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value) and value > 0
+    )
+
+
+def _strings(value: object, what: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, Sequence) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise ConfigError(f"{what} must be a string or a list of strings")
