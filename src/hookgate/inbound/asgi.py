@@ -1,0 +1,180 @@
+"""ASGI middleware that lets only genuine webhooks reach an application's webhook routes.
+
+Shaped like Starlette's middleware: configuration is validated in ``__init__``; non-HTTP scopes and paths that
+are not webhook routes pass through untouched; on a webhook route the body is read (never past the source's
+cap), verified, and replayed to the application, with the verified event in ``scope["state"]["webhook"]``
+(``request.state.webhook`` in Starlette/FastAPI). A handler that raises or answers non-2xx releases the event
+id, so the sender's retry is processed; a 2xx marks it processed.
+
+    stripe = Source("stripe", "stripe", secrets=("whsec_...",), path="/hooks/stripe")
+    app.add_middleware(HookgateMiddleware, sources=[stripe])
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
+from typing import Any
+
+from hookgate.errors import ConfigError
+from hookgate.inbound.pipeline import Accepted, Pipeline, Rejection
+from hookgate.inbound.source import Source
+from hookgate.inbound.stores import IdempotencyStore, MemoryIdempotencyStore, MemoryRateLimiter, RateLimiter
+
+__all__ = ["HookgateMiddleware", "read_body"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+_METHOD_NOT_ALLOWED = Rejection(
+    405, "method_not_allowed", {"Allow": "POST"}, b'{"error":"method_not_allowed"}'
+)
+
+
+def pipelines_for(
+    sources: Iterable[Source] | Mapping[str, Source],
+    *,
+    idempotency: IdempotencyStore | None,
+    limiter: RateLimiter | None,
+    clock: Callable[[], float],
+) -> dict[str, Pipeline]:
+    """Route path -> pipeline; every source needs a unique path. Shared by the ASGI and WSGI adapters."""
+    pairs = list(sources.items()) if isinstance(sources, Mapping) else [(s.path, s) for s in sources]
+    if not pairs:
+        raise ConfigError("at least one webhook source is required")
+    idempotency = idempotency if idempotency is not None else MemoryIdempotencyStore()
+    limiter = limiter if limiter is not None else MemoryRateLimiter()
+    routes: dict[str, Pipeline] = {}
+    for path, source in pairs:
+        if not isinstance(source, Source):
+            raise ConfigError(f"{source!r} is not a hookgate.inbound.source.Source")
+        if path is None or not path.startswith("/"):
+            raise ConfigError(f"source {source.name!r} needs a path starting with '/'")
+        if path in routes:
+            raise ConfigError(f"two sources share the path {path!r}")
+        routes[path] = Pipeline(source, idempotency=idempotency, limiter=limiter, clock=clock)
+    return routes
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for raw_name, raw_value in scope.get("headers", ()):
+        name = raw_name.decode("latin-1").lower()
+        value = raw_value.decode("latin-1")
+        out[name] = f"{out[name]}, {value}" if name in out else value
+    return out
+
+
+def content_length_of(headers: Mapping[str, str]) -> int | Rejection | None:
+    raw = headers.get("content-length")
+    if raw is None:
+        return None
+    raw = raw.strip()
+    if not raw.isdigit() or len(raw) > 18:
+        return Rejection(400, "bad_content_length")
+    return int(raw)
+
+
+async def read_body(receive: Receive, limit: int) -> bytes | None:
+    """The request body, or None as soon as it grows past ``limit`` (the rest is never read)."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return b"".join(chunks)
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+async def respond(send: Send, rejection: Rejection) -> None:
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(rejection.body)).encode())]
+    headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in rejection.headers.items()]
+    await send({"type": "http.response.start", "status": rejection.status, "headers": headers})
+    await send({"type": "http.response.body", "body": rejection.body})
+
+
+class HookgateMiddleware:
+    """Verify webhooks on the configured paths; everything else passes through."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        sources: Iterable[Source] | Mapping[str, Source],
+        idempotency: IdempotencyStore | None = None,
+        limiter: RateLimiter | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.app = app
+        self._routes = pipelines_for(sources, idempotency=idempotency, limiter=limiter, clock=clock)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        pipeline = self._routes.get(scope.get("path", "")) if scope["type"] == "http" else None
+        if pipeline is None:
+            await self.app(scope, receive, send)
+            return
+        if scope.get("method") != "POST":
+            await respond(send, _METHOD_NOT_ALLOWED)
+            return
+        headers = _headers(scope)
+        length = content_length_of(headers)
+        if isinstance(length, Rejection):
+            await respond(send, length)
+            return
+        client = scope.get("client")
+        admission = await pipeline.admit(
+            scheme=scope.get("scheme", "http"),
+            peer=client[0] if client else None,
+            headers=headers,
+            content_length=length,
+        )
+        if isinstance(admission, Rejection):
+            await respond(send, admission)
+            return
+        body = await read_body(receive, pipeline.source.max_body_bytes)
+        if body is None:
+            await respond(send, pipeline.oversized(admission))
+            return
+        result = await pipeline.verify(admission, body, headers)
+        if isinstance(result, Rejection):
+            await respond(send, result)
+            return
+        await self._handle(pipeline, result, body, (scope, receive, send))
+
+    async def _handle(
+        self, pipeline: Pipeline, accepted: Accepted, body: bytes, asgi: tuple[Scope, Receive, Send]
+    ) -> None:
+        scope, receive, send = asgi
+        scope.setdefault("state", {})["webhook"] = accepted.verified
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        status: int | None = None
+
+        async def capture(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, replay, capture)
+        except BaseException:
+            await pipeline.finish(accepted, ok=False, status=status)
+            raise
+        await pipeline.finish(accepted, ok=status is not None and 200 <= status < 300, status=status)
