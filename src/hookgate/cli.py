@@ -403,3 +403,32 @@ def master_key_rotate(config_file: Path | None, database_url: str | None, data_d
     settings = _load(config_file, database_url=database_url, data_dir=data_dir)
     count = _run_store_command(settings, lambda hg: hg.rotate_master_key())
     click.echo(f"re-sealed {count} records")
+
+
+@main.command()
+@click.option(
+    "--config",
+    "gateway_file",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The gateway's TOML file ([gateway] and [sources.<name>] tables).",
+)
+@click.option("--data-dir", type=click.Path(path_type=Path, file_okay=False), help="SQLite file and keys.")
+@click.option("--log-format", type=click.Choice(["json", "console"]), default="json", show_default=True)
+@click.option(
+    "--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info", show_default=True
+)
+def gateway(gateway_file: Path, data_dir: Path | None, log_format: str, log_level: str) -> None:
+    """Receive webhooks from many providers, store them durably, forward them re-signed (until SIGTERM)."""
+    from hookgate.inbound.gateway import GatewayConfig, run_gateway
+
+    settings = _load(None, data_dir=data_dir)
+    try:
+        config = GatewayConfig.load(gateway_file)
+    except HookgateError as exc:
+        _fail(str(exc), 2)
+    configure_logging(fmt=log_format, level=log_level)
+    try:
+        asyncio.run(run_gateway(config, settings))
+    except HookgateError as exc:
+        _fail(str(exc), 1 if isinstance(exc, StoreError) else exc.exit_code)

@@ -1,0 +1,453 @@
+"""The standalone receiving gateway: verify webhooks from many providers, store them, forward them re-signed.
+
+``hookgate gateway --config gateway.toml`` serves one route per source. A request that passes the source's
+pipeline is published into the delivery engine (`Hookgate.publish`) and answered 200 only after that
+transaction committed, so an acknowledged event survives a crash (``kill -9`` included). The engine then
+forwards it to the source's ``forward_to`` URL signed with the gateway's own Standard Webhooks secret: the
+application behind the gateway verifies one scheme, whatever the provider.
+
+The event id (the scheme's message id, or the source's ``event_id`` header/JSON field) becomes the message's
+idempotency key, so a provider's retry of an acknowledged event is acknowledged again but not forwarded twice
+(within the engine's 24-hour idempotency window). Bodies that are not JSON (Slack's form posts) are forwarded
+inside a JSON envelope ``{"content_type": ..., "body_base64": ...}``.
+
+TLS is terminated here when ``tls_cert``/``tls_key`` are set (TLS 1.2 minimum, 1.3 selectable); with
+``client_ca`` every client must present a certificate from those CAs (mutual TLS), checked in the handshake.
+An optional plain-HTTP listener either rejects (403) or redirects (308) to the HTTPS one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import signal
+import ssl
+import time
+import tomllib
+from collections.abc import Callable, Generator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import structlog
+import uvicorn
+
+from hookgate.client import Hookgate, validate_url
+from hookgate.config import Settings
+from hookgate.errors import ConfigError, HookgateError
+from hookgate.inbound.asgi import Message, Receive, Scope, Send, content_length_of, read_body, respond
+from hookgate.inbound.pipeline import Pipeline, Rejection
+from hookgate.inbound.source import Source
+from hookgate.inbound.stores import ClaimState, MemoryRateLimiter, RateLimiter
+from hookgate.models import Application, Endpoint, new_id
+from hookgate.outbound.security import resolve_secret
+from hookgate.outbound.vault import EndpointSecrets, seal_secrets
+from hookgate.policy.ssrf import AddressPolicy
+from hookgate.schemes.registry import body_is_token, build_signer
+
+__all__ = ["GATEWAY_APP_ID", "Gateway", "GatewayConfig", "run_gateway"]
+
+log = structlog.get_logger("hookgate.gateway")
+
+GATEWAY_APP_ID = "app_gateway"
+_TLS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
+_GATEWAY_FIELDS = frozenset(
+    {
+        "host",
+        "port",
+        "tls_cert",
+        "tls_key",
+        "client_ca",
+        "min_tls_version",
+        "http_port",
+        "http_mode",
+        "forward_secret",
+        "database_url",
+        "ssrf_allowlist",
+        "allow_insecure_forward",
+        "workers",
+    }
+)
+_ACCEPTED = b'{"status":"accepted"}'
+_DUPLICATE = b'{"status":"already processed"}'
+_NOT_FOUND = Rejection(404, "no_such_source", body=b'{"error":"not_found"}')
+_HTTPS_ONLY = Rejection(403, "https_required")
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayConfig:
+    """The ``[gateway]`` table and the ``[sources.*]`` tables of the gateway's TOML file."""
+
+    sources: tuple[Source, ...]
+    forward_secret: str = field(repr=False)
+    host: str = "127.0.0.1"
+    port: int = 8443
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    client_ca: Path | None = None
+    min_tls_version: str = "1.2"
+    http_port: int | None = None
+    http_mode: str = "reject"
+    database_url: str | None = None
+    ssrf_allowlist: tuple[str, ...] = ()
+    allow_insecure_forward: bool = False
+    workers: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.sources:
+            raise ConfigError("gateway: at least one [sources.<name>] table is required")
+        paths = [s.path for s in self.sources]
+        if any(p is None for p in paths) or len(set(paths)) != len(paths):
+            raise ConfigError('gateway: every source needs its own path (e.g. path = "/in/stripe")')
+        for source in self.sources:
+            if source.forward_to is None:
+                raise ConfigError(f"gateway: source {source.name!r} needs forward_to (the destination URL)")
+            validate_url(source.forward_to, allow_insecure=self.allow_insecure_forward)
+        for name, port in (("port", self.port), ("http_port", self.http_port)):
+            if port is not None and (
+                isinstance(port, bool) or not isinstance(port, int) or not 0 <= port < 65536
+            ):
+                raise ConfigError(f"gateway: {name} must be 0-65535")
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ConfigError("gateway: tls_cert and tls_key must be given together")
+        if self.client_ca is not None and self.tls_cert is None:
+            raise ConfigError("gateway: client_ca (mutual TLS) needs tls_cert and tls_key")
+        if self.min_tls_version not in _TLS:
+            raise ConfigError(f"gateway: min_tls_version must be one of {', '.join(_TLS)}")
+        if self.http_mode not in ("reject", "redirect"):
+            raise ConfigError("gateway: http_mode must be 'reject' or 'redirect'")
+        if self.http_mode == "redirect" and self.tls_cert is None:
+            raise ConfigError("gateway: http_mode = 'redirect' needs an HTTPS listener (tls_cert, tls_key)")
+        secret = resolve_secret(self.forward_secret, "gateway.forward_secret")
+        try:
+            build_signer("standard-webhooks", [secret], [])
+        except ConfigError as exc:
+            raise ConfigError(f"gateway: forward_secret: {exc}") from None
+
+    @classmethod
+    def load(cls, path: Path) -> GatewayConfig:
+        try:
+            document = tomllib.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"cannot read gateway config {path}: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"gateway config {path} is not valid TOML: {exc}") from None
+        return cls.from_mapping(document, base=path.parent)
+
+    @classmethod
+    def from_mapping(cls, document: Mapping[str, Any], *, base: Path = Path()) -> GatewayConfig:
+        unknown_top = sorted(set(document) - {"gateway", "sources"})
+        if unknown_top:
+            raise ConfigError(f"gateway config: unknown table(s) {', '.join(unknown_top)}")
+        table = dict(document.get("gateway") or {})
+        unknown = sorted(set(table) - _GATEWAY_FIELDS)
+        if unknown:
+            raise ConfigError(f"gateway config: unknown setting(s) {', '.join(unknown)} in [gateway]")
+        if "forward_secret" not in table:
+            raise ConfigError("gateway config: [gateway] forward_secret is required (whsec_..., env:NAME)")
+        for key in ("tls_cert", "tls_key", "client_ca"):
+            if key in table:
+                table[key] = base / str(table[key])
+        if "ssrf_allowlist" in table:
+            allow = table["ssrf_allowlist"]
+            if not isinstance(allow, list) or not all(isinstance(x, str) for x in allow):
+                raise ConfigError("gateway config: ssrf_allowlist must be a list of CIDR strings")
+            table["ssrf_allowlist"] = tuple(allow)
+        sources = document.get("sources") or {}
+        if not isinstance(sources, Mapping):
+            raise ConfigError("gateway config: [sources] must be tables ([sources.<name>])")
+        built = []
+        for name, source_table in sources.items():
+            if not isinstance(source_table, Mapping):
+                raise ConfigError(f"gateway config: [sources.{name}] must be a table")
+            built.append(Source.from_mapping(name, source_table))
+        try:
+            return cls(sources=tuple(built), **table)
+        except TypeError as exc:
+            raise ConfigError(f"gateway config: {exc}") from None
+
+
+class _NoIdempotency:
+    """The gateway's duplicates are caught durably by the message idempotency key, not in memory."""
+
+    async def claim(self, key: str, *, lease_s: float, now: float) -> ClaimState:
+        return ClaimState.CLAIMED
+
+    async def complete(self, key: str, *, ttl_s: float, now: float) -> None:
+        return None
+
+    async def release(self, key: str) -> None:
+        return None
+
+
+def _event_type(source: Source) -> str:
+    return f"gateway.{source.name}"
+
+
+def _payload(body: bytes, content_type: str | None) -> object:
+    try:
+        json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return {"content_type": content_type, "body_base64": base64.b64encode(body).decode("ascii")}
+    return body
+
+
+class Gateway:
+    """The gateway's ASGI application over a `Hookgate` (its store, master key and workers)."""
+
+    def __init__(
+        self,
+        config: GatewayConfig,
+        hg: Hookgate,
+        *,
+        limiter: RateLimiter | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.hg = hg
+        self._clock = clock
+        limiter = limiter if limiter is not None else MemoryRateLimiter()
+        self._routes = {
+            s.path or "": Pipeline(s, idempotency=_NoIdempotency(), limiter=limiter, clock=clock)
+            for s in config.sources
+        }
+        self.accepted = 0
+
+    async def setup(self) -> None:
+        """Make sure the gateway application and one forwarding endpoint per source exist and are current."""
+        store = self.hg.store
+        try:
+            await store.get_application(GATEWAY_APP_ID)
+        except HookgateError:
+            await store.create_application(Application(GATEWAY_APP_ID, "hookgate gateway", self._clock()))
+        existing = {e.event_types: e for e in await store.list_endpoints(GATEWAY_APP_ID)}
+        box = self.hg.box
+        if box is None:
+            raise ConfigError("gateway: no master key configured to seal the forwarding secret")
+        secret = self.config.forward_secret
+        for source in self.config.sources:
+            event_type = _event_type(source)
+            url = validate_url(source.forward_to or "", allow_insecure=self.config.allow_insecure_forward)
+            now = self._clock()
+            endpoint = existing.get((event_type,))
+            if endpoint is None:
+                endpoint_id = new_id("ep")
+                endpoint = Endpoint(
+                    id=endpoint_id,
+                    app_id=GATEWAY_APP_ID,
+                    url=url,
+                    created_at=now,
+                    updated_at=now,
+                    event_types=(event_type,),
+                    allow_insecure=self.config.allow_insecure_forward,
+                    secrets_sealed=seal_secrets(box, endpoint_id, EndpointSecrets.of([secret])),
+                )
+                await store.create_endpoint(endpoint)
+            else:
+                endpoint.url = url
+                endpoint.allow_insecure = self.config.allow_insecure_forward
+                endpoint.secrets_sealed = seal_secrets(box, endpoint.id, EndpointSecrets.of([secret]))
+                endpoint.updated_at = now
+                await store.update_endpoint(endpoint)
+                if not endpoint.enabled:
+                    await store.set_endpoint_enabled(endpoint.id, True, reason=None, now=now)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        pipeline = self._routes.get(scope.get("path", ""))
+        if pipeline is None:
+            await respond(send, _NOT_FOUND)
+            return
+        if scope.get("method") != "POST":
+            await respond(send, Rejection(405, "method_not_allowed", {"Allow": "POST"}))
+            return
+        headers: dict[str, str] = {}
+        for raw_name, raw_value in scope.get("headers", ()):
+            name = raw_name.decode("latin-1").lower()
+            value = raw_value.decode("latin-1")
+            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        length = content_length_of(headers)
+        if isinstance(length, Rejection):
+            await respond(send, length)
+            return
+        client = scope.get("client")
+        admission = await pipeline.admit(
+            scheme=scope.get("scheme", "http"),
+            peer=client[0] if client else None,
+            headers=headers,
+            content_length=length,
+        )
+        if isinstance(admission, Rejection):
+            await respond(send, admission)
+            return
+        body = await read_body(receive, pipeline.source.max_body_bytes)
+        if body is None:
+            await respond(send, pipeline.oversized(admission))
+            return
+        result = await pipeline.verify(admission, body, headers)
+        if isinstance(result, Rejection):
+            await respond(send, result)
+            return
+        source = pipeline.source
+        key = f"{source.name}:{result.event_id}" if result.event_id else None
+        try:
+            published = await self.hg.publish(
+                GATEWAY_APP_ID,
+                _event_type(source),
+                # token schemes forward what the token carried (the JWE plaintext, the JWS payload)
+                _payload(
+                    result.verified.payload if body_is_token(source.scheme) else body,
+                    headers.get("content-type"),
+                ),
+                idempotency_key=key,
+            )
+        except HookgateError as exc:
+            # not stored, so not acknowledged: the provider retries
+            log.error("gateway.store_failed", source=source.name, event_id=result.event_id, error=str(exc))
+            await pipeline.finish(result, ok=False, status=503)
+            await respond(send, Rejection(503, "store_unavailable", body=b'{"error":"unavailable"}'))
+            return
+        await pipeline.finish(result, ok=True, status=200)
+        self.accepted += 1
+        body_out = _DUPLICATE if published.duplicate else _ACCEPTED
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body_out)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body_out})
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message: Message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+class _HttpListener:
+    """The plain-HTTP side: refuse, or redirect to the same path on the HTTPS listener."""
+
+    def __init__(self, mode: str, https_port: int) -> None:
+        self._mode = mode
+        self._https_port = https_port
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        if self._mode == "reject":
+            await respond(send, _HTTPS_ONLY)
+            return
+        host = "localhost"
+        for name, value in scope.get("headers", ()):
+            if name == b"host":
+                host = value.decode("latin-1").rsplit(":", 1)[0] or host
+        target = f"https://{host}:{self._https_port}{scope.get('path', '/')}"
+        query = scope.get("query_string", b"")
+        if query:
+            target += "?" + query.decode("latin-1")
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 308,
+                "headers": [(b"location", target.encode("latin-1")), (b"content-length", b"0")],
+            }
+        )
+        await send({"type": "http.response.body", "body": b""})
+
+
+class _Server(uvicorn.Server):
+    # the gateway owns SIGTERM/SIGINT for all its listeners and workers (uvicorn would re-raise the signal
+    # after its own shutdown, killing the process before the workers finished)
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+def _server(app: Any, host: str, port: int, config: GatewayConfig | None) -> _Server:
+    kwargs: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_config": None,
+        "access_log": False,
+        "lifespan": "on",
+    }
+    if config is not None and config.tls_cert is not None:
+        kwargs["ssl_certfile"] = str(config.tls_cert)
+        kwargs["ssl_keyfile"] = str(config.tls_key)
+        if config.client_ca is not None:
+            kwargs["ssl_ca_certs"] = str(config.client_ca)
+            kwargs["ssl_cert_reqs"] = ssl.CERT_REQUIRED
+    server_config = uvicorn.Config(app, **kwargs)
+    try:
+        server_config.load()
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"gateway: cannot load TLS certificate or key: {exc}") from None
+    if server_config.ssl is not None and config is not None:
+        server_config.ssl.minimum_version = _TLS[config.min_tls_version]
+    return _Server(server_config)
+
+
+async def run_gateway(
+    config: GatewayConfig, settings: Settings, *, ready: Callable[[], None] | None = None
+) -> None:
+    """Serve until SIGTERM/SIGINT; then stop the listeners, finish or release deliveries, close the store."""
+    hg = await Hookgate.open(config.database_url, settings=settings)
+    try:
+        gateway = Gateway(config, hg)
+        await gateway.setup()
+        servers = [_server(gateway, config.host, config.port, config)]
+        if config.http_port is not None:
+            servers.append(
+                _server(_HttpListener(config.http_mode, config.port), config.host, config.http_port, None)
+            )
+        worker = None
+        if config.workers:
+            allow = (*settings.ssrf_allowlist, *config.ssrf_allowlist)
+            worker = hg.worker(address_policy=AddressPolicy(allow))
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        tasks = [asyncio.create_task(s.serve()) for s in servers]
+        worker_task = asyncio.create_task(worker.run()) if worker is not None else None
+        while not all(s.started for s in servers):
+            if any(t.done() for t in tasks):
+                for t in tasks:
+                    if t.done() and t.exception() is not None:
+                        raise ConfigError(f"gateway: a listener failed to start: {t.exception()}")
+                raise ConfigError("gateway: a listener failed to start (is the port in use?)")
+            await asyncio.sleep(0.02)
+        log.info(
+            "gateway.start", host=config.host, port=config.port, sources=[s.name for s in config.sources]
+        )
+        if ready is not None:
+            ready()
+        await stop.wait()
+        log.info("gateway.stopping")
+        for s in servers:
+            s.should_exit = True
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if worker is not None and worker_task is not None:
+            worker.stop()
+            await worker_task
+            await worker.close()
+    finally:
+        await hg.close()
