@@ -1,0 +1,216 @@
+"""Inbound idempotency and rate limits on SQLite: the embedded default when several processes share one host.
+
+Same threading model as `hookgate.store.sqlite.SQLiteStore`: each store owns one connection on one dedicated
+thread, and every call is one ``BEGIN IMMEDIATE`` transaction there, so the read-decide-write of a claim or a
+token bucket is atomic even against other processes (or other store instances) on the same file: SQLite
+takes its write lock at BEGIN IMMEDIATE and ``busy_timeout`` makes the others wait for it.
+
+Tables (created if missing)::
+
+    inbound_events(key TEXT PRIMARY KEY, done INTEGER NOT NULL, expires_at REAL NOT NULL)
+    inbound_buckets(key TEXT PRIMARY KEY, tokens REAL NOT NULL, updated_at REAL NOT NULL)
+
+Expired rows are purged opportunistically (a bounded batch every `PURGE_EVERY` calls), so a flood of distinct
+event ids or client addresses does not grow the file without bound. A bucket is forgotten once it has been
+idle for ``idle_s`` (a day by default), by which time any bucket refilling at least ``burst`` tokens a day is
+full again: forgetting it changes nothing, since a new bucket starts full.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+from hookgate.errors import StoreError
+from hookgate.inbound.stores import ClaimState, RateDecision, bucket_after, decision
+
+__all__ = ["PURGE_EVERY", "SQLiteIdempotencyStore", "SQLiteRateLimiter"]
+
+T = TypeVar("T")
+
+# Every this many calls a store deletes up to _PURGE_BATCH expired rows inside the same transaction.
+PURGE_EVERY = 256
+_PURGE_BATCH = 1000
+
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS inbound_events"
+    " (key TEXT PRIMARY KEY, done INTEGER NOT NULL, expires_at REAL NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS inbound_events_expires_at ON inbound_events (expires_at)",
+    "CREATE TABLE IF NOT EXISTS inbound_buckets"
+    " (key TEXT PRIMARY KEY, tokens REAL NOT NULL, updated_at REAL NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS inbound_buckets_updated_at ON inbound_buckets (updated_at)",
+)
+
+# Insert the claim, or take over a row whose lease or TTL has run out; a live row returns nothing.
+_CLAIM = (
+    "INSERT INTO inbound_events (key, done, expires_at) VALUES (:key, 0, :lease_until)"
+    " ON CONFLICT (key) DO UPDATE SET done = 0, expires_at = excluded.expires_at"
+    " WHERE inbound_events.expires_at <= :now"
+    " RETURNING key"
+)
+_STATE = "SELECT done FROM inbound_events WHERE key = :key"
+_COMPLETE = (
+    "INSERT INTO inbound_events (key, done, expires_at) VALUES (:key, 1, :expires_at)"
+    " ON CONFLICT (key) DO UPDATE SET done = 1, expires_at = excluded.expires_at"
+)
+_RELEASE = "DELETE FROM inbound_events WHERE key = :key"
+_PURGE_EVENTS = (
+    "DELETE FROM inbound_events WHERE rowid IN"
+    " (SELECT rowid FROM inbound_events WHERE expires_at <= :now LIMIT :batch)"
+)
+_BUCKET = "SELECT tokens, updated_at FROM inbound_buckets WHERE key = :key"
+_SAVE_BUCKET = (
+    "INSERT INTO inbound_buckets (key, tokens, updated_at) VALUES (:key, :tokens, :updated_at)"
+    " ON CONFLICT (key) DO UPDATE SET tokens = excluded.tokens, updated_at = excluded.updated_at"
+)
+_PURGE_BUCKETS = (
+    "DELETE FROM inbound_buckets WHERE rowid IN"
+    " (SELECT rowid FROM inbound_buckets WHERE updated_at <= :before LIMIT :batch)"
+)
+
+
+class _Connection:
+    """One sqlite3 connection owned by one thread; `run` is the single place driver errors are translated."""
+
+    def __init__(self, conn: sqlite3.Connection, executor: ThreadPoolExecutor) -> None:
+        self._conn = conn
+        self._executor = executor
+        self._calls = 0
+
+    @classmethod
+    async def open(cls, path: str | Path) -> _Connection:
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hookgate-inbound-sqlite")
+
+        def connect() -> sqlite3.Connection:
+            conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.execute("PRAGMA busy_timeout=5000")
+                conn.execute("BEGIN IMMEDIATE")
+                for statement in _SCHEMA:
+                    conn.execute(statement)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.close()
+                raise
+            return conn
+
+        try:
+            conn = await asyncio.get_running_loop().run_in_executor(executor, connect)
+        except sqlite3.Error as exc:
+            executor.shutdown(wait=False)
+            raise StoreError(f"cannot open SQLite inbound store {path}: {exc}") from None
+        return cls(conn, executor)
+
+    def purge_due(self) -> bool:
+        self._calls += 1
+        return self._calls % PURGE_EVERY == 0
+
+    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` as one ``BEGIN IMMEDIATE`` transaction on the connection's thread."""
+
+        def tx() -> T:
+            conn = self._conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                out = fn(conn)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return out
+
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, tx)
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite inbound store error: {exc}") from None
+
+    async def close(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._conn.close)
+        self._executor.shutdown(wait=True)
+
+
+class SQLiteIdempotencyStore:
+    """``await SQLiteIdempotencyStore.open(path)``; see `hookgate.inbound.stores.IdempotencyStore`."""
+
+    def __init__(self, conn: _Connection) -> None:
+        self._conn = conn
+
+    @classmethod
+    async def open(cls, path: str | Path) -> SQLiteIdempotencyStore:
+        return cls(await _Connection.open(path))
+
+    async def claim(self, key: str, *, lease_s: float, now: float) -> ClaimState:
+        purge = self._conn.purge_due()
+
+        def tx(c: sqlite3.Connection) -> ClaimState:
+            if purge:
+                c.execute(_PURGE_EVENTS, {"now": now, "batch": _PURGE_BATCH})
+            params = {"key": key, "lease_until": now + lease_s, "now": now}
+            if c.execute(_CLAIM, params).fetchone() is not None:
+                return ClaimState.CLAIMED
+            # the write lock is held since BEGIN IMMEDIATE: the live row cannot change under us
+            row = c.execute(_STATE, {"key": key}).fetchone()
+            return ClaimState.DONE if row is not None and row[0] else ClaimState.IN_PROGRESS
+
+        return await self._conn.run(tx)
+
+    async def complete(self, key: str, *, ttl_s: float, now: float) -> None:
+        await self._conn.run(lambda c: c.execute(_COMPLETE, {"key": key, "expires_at": now + ttl_s}))
+
+    async def release(self, key: str) -> None:
+        await self._conn.run(lambda c: c.execute(_RELEASE, {"key": key}))
+
+    async def purge(self, *, now: float) -> int:
+        """Delete every entry that has expired at ``now``; return how many."""
+        return await self._conn.run(
+            lambda c: c.execute("DELETE FROM inbound_events WHERE expires_at <= ?", (now,)).rowcount
+        )
+
+    async def close(self) -> None:
+        await self._conn.close()
+
+
+class SQLiteRateLimiter:
+    """``await SQLiteRateLimiter.open(path)``; token buckets exactly as `MemoryRateLimiter` computes them."""
+
+    def __init__(self, conn: _Connection, *, idle_s: float = 86_400.0) -> None:
+        if not idle_s > 0:
+            raise ValueError("idle_s must be positive")
+        self._conn = conn
+        self._idle_s = idle_s
+
+    @classmethod
+    async def open(cls, path: str | Path, *, idle_s: float = 86_400.0) -> SQLiteRateLimiter:
+        if not idle_s > 0:
+            raise ValueError("idle_s must be positive")
+        return cls(await _Connection.open(path), idle_s=idle_s)
+
+    async def hit(self, key: str, *, rate: float, burst: float, now: float) -> RateDecision:
+        purge = self._conn.purge_due()
+
+        def tx(c: sqlite3.Connection) -> tuple[float, bool]:
+            if purge:
+                c.execute(_PURGE_BUCKETS, {"before": now - self._idle_s, "batch": _PURGE_BATCH})
+            row = c.execute(_BUCKET, {"key": key}).fetchone()
+            tokens, last = (burst, now) if row is None else (row[0], row[1])
+            tokens, allowed = bucket_after(tokens, last, rate=rate, burst=burst, now=now)
+            c.execute(_SAVE_BUCKET, {"key": key, "tokens": tokens, "updated_at": max(last, now)})
+            return tokens, allowed
+
+        tokens, allowed = await self._conn.run(tx)
+        return decision(tokens, allowed, rate=rate, burst=burst)
+
+    async def purge(self, *, before: float) -> int:
+        """Delete every bucket last touched at or before ``before``; return how many."""
+        return await self._conn.run(
+            lambda c: c.execute("DELETE FROM inbound_buckets WHERE updated_at <= ?", (before,)).rowcount
+        )
+
+    async def close(self) -> None:
+        await self._conn.close()
