@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import hashlib
 import json
 import signal
 import ssl
@@ -41,7 +42,7 @@ from hookgate.inbound.asgi import Message, Receive, Scope, Send, content_length_
 from hookgate.inbound.pipeline import Pipeline, Rejection
 from hookgate.inbound.source import Source
 from hookgate.inbound.stores import ClaimState, MemoryRateLimiter, RateLimiter
-from hookgate.models import Application, Endpoint, new_id
+from hookgate.models import Application, Endpoint, new_id, validate_event_type
 from hookgate.outbound.security import resolve_secret
 from hookgate.outbound.vault import EndpointSecrets, seal_secrets
 from hookgate.policy.ssrf import AddressPolicy
@@ -102,9 +103,7 @@ class GatewayConfig:
         if any(p is None for p in paths) or len(set(paths)) != len(paths):
             raise ConfigError('gateway: every source needs its own path (e.g. path = "/in/stripe")')
         for source in self.sources:
-            if source.forward_to is None:
-                raise ConfigError(f"gateway: source {source.name!r} needs forward_to (the destination URL)")
-            validate_url(source.forward_to, allow_insecure=self.allow_insecure_forward)
+            _check_source(source, self.allow_insecure_forward)
         for name, port in (("port", self.port), ("http_port", self.http_port)):
             if port is not None and (
                 isinstance(port, bool) or not isinstance(port, int) or not 0 <= port < 65536
@@ -169,6 +168,18 @@ class GatewayConfig:
             raise ConfigError(f"gateway config: {exc}") from None
 
 
+def _check_source(source: Source, allow_insecure_forward: bool) -> None:
+    try:
+        validate_event_type(_event_type(source))
+    except ConfigError:
+        raise ConfigError(
+            f"gateway: source name {source.name!r} must be dot-separated words (it names an event type)"
+        ) from None
+    if source.forward_to is None:
+        raise ConfigError(f"gateway: source {source.name!r} needs forward_to (the destination URL)")
+    validate_url(source.forward_to, allow_insecure=allow_insecure_forward)
+
+
 class _NoIdempotency:
     """The gateway's duplicates are caught durably by the message idempotency key, not in memory."""
 
@@ -184,6 +195,16 @@ class _NoIdempotency:
 
 def _event_type(source: Source) -> str:
     return f"gateway.{source.name}"
+
+
+def _idempotency_key(source: Source, event_id: str | None) -> str | None:
+    if not event_id:
+        return None
+    key = f"{source.name}:{event_id}"
+    if len(key) <= 256:
+        return key
+    # ids may be 256 characters themselves: long keys become a digest that still fits the engine's limit
+    return f"{source.name}:sha256:{hashlib.sha256(event_id.encode('utf-8')).hexdigest()}"
 
 
 def _payload(body: bytes, content_type: str | None) -> object:
@@ -295,7 +316,7 @@ class Gateway:
             await respond(send, result)
             return
         source = pipeline.source
-        key = f"{source.name}:{result.event_id}" if result.event_id else None
+        key = _idempotency_key(source, result.event_id)
         try:
             published = await self.hg.publish(
                 GATEWAY_APP_ID,
@@ -313,7 +334,7 @@ class Gateway:
             await pipeline.finish(result, ok=False, status=503)
             await respond(send, Rejection(503, "store_unavailable", body=b'{"error":"unavailable"}'))
             return
-        await pipeline.finish(result, ok=True, status=200)
+        await pipeline.finish(result, ok=True, status=200, duplicate=published.duplicate)
         self.accepted += 1
         body_out = _DUPLICATE if published.duplicate else _ACCEPTED
         await send(
@@ -358,7 +379,7 @@ class _HttpListener:
         host = "localhost"
         for name, value in scope.get("headers", ()):
             if name == b"host":
-                host = value.decode("latin-1").rsplit(":", 1)[0] or host
+                host = _host_without_port(value.decode("latin-1")) or host
         target = f"https://{host}:{self._https_port}{scope.get('path', '/')}"
         query = scope.get("query_string", b"")
         if query:
@@ -371,6 +392,15 @@ class _HttpListener:
             }
         )
         await send({"type": "http.response.body", "body": b""})
+
+
+def _host_without_port(value: str) -> str:
+    value = value.strip()
+    if value.startswith("["):  # [v6] or [v6]:port
+        end = value.find("]")
+        return value[: end + 1] if end > 0 else ""
+    host, sep, port = value.rpartition(":")
+    return host if sep and port.isdigit() else value
 
 
 class _Server(uvicorn.Server):
@@ -388,6 +418,8 @@ def _server(app: Any, host: str, port: int, config: GatewayConfig | None) -> _Se
         "log_config": None,
         "access_log": False,
         "lifespan": "on",
+        # X-Forwarded-* are judged by each source's trusted_proxies in the pipeline, never by uvicorn
+        "proxy_headers": False,
     }
     if config is not None and config.tls_cert is not None:
         kwargs["ssl_certfile"] = str(config.tls_cert)

@@ -200,7 +200,9 @@ class Pipeline:
 
     # -- after the handler ------------------------------------------------------------------------
 
-    async def finish(self, accepted: Accepted, *, ok: bool, status: int | None = None) -> None:
+    async def finish(
+        self, accepted: Accepted, *, ok: bool, status: int | None = None, duplicate: bool = False
+    ) -> None:
         """Record the handler's outcome: a success remembers the id, a failure releases it for the retry."""
         if accepted.finished:
             return
@@ -215,8 +217,8 @@ class Pipeline:
         audit.info(
             "inbound.decision",
             source=self.source.name,
-            decision="accepted" if ok else "handler_failed",
-            reason="ok" if ok else "handler_error",
+            decision=("duplicate" if duplicate else "accepted") if ok else "handler_failed",
+            reason=("duplicate" if duplicate else "ok") if ok else "handler_error",
             status=status,
             client_ip=accepted.client_ip,
             event_id=accepted.event_id,
