@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import sqlite3
 from pathlib import Path
 
-from hookgate.models import Application
+from hookgate.models import Application, Endpoint, Message, new_id
 from hookgate.store.sql import declared_schema, load_queries, migrations
 from hookgate.store.sqlite import SQLiteStore, _statements, migrate_sqlite
+
+T0 = 1_700_000_000.0
 
 
 def schema_of(conn: sqlite3.Connection) -> dict[tuple[str, str], str]:
@@ -56,3 +59,39 @@ async def test_data_survives_reopening_and_wal_is_on(tmp_path: Path) -> None:
     await reopened.close()
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+async def test_a_commit_since_the_last_claim_wakes_the_waiter_at_once(tmp_path: Path) -> None:
+    """Another process (here: another connection) publishes after the worker's last claim but before it
+    starts waiting: the wait must return at once, not after its timeout."""
+    path = tmp_path / "hookgate.db"
+    worker = await SQLiteStore.open(path)
+    publisher = await SQLiteStore.open(path)
+    try:
+        app = await publisher.create_application(Application(id=new_id("app"), name="a", created_at=T0))
+        await publisher.create_endpoint(
+            Endpoint(
+                id=new_id("ep"), app_id=app.id, url="https://x.example.test/", created_at=T0, updated_at=T0
+            )
+        )
+        assert await worker.claim("w", 10, now=T0, lease_s=30) == []
+        msg = Message(id=new_id("msg"), app_id=app.id, event_type="a.b", payload=b"{}", created_at=T0)
+        await publisher.publish(msg, now=T0)
+        await asyncio.wait_for(worker.wait_for_work(30), 2)  # far sooner than the 30 s timeout
+        # the change was seen: waiting again without a claim does not wake on it a second time
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await worker.wait_for_work(0.2)
+        assert loop.time() - started >= 0.15
+        assert len(await worker.claim("w", 10, now=T0, lease_s=30)) == 1
+        # and after that claim, a new commit elsewhere wakes a wait already in progress
+        waiter = asyncio.create_task(worker.wait_for_work(30))
+        await asyncio.sleep(0.05)
+        assert not waiter.done()
+        await publisher.publish(
+            Message(id=new_id("msg"), app_id=app.id, event_type="a.b", payload=b"{}", created_at=T0), now=T0
+        )
+        await asyncio.wait_for(waiter, 2)
+    finally:
+        await worker.close()
+        await publisher.close()

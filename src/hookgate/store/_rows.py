@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from hookgate.models import Attempt, Delivery, DeliveryStatus, Endpoint, Message, SigningKey, SigningKeyStatus
@@ -108,6 +108,40 @@ def completion_params(r: AttemptResult) -> dict[str, Any]:
         "started_at": r.started_at,
         "delivery_id": r.delivery_id,
         "owner": r.owner,
+    }
+
+
+def first_per_lease(results: Sequence[AttemptResult]) -> list[AttemptResult]:
+    """``results`` in order without later repeats of a (delivery, owner) pair.
+
+    A repeat can never apply: if the first result for the pair applied it released the lease, and if it did
+    not, the owner did not hold the lease. Dropping repeats leaves at most one result per delivery whose owner
+    holds the lease, so a set-based ``complete`` applies exactly what the one-by-one loop would.
+    """
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for r in results:
+        key = (r.delivery_id, r.owner)
+        if key not in seen:
+            seen.add(key)
+            out.append(r)
+    return out
+
+
+def completion_arrays(results: Sequence[AttemptResult]) -> dict[str, list[Any]]:
+    """Parameters of PostgreSQL's batched ``complete`` query: one array per field, one element per result."""
+    return {
+        "delivery_ids": [r.delivery_id for r in results],
+        "owners": [r.owner for r in results],
+        "statuses": [r.status.value for r in results],
+        "next_attempt_ats": [r.next_attempt_at for r in results],
+        "attempted": [int(r.attempted) for r in results],
+        "started_ats": [r.started_at for r in results],
+        "durations_ms": [r.duration_ms for r in results],
+        "status_codes": [r.status_code for r in results],
+        "response_excerpts": [r.response_excerpt for r in results],
+        "error_classes": [r.error_class for r in results],
+        "outcomes": [r.outcome for r in results],
     }
 
 

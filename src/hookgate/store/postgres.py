@@ -19,11 +19,11 @@ from hookgate.errors import NotFoundError, StoreError
 from hookgate.models import Application, Attempt, Delivery, Endpoint, Message, SigningKey, SigningKeyStatus
 from hookgate.store._rows import (
     attempt_from_row,
-    attempt_params,
-    completion_params,
+    completion_arrays,
     delivery_from_row,
     endpoint_from_row,
     endpoint_params,
+    first_per_lease,
     message_from_row,
     signing_key_from_row,
     signing_key_params,
@@ -36,6 +36,10 @@ __all__ = ["PostgresStore", "migrate_postgres"]
 T = TypeVar("T")
 CHANNEL = "hookgate_work"
 _PARAM = re.compile(r"(?<!:):([a-z_]+)")
+# OutdatedSchemaCacheError: a composite type (the claim returns message and endpoint rows) changed under a
+# cached codec, e.g. a migration added a column while this process was up; asyncpg reloads its cache on this
+# error, so only the one call fails.
+_DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.exceptions.OutdatedSchemaCacheError)
 
 
 class _Query:
@@ -84,6 +88,18 @@ async def migrate_postgres(conn: asyncpg.Connection) -> list[int]:
     return applied
 
 
+class _Connection(asyncpg.Connection):  # type: ignore[misc]
+    """A pool connection released without the reset query (one round trip saved on every store call).
+
+    The store keeps no session state on pool connections: no SET, no LISTEN (the listener has its own
+    connection), no cursors, only transaction-scoped advisory locks. asyncpg still rolls back a transaction
+    left open on release.
+    """
+
+    def get_reset_query(self) -> str:
+        return ""
+
+
 class PostgresStore(Store):
     """``await PostgresStore.open(dsn)``."""
 
@@ -98,7 +114,9 @@ class PostgresStore(Store):
         cls, dsn: str, *, migrate: bool = True, min_size: int = 1, max_size: int = 10
     ) -> PostgresStore:
         try:
-            pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size)
+            pool = await asyncpg.create_pool(
+                dsn, min_size=min_size, max_size=max_size, connection_class=_Connection
+            )
             if migrate:
                 async with pool.acquire() as conn:
                     await migrate_postgres(conn)
@@ -107,19 +125,29 @@ class PostgresStore(Store):
         return cls(pool, dsn)
 
     async def _tx(self, fn: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+        """Run ``fn`` in one transaction on a pool connection; driver errors become `StoreError`."""
         try:
             async with self._pool.acquire() as conn, conn.transaction():
                 return await fn(conn)
-        except asyncpg.PostgresError as exc:
+        except _DRIVER_ERRORS as exc:
+            raise StoreError(f"PostgreSQL error: {type(exc).__name__}: {exc}") from None
+
+    async def _one(self, fn: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+        """Run ``fn``, which sends exactly one statement, outside an explicit transaction: a statement is
+        atomic on its own, and BEGIN/COMMIT would cost two more round trips."""
+        try:
+            async with self._pool.acquire() as conn:
+                return await fn(conn)
+        except _DRIVER_ERRORS as exc:
             raise StoreError(f"PostgreSQL error: {type(exc).__name__}: {exc}") from None
 
     async def _fetchrow(self, name: str, params: dict[str, Any]) -> Any:
         q = Q[name]
-        return await self._tx(lambda c: c.fetchrow(q.sql, *q.args(params)))
+        return await self._one(lambda c: c.fetchrow(q.sql, *q.args(params)))
 
     async def _fetch(self, name: str, params: dict[str, Any]) -> list[Any]:
         q = Q[name]
-        rows: list[Any] = await self._tx(lambda c: c.fetch(q.sql, *q.args(params)))
+        rows: list[Any] = await self._one(lambda c: c.fetch(q.sql, *q.args(params)))
         return rows
 
     @staticmethod
@@ -138,7 +166,7 @@ class PostgresStore(Store):
 
     async def create_application(self, app: Application) -> Application:
         params = {"id": app.id, "name": app.name, "created_at": app.created_at}
-        await self._tx(lambda c: self._exec(c, "insert_application", params))
+        await self._one(lambda c: self._exec(c, "insert_application", params))
         return app
 
     async def get_application(self, app_id: str) -> Application:
@@ -168,7 +196,7 @@ class PostgresStore(Store):
 
     async def update_endpoint(self, endpoint: Endpoint) -> Endpoint:
         params = endpoint_params(endpoint, flag=bool)
-        if await self._tx(lambda c: self._exec(c, "update_endpoint", params)) == 0:
+        if await self._one(lambda c: self._exec(c, "update_endpoint", params)) == 0:
             raise NotFoundError(f"endpoint {endpoint.id!r} not found")
         return endpoint
 
@@ -276,53 +304,32 @@ class PostgresStore(Store):
     # -- the work queue -----------------------------------------------------------------------------
 
     async def claim(self, owner: str, limit: int, *, now: float, lease_s: float) -> list[Claim]:
-        async def tx(c: asyncpg.Connection) -> list[Claim]:
-            q = Q["claim"]
-            params = {"owner": owner, "lease_until": now + lease_s, "now": now, "limit": limit}
-            deliveries = [delivery_from_row(r) for r in await c.fetch(q.sql, *q.args(params))]
-            if not deliveries:
-                return []
-            messages = {
-                r["id"]: message_from_row(r)
-                for r in await c.fetch(
-                    "SELECT * FROM messages WHERE id = ANY($1::text[])",
-                    list({d.message_id for d in deliveries}),
-                )
-            }
-            endpoints = {
-                r["id"]: endpoint_from_row(r)
-                for r in await c.fetch(
-                    "SELECT * FROM endpoints WHERE id = ANY($1::text[])",
-                    list({d.endpoint_id for d in deliveries}),
-                )
-            }
-            deliveries.sort(key=lambda d: d.next_attempt_at)
-            return [Claim(d, messages[d.message_id], endpoints[d.endpoint_id]) for d in deliveries]
-
-        return await self._tx(tx)
+        q = Q["claim"]
+        args = q.args({"owner": owner, "lease_until": now + lease_s, "now": now, "limit": limit})
+        # in a transaction although it is one statement: if decoding the rows fails (a composite type changed
+        # under asyncpg's cache), the claim rolls back instead of leaving leases nobody works on
+        rows = await self._tx(lambda c: c.fetch(q.sql, *args))
+        # each message and endpoint row is sent once, on the first claimed row that refers to it
+        messages = {r["message_id"]: message_from_row(r["message"]) for r in rows if r["message"] is not None}
+        endpoints = {
+            r["endpoint_id"]: endpoint_from_row(r["endpoint"]) for r in rows if r["endpoint"] is not None
+        }
+        return [
+            Claim(delivery_from_row(r), messages[r["message_id"]], endpoints[r["endpoint_id"]]) for r in rows
+        ]
 
     async def complete(self, results: Sequence[AttemptResult]) -> int:
-        async def tx(c: asyncpg.Connection) -> int:
-            applied = 0
-            attempts = []
-            for r in results:
-                params = completion_params(r)
-                if await self._exec(c, "complete", params) == 0:
-                    continue  # the lease moved on: another worker owns this delivery now
-                applied += 1
-                if r.attempted:
-                    attempts.append(Q["insert_attempt"].args(attempt_params(r)))
-            if attempts:
-                await c.executemany(Q["insert_attempt"].sql, attempts)
-            return applied
-
-        return await self._tx(tx)
+        batch = first_per_lease(results)
+        if not batch:
+            return 0
+        q = Q["complete"]
+        args = q.args(completion_arrays(batch))
+        applied: int = await self._one(lambda c: c.fetchval(q.sql, *args))
+        return applied
 
     async def release(self, owner: str, delivery_ids: Sequence[str], *, now: float) -> int:
         async def tx(c: asyncpg.Connection) -> int:
-            released = 0
-            for delivery_id in delivery_ids:
-                released += await self._exec(c, "release", {"id": delivery_id, "owner": owner, "now": now})
+            released = await self._exec(c, "release", {"ids": list(delivery_ids), "owner": owner, "now": now})
             if released:
                 await c.execute(Q["notify_work"].sql)
             return released
@@ -374,7 +381,7 @@ class PostgresStore(Store):
 
     async def add_signing_key(self, key: SigningKey) -> SigningKey:
         params = signing_key_params(key)
-        await self._tx(lambda c: self._exec(c, "insert_signing_key", params))
+        await self._one(lambda c: self._exec(c, "insert_signing_key", params))
         return key
 
     async def list_signing_keys(self) -> list[SigningKey]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
@@ -19,7 +20,7 @@ from typing import TypeVar
 from hookgate.errors import NotFoundError, StoreError
 from hookgate.models import Application, Attempt, Delivery, Endpoint, Message, SigningKey, SigningKeyStatus
 from hookgate.store._rows import attempt_from_row as _attempt
-from hookgate.store._rows import attempt_params, completion_params, signing_key_params
+from hookgate.store._rows import attempt_params, completion_params, first_per_lease, signing_key_params
 from hookgate.store._rows import delivery_from_row as _delivery
 from hookgate.store._rows import endpoint_from_row as _endpoint
 from hookgate.store._rows import endpoint_params as _endpoint_params
@@ -61,6 +62,11 @@ def _statements(script: str) -> list[str]:
     return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
 
 
+def _data_version(conn: sqlite3.Connection) -> int:
+    """Changes exactly when another connection commits (never on this connection's own commits)."""
+    return int(conn.execute("PRAGMA data_version").fetchone()[0])
+
+
 # How often a waiting worker checks whether another process committed (see wait_for_work).
 _CROSS_PROCESS_POLL_S = 0.005
 
@@ -72,6 +78,9 @@ class SQLiteStore(Store):
         self._conn = conn
         self._executor = executor
         self._work = asyncio.Event()
+        # PRAGMA data_version as of the last claim (or the last cross-process wake-up): anything another
+        # process commits after it is work this store has not looked at yet (see wait_for_work)
+        self._seen_version: int | None = None
 
     @classmethod
     async def open(cls, path: str | Path, *, migrate: bool = True) -> SQLiteStore:
@@ -260,50 +269,52 @@ class SQLiteStore(Store):
     # -- the work queue -----------------------------------------------------------------------------
 
     async def claim(self, owner: str, limit: int, *, now: float, lease_s: float) -> list[Claim]:
-        def tx(c: sqlite3.Connection) -> list[Claim]:
+        def tx(c: sqlite3.Connection) -> tuple[int, list[Claim]]:
+            # read inside the claim's transaction: the version of exactly the state this claim saw
+            version = _data_version(c)
             params = {"owner": owner, "lease_until": now + lease_s, "now": now, "limit": limit}
             deliveries = [_delivery(r) for r in c.execute(Q["claim"], params).fetchall()]
-            messages: dict[str, Message] = {}
-            endpoints: dict[str, Endpoint] = {}
-            claims = []
-            for d in sorted(deliveries, key=lambda d: d.next_attempt_at):
-                if d.message_id not in messages:
-                    messages[d.message_id] = _message(
-                        c.execute(Q["get_message"], {"id": d.message_id}).fetchone()
-                    )
-                if d.endpoint_id not in endpoints:
-                    endpoints[d.endpoint_id] = _endpoint(
-                        c.execute(Q["get_endpoint"], {"id": d.endpoint_id}).fetchone()
-                    )
-                claims.append(Claim(d, messages[d.message_id], endpoints[d.endpoint_id]))
-            return claims
+            if not deliveries:
+                return version, []
+            deliveries.sort(key=lambda d: d.next_attempt_at)
+            message_ids = json.dumps(list({d.message_id for d in deliveries}))
+            endpoint_ids = json.dumps(list({d.endpoint_id for d in deliveries}))
+            messages = {r["id"]: _message(r) for r in c.execute(Q["claimed_messages"], {"ids": message_ids})}
+            endpoints = {
+                r["id"]: _endpoint(r) for r in c.execute(Q["claimed_endpoints"], {"ids": endpoint_ids})
+            }
+            return version, [Claim(d, messages[d.message_id], endpoints[d.endpoint_id]) for d in deliveries]
 
-        return await self._run(tx)
+        self._seen_version, claims = await self._run(tx)
+        return claims
 
     async def complete(self, results: Sequence[AttemptResult]) -> int:
+        batch = first_per_lease(results)
+        if not batch:
+            return 0
+
         def tx(c: sqlite3.Connection) -> int:
-            applied = 0
-            for r in results:
-                params = completion_params(r)
-                if c.execute(Q["complete"], params).rowcount == 0:
-                    continue  # the lease moved on: another worker owns this delivery now
-                applied += 1
-                if r.attempted:
-                    c.execute(
-                        Q["insert_attempt"],
-                        attempt_params(r),
-                    )
-            return applied
+            ids = json.dumps(list({r.delivery_id for r in batch}))
+            # the write lock is held (BEGIN IMMEDIATE): these leases cannot change before the updates below
+            held = dict(c.execute(Q["leases"], {"ids": ids}).fetchall())
+            applied = []
+            for r in batch:
+                if held.get(r.delivery_id) == r.owner:
+                    applied.append(r)
+                    del held[r.delivery_id]  # applying a result releases the lease
+            if not applied:
+                return 0
+            count: int = c.executemany(Q["complete"], [completion_params(r) for r in applied]).rowcount
+            if count != len(applied):  # cannot happen under the write lock; never record attempts wrongly
+                raise StoreError(f"complete applied {count} of {len(applied)} results it found leased")
+            c.executemany(Q["insert_attempt"], [attempt_params(r) for r in applied if r.attempted])
+            return count
 
         return await self._run(tx)
 
     async def release(self, owner: str, delivery_ids: Sequence[str], *, now: float) -> int:
-        def tx(c: sqlite3.Connection) -> int:
-            return sum(
-                c.execute(Q["release"], {"id": i, "owner": owner, "now": now}).rowcount for i in delivery_ids
-            )
-
-        released = await self._run(tx)
+        params = {"ids": json.dumps(list(delivery_ids)), "owner": owner, "now": now}
+        released: int = await self._run(lambda c: c.execute(Q["release"], params).rowcount)
         if released:
             self._work.set()
         return released
@@ -318,28 +329,30 @@ class SQLiteStore(Store):
 
         SQLite has no LISTEN/NOTIFY; ``PRAGMA data_version`` changes exactly when another connection has
         committed, and reading it costs no disk I/O, so polling it every few milliseconds is how a separate
-        ``hookgate worker`` process sees a publish without waiting out its idle timeout.
+        ``hookgate worker`` process sees a publish without waiting out its idle timeout. The baseline is the
+        version the last claim saw, not the one at the start of the wait: a commit that landed in between
+        (while the worker was busy or computing its timeout) wakes the waiter at once instead of being missed.
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        version = await self._data_version()
+        seen = self._seen_version
+        if seen is None:  # nothing claimed yet: start from now
+            seen = self._seen_version = await self._data_version()
         while not self._work.is_set():
+            current = await self._data_version()
+            if current != seen:
+                self._seen_version = current  # consumed: the next wait does not wake on this commit again
+                break
             remaining = deadline - loop.time()
             if remaining <= 0:
                 break
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._work.wait(), min(remaining, _CROSS_PROCESS_POLL_S))
-            if not self._work.is_set() and await self._data_version() != version:
-                break
         self._work.clear()
 
     async def _data_version(self) -> int:
-        def read() -> int:
-            row = self._conn.execute("PRAGMA data_version").fetchone()
-            return int(row[0])
-
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._executor, read)
+            return await asyncio.get_running_loop().run_in_executor(self._executor, _data_version, self._conn)
         except sqlite3.Error as exc:
             raise StoreError(f"SQLite error: {exc}") from None
 

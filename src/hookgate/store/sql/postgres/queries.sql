@@ -75,6 +75,9 @@ SELECT * FROM attempts WHERE delivery_id = :delivery_id ORDER BY id;
 -- SKIP LOCKED: concurrent workers each take different rows instead of queueing behind one another's locks.
 -- Two branches, each matching one partial index (deliveries_lease, deliveries_due), because an OR of the two
 -- conditions can use neither; expired leases go first, they have waited longest.
+-- One statement, one round trip: the claimed deliveries come back with their message and endpoint as whole
+-- rows (composite columns), each only on the first claimed row that refers to it (a batch often shares one
+-- endpoint, and a fanned-out message several endpoints), NULL on the others.
 WITH expired AS (
     SELECT id FROM deliveries
     WHERE status = 'in_flight' AND lease_expires_at <= :now
@@ -92,25 +95,48 @@ WITH expired AS (
     UNION ALL
     SELECT id FROM due
     LIMIT :limit
+), claimed AS (
+    UPDATE deliveries AS d
+    SET status = 'in_flight', lease_owner = :owner, lease_expires_at = :lease_until, updated_at = :now
+    FROM picked WHERE d.id = picked.id
+    RETURNING d.*
 )
-UPDATE deliveries AS d
-SET status = 'in_flight', lease_owner = :owner, lease_expires_at = :lease_until, updated_at = :now
-FROM picked WHERE d.id = picked.id
-RETURNING d.*;
+SELECT c.*,
+    CASE WHEN row_number() OVER (PARTITION BY c.message_id) = 1 THEN m END AS message,
+    CASE WHEN row_number() OVER (PARTITION BY c.endpoint_id) = 1 THEN e END AS endpoint
+FROM claimed AS c
+JOIN messages AS m ON m.id = c.message_id
+JOIN endpoints AS e ON e.id = c.endpoint_id
+ORDER BY c.next_attempt_at, c.id;
 
 -- name: complete
-UPDATE deliveries SET status = :status, next_attempt_at = :next_attempt_at, attempts = attempts + :attempted,
-    lease_owner = NULL, lease_expires_at = NULL, updated_at = :started_at
-WHERE id = :delivery_id AND status = 'in_flight' AND lease_owner = :owner;
-
--- name: insert_attempt
-INSERT INTO attempts (delivery_id, started_at, duration_ms, status_code, response_excerpt, error_class, outcome)
-VALUES (:delivery_id, :started_at, :duration_ms, :status_code, :response_excerpt, :error_class, :outcome);
+-- A whole batch of worker results in one statement, as parallel arrays (one element per result, at most one
+-- per delivery and owner: see _rows.first_per_lease). A result applies only while its owner still holds the
+-- lease; each applied result that made a request gets an attempt row, in result order. Returns the count.
+WITH applied AS (
+    UPDATE deliveries AS d
+    SET status = r.status, next_attempt_at = r.next_attempt_at, attempts = d.attempts + r.attempted,
+        lease_owner = NULL, lease_expires_at = NULL, updated_at = r.started_at
+    FROM unnest(:delivery_ids::text[], :owners::text[], :statuses::text[], :next_attempt_ats::float8[],
+            :attempted::int[], :started_ats::float8[], :durations_ms::float8[], :status_codes::int[],
+            :response_excerpts::text[], :error_classes::text[], :outcomes::text[])
+        WITH ORDINALITY AS r (delivery_id, owner, status, next_attempt_at, attempted, started_at, duration_ms,
+            status_code, response_excerpt, error_class, outcome, ord)
+    WHERE d.id = r.delivery_id AND d.status = 'in_flight' AND d.lease_owner = r.owner
+    RETURNING r.*
+), recorded AS (
+    INSERT INTO attempts (delivery_id, started_at, duration_ms, status_code, response_excerpt, error_class,
+        outcome)
+    SELECT delivery_id, started_at, duration_ms, status_code, response_excerpt, error_class, outcome
+    FROM applied WHERE attempted = 1
+    ORDER BY ord
+)
+SELECT count(*) FROM applied;
 
 -- name: release
 UPDATE deliveries SET status = CASE WHEN attempts > 0 THEN 'failed' ELSE 'pending' END,
     next_attempt_at = :now, updated_at = :now, lease_owner = NULL, lease_expires_at = NULL
-WHERE id = :id AND status = 'in_flight' AND lease_owner = :owner;
+WHERE id = ANY(:ids::text[]) AND status = 'in_flight' AND lease_owner = :owner;
 
 -- name: next_due_at
 SELECT MIN(due) FROM (

@@ -72,17 +72,36 @@ SELECT * FROM deliveries WHERE id = :id;
 SELECT * FROM attempts WHERE delivery_id = :delivery_id ORDER BY id;
 
 -- name: claim
+-- Each branch takes at most :limit rows in the order of its partial index (deliveries_due, deliveries_lease),
+-- so a claim reads O(limit) rows however large the backlog; the earliest of both then win.
 UPDATE deliveries SET status = 'in_flight', lease_owner = :owner, lease_expires_at = :lease_until, updated_at = :now
 WHERE id IN (
     SELECT id FROM (
-        SELECT id, next_attempt_at AS due FROM deliveries
-        WHERE status IN ('pending', 'failed') AND next_attempt_at <= :now
+        SELECT * FROM (
+            SELECT id, next_attempt_at AS due FROM deliveries
+            WHERE status IN ('pending', 'failed') AND next_attempt_at <= :now
+            ORDER BY next_attempt_at LIMIT :limit
+        )
         UNION ALL
-        SELECT id, lease_expires_at AS due FROM deliveries
-        WHERE status = 'in_flight' AND lease_expires_at <= :now
+        SELECT * FROM (
+            SELECT id, lease_expires_at AS due FROM deliveries
+            WHERE status = 'in_flight' AND lease_expires_at <= :now
+            ORDER BY lease_expires_at LIMIT :limit
+        )
     ) ORDER BY due LIMIT :limit
 )
 RETURNING *;
+
+-- name: claimed_messages
+-- the messages of a claimed batch; :ids is a JSON array (one parameter whatever the batch size)
+SELECT * FROM messages WHERE id IN (SELECT value FROM json_each(:ids));
+
+-- name: claimed_endpoints
+SELECT * FROM endpoints WHERE id IN (SELECT value FROM json_each(:ids));
+
+-- name: leases
+-- who holds each of the given deliveries (in flight only), so complete can tell which results still apply
+SELECT id, lease_owner FROM deliveries WHERE id IN (SELECT value FROM json_each(:ids)) AND status = 'in_flight';
 
 -- name: complete
 UPDATE deliveries SET status = :status, next_attempt_at = :next_attempt_at, attempts = attempts + :attempted,
@@ -96,7 +115,7 @@ VALUES (:delivery_id, :started_at, :duration_ms, :status_code, :response_excerpt
 -- name: release
 UPDATE deliveries SET status = CASE WHEN attempts > 0 THEN 'failed' ELSE 'pending' END,
     next_attempt_at = :now, updated_at = :now, lease_owner = NULL, lease_expires_at = NULL
-WHERE id = :id AND status = 'in_flight' AND lease_owner = :owner;
+WHERE id IN (SELECT value FROM json_each(:ids)) AND status = 'in_flight' AND lease_owner = :owner;
 
 -- name: next_due_at
 SELECT MIN(due) FROM (
