@@ -649,10 +649,6 @@ async def test_rejects_sources_without_unique_paths() -> None:
 # -- bugs found ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: asgi.content_length_of trusts str.isdigit, which accepts '²' that int() refuses (500)",
-)
 async def test_non_ascii_digit_content_length_is_a_400() -> None:
     app = build(Handler(), [stripe_source()])
 
@@ -666,10 +662,6 @@ async def test_non_ascii_digit_content_length_is_a_400() -> None:
     assert_generic(400, result.body)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the ASGI middleware's 405 and bad-Content-Length answers write no inbound.decision line",
-)
 async def test_method_and_content_length_refusals_are_audited(monkeypatch: pytest.MonkeyPatch) -> None:
     app = build(Handler(), [stripe_source()])
     with captured_audit(monkeypatch) as captured:

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMappi
 from typing import Any
 
 from hookgate.errors import ConfigError
+from hookgate.inbound._adapter import METHOD_NOT_ALLOWED, parse_content_length, refuse
 from hookgate.inbound.pipeline import Accepted, Pipeline, Rejection
 from hookgate.inbound.source import Source
 from hookgate.inbound.stores import IdempotencyStore, MemoryIdempotencyStore, MemoryRateLimiter, RateLimiter
@@ -69,13 +70,7 @@ def _headers(scope: Scope) -> dict[str, str]:
 
 
 def content_length_of(headers: Mapping[str, str]) -> int | Rejection | None:
-    raw = headers.get("content-length")
-    if raw is None:
-        return None
-    raw = raw.strip()
-    if not raw.isdigit() or len(raw) > 18:
-        return Rejection(400, "bad_content_length")
-    return int(raw)
+    return parse_content_length(headers.get("content-length"))
 
 
 async def read_body(receive: Receive, limit: int) -> bytes | None:
@@ -122,18 +117,19 @@ class HookgateMiddleware:
         if pipeline is None:
             await self.app(scope, receive, send)
             return
-        if scope.get("method") != "POST":
-            await respond(send, _METHOD_NOT_ALLOWED)
-            return
         headers = _headers(scope)
+        client = scope.get("client")
+        peer = client[0] if client else None
+        if scope.get("method") != "POST":
+            await respond(send, refuse(pipeline, METHOD_NOT_ALLOWED, peer=peer, headers=headers))
+            return
         length = content_length_of(headers)
         if isinstance(length, Rejection):
-            await respond(send, length)
+            await respond(send, refuse(pipeline, length, peer=peer, headers=headers))
             return
-        client = scope.get("client")
         admission = await pipeline.admit(
             scheme=scope.get("scheme", "http"),
-            peer=client[0] if client else None,
+            peer=peer,
             headers=headers,
             content_length=length,
         )
