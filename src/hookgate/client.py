@@ -23,7 +23,7 @@ from yarl import URL
 
 from hookgate.config import Settings, load_settings, master_key_box
 from hookgate.crypto import SecretBox
-from hookgate.errors import ConfigError
+from hookgate.errors import ConfigError, HookgateError
 from hookgate.keyring import KeyRing
 from hookgate.keys import generate_key
 from hookgate.models import (
@@ -321,19 +321,33 @@ class Hookgate:
         The same ``idempotency_key`` for the same application within 24 hours returns the first message
         (``result.duplicate`` is True) instead of publishing twice.
         """
+        message = self.new_message(app, event_type, payload, idempotency_key=idempotency_key)
+        return await self.store.publish(message, now=message.created_at)
+
+    def new_message(
+        self,
+        app: str | Application,
+        event_type: str,
+        payload: object,
+        *,
+        idempotency_key: str | None = None,
+    ) -> Message:
+        """A validated message, not yet stored (for `publish_many`)."""
         app_id = app.id if isinstance(app, Application) else app
         if idempotency_key is not None and not 0 < len(idempotency_key) <= _MAX_IDEMPOTENCY_KEY:
             raise ConfigError(f"idempotency key must be 1-{_MAX_IDEMPOTENCY_KEY} characters")
-        now = self._clock()
-        message = Message(
+        return Message(
             id=new_id("msg"),
             app_id=app_id,
             event_type=validate_event_type(event_type),
             payload=encode_payload(payload),
-            created_at=now,
+            created_at=self._clock(),
             idempotency_key=idempotency_key,
         )
-        return await self.store.publish(message, now=now)
+
+    async def publish_many(self, messages: Sequence[Message]) -> list[PublishResult | HookgateError]:
+        """Store several messages in one transaction (group commit); each succeeds or fails on its own."""
+        return await self.store.publish_many(messages, now=self._clock())
 
     async def resend(self, delivery_id: str) -> Delivery:
         """Deliver one delivery again now, with a fresh retry schedule."""

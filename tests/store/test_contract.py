@@ -466,3 +466,33 @@ async def test_failing_reseal_leaves_every_blob_unchanged(store: Store) -> None:
         await store.reseal(fn)
     assert calls == 5
     assert await sealed_state(store, app) == before
+
+
+async def test_publish_many_each_message_succeeds_or_fails_alone(store: Store) -> None:
+    app = await make_app(store)
+    endpoint = await make_endpoint(store, app)
+    ghost = Application(id=new_id("app"), name="never stored", created_at=T0)
+    first, missing, keyed, again = message(app), message(ghost), message(app, key="k"), message(app, key="k")
+    results = await store.publish_many([first, missing, keyed, again], now=T0)
+    assert len(results) == 4
+    ok_first, failed, ok_keyed, duplicate = results
+    assert not isinstance(ok_first, Exception)
+    assert [d.endpoint_id for d in ok_first.deliveries] == [endpoint.id]
+    assert isinstance(failed, NotFoundError)
+    assert not isinstance(ok_keyed, Exception)
+    assert not ok_keyed.duplicate
+    # the same key later in the same batch sees the first one
+    assert not isinstance(duplicate, Exception)
+    assert duplicate.duplicate
+    assert duplicate.message.id == keyed.id
+    assert (await store.get_message(first.id)).id == first.id
+    with pytest.raises(NotFoundError):
+        await store.get_message(missing.id)
+    with pytest.raises(NotFoundError):
+        await store.get_message(again.id)
+    claimed = await store.claim("w", 10, now=T0, lease_s=30)
+    assert {c.message.id for c in claimed} == {first.id, keyed.id}
+
+
+async def test_publish_many_of_nothing(store: Store) -> None:
+    assert await store.publish_many([], now=T0) == []

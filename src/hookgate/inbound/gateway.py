@@ -38,15 +38,17 @@ import uvicorn
 from hookgate.client import Hookgate, validate_url
 from hookgate.config import Settings
 from hookgate.errors import ConfigError, HookgateError
-from hookgate.inbound.asgi import Message, Receive, Scope, Send, content_length_of, read_body, respond
+from hookgate.inbound.asgi import Message as ASGIMessage
+from hookgate.inbound.asgi import Receive, Scope, Send, content_length_of, read_body, respond
 from hookgate.inbound.pipeline import Pipeline, Rejection
 from hookgate.inbound.source import Source
 from hookgate.inbound.stores import ClaimState, MemoryRateLimiter, RateLimiter
-from hookgate.models import Application, Endpoint, new_id, validate_event_type
+from hookgate.models import Application, Endpoint, Message, new_id, validate_event_type
 from hookgate.outbound.security import resolve_secret
 from hookgate.outbound.vault import EndpointSecrets, seal_secrets
 from hookgate.policy.ssrf import AddressPolicy
 from hookgate.schemes.registry import body_is_token, build_signer
+from hookgate.store.base import PublishResult
 
 __all__ = ["GATEWAY_APP_ID", "Gateway", "GatewayConfig", "run_gateway"]
 
@@ -235,6 +237,7 @@ class Gateway:
             for s in config.sources
         }
         self.accepted = 0
+        self._publisher = _GroupPublisher(hg)
 
     async def setup(self) -> None:
         """Make sure the gateway application and one forwarding endpoint per source exist and are current."""
@@ -318,7 +321,7 @@ class Gateway:
         source = pipeline.source
         key = _idempotency_key(source, result.event_id)
         try:
-            published = await self.hg.publish(
+            published = await self._publisher.publish(
                 GATEWAY_APP_ID,
                 _event_type(source),
                 # token schemes forward what the token carried (the JWE plaintext, the JWS payload)
@@ -350,9 +353,42 @@ class Gateway:
         await send({"type": "http.response.body", "body": body_out})
 
 
+class _GroupPublisher:
+    """Group commit: requests that arrive while a commit runs are stored together in the next one.
+
+    Each request still waits for the commit that holds its event before it is acknowledged; under load one
+    transaction carries many events instead of one per request.
+    """
+
+    def __init__(self, hg: Hookgate) -> None:
+        self._hg = hg
+        self._pending: list[tuple[Message, asyncio.Future[PublishResult]]] = []
+        self._lock = asyncio.Lock()
+
+    async def publish(
+        self, app_id: str, event_type: str, payload: object, *, idempotency_key: str | None
+    ) -> PublishResult:
+        message = self._hg.new_message(app_id, event_type, payload, idempotency_key=idempotency_key)
+        future: asyncio.Future[PublishResult] = asyncio.get_running_loop().create_future()
+        self._pending.append((message, future))
+        async with self._lock:  # whoever gets the lock commits everything queued so far
+            if self._pending:
+                batch, self._pending = self._pending, []
+                try:
+                    results = await self._hg.publish_many([m for m, _ in batch])
+                except HookgateError as exc:
+                    results = [exc] * len(batch)
+                for (_, waiting), outcome in zip(batch, results, strict=True):
+                    if isinstance(outcome, HookgateError):
+                        waiting.set_exception(outcome)
+                    else:
+                        waiting.set_result(outcome)
+        return await future
+
+
 async def _lifespan(receive: Receive, send: Send) -> None:
     while True:
-        message: Message = await receive()
+        message: ASGIMessage = await receive()
         if message["type"] == "lifespan.startup":
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":

@@ -17,6 +17,7 @@ import abc
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from hookgate.errors import HookgateError
 from hookgate.models import (
     Application,
     Attempt,
@@ -132,6 +133,22 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def publish(self, message: Message, *, now: float) -> PublishResult:
         """Store ``message`` and fan it out, atomically; idempotent on (app, idempotency key) for 24 h."""
+
+    async def publish_many(
+        self, messages: Sequence[Message], *, now: float
+    ) -> list[PublishResult | HookgateError]:
+        """Publish several messages; each succeeds or fails on its own (an error in its slot).
+
+        Backends override this to commit the whole batch in one transaction (group commit); this default
+        publishes one by one.
+        """
+        results: list[PublishResult | HookgateError] = []
+        for message in messages:
+            try:
+                results.append(await self.publish(message, now=now))
+            except HookgateError as exc:
+                results.append(exc)
+        return results
 
     @abc.abstractmethod
     async def get_message(self, message_id: str) -> Message:

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 
-from hookgate.errors import NotFoundError, StoreError
+from hookgate.errors import HookgateError, NotFoundError, StoreError
 from hookgate.models import Application, Attempt, Delivery, Endpoint, Message, SigningKey, SigningKeyStatus
 from hookgate.store._rows import (
     attempt_from_row,
@@ -228,56 +228,69 @@ class PostgresStore(Store):
 
     # -- messages -----------------------------------------------------------------------------------
 
-    async def publish(self, message: Message, *, now: float) -> PublishResult:
-        async def tx(c: asyncpg.Connection) -> PublishResult:
-            q = Q["get_application"]
-            if await c.fetchrow(q.sql, *q.args({"id": message.app_id})) is None:
-                raise NotFoundError(f"application {message.app_id!r} not found")
-            if message.idempotency_key is not None:
-                # serialise publishers of the same key, so two concurrent duplicates cannot both insert
-                await c.execute(
-                    "SELECT pg_advisory_xact_lock(hashtext($1))",
-                    f"{message.app_id}:{message.idempotency_key}",
-                )
-                q = Q["find_idempotent"]
-                params = {
-                    "app_id": message.app_id,
-                    "key": message.idempotency_key,
-                    "since": now - IDEMPOTENCY_WINDOW,
-                }
-                first = await c.fetchrow(q.sql, *q.args(params))
-                if first is not None:
-                    q = Q["list_deliveries"]
-                    rows = await c.fetch(q.sql, *q.args({"message_id": first["id"]}))
-                    return PublishResult(
-                        message_from_row(first), tuple(delivery_from_row(r) for r in rows), True
-                    )
-            await self._exec(
-                c,
-                "insert_message",
-                {
-                    "id": message.id,
-                    "app_id": message.app_id,
-                    "event_type": message.event_type,
-                    "payload": message.payload,
-                    "created_at": message.created_at,
-                    "idempotency_key": message.idempotency_key,
-                },
+    async def _publish_on(self, c: asyncpg.Connection, message: Message, now: float) -> PublishResult:
+        q = Q["get_application"]
+        if await c.fetchrow(q.sql, *q.args({"id": message.app_id})) is None:
+            raise NotFoundError(f"application {message.app_id!r} not found")
+        if message.idempotency_key is not None:
+            # serialise publishers of the same key, so two concurrent duplicates cannot both insert
+            await c.execute(
+                "SELECT pg_advisory_xact_lock(hashtext($1))",
+                f"{message.app_id}:{message.idempotency_key}",
             )
-            q = Q["fan_out_candidates"]
-            targets = [
-                endpoint_from_row(r) for r in await c.fetch(q.sql, *q.args({"app_id": message.app_id}))
-            ]
-            deliveries = fan_out(message, targets, now)
-            rows = [
-                {"id": d.id, "message_id": d.message_id, "endpoint_id": d.endpoint_id, "now": now}
-                for d in deliveries
-            ]
-            if rows:
-                q = Q["insert_delivery"]
-                await c.executemany(q.sql, [q.args(r) for r in rows])
-                await c.execute(Q["notify_work"].sql)
-            return PublishResult(message, deliveries, duplicate=False)
+            q = Q["find_idempotent"]
+            params = {
+                "app_id": message.app_id,
+                "key": message.idempotency_key,
+                "since": now - IDEMPOTENCY_WINDOW,
+            }
+            first = await c.fetchrow(q.sql, *q.args(params))
+            if first is not None:
+                q = Q["list_deliveries"]
+                rows = await c.fetch(q.sql, *q.args({"message_id": first["id"]}))
+                return PublishResult(message_from_row(first), tuple(delivery_from_row(r) for r in rows), True)
+        await self._exec(
+            c,
+            "insert_message",
+            {
+                "id": message.id,
+                "app_id": message.app_id,
+                "event_type": message.event_type,
+                "payload": message.payload,
+                "created_at": message.created_at,
+                "idempotency_key": message.idempotency_key,
+            },
+        )
+        q = Q["fan_out_candidates"]
+        targets = [endpoint_from_row(r) for r in await c.fetch(q.sql, *q.args({"app_id": message.app_id}))]
+        deliveries = fan_out(message, targets, now)
+        rows = [
+            {"id": d.id, "message_id": d.message_id, "endpoint_id": d.endpoint_id, "now": now}
+            for d in deliveries
+        ]
+        if rows:
+            q = Q["insert_delivery"]
+            await c.executemany(q.sql, [q.args(r) for r in rows])
+            await c.execute(Q["notify_work"].sql)
+        return PublishResult(message, deliveries, duplicate=False)
+
+    async def publish(self, message: Message, *, now: float) -> PublishResult:
+        return await self._tx(lambda c: self._publish_on(c, message, now))
+
+    async def publish_many(
+        self, messages: Sequence[Message], *, now: float
+    ) -> list[PublishResult | HookgateError]:
+        """One transaction for the batch (one commit), a savepoint per message so one failure stays alone."""
+
+        async def tx(c: asyncpg.Connection) -> list[PublishResult | HookgateError]:
+            results: list[PublishResult | HookgateError] = []
+            for message in messages:
+                try:
+                    async with c.transaction():  # nested: a savepoint
+                        results.append(await self._publish_on(c, message, now))
+                except HookgateError as exc:
+                    results.append(exc)
+            return results
 
         return await self._tx(tx)
 

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
-from hookgate.errors import NotFoundError, StoreError
+from hookgate.errors import HookgateError, NotFoundError, StoreError
 from hookgate.models import Application, Attempt, Delivery, Endpoint, Message, SigningKey, SigningKeyStatus
 from hookgate.store._rows import attempt_from_row as _attempt
 from hookgate.store._rows import attempt_params, completion_params, first_per_lease, signing_key_params
@@ -200,47 +200,70 @@ class SQLiteStore(Store):
 
     # -- messages -----------------------------------------------------------------------------------
 
-    async def publish(self, message: Message, *, now: float) -> PublishResult:
-        def tx(c: sqlite3.Connection) -> PublishResult:
-            if c.execute(Q["get_application"], {"id": message.app_id}).fetchone() is None:
-                raise NotFoundError(f"application {message.app_id!r} not found")
-            if message.idempotency_key is not None:
-                params = {
-                    "app_id": message.app_id,
-                    "key": message.idempotency_key,
-                    "since": now - IDEMPOTENCY_WINDOW,
-                }
-                first = c.execute(Q["find_idempotent"], params).fetchone()
-                if first is not None:
-                    rows = c.execute(Q["list_deliveries"], {"message_id": first["id"]}).fetchall()
-                    return PublishResult(_message(first), tuple(_delivery(r) for r in rows), duplicate=True)
-            c.execute(
-                Q["insert_message"],
-                {
-                    "id": message.id,
-                    "app_id": message.app_id,
-                    "event_type": message.event_type,
-                    "payload": message.payload,
-                    "created_at": message.created_at,
-                    "idempotency_key": message.idempotency_key,
-                },
-            )
-            targets = [
-                _endpoint(r)
-                for r in c.execute(Q["fan_out_candidates"], {"app_id": message.app_id}).fetchall()
-            ]
-            deliveries = fan_out(message, targets, now)
-            rows = [
-                {"id": d.id, "message_id": d.message_id, "endpoint_id": d.endpoint_id, "now": now}
-                for d in deliveries
-            ]
-            c.executemany(Q["insert_delivery"], rows)
-            return PublishResult(message, deliveries, duplicate=False)
+    @staticmethod
+    def _publish_tx(c: sqlite3.Connection, message: Message, now: float) -> PublishResult:
+        if c.execute(Q["get_application"], {"id": message.app_id}).fetchone() is None:
+            raise NotFoundError(f"application {message.app_id!r} not found")
+        if message.idempotency_key is not None:
+            params = {
+                "app_id": message.app_id,
+                "key": message.idempotency_key,
+                "since": now - IDEMPOTENCY_WINDOW,
+            }
+            first = c.execute(Q["find_idempotent"], params).fetchone()
+            if first is not None:
+                rows = c.execute(Q["list_deliveries"], {"message_id": first["id"]}).fetchall()
+                return PublishResult(_message(first), tuple(_delivery(r) for r in rows), duplicate=True)
+        c.execute(
+            Q["insert_message"],
+            {
+                "id": message.id,
+                "app_id": message.app_id,
+                "event_type": message.event_type,
+                "payload": message.payload,
+                "created_at": message.created_at,
+                "idempotency_key": message.idempotency_key,
+            },
+        )
+        targets = [
+            _endpoint(r) for r in c.execute(Q["fan_out_candidates"], {"app_id": message.app_id}).fetchall()
+        ]
+        deliveries = fan_out(message, targets, now)
+        rows = [
+            {"id": d.id, "message_id": d.message_id, "endpoint_id": d.endpoint_id, "now": now}
+            for d in deliveries
+        ]
+        c.executemany(Q["insert_delivery"], rows)
+        return PublishResult(message, deliveries, duplicate=False)
 
-        result = await self._run(tx)
+    async def publish(self, message: Message, *, now: float) -> PublishResult:
+        result = await self._run(lambda c: self._publish_tx(c, message, now))
         if result.deliveries and not result.duplicate:
             self._work.set()
         return result
+
+    async def publish_many(
+        self, messages: Sequence[Message], *, now: float
+    ) -> list[PublishResult | HookgateError]:
+        """One transaction for the batch (one commit, one fsync at most), a savepoint per message so a
+        failing message fails alone."""
+
+        def tx(c: sqlite3.Connection) -> list[PublishResult | HookgateError]:
+            results: list[PublishResult | HookgateError] = []
+            for message in messages:
+                c.execute("SAVEPOINT hookgate_publish")
+                try:
+                    results.append(self._publish_tx(c, message, now))
+                except HookgateError as exc:
+                    c.execute("ROLLBACK TO hookgate_publish")
+                    results.append(exc)
+                c.execute("RELEASE hookgate_publish")
+            return results
+
+        results = await self._run(tx)
+        if any(isinstance(r, PublishResult) and r.deliveries and not r.duplicate for r in results):
+            self._work.set()
+        return results
 
     async def get_message(self, message_id: str) -> Message:
         row = await self._run(lambda c: c.execute(Q["get_message"], {"id": message_id}).fetchone())
