@@ -239,6 +239,10 @@ class Gateway:
         self.accepted = 0
         self._publisher = _GroupPublisher(hg)
 
+    async def close(self) -> None:
+        for pipeline in self._routes.values():
+            await pipeline.close()
+
     async def setup(self) -> None:
         """Make sure the gateway application and one forwarding endpoint per source exist and are current."""
         store = self.hg.store
@@ -517,5 +521,6 @@ async def run_gateway(
             worker.stop()
             await worker_task
             await worker.close()
+        await gateway.close()
     finally:
         await hg.close()

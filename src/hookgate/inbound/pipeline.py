@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from hookgate.errors import MalformedError, TimestampError, VerificationError
+from hookgate.errors import ConfigError, MalformedError, SignatureError, TimestampError, VerificationError
+from hookgate.inbound.jwks import JwksFetcher
 from hookgate.inbound.net import address_allowed, client_address, request_is_https
 from hookgate.inbound.source import Source
 from hookgate.inbound.stores import (
@@ -30,6 +31,7 @@ from hookgate.inbound.stores import (
     RateLimiter,
 )
 from hookgate.policy.ratelimit import rate_limit_headers
+from hookgate.policy.ssrf import AddressPolicy
 from hookgate.schemes._base import Verified, get_header
 
 __all__ = ["Accepted", "Admission", "Pipeline", "Rejection"]
@@ -102,6 +104,14 @@ class Pipeline:
         self._idempotency = idempotency if idempotency is not None else MemoryIdempotencyStore()
         self._limiter = limiter if limiter is not None else MemoryRateLimiter()
         self._clock = clock
+        self._jwks: JwksFetcher | None = None
+        if source.jwks_url is not None:
+            self._jwks = JwksFetcher(
+                source.jwks_url,
+                address_policy=AddressPolicy(source.jwks_allow),
+                insecure_ok=source.jwks_insecure,
+                clock=clock,
+            )
 
     # -- before the body --------------------------------------------------------------------------
 
@@ -141,7 +151,12 @@ class Pipeline:
         if len(body) > src.max_body_bytes:
             return self._reject(Rejection(413, "body_too_large"), client, None, started)
         try:
-            verified = src.verifier.verify(body, headers, now=self._clock())
+            verified = await self._verify(body, headers)
+        except ConfigError:
+            # the sender's JWKS cannot be fetched: not their fault, not an ack; they retry later
+            return self._reject(
+                Rejection(503, "jwks_unavailable", body=b'{"error":"unavailable"}'), client, None, started
+            )
         except TimestampError as exc:
             return self._reject(Rejection(401, exc.reason), client, None, started)
         except MalformedError as exc:
@@ -173,6 +188,29 @@ class Pipeline:
             )
         accepted.idempotency_key = key
         return accepted
+
+    async def _verify(self, body: bytes, headers: Mapping[str, str]) -> Verified:
+        if self._jwks is None:
+            assert self.source.verifier is not None  # noqa: S101 - Source guarantees it without a JWKS URL
+            return self.source.verifier.verify(body, headers, now=self._clock())
+        if self.source.verifier is not None:
+            try:
+                return self.source.verifier.verify(body, headers, now=self._clock())
+            except SignatureError:
+                pass  # not one of the static keys: try the JWKS
+        verifier = await self._jwks.verifier()
+        try:
+            return verifier.verify(body, headers, now=self._clock())
+        except SignatureError as exc:
+            if exc.reason != "unknown_key":
+                raise
+        # a kid we have not seen: the sender may have rotated; refetch (rate-limited) and try once more
+        verifier = await self._jwks.verifier(refresh=True)
+        return verifier.verify(body, headers, now=self._clock())
+
+    async def close(self) -> None:
+        if self._jwks is not None:
+            await self._jwks.close()
 
     def oversized(self, admission: Admission) -> Rejection:
         """The answer when the body turned out larger than the cap while being read (no Content-Length)."""

@@ -39,6 +39,9 @@ _FIELDS = frozenset(
         "idempotency_ttl_s",
         "path",
         "forward_to",
+        "jwks_url",
+        "jwks_allow",
+        "jwks_insecure",
     }
 )
 
@@ -68,7 +71,12 @@ class Source:
     idempotency_ttl_s: float = 3 * 24 * 3600.0
     path: str | None = None  # the gateway's route for this source
     forward_to: str | None = None  # the gateway's destination URL
-    _verifier: Verifier = field(init=False, repr=False)
+    # scheme "jws": the sender's JWKS URL (fetched, cached, refetched on an unknown kid) instead of keys;
+    # jwks_allow lists CIDRs the fetch may reach although not global, jwks_insecure allows http (development)
+    jwks_url: str | None = None
+    jwks_allow: tuple[str, ...] = ()
+    jwks_insecure: bool = False
+    _verifier: Verifier | None = field(init=False, repr=False)
     _allow: Networks = field(init=False, repr=False)
     _trusted: Networks = field(init=False, repr=False)
 
@@ -88,28 +96,18 @@ class Source:
             not isinstance(self.event_id, str) or not _EVENT_ID.match(self.event_id)
         ):
             raise ConfigError(f"{where}: event_id must be 'header:<Name>' or 'json:<field>'")
-        if self.rate_limit_per_s is not None and not _positive(self.rate_limit_per_s):
-            raise ConfigError(f"{where}: rate_limit_per_s must be a positive number")
-        if self.rate_limit_burst is not None and not (
-            _positive(self.rate_limit_burst) and self.rate_limit_burst >= 1
-        ):
-            raise ConfigError(f"{where}: rate_limit_burst must be a number >= 1")
-        if (
-            isinstance(self.max_body_bytes, bool)
-            or not isinstance(self.max_body_bytes, int)
-            or not (1 <= self.max_body_bytes <= 64 * 1024 * 1024)
-        ):
-            raise ConfigError(f"{where}: max_body_bytes must be an integer between 1 and 64 MiB")
-        if not isinstance(self.require_https, bool):
-            raise ConfigError(f"{where}: require_https must be true or false")
-        if not _positive(self.idempotency_ttl_s):
-            raise ConfigError(f"{where}: idempotency_ttl_s must be a positive number of seconds")
+        _check_limits(self, where)
         if self.path is not None and (not isinstance(self.path, str) or not self.path.startswith("/")):
             raise ConfigError(f"{where}: path must start with '/'")
         object.__setattr__(self, "_allow", parse_networks(self.allow_ips, f"{where}: allow_ips"))
         object.__setattr__(
             self, "_trusted", parse_networks(self.trusted_proxies, f"{where}: trusted_proxies")
         )
+        if self.jwks_url is not None:
+            _check_jwks(self, where)
+            if not self.keys:
+                object.__setattr__(self, "_verifier", None)
+                return
         try:
             verifier = build_verifier(
                 self.scheme,
@@ -123,7 +121,8 @@ class Source:
         object.__setattr__(self, "_verifier", verifier)
 
     @property
-    def verifier(self) -> Verifier:
+    def verifier(self) -> Verifier | None:
+        """The static verifier, or None for a JWKS-URL source without static keys (see `JwksFetcher`)."""
         return self._verifier
 
     @property
@@ -150,7 +149,7 @@ class Source:
             raise ConfigError(f"source {name!r}: scheme is required")
         values: dict[str, Any] = {}
         for key, value in table.items():
-            if key in ("secrets", "keys", "allow_ips", "trusted_proxies"):
+            if key in ("secrets", "keys", "allow_ips", "trusted_proxies", "jwks_allow"):
                 values[key] = _strings(value, f"source {name!r}: {key}")
             elif key == "scheme_options":
                 if not isinstance(value, Mapping):
@@ -159,6 +158,36 @@ class Source:
             else:
                 values[key] = value
         return cls(name=name, **values)
+
+
+def _check_limits(source: Source, where: str) -> None:
+    if source.rate_limit_per_s is not None and not _positive(source.rate_limit_per_s):
+        raise ConfigError(f"{where}: rate_limit_per_s must be a positive number")
+    if source.rate_limit_burst is not None and not (
+        _positive(source.rate_limit_burst) and source.rate_limit_burst >= 1
+    ):
+        raise ConfigError(f"{where}: rate_limit_burst must be a number >= 1")
+    if (
+        isinstance(source.max_body_bytes, bool)
+        or not isinstance(source.max_body_bytes, int)
+        or not (1 <= source.max_body_bytes <= 64 * 1024 * 1024)
+    ):
+        raise ConfigError(f"{where}: max_body_bytes must be an integer between 1 and 64 MiB")
+    if not isinstance(source.require_https, bool):
+        raise ConfigError(f"{where}: require_https must be true or false")
+    if not _positive(source.idempotency_ttl_s):
+        raise ConfigError(f"{where}: idempotency_ttl_s must be a positive number of seconds")
+
+
+def _check_jwks(source: Source, where: str) -> None:
+    url = source.jwks_url
+    if source.scheme != "jws":
+        raise ConfigError(f"{where}: jwks_url is only for scheme jws")
+    if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+        raise ConfigError(f"{where}: jwks_url must be an https:// URL")
+    if url.startswith("http://") and not source.jwks_insecure:
+        raise ConfigError(f"{where}: jwks_url must use https (jwks_insecure is for development only)")
+    parse_networks(source.jwks_allow, f"{where}: jwks_allow")
 
 
 def _positive(value: object) -> bool:
