@@ -113,6 +113,9 @@ class HookgateMiddleware:
         self._routes = pipelines_for(sources, idempotency=idempotency, limiter=limiter, clock=clock)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self.app(scope, self._closing_on_shutdown(receive), send)
+            return
         pipeline = self._routes.get(scope.get("path", "")) if scope["type"] == "http" else None
         if pipeline is None:
             await self.app(scope, receive, send)
@@ -145,6 +148,20 @@ class HookgateMiddleware:
             await respond(send, result)
             return
         await self._handle(pipeline, result, body, (scope, receive, send))
+
+    def _closing_on_shutdown(self, receive: Receive) -> Receive:
+        # JWKS-URL sources hold an HTTP client: release it when the server shuts the application down
+        async def wrapped() -> Message:
+            message = await receive()
+            if message["type"] == "lifespan.shutdown":
+                await self.close()
+            return message
+
+        return wrapped
+
+    async def close(self) -> None:
+        for pipeline in self._routes.values():
+            await pipeline.close()
 
     async def _handle(
         self, pipeline: Pipeline, accepted: Accepted, body: bytes, asgi: tuple[Scope, Receive, Send]
