@@ -111,9 +111,10 @@ class HookgateMiddleware:
     ) -> None:
         self.app = app
         self._routes = pipelines_for(sources, idempotency=idempotency, limiter=limiter, clock=clock)
+        self._needs_close = any(p.source.jwks_url is not None for p in self._routes.values())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
+        if scope["type"] == "lifespan" and self._needs_close:
             await self.app(scope, self._closing_on_shutdown(receive), send)
             return
         pipeline = self._routes.get(scope.get("path", "")) if scope["type"] == "http" else None
