@@ -4,12 +4,15 @@ Single responsibility: in one run, report (a) the raw aiohttp POST rate to a loo
 worker's concurrency, (b) delivered/s through SQLite with one ``hookgate worker`` process, (c) delivered/s
 through PostgreSQL with one and with two worker processes, each as a ratio to (a), and the p50/p95/p99
 publish-to-received latency at a steady offered load of 200 events/s (SQLite, the embedded default, and
-PostgreSQL, one worker each).
+PostgreSQL, one worker each); and (d) per-scheme rows: SQLite, one worker, with the endpoint using HMAC
+only, OAuth2 (cached token), a JWS ES256 payload, a JWE RSA-OAEP-256 payload, HMAC over HTTPS, and mTLS,
+each as a ratio to the HMAC row.
 
 Run::
 
-    cd /work/main && .venv/bin/python benchmarks/bench_delivery.py          # full run (~2 min)
-    cd /work/main && .venv/bin/python benchmarks/bench_delivery.py --quick  # smoke run (~25 s)
+    cd /work/main && .venv/bin/python benchmarks/bench_delivery.py               # full run (~3 min)
+    cd /work/main && .venv/bin/python benchmarks/bench_delivery.py --no-schemes  # without (d) (~2 min)
+    cd /work/main && .venv/bin/python benchmarks/bench_delivery.py --quick       # smoke run (~30 s)
 
 Needs PostgreSQL at ``--pg-url`` (default postgresql://postgres@127.0.0.1:5432/test); every PostgreSQL run
 gets its own schema ``bench_<random>`` (``?search_path=`` on the DSN), dropped afterwards. SQLite runs use a
@@ -47,6 +50,23 @@ Method:
   next: open loop) for 1 s of warm-up (discarded) and then ``--latency-s`` seconds. Latency per message =
   receiver's receive time - the time the ``publish`` call started (same host clock). ``late`` counts
   publishes that started more than 1 ms after their slot (the benchmark process fell behind).
+* (d) per-scheme rows (``--schemes``, the default; ``--no-schemes`` skips them): the (b) SQLite, 1 worker
+  scenario with ``--scheme-events`` events (3000) per run, ``--scheme-repeats`` interleaved rounds (5) of
+  all rows, median reported. Every row keeps Standard Webhooks HMAC signing and adds one thing to the
+  endpoint: ``hmac`` nothing (the baseline of the ratios; run in the same rounds, so it is comparable);
+  ``oauth2`` client-credentials auth against a ``/token`` route of the receiver process (``expires_in``
+  3600, so the worker fetches one token during warm-up and reuses it; the token requests per worker are
+  reported); ``jws`` a JWS payload signed by an active EC P-256 key ring key (ES256); ``jwe`` a JWE payload
+  encrypted to a fresh RSA-3072 public key (RSA-OAEP-256 + A256GCM; the receiver does not decrypt);
+  ``hmac_https`` HTTPS to a second receiver listener (trustme server certificate, endpoint ``ca_bundle``),
+  no client certificate; ``mtls`` HTTPS to a third listener that requires a client certificate
+  (``ssl.CERT_REQUIRED``, trustme client CA), the endpoint presenting one. ``mtls_vs_hmac_https``
+  separates the client-certificate cost from the cost of TLS itself. The receiver checks that all N
+  deliveries arrived on the expected listener with the expected ``Content-Type`` (and a Bearer token for
+  OAuth2), and reports TLS handshakes completed during the timed part (``SSLContext.session_stats``).
+  ``<row>_vs_hmac`` is the ratio of the median rates; ``<row>_vs_hmac_cpu`` (the "CPU ratio" column) is
+  HMAC's worker CPU per delivery / the row's: the rate ratio a CPU-bound worker would reach, and far less
+  disturbed by other load on a shared machine than the rates are.
 * ``--profile PATH`` runs the worker(s) of the first round of each scenario under cProfile (slower; the
   rates of that round are then not comparable) and writes ``PATH.<scenario>.<n>``.
 """
@@ -61,22 +81,27 @@ import os
 import secrets
 import signal
 import sqlite3
+import ssl
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import asyncpg
+import trustme
 from aiohttp import web
 
 from hookgate.client import Hookgate
 from hookgate.config import Settings
 from hookgate.crypto import SecretBox, generate_master_key, parse_master_keys
+from hookgate.keys import generate_key, load_key, public_pem
 from hookgate.store import open_store
 
 PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -97,28 +122,65 @@ def make_body(size: int) -> bytes:
 # -- the receiver (its own process) --------------------------------------------------------------------
 
 
-def receiver_main(conn: Connection) -> None:
-    asyncio.run(_serve(conn))
+def receiver_main(conn: Connection, tls: dict[str, str] | None = None) -> None:
+    asyncio.run(_serve(conn, tls))
 
 
-async def _serve(conn: Connection) -> None:
-    state: dict[str, object] = {"count": 0, "first": None, "last": None}
+def _server_contexts(tls: dict[str, str], tmp: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """(server-auth-only, client-certificate-required) contexts from the PEMs made by `make_pki`."""
+    cert, key = tmp / "server.pem", tmp / "server.key"
+    cert.write_text(tls["server_cert"])
+    key.write_text(tls["server_key"])
+    contexts = []
+    for require_client in (False, True):
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(cert, key)
+        if require_client:
+            ctx.verify_mode = ssl.CERT_REQUIRED
+            ctx.load_verify_locations(cadata=tls["client_ca"])
+        contexts.append(ctx)
+    return contexts[0], contexts[1]
+
+
+async def _serve(conn: Connection, tls: dict[str, str] | None = None) -> None:
+    state: dict[str, object] = {"count": 0, "first": None, "last": None, "tokens": 0}
     times: dict[str, float] = {}
+    # per (listener, content type, bearer or not): what arrived since the last reset (scheme rows check it)
+    kinds: dict[str, int] = {}
 
-    async def hook(request: web.Request) -> web.Response:
-        now = time.time()
+    def make_hook(listener: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+        async def hook(request: web.Request) -> web.Response:
+            now = time.time()
+            await request.read()
+            headers = request.headers
+            msg_id = headers.get("webhook-id")
+            if msg_id is not None:
+                times[msg_id] = now
+            state["count"] = int(state["count"]) + 1  # type: ignore[call-overload]
+            if state["first"] is None:
+                state["first"] = now
+            state["last"] = now
+            bearer = headers.get("Authorization", "").startswith("Bearer ")
+            kind = f"{listener} {headers.get('Content-Type', '-')}{' bearer' if bearer else ''}"
+            kinds[kind] = kinds.get(kind, 0) + 1
+            return web.Response(status=200)
+
+        return hook
+
+    async def token(request: web.Request) -> web.Response:
+        # OAuth2 client-credentials token endpoint: every request gets a fresh token valid for an hour
         await request.read()
-        msg_id = request.headers.get("webhook-id")
-        if msg_id is not None:
-            times[msg_id] = now
-        state["count"] = int(state["count"]) + 1  # type: ignore[call-overload]
-        if state["first"] is None:
-            state["first"] = now
-        state["last"] = now
-        return web.Response(status=200)
+        state["tokens"] = int(state["tokens"]) + 1  # type: ignore[call-overload]
+        return web.json_response(
+            {"access_token": secrets.token_urlsafe(24), "token_type": "Bearer", "expires_in": 3600}
+        )
+
+    contexts: dict[str, ssl.SSLContext] = {}
 
     async def stats(_: web.Request) -> web.Response:
-        return web.json_response(state)
+        # completed TLS handshakes so far, per TLS listener (cumulative: never reset)
+        handshakes = {name: ctx.session_stats()["accept_good"] for name, ctx in contexts.items()}
+        return web.json_response({**state, "kinds": kinds, "handshakes": handshakes})
 
     async def get_times(_: web.Request) -> web.Response:
         return web.json_response(times)
@@ -126,37 +188,52 @@ async def _serve(conn: Connection) -> None:
     async def reset(_: web.Request) -> web.Response:
         state.update(count=0, first=None, last=None)
         times.clear()
+        kinds.clear()
         return web.Response(status=204)
 
-    app = web.Application()
-    app.router.add_post("/hook", hook)
-    app.router.add_get("/stats", stats)
-    app.router.add_get("/times", get_times)
-    app.router.add_post("/reset", reset)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0, backlog=1024)
-    await site.start()
-    port = runner.addresses[0][1]
-    conn.send(port)
-    conn.close()
-    await asyncio.Event().wait()  # until terminated
+    with tempfile.TemporaryDirectory(prefix="bench_receiver_") as tmp:
+        if tls is not None:
+            contexts["https"], contexts["mtls"] = _server_contexts(tls, Path(tmp))
+        ports: dict[str, int] = {}
+        for listener in ("http", *contexts):
+            app = web.Application()
+            app.router.add_post("/hook", make_hook(listener))
+            if listener == "http":
+                app.router.add_post("/token", token)
+                app.router.add_get("/stats", stats)
+                app.router.add_get("/times", get_times)
+                app.router.add_post("/reset", reset)
+            runner = web.AppRunner(app, access_log=None)
+            await runner.setup()
+            site = web.TCPSite(runner, "127.0.0.1", 0, backlog=1024, ssl_context=contexts.get(listener))
+            await site.start()
+            ports[listener] = runner.addresses[0][1]
+        conn.send(ports)
+        conn.close()
+        await asyncio.Event().wait()  # until terminated
 
 
 class Receiver:
-    def __init__(self, session: aiohttp.ClientSession, port: int, pid: int) -> None:
+    def __init__(self, session: aiohttp.ClientSession, ports: dict[str, int], pid: int) -> None:
         self.session = session
         self.pid = pid
-        self.base = f"http://127.0.0.1:{port}"
+        self.ports = ports
+        self.base = f"http://127.0.0.1:{ports['http']}"
         self.hook_url = f"{self.base}/hook"
+        self.token_url = f"{self.base}/token"
+
+    def url(self, listener: str) -> str:
+        """The hook URL of a listener: ``http``, ``https`` (server certificate) or ``mtls`` (client too)."""
+        scheme = "http" if listener == "http" else "https"
+        return f"{scheme}://127.0.0.1:{self.ports[listener]}/hook"
 
     async def reset(self) -> None:
         async with self.session.post(f"{self.base}/reset") as resp:
             resp.raise_for_status()
 
-    async def stats(self) -> dict[str, float]:
+    async def stats(self) -> dict[str, Any]:
         async with self.session.get(f"{self.base}/stats") as resp:
-            data: dict[str, float] = await resp.json()
+            data: dict[str, Any] = await resp.json()
             return data
 
     async def times(self) -> dict[str, float]:
@@ -164,7 +241,7 @@ class Receiver:
             data: dict[str, float] = await resp.json()
             return data
 
-    async def wait_count(self, count: int, timeout: float) -> dict[str, float]:
+    async def wait_count(self, count: int, timeout: float) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while True:
             st = await self.stats()
@@ -173,6 +250,21 @@ class Receiver:
             if time.monotonic() > deadline:
                 raise SystemExit(f"receiver saw {st['count']} of {count} requests within {timeout:.0f} s")
             await asyncio.sleep(0.005)
+
+
+def make_pki() -> dict[str, str]:
+    """A server certificate for 127.0.0.1 (own CA) and a client certificate (another CA), as PEM text."""
+    server_ca, client_ca = trustme.CA(), trustme.CA()
+    server = server_ca.issue_cert("127.0.0.1", "localhost")
+    client = client_ca.issue_cert("bench-client@example")
+    return {
+        "server_ca": server_ca.cert_pem.bytes().decode(),
+        "server_cert": "".join(b.bytes().decode() for b in server.cert_chain_pems),
+        "server_key": server.private_key_pem.bytes().decode(),
+        "client_ca": client_ca.cert_pem.bytes().decode(),
+        "client_cert": "".join(b.bytes().decode() for b in client.cert_chain_pems),
+        "client_key": client.private_key_pem.bytes().decode(),
+    }
 
 
 # -- (a) raw aiohttp -----------------------------------------------------------------------------------
@@ -185,6 +277,8 @@ class Run:
     receiver_cpu_us: float  # CPU of the receiver process per request
     db_cpu_us: float = 0.0  # CPU of this run's PostgreSQL backends per delivery (SQLite: in the worker)
     publish_per_s: float = 0.0
+    tokens_per_worker: float = 0.0  # OAuth2 token requests per worker process, start to stop (scheme rows)
+    handshakes: float = 0.0  # TLS handshakes the receiver completed during the timed part (scheme rows)
 
 
 async def raw_rate(url: str, n: int, concurrency: int, receiver_pid: int) -> Run:
@@ -421,16 +515,41 @@ class Setup:
     app_id: str
 
 
-async def open_hookgate(db: Database, box: SecretBox, receiver: Receiver, concurrency: int) -> Setup:
+@dataclass(frozen=True)
+class Scheme:
+    """How the endpoint of a per-scheme row is configured (on top of Standard Webhooks HMAC signing)."""
+
+    label: str
+    listener: str  # the receiver listener: "http", "https" (server cert) or "mtls" (client cert required)
+    options: Mapping[str, Any] = field(default_factory=dict)  # extra create_endpoint keyword arguments
+    signing_key: str | None = None  # key ring key type generated and activated first (JWS payloads)
+    content_type: str = "application/json"  # what every delivery must arrive as
+    bearer: bool = False  # every delivery must carry an ``Authorization: Bearer`` token
+
+    def expected_kind(self) -> str:
+        """The receiver's tally key every delivery of this row must land in."""
+        return f"{self.listener} {self.content_type}{' bearer' if self.bearer else ''}"
+
+
+PLAIN = Scheme("HMAC (plain HTTP)", "http")
+
+
+async def open_hookgate(
+    db: Database, box: SecretBox, receiver: Receiver, concurrency: int, scheme: Scheme = PLAIN
+) -> Setup:
     store = await open_store(db.url)
     hg = Hookgate(store, box, settings=Settings(ssrf_allowlist=("127.0.0.0/8",)))
     app = await hg.create_application("bench")
+    if scheme.signing_key is not None:
+        await hg.keyring.generate(scheme.signing_key, activate=True)
+    url = receiver.url(scheme.listener)
     await hg.create_endpoint(
         app.id,
-        receiver.hook_url,
-        allow_insecure=True,
+        url,
+        allow_insecure=url.startswith("http:"),
         scheme="standard-webhooks",
         max_concurrency=concurrency,
+        **scheme.options,
     )
     return Setup(hg, app.id)
 
@@ -473,16 +592,18 @@ async def throughput_run(
     pg_url: str,
     master_key: str,
     profile: Path | None = None,
+    scheme: Scheme = PLAIN,
 ) -> Run:
     box = SecretBox(parse_master_keys(master_key))
     payload = make_body(BODY_SIZE)
     db = await create_database(kind, tmp, pg_url)
     workers: Workers | None = None
     try:
-        setup = await open_hookgate(db, box, receiver, concurrency)
+        setup = await open_hookgate(db, box, receiver, concurrency, scheme)
         # held publisher: same store, clock an hour ahead, so deliveries are stored but not yet due
         held = Hookgate(setup.hg.store, box, settings=setup.hg.settings, clock=lambda: time.time() + HOLD_S)
         publish_per_s = await publish_many(held, setup.app_id, n, payload)
+        tokens = (await receiver.stats())["tokens"]
         workers = start_workers(
             db, n_workers, concurrency=concurrency, master_key=master_key, tmp=tmp, profile=profile
         )
@@ -491,10 +612,12 @@ async def throughput_run(
         await receiver.reset()
         db_cpu = await backend_cpu(db, pg_url)
         cpu, receiver_cpu = workers.cpu_s(), proc_cpu_s(receiver.pid)
+        handshakes = (await receiver.stats())["handshakes"].get(scheme.listener, 0)
         t0 = await release_held(db)
         st = await receiver.wait_count(n, timeout=max(120.0, n / 50))
         elapsed = st["last"] - t0
         cpu, receiver_cpu = workers.cpu_s() - cpu, proc_cpu_s(receiver.pid) - receiver_cpu
+        handshakes = st["handshakes"].get(scheme.listener, 0) - handshakes
         db_after = await backend_cpu(db, pg_url)
         db_used = sum(t - db_cpu.get(pid, 0.0) for pid, t in db_after.items())
         workers.stop()
@@ -504,8 +627,19 @@ async def throughput_run(
             raise SystemExit(
                 f"{kind}: {done} delivered in the database, receiver saw {st['count']}; expected {n}"
             )
+        if st["kinds"] != {scheme.expected_kind(): n}:
+            raise SystemExit(f"{scheme.label}: receiver saw {st['kinds']}; expected {scheme.expected_kind()}")
+        tokens = (await receiver.stats())["tokens"] - tokens
         await setup.hg.close()
-        return Run(n / elapsed, cpu / n * 1e6, receiver_cpu / n * 1e6, db_used / n * 1e6, publish_per_s)
+        return Run(
+            n / elapsed,
+            cpu / n * 1e6,
+            receiver_cpu / n * 1e6,
+            db_used / n * 1e6,
+            publish_per_s,
+            tokens / n_workers,
+            handshakes,
+        )
     finally:
         if workers is not None:
             workers.stop()
@@ -594,6 +728,8 @@ def median_run(runs: list[Run]) -> Run:
         statistics.median(r.receiver_cpu_us for r in runs),
         statistics.median(r.db_cpu_us for r in runs),
         statistics.median(r.publish_per_s for r in runs),
+        statistics.median(r.tokens_per_worker for r in runs),
+        statistics.median(r.handshakes for r in runs),
     )
 
 
@@ -605,14 +741,43 @@ SCENARIOS = {  # name: (label, store, worker processes); "raw" is the baseline
 }
 
 
-async def bench(args: argparse.Namespace, port: int, receiver_pid: int) -> dict[str, float]:
+def scheme_rows(receiver: Receiver, pki: dict[str, str]) -> dict[str, Scheme]:
+    """The per-scheme rows: each is the SQLite 1-worker throughput scenario with one endpoint option added."""
+    jwe_key = public_pem(load_key(generate_key("rsa"), private=True))  # RSA 3072 -> RSA-OAEP-256 + A256GCM
+    oauth2 = {
+        "type": "oauth2",
+        "token_url": receiver.token_url,  # served by the receiver process, expires_in 3600
+        "client_id": "bench",
+        "client_secret": "bench-client-secret",
+    }
+    client_tls = {"client_cert": pki["client_cert"], "client_key": pki["client_key"]}
+    return {
+        "hmac": PLAIN,
+        "oauth2": Scheme("OAuth2 (cached token)", "http", {"auth": oauth2}, bearer=True),
+        "jws": Scheme(
+            "JWS ES256", "http", {"payload": {"format": "jws"}}, "ec", content_type="application/jwt"
+        ),
+        "jwe": Scheme(
+            "JWE RSA-OAEP-256",
+            "http",
+            {"payload": {"format": "jwe", "public_key": jwe_key}},
+            content_type="application/jose",
+        ),
+        "hmac_https": Scheme("HMAC over HTTPS", "https", {"tls": {"ca_bundle": pki["server_ca"]}}),
+        "mtls": Scheme("mTLS (client cert)", "mtls", {"tls": {"ca_bundle": pki["server_ca"], **client_tls}}),
+    }
+
+
+async def bench(
+    args: argparse.Namespace, ports: dict[str, int], receiver_pid: int, pki: dict[str, str] | None
+) -> dict[str, Any]:
     n, c, repeats = args.events, args.concurrency, args.repeats
     master_key = f"k1:{generate_master_key()}"
     profile = Path(args.profile).resolve() if args.profile else None
     with tempfile.TemporaryDirectory(prefix="bench_delivery_") as tmp_name:
         tmp = Path(tmp_name)
         async with aiohttp.ClientSession() as control:
-            receiver = Receiver(control, port, receiver_pid)
+            receiver = Receiver(control, ports, receiver_pid)
             await receiver.wait_count(0, timeout=10)
 
             # rounds interleave the scenarios, so a burst of load from elsewhere hits all of them alike
@@ -637,6 +802,27 @@ async def bench(args: argparse.Namespace, port: int, receiver_pid: int) -> dict[
                         )
                     )
 
+            # per-scheme rows: SQLite, 1 worker, --scheme-events each, interleaved rounds as above
+            schemes = scheme_rows(receiver, pki) if pki is not None else {}
+            scheme_runs: dict[str, list[Run]] = {name: [] for name in schemes}
+            scheme_start = time.monotonic()
+            for _ in range(args.scheme_repeats if schemes else 0):
+                for name, scheme in schemes.items():
+                    scheme_runs[name].append(
+                        await throughput_run(
+                            "sqlite",
+                            1,
+                            n=args.scheme_events,
+                            concurrency=c,
+                            receiver=receiver,
+                            tmp=tmp,
+                            pg_url=args.pg_url,
+                            master_key=master_key,
+                            scheme=scheme,
+                        )
+                    )
+            args.scheme_wall_s = time.monotonic() - scheme_start
+
             latencies = {
                 kind: await latency_run(
                     kind,
@@ -649,12 +835,60 @@ async def bench(args: argparse.Namespace, port: int, receiver_pid: int) -> dict[
                 )
                 for kind in ("sqlite", "pg")
             }
-    return report(args, all_runs, latencies)
+    summary = report(args, all_runs, latencies)
+    if schemes:
+        summary.update(report_schemes(args, schemes, scheme_runs))
+    return summary
+
+
+def report_schemes(
+    args: argparse.Namespace, schemes: dict[str, Scheme], runs: dict[str, list[Run]]
+) -> dict[str, Any]:
+    results = {name: median_run(r) for name, r in runs.items()}
+    hmac, https = results["hmac"].per_s, results["hmac_https"].per_s
+    hmac_cpu = results["hmac"].cpu_us
+    print()
+    title = f"per scheme (SQLite, 1 worker, {args.scheme_events} events)"
+    header = (
+        f"{title:<43} {'delivered/s':>11} {'vs HMAC':>7} {'CPU us/msg: worker':>18} {'CPU ratio':>9}"
+        f" {'receiver':>8} {'tokens/w':>8} {'TLS hs':>6}   runs (per s)"
+    )
+    print(header)
+    print("-" * len(header))
+    for name, r in results.items():
+        per_run = ", ".join(f"{x.per_s:,.0f}" for x in runs[name])
+        tokens = f"{r.tokens_per_worker:.0f}" if schemes[name].bearer else "-"
+        handshakes = f"{r.handshakes:.0f}" if schemes[name].listener != "http" else "-"
+        print(
+            f"{schemes[name].label:<43} {r.per_s:>11,.0f} {r.per_s / hmac:>6.2f}x {r.cpu_us:>18.0f}"
+            f" {hmac_cpu / r.cpu_us:>8.2f}x {r.receiver_cpu_us:>8.0f} {tokens:>8} {handshakes:>6}   {per_run}"
+        )
+    mtls_cpu = results["hmac_https"].cpu_us / results["mtls"].cpu_us
+    print(f"mTLS vs HMAC over HTTPS: {results['mtls'].per_s / https:.2f}x (CPU ratio {mtls_cpu:.2f}x)")
+    rounds = len(runs["hmac"])
+    print(f"({len(results)} rows x {rounds} interleaved rounds took {args.scheme_wall_s:.0f} s)")
+    summary: dict[str, Any] = {
+        "scheme_events": args.scheme_events,
+        "scheme_repeats": args.scheme_repeats,
+        "oauth2_token_requests_per_worker": results["oauth2"].tokens_per_worker,
+        "mtls_vs_hmac_https": round(results["mtls"].per_s / https, 3),
+        "mtls_vs_hmac_https_cpu": round(mtls_cpu, 3),
+        "mtls_tls_handshakes": results["mtls"].handshakes,
+        "hmac_https_tls_handshakes": results["hmac_https"].handshakes,
+    }
+    for name, r in results.items():
+        summary[f"scheme_{name}_per_s"] = round(r.per_s)
+        summary[f"scheme_{name}_cpu_us_per_delivery"] = round(r.cpu_us, 1)
+        summary[f"scheme_{name}_receiver_cpu_us_per_req"] = round(r.receiver_cpu_us, 1)
+        if name != "hmac":
+            summary[f"{name}_vs_hmac"] = round(r.per_s / hmac, 3)
+            summary[f"{name}_vs_hmac_cpu"] = round(hmac_cpu / r.cpu_us, 3)
+    return summary
 
 
 def report(
     args: argparse.Namespace, all_runs: dict[str, list[Run]], latencies: dict[str, Latency]
-) -> dict[str, float]:
+) -> dict[str, Any]:
     results = {name: median_run(runs) for name, runs in all_runs.items()}
     raw = results["raw"].per_s
     header = (
@@ -743,24 +977,44 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--profile", help="cProfile the first worker of the first run of each scenario to PATH.*"
     )
+    parser.add_argument(
+        "--schemes",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also run the per-scheme rows (HMAC, OAuth2, JWS, JWE, HMAC over HTTPS, mTLS; default on)",
+    )
+    parser.add_argument(
+        "--scheme-events", type=int, help="events per per-scheme run (default 3000; --quick 500)"
+    )
+    parser.add_argument(
+        "--scheme-repeats", type=int, help="rounds of the per-scheme rows, median reported (default 5)"
+    )
     args = parser.parse_args(argv)
     args.events = args.events or (1000 if args.quick else 5000)
     args.repeats = args.repeats or (1 if args.quick else 5)
     args.latency_s = args.latency_s or (3.0 if args.quick else 10.0)
+    args.scheme_events = args.scheme_events or (500 if args.quick else 3000)
+    args.scheme_repeats = args.scheme_repeats or (1 if args.quick else 5)
 
+    pki = make_pki() if args.schemes else None
     ctx = multiprocessing.get_context("spawn")
     parent, child = ctx.Pipe()
-    proc = ctx.Process(target=receiver_main, args=(child,), daemon=True)
+    proc = ctx.Process(target=receiver_main, args=(child, pki), daemon=True)
     proc.start()
     try:
-        port = parent.recv()
+        ports = parent.recv()
+        schemes = (
+            f"; per-scheme rows: {args.scheme_events} events x {args.scheme_repeats} rounds"
+            if args.schemes
+            else ""
+        )
         print(
             f"python {sys.version.split()[0]}, {os.cpu_count()} cores, events={args.events}, "
             f"concurrency={args.concurrency}, repeats={args.repeats} (median), 1 KiB bodies, "
-            f"latency {args.latency_s:.0f} s at {RATE:.0f}/s; load average at start"
+            f"latency {args.latency_s:.0f} s at {RATE:.0f}/s{schemes}; load average at start"
             f" {os.getloadavg()[0]:.2f}"
         )
-        summary = asyncio.run(bench(args, port, proc.pid or 0))
+        summary = asyncio.run(bench(args, ports, proc.pid or 0, pki))
     finally:
         proc.terminate()
         proc.join(5)
