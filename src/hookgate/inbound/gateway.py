@@ -477,50 +477,60 @@ def _server(app: Any, host: str, port: int, config: GatewayConfig | None) -> _Se
     return _Server(server_config)
 
 
+async def _started(servers: list[_Server], tasks: list[asyncio.Task[None]]) -> None:
+    while not all(s.started for s in servers):
+        failed = [t for t in tasks if t.done()]
+        if failed:
+            errors = [t.exception() for t in failed if not t.cancelled() and t.exception() is not None]
+            detail = f": {errors[0]}" if errors else " (is the port in use?)"
+            raise ConfigError(f"gateway: a listener failed to start{detail}")
+        await asyncio.sleep(0.02)
+
+
 async def run_gateway(
     config: GatewayConfig, settings: Settings, *, ready: Callable[[], None] | None = None
 ) -> None:
     """Serve until SIGTERM/SIGINT; then stop the listeners, finish or release deliveries, close the store."""
     hg = await Hookgate.open(config.database_url, settings=settings)
+    limiter: Any = None
+    if settings.redis_url:
+        # several gateway processes share rate limits through Redis (atomic on the server)
+        from hookgate.inbound.redis_stores import RedisRateLimiter
+
+        limiter = RedisRateLimiter.from_url(settings.redis_url)
+    gateway = Gateway(config, hg, limiter=limiter)
+    worker = hg.worker(address_policy=AddressPolicy((*settings.ssrf_allowlist, *config.ssrf_allowlist)))
+    servers = [_server(gateway, config.host, config.port, config)]
+    if config.http_port is not None:
+        listener = _HttpListener(config.http_mode, config.port)
+        servers.append(_server(listener, config.host, config.http_port, None))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    tasks: list[asyncio.Task[None]] = []
+    worker_task: asyncio.Task[None] | None = None
     try:
-        gateway = Gateway(config, hg)
         await gateway.setup()
-        servers = [_server(gateway, config.host, config.port, config)]
-        if config.http_port is not None:
-            servers.append(
-                _server(_HttpListener(config.http_mode, config.port), config.host, config.http_port, None)
-            )
-        worker = None
-        if config.workers:
-            allow = (*settings.ssrf_allowlist, *config.ssrf_allowlist)
-            worker = hg.worker(address_policy=AddressPolicy(allow))
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, stop.set)
         tasks = [asyncio.create_task(s.serve()) for s in servers]
-        worker_task = asyncio.create_task(worker.run()) if worker is not None else None
-        while not all(s.started for s in servers):
-            if any(t.done() for t in tasks):
-                for t in tasks:
-                    if t.done() and t.exception() is not None:
-                        raise ConfigError(f"gateway: a listener failed to start: {t.exception()}")
-                raise ConfigError("gateway: a listener failed to start (is the port in use?)")
-            await asyncio.sleep(0.02)
-        log.info(
-            "gateway.start", host=config.host, port=config.port, sources=[s.name for s in config.sources]
-        )
+        if config.workers:
+            worker_task = asyncio.create_task(worker.run())
+        await _started(servers, tasks)
+        sources = [s.name for s in config.sources]
+        log.info("gateway.start", host=config.host, port=config.port, sources=sources)
         if ready is not None:
             ready()
         await stop.wait()
         log.info("gateway.stopping")
+    finally:
         for s in servers:
             s.should_exit = True
         await asyncio.gather(*tasks, return_exceptions=True)
-        if worker is not None and worker_task is not None:
+        if worker_task is not None:
             worker.stop()
             await worker_task
-            await worker.close()
+        await worker.close()
         await gateway.close()
-    finally:
+        if limiter is not None:
+            await limiter.close()
         await hg.close()
