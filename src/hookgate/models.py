@@ -15,11 +15,14 @@ from typing import Any
 from hookgate.errors import ConfigError
 
 __all__ = [
+    "ApiToken",
     "Application",
     "Attempt",
     "Delivery",
     "DeliveryStatus",
     "Endpoint",
+    "EventType",
+    "InboundSourceRecord",
     "Message",
     "SigningKey",
     "SigningKeyStatus",
@@ -170,3 +173,40 @@ class SigningKey:
     created_at: float
     activated_at: float | None = None
     retired_at: float | None = None
+
+
+@dataclass(slots=True)
+class ApiToken:
+    """A management API token. Only its SHA-256 is stored; the token itself is shown once at creation.
+
+    ``scope`` is ``"admin"`` or the id of the one application the token may read and change.
+    """
+
+    id: str
+    name: str
+    token_hash: bytes = field(repr=False)
+    scope: str
+    created_at: float
+    revoked_at: float | None = None
+
+
+@dataclass(slots=True)
+class EventType:
+    """An event type an application declares (a catalogue for subscribers; publishing does not require it)."""
+
+    app_id: str
+    name: str
+    created_at: float
+    description: str = ""
+    archived: bool = False
+
+
+@dataclass(slots=True)
+class InboundSourceRecord:
+    """An inbound source managed through the API: its settings as sealed JSON (they hold secrets)."""
+
+    id: str
+    name: str
+    config_sealed: bytes = field(repr=False)
+    created_at: float
+    updated_at: float

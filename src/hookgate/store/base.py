@@ -16,23 +16,37 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from hookgate.errors import HookgateError
 from hookgate.models import (
+    ApiToken,
     Application,
     Attempt,
     Delivery,
     DeliveryStatus,
     Endpoint,
+    EventType,
+    InboundSourceRecord,
     Message,
     SigningKey,
     SigningKeyStatus,
     new_id,
 )
 
-__all__ = ["IDEMPOTENCY_WINDOW", "AttemptResult", "Claim", "PublishResult", "Store", "fan_out"]
+__all__ = [
+    "IDEMPOTENCY_WINDOW",
+    "AttemptResult",
+    "Claim",
+    "Page",
+    "PublishResult",
+    "Store",
+    "fan_out",
+]
 
 IDEMPOTENCY_WINDOW = 24 * 3600.0
+
+T = TypeVar("T")
 
 
 def fan_out(message: Message, endpoints: Iterable[Endpoint], now: float) -> tuple[Delivery, ...]:
@@ -52,6 +66,14 @@ def fan_out(message: Message, endpoints: Iterable[Endpoint], now: float) -> tupl
         for e in endpoints
         if e.app_id == message.app_id and e.enabled and e.subscribes(message.event_type)
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """A page of a listing, newest first; ``next_cursor`` (opaque) fetches the next page, None at the end."""
+
+    items: list[T]
+    next_cursor: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +240,87 @@ class Store(abc.ABC):
         """Master key rotation: replace every sealed blob with ``fn(kind, record_id, blob)`` in one
         transaction, where kind is ``"endpoint"`` (``Endpoint.secrets_sealed``, skipped when empty) or
         ``"signing_key"`` (``SigningKey.private_sealed``). Returns how many blobs changed."""
+
+    # -- management API ---------------------------------------------------------------------------------
+    # Listings are newest first with opaque cursors (stable under concurrent inserts: the cursor names the
+    # last item's (created_at, id), the next page continues strictly after it). ``limit`` is 1-1000.
+
+    async def list_applications(self, *, cursor: str | None = None, limit: int = 50) -> Page[Application]:
+        raise NotImplementedError
+
+    async def add_api_token(self, token: ApiToken) -> ApiToken:
+        raise NotImplementedError
+
+    async def find_api_token(self, token_hash: bytes) -> ApiToken:
+        """The token with this hash, revoked or not. Raises `NotFoundError`."""
+        raise NotImplementedError
+
+    async def list_api_tokens(self) -> list[ApiToken]:
+        """Oldest first."""
+        raise NotImplementedError
+
+    async def revoke_api_token(self, token_id: str, *, now: float) -> ApiToken:
+        """Set ``revoked_at`` (once; revoking again keeps the first time). Raises `NotFoundError`."""
+        raise NotImplementedError
+
+    async def put_event_type(self, event_type: EventType) -> EventType:
+        """Create or replace (by app and name). Raises `NotFoundError` when the application does not exist."""
+        raise NotImplementedError
+
+    async def list_event_types(self, app_id: str) -> list[EventType]:
+        """By name."""
+        raise NotImplementedError
+
+    async def list_messages(
+        self,
+        app_id: str,
+        *,
+        event_type: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> Page[Message]:
+        """An application's messages, newest first, filtered by exact event type and created_at in
+        [since, until). Raises `StoreError` for a cursor this store did not issue."""
+        raise NotImplementedError
+
+    async def list_endpoint_attempts(
+        self, endpoint_id: str, *, cursor: str | None = None, limit: int = 50
+    ) -> Page[Attempt]:
+        """Every attempt at the endpoint's deliveries, newest first (by attempt id)."""
+        raise NotImplementedError
+
+    async def list_endpoint_deliveries(
+        self,
+        endpoint_id: str,
+        *,
+        status: DeliveryStatus | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> Page[Delivery]:
+        """The endpoint's deliveries, newest first, optionally with one status."""
+        raise NotImplementedError
+
+    async def put_source(self, source: InboundSourceRecord) -> InboundSourceRecord:
+        """Create or replace by id; names are unique (`StoreError` on a second source with the same name)."""
+        raise NotImplementedError
+
+    async def get_source(self, source_id: str) -> InboundSourceRecord:
+        """Raises `NotFoundError`."""
+        raise NotImplementedError
+
+    async def list_sources(self) -> list[InboundSourceRecord]:
+        """By name."""
+        raise NotImplementedError
+
+    async def delete_source(self, source_id: str) -> None:
+        """Raises `NotFoundError`."""
+        raise NotImplementedError
+
+    async def count_due(self, *, now: float) -> int:
+        """Deliveries waiting to be sent (pending/failed and due, or lease expired): the queue depth."""
+        raise NotImplementedError
 
     async def close(self) -> None:  # noqa: B027 - optional hook, most stores hold nothing to release
         """Release connections."""
