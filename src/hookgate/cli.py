@@ -432,3 +432,33 @@ def gateway(gateway_file: Path, data_dir: Path | None, log_format: str, log_leve
         asyncio.run(run_gateway(config, settings))
     except HookgateError as exc:
         _fail(str(exc), 1 if isinstance(exc, StoreError) else exc.exit_code)
+
+
+@main.command()
+@_settings_options
+@click.option("--host", help="Listen address (default: HOOKGATE_HOST or 127.0.0.1).")
+@click.option("--port", type=click.IntRange(1, 65535), help="Listen port (default: HOOKGATE_PORT or 8000).")
+@click.option("--no-workers", is_flag=True, help="Serve the API only; `hookgate worker` processes deliver.")
+@click.option("--log-format", type=click.Choice(["json", "console"]), default="json", show_default=True)
+@click.option(
+    "--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info", show_default=True
+)
+def serve(
+    config_file: Path | None,
+    database_url: str | None,
+    data_dir: Path | None,
+    host: str | None,
+    port: int | None,
+    no_workers: bool,
+    log_format: str,
+    log_level: str,
+) -> None:
+    """Run the management API and the delivery workers (SQLite in ./hookgate-data by default)."""
+    from hookgate.api.serve import run_server
+
+    settings = _load(config_file, database_url=database_url, data_dir=data_dir, host=host, port=port)
+    configure_logging(fmt=log_format, level=log_level)
+    try:
+        asyncio.run(run_server(settings, workers=not no_workers, announce=click.echo))
+    except HookgateError as exc:
+        _fail(str(exc), 1 if isinstance(exc, StoreError) else exc.exit_code)

@@ -21,7 +21,7 @@ import random
 import secrets as _secrets
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import structlog
@@ -134,6 +134,7 @@ class Worker:
         breaker_factory: Callable[[], CircuitBreaker] = CircuitBreaker,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
+        observers: Sequence[Callable[[AttemptResult], None]] = (),
     ) -> None:
         if concurrency < 1 or endpoint_concurrency < 1 or claim_batch < 1:
             raise ValueError("concurrency, endpoint_concurrency and claim_batch must be at least 1")
@@ -170,6 +171,7 @@ class Worker:
         self._stopping = asyncio.Event()
         self._flush_lock = asyncio.Lock()
         self.stats = WorkerStats()
+        self._observers = tuple(observers)
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -180,6 +182,10 @@ class Worker:
     @property
     def in_flight(self) -> int:
         return len(self._tasks)
+
+    def circuit_states(self) -> dict[str, str]:
+        """Endpoint id -> breaker state, for the endpoints this worker has seen."""
+        return {endpoint_id: state.breaker.state.value for endpoint_id, state in self._endpoints.items()}
 
     async def run(self) -> None:
         """Claim and deliver until `stop`; then finish or release in-flight work and flush results."""
@@ -328,6 +334,8 @@ class Worker:
     def _report(self, result: AttemptResult) -> None:
         self._results.append(result)
         self._results_ready.set()
+        for observe in self._observers:
+            observe(result)
 
     async def _flush(self) -> None:
         async with self._flush_lock:

@@ -1,0 +1,105 @@
+"""``hookgate serve``: the management API and (unless ``--no-workers``) the delivery workers in one process.
+
+First start on an empty database creates an admin API token (printed once, stored only as a hash) and an
+active JWS signing key. SIGTERM/SIGINT stop the listener, then the workers finish or release in-flight
+deliveries, then the store closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Callable, Generator
+
+import structlog
+import uvicorn
+
+from hookgate.api.app import create_app
+from hookgate.api.auth import ADMIN, issue_token
+from hookgate.api.metrics import Metrics
+from hookgate.client import Hookgate
+from hookgate.config import Settings
+from hookgate.errors import ConfigError
+
+__all__ = ["bootstrap", "run_server"]
+
+log = structlog.get_logger("hookgate.serve")
+
+
+class _Server(uvicorn.Server):
+    # signals belong to run_server, which must stop the workers after the listener (uvicorn would re-raise
+    # the signal once its own shutdown is done and end the process early)
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+async def bootstrap(hg: Hookgate) -> str | None:
+    """Create the first admin token (returned, to be shown once) and an active signing key, if missing."""
+    token = None
+    if not await hg.store.list_api_tokens():
+        _, token = await issue_token(hg.store, "initial admin", ADMIN)
+    await hg.keyring.ensure_active()
+    return token
+
+
+async def run_server(
+    settings: Settings,
+    *,
+    workers: bool = True,
+    announce: Callable[[str], None] = print,
+    ready: Callable[[int], None] | None = None,
+) -> None:
+    hg = await Hookgate.open(settings=settings)
+    metrics = Metrics()
+    worker = hg.worker(observers=[metrics.observe_attempt]) if workers else None
+    circuit_states = worker.circuit_states if worker is not None else None
+    app = create_app(hg, metrics=metrics, circuit_states=circuit_states)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        proxy_headers=False,
+        lifespan="off",
+    )
+    server = _Server(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    serve_task: asyncio.Task[None] | None = None
+    worker_task: asyncio.Task[None] | None = None
+    try:
+        token = await bootstrap(hg)
+        if token is not None:
+            announce(f"admin API token (shown once, store it now): {token}")
+        serve_task = asyncio.create_task(server.serve())
+        if worker is not None:
+            worker_task = asyncio.create_task(worker.run())
+        while not server.started:
+            if serve_task.done():
+                raise ConfigError(f"cannot listen on {settings.host}:{settings.port} (is the port in use?)")
+            await asyncio.sleep(0.02)
+        port = settings.port
+        sockets = [s for srv in server.servers for s in (srv.sockets or ())]
+        if sockets:
+            port = int(sockets[0].getsockname()[1])
+        log.info("serve.start", host=settings.host, port=port, workers=worker is not None)
+        announce(f"hookgate API on http://{settings.host}:{port}/api/v1 (OpenAPI: /openapi.json)")
+        if ready is not None:
+            ready(port)
+        await stop.wait()
+        log.info("serve.stopping")
+    finally:
+        server.should_exit = True
+        if serve_task is not None:
+            await asyncio.gather(serve_task, return_exceptions=True)
+        if worker is not None:
+            if worker_task is not None:
+                worker.stop()
+                await worker_task
+            await worker.close()
+        await hg.close()
