@@ -3,22 +3,32 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import json
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import pytest
 
 from hookgate.errors import NotFoundError, StoreError
 from hookgate.models import (
+    ApiToken,
     Application,
+    Attempt,
     DeliveryStatus,
     Endpoint,
+    EventType,
+    InboundSourceRecord,
     Message,
     SigningKey,
     SigningKeyStatus,
     new_id,
 )
-from hookgate.store.base import AttemptResult, Store
+from hookgate.store.base import AttemptResult, Page, Store
 
 T0 = 1_700_000_000.0
+T = TypeVar("T")
 
 
 async def make_app(store: Store, name: str = "acme") -> Application:
@@ -496,3 +506,334 @@ async def test_publish_many_each_message_succeeds_or_fails_alone(store: Store) -
 
 async def test_publish_many_of_nothing(store: Store) -> None:
     assert await store.publish_many([], now=T0) == []
+
+
+# -- management API -----------------------------------------------------------------------------------
+
+
+async def walk(fetch: Callable[[str | None], Awaitable[Page[T]]]) -> list[list[T]]:
+    """Every page of a listing, following next_cursor until it is None."""
+    pages: list[list[T]] = []
+    cursor: str | None = None
+    while True:
+        page = await fetch(cursor)
+        pages.append(page.items)
+        if page.next_cursor is None:
+            return pages
+        cursor = page.next_cursor
+        assert len(pages) < 100
+
+
+def newest_first(records: list[Message]) -> list[str]:
+    return [m.id for m in sorted(records, key=lambda m: (m.created_at, m.id), reverse=True)]
+
+
+async def publish_at(store: Store, app: Application, at: float, event_type: str = "invoice.paid") -> Message:
+    msg = Message(id=new_id("msg"), app_id=app.id, event_type=event_type, payload=b"{}", created_at=at)
+    return (await store.publish(msg, now=at)).message
+
+
+async def test_list_messages_pages_newest_first_without_gaps_or_repeats(store: Store) -> None:
+    app, other = await make_app(store), await make_app(store, "other")
+    # three messages per second: ties on created_at are broken by id
+    mine = [await publish_at(store, app, T0 + i // 3) for i in range(25)]
+    theirs = [await publish_at(store, other, T0 + i // 3) for i in range(7)]
+    pages = await walk(lambda c: store.list_messages(app.id, cursor=c, limit=10))
+    assert [len(p) for p in pages] == [10, 10, 5]
+    assert [m.id for p in pages for m in p] == newest_first(mine)
+    assert pages[0][0].created_at == T0 + 8  # the newest second comes first
+    assert not {m.id for p in pages for m in p} & {m.id for m in theirs}  # tenants never mix
+    other_pages = await walk(lambda c: store.list_messages(other.id, cursor=c, limit=3))
+    assert [m.id for p in other_pages for m in p] == newest_first(theirs)
+    # exactly one page when everything fits, even exactly
+    whole = await store.list_messages(app.id, limit=25)
+    assert whole.next_cursor is None
+    assert [m.id for m in whole.items] == newest_first(mine)
+    almost = await store.list_messages(app.id, limit=24)
+    assert almost.next_cursor is not None
+    rest = await store.list_messages(app.id, cursor=almost.next_cursor, limit=24)
+    assert [m.id for m in rest.items] == newest_first(mine)[24:]
+    assert rest.next_cursor is None
+    assert rest.items[0].payload == b"{}"
+    assert (await store.list_messages("app_missing")).items == []
+
+
+async def test_a_cursor_stays_valid_when_newer_messages_arrive(store: Store) -> None:
+    app = await make_app(store)
+    older = [await publish_at(store, app, T0 + i) for i in range(6)]
+    first = await store.list_messages(app.id, limit=3)
+    assert [m.id for m in first.items] == newest_first(older)[:3]
+    await publish_at(store, app, T0 + 100)
+    assert first.next_cursor is not None
+    second = await store.list_messages(app.id, cursor=first.next_cursor, limit=3)
+    assert [m.id for m in second.items] == newest_first(older)[3:]
+    assert second.next_cursor is None
+
+
+async def test_list_messages_filters_by_exact_event_type_and_half_open_time_range(store: Store) -> None:
+    app = await make_app(store)
+    paid = [await publish_at(store, app, T0 + i, "invoice.paid") for i in range(10)]
+    await publish_at(store, app, T0 + 3, "invoice.paid.v2")
+    await publish_at(store, app, T0 + 4, "invoice")
+    await publish_at(store, app, T0 + 5, "user.created")
+    by_type = await walk(lambda c: store.list_messages(app.id, event_type="invoice.paid", cursor=c, limit=4))
+    assert [len(p) for p in by_type] == [4, 4, 2]
+    assert [m.id for p in by_type for m in p] == newest_first(paid)
+    assert (await store.list_messages(app.id, event_type="invoice.*")).items == []
+    # since is inclusive, until exclusive
+    ranged = await store.list_messages(app.id, since=T0 + 2, until=T0 + 5)
+    assert [m.created_at for m in ranged.items] == [T0 + 4, T0 + 4, T0 + 3, T0 + 3, T0 + 2]
+    both = await walk(
+        lambda c: store.list_messages(
+            app.id, event_type="invoice.paid", since=T0 + 2, until=T0 + 8, cursor=c, limit=2
+        )
+    )
+    assert [m.id for p in both for m in p] == newest_first(paid[2:8])
+    assert (await store.list_messages(app.id, since=T0 + 100)).items == []
+    assert len((await store.list_messages(app.id, until=T0 + 1)).items) == 1
+
+
+async def test_invalid_cursors_and_limits_raise_store_error(store: Store) -> None:
+    app = await make_app(store)
+    endpoint = await make_endpoint(store, app)
+    for i in range(3):
+        await make_app(store, f"app-{i}")
+        await publish_at(store, app, T0 + i)
+    apps_cursor = (await store.list_applications(limit=1)).next_cursor
+    messages_cursor = (await store.list_messages(app.id, limit=1)).next_cursor
+    assert apps_cursor is not None
+    assert messages_cursor is not None
+    forged = [
+        "",
+        "not a cursor",
+        "%%%%",
+        "é",
+        base64.urlsafe_b64encode(b"[1, 2]").decode(),
+        base64.urlsafe_b64encode(b'{"a": 1}').decode(),
+        base64.urlsafe_b64encode(json.dumps(["msg", "x", "y"]).encode()).decode(),
+        base64.urlsafe_b64encode(json.dumps(["msg", 1.0]).encode()).decode(),
+        base64.urlsafe_b64encode(b'["msg", NaN, "msg_x"]').decode(),
+        base64.urlsafe_b64encode(json.dumps(["att", -1]).encode()).decode(),
+        base64.urlsafe_b64encode(json.dumps(["att", 1.5]).encode()).decode(),
+        apps_cursor,  # a cursor of another listing
+    ]
+    for cursor in forged:
+        with pytest.raises(StoreError, match="invalid cursor"):
+            await store.list_messages(app.id, cursor=cursor)
+        with pytest.raises(StoreError, match="invalid cursor"):
+            await store.list_endpoint_attempts(endpoint.id, cursor=cursor)
+    with pytest.raises(StoreError, match="invalid cursor"):
+        await store.list_applications(cursor=messages_cursor)
+    with pytest.raises(StoreError, match="invalid cursor"):
+        await store.list_endpoint_deliveries(endpoint.id, cursor=messages_cursor)
+    for limit in (0, -1, 1001, True):
+        with pytest.raises(StoreError):
+            await store.list_messages(app.id, limit=limit)
+        with pytest.raises(StoreError):
+            await store.list_applications(limit=limit)
+        with pytest.raises(StoreError):
+            await store.list_endpoint_attempts(endpoint.id, limit=limit)
+        with pytest.raises(StoreError):
+            await store.list_endpoint_deliveries(endpoint.id, limit=limit)
+    assert len((await store.list_messages(app.id, limit=1000)).items) == 3
+    assert len((await store.list_messages(app.id, limit=1)).items) == 1
+
+
+async def test_list_applications_pages_newest_first(store: Store) -> None:
+    apps = [
+        await store.create_application(Application(id=new_id("app"), name=f"a{i}", created_at=T0 + i // 2))
+        for i in range(7)
+    ]
+    pages = await walk(lambda c: store.list_applications(cursor=c, limit=3))
+    assert [len(p) for p in pages] == [3, 3, 1]
+    expected = sorted(apps, key=lambda a: (a.created_at, a.id), reverse=True)
+    assert [a for p in pages for a in p] == expected
+
+
+async def test_list_endpoint_deliveries_pages_filters_by_status_and_keeps_to_the_endpoint(
+    store: Store,
+) -> None:
+    app, other = await make_app(store), await make_app(store, "other")
+    endpoint = await make_endpoint(store, app)
+    sibling = await make_endpoint(store, app)
+    await make_endpoint(store, other)
+    for i in range(12):
+        await publish_at(store, app, T0 + i // 4)
+        await publish_at(store, other, T0 + i // 4)
+    mine = [
+        d
+        for m in (await store.list_messages(app.id, limit=100)).items
+        for d in await store.list_deliveries(m.id)
+    ]
+    ours = [d for d in mine if d.endpoint_id == endpoint.id]
+    assert len(ours) == 12
+    pages = await walk(lambda c: store.list_endpoint_deliveries(endpoint.id, cursor=c, limit=5))
+    assert [len(p) for p in pages] == [5, 5, 2]
+    listed = [d for p in pages for d in p]
+    assert [d.id for d in listed] == [
+        d.id for d in sorted(ours, key=lambda d: (d.created_at, d.id), reverse=True)
+    ]
+    assert {d.endpoint_id for d in listed} == {endpoint.id}
+    assert listed[0].status is DeliveryStatus.PENDING
+    # deliver three of this endpoint's (and everything of the sibling's)
+    delivered = set()
+    for claim in await store.claim("w", 100, now=T0 + 10, lease_s=30):
+        if claim.delivery.endpoint_id == endpoint.id and len(delivered) == 3:
+            continue
+        if claim.delivery.endpoint_id == endpoint.id:
+            delivered.add(claim.delivery.id)
+        await store.complete([result(claim.delivery.id, "w", DeliveryStatus.DELIVERED, at=T0 + 11)])
+    done = await walk(
+        lambda c: store.list_endpoint_deliveries(
+            endpoint.id, status=DeliveryStatus.DELIVERED, cursor=c, limit=2
+        )
+    )
+    assert [len(p) for p in done] == [2, 1]
+    assert {d.id for p in done for d in p} == delivered
+    in_flight = await store.list_endpoint_deliveries(endpoint.id, status=DeliveryStatus.IN_FLIGHT)
+    assert len(in_flight.items) == 9
+    assert in_flight.next_cursor is None
+    assert (await store.list_endpoint_deliveries(endpoint.id, status=DeliveryStatus.DEAD)).items == []
+    assert len((await store.list_endpoint_deliveries(sibling.id, limit=1000)).items) == 12
+    assert (await store.list_endpoint_deliveries("ep_missing")).items == []
+
+
+async def test_list_endpoint_attempts_newest_first_across_deliveries(store: Store) -> None:
+    app = await make_app(store)
+    endpoint = await make_endpoint(store, app)
+    other = await make_endpoint(store, app)
+    for i in range(4):
+        await publish_at(store, app, T0 + i)
+    # three rounds of failures, then success: 4 deliveries x 4 attempts per endpoint
+    for round_ in range(4):
+        at = T0 + 10 * (round_ + 1)
+        status = DeliveryStatus.DELIVERED if round_ == 3 else DeliveryStatus.FAILED
+        for claim in await store.claim("w", 100, now=at, lease_s=5):
+            await store.complete(
+                [result(claim.delivery.id, "w", status, at=at, code=200 if round_ == 3 else 500)]
+            )
+    pages: list[list[Attempt]] = await walk(
+        lambda c: store.list_endpoint_attempts(endpoint.id, cursor=c, limit=7)
+    )
+    assert [len(p) for p in pages] == [7, 7, 2]
+    attempts = [a for p in pages for a in p]
+    ids = [a.id for a in attempts]
+    assert all(isinstance(i, int) for i in ids)
+    assert ids == sorted(ids, key=lambda i: i or 0, reverse=True)
+    assert len(set(ids)) == 16
+    ours = {d.id for d in (await store.list_endpoint_deliveries(endpoint.id)).items}
+    assert {a.delivery_id for a in attempts} == ours
+    expected = sorted(
+        [a for d in ours for a in await store.list_attempts(d)], key=lambda a: a.id or 0, reverse=True
+    )
+    assert attempts == expected
+    assert attempts[0].status_code == 200
+    assert attempts[-1].status_code == 500
+    theirs = await store.list_endpoint_attempts(other.id, limit=1000)
+    assert len(theirs.items) == 16
+    assert not {a.id for a in theirs.items} & set(ids)
+    assert (await store.list_endpoint_attempts("ep_missing")).items == []
+
+
+def api_token(name: str = "ci", *, scope: str = "admin", at: float = T0) -> ApiToken:
+    return ApiToken(
+        id=new_id("tok"),
+        name=name,
+        token_hash=hashlib.sha256(new_id("secret").encode()).digest(),
+        scope=scope,
+        created_at=at,
+    )
+
+
+async def test_api_tokens_are_found_by_hash_listed_and_revoked_once(store: Store) -> None:
+    app = await make_app(store)
+    admin = await store.add_api_token(api_token("admin", at=T0 + 1))
+    scoped = await store.add_api_token(api_token("acme", scope=app.id, at=T0))
+    assert await store.find_api_token(admin.token_hash) == admin
+    assert (await store.find_api_token(scoped.token_hash)).scope == app.id
+    assert await store.list_api_tokens() == [scoped, admin]  # oldest first
+    with pytest.raises(NotFoundError):
+        await store.find_api_token(hashlib.sha256(b"unknown").digest())
+    duplicate = api_token("copy")
+    duplicate.token_hash = admin.token_hash
+    with pytest.raises(StoreError):
+        await store.add_api_token(duplicate)
+    assert len(await store.list_api_tokens()) == 2
+    revoked = await store.revoke_api_token(admin.id, now=T0 + 50)
+    assert revoked.revoked_at == T0 + 50
+    assert (await store.revoke_api_token(admin.id, now=T0 + 99)).revoked_at == T0 + 50
+    found = await store.find_api_token(admin.token_hash)  # revoked tokens are still found
+    assert found.revoked_at == T0 + 50
+    assert found.token_hash == admin.token_hash
+    assert (await store.find_api_token(scoped.token_hash)).revoked_at is None
+    with pytest.raises(NotFoundError):
+        await store.revoke_api_token("tok_missing", now=T0)
+
+
+async def test_event_types_are_upserted_per_application(store: Store) -> None:
+    app, other = await make_app(store), await make_app(store, "other")
+    paid = await store.put_event_type(EventType(app_id=app.id, name="invoice.paid", created_at=T0))
+    created = EventType(app_id=app.id, name="customer.created", created_at=T0, description="A new customer")
+    await store.put_event_type(created)
+    await store.put_event_type(EventType(app_id=other.id, name="invoice.paid", created_at=T0))
+    assert await store.list_event_types(app.id) == [created, paid]  # by name
+    replaced = EventType(
+        app_id=app.id, name="invoice.paid", created_at=T0 + 5, description="Paid in full", archived=True
+    )
+    assert await store.put_event_type(replaced) == replaced
+    assert await store.list_event_types(app.id) == [created, replaced]
+    (theirs,) = await store.list_event_types(other.id)
+    assert theirs.description == ""
+    assert theirs.archived is False
+    assert await store.list_event_types("app_missing") == []
+    with pytest.raises(NotFoundError):
+        await store.put_event_type(EventType(app_id="app_missing", name="x", created_at=T0))
+
+
+def source(name: str, *, at: float = T0, sealed: bytes = b"\x00sealed") -> InboundSourceRecord:
+    return InboundSourceRecord(
+        id=new_id("src"), name=name, config_sealed=sealed, created_at=at, updated_at=at
+    )
+
+
+async def test_sources_are_replaced_by_id_with_unique_names(store: Store) -> None:
+    stripe = await store.put_source(source("stripe"))
+    github = await store.put_source(source("github"))
+    assert await store.get_source(stripe.id) == stripe
+    assert await store.list_sources() == [github, stripe]  # by name
+    changed = InboundSourceRecord(
+        id=stripe.id, name="stripe-live", config_sealed=b"new", created_at=T0, updated_at=T0 + 1
+    )
+    assert await store.put_source(changed) == changed
+    assert await store.get_source(stripe.id) == changed
+    assert await store.list_sources() == [github, changed]
+    with pytest.raises(StoreError):
+        await store.put_source(source("github"))  # another id with a taken name
+    assert await store.list_sources() == [github, changed]
+    await store.put_source(source("stripe"))  # the old name is free again
+    await store.delete_source(github.id)
+    assert [s.name for s in await store.list_sources()] == ["stripe", "stripe-live"]
+    with pytest.raises(NotFoundError):
+        await store.get_source(github.id)
+    with pytest.raises(NotFoundError):
+        await store.delete_source(github.id)
+
+
+async def test_count_due_counts_due_retryable_work_and_expired_leases(store: Store) -> None:
+    app = await make_app(store)
+    await make_endpoint(store, app)
+    assert await store.count_due(now=T0) == 0
+    for i in range(6):
+        await publish_at(store, app, T0 + i)
+    assert await store.count_due(now=T0 - 1) == 0
+    assert await store.count_due(now=T0 + 2) == 3  # pending, due at T0, T0+1, T0+2
+    assert await store.count_due(now=T0 + 10) == 6
+    claims = await store.claim("w", 4, now=T0 + 10, lease_s=30)  # leased until T0+40
+    assert await store.count_due(now=T0 + 10) == 2
+    await store.complete([result(claims[0].delivery.id, "w", DeliveryStatus.DELIVERED, at=T0 + 11)])
+    await store.complete([result(claims[1].delivery.id, "w", DeliveryStatus.DEAD, at=T0 + 11, code=500)])
+    await store.complete([result(claims[2].delivery.id, "w", DeliveryStatus.FAILED, at=T0 + 20, code=500)])
+    assert await store.count_due(now=T0 + 19) == 2
+    assert await store.count_due(now=T0 + 20) == 3  # the failed one is due again
+    assert await store.count_due(now=T0 + 39) == 3
+    assert await store.count_due(now=T0 + 40) == 4  # the fourth claim's lease expired

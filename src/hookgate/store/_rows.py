@@ -2,13 +2,30 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
+import math
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
-from hookgate.models import Attempt, Delivery, DeliveryStatus, Endpoint, Message, SigningKey, SigningKeyStatus
-from hookgate.store.base import AttemptResult
+from hookgate.errors import StoreError
+from hookgate.models import (
+    ApiToken,
+    Application,
+    Attempt,
+    Delivery,
+    DeliveryStatus,
+    Endpoint,
+    EventType,
+    InboundSourceRecord,
+    Message,
+    SigningKey,
+    SigningKeyStatus,
+)
+from hookgate.store.base import AttemptResult, Page
 
+T = TypeVar("T")
 Row = Any  # sqlite3.Row | asyncpg.Record: both support row["column"]
 
 
@@ -184,4 +201,140 @@ def signing_key_from_row(row: Row) -> SigningKey:
         created_at=row["created_at"],
         activated_at=row["activated_at"],
         retired_at=row["retired_at"],
+    )
+
+
+# -- management API: cursors, limits and the new records ---------------------------------------------------
+
+MAX_LIMIT = 1000
+# the start of a listing: before every real item (ids are non-empty, created_at finite, attempt ids < 2**63)
+FIRST_POSITION: tuple[float, str] = (math.inf, "")
+FIRST_ATTEMPT = 2**63 - 1
+
+
+def check_limit(limit: int) -> int:
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+        raise StoreError(f"limit must be an integer from 1 to {MAX_LIMIT}, not {limit!r}")
+    return limit
+
+
+def encode_cursor(kind: str, *position: float | str | int) -> str:
+    """An opaque cursor: base64url (unpadded) of JSON ``[kind, *position]``."""
+    raw = json.dumps([kind, *position], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _decode(kind: str, cursor: str) -> list[Any]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        value = json.loads(raw)
+    except (ValueError, TypeError, binascii.Error):
+        raise StoreError("invalid cursor") from None
+    if not isinstance(value, list) or not value or value[0] != kind:
+        raise StoreError("invalid cursor")
+    return value[1:]
+
+
+def decode_position(kind: str, cursor: str | None) -> tuple[float, str]:
+    """The (created_at, id) a ``kind`` cursor names; `FIRST_POSITION` for None. `StoreError` if malformed."""
+    if cursor is None:
+        return FIRST_POSITION
+    value = _decode(kind, cursor)
+    if (
+        len(value) != 2
+        or isinstance(value[0], bool)
+        or not isinstance(value[0], int | float)
+        or not math.isfinite(value[0])
+        or not isinstance(value[1], str)
+        or not value[1]
+    ):
+        raise StoreError("invalid cursor")
+    return float(value[0]), value[1]
+
+
+def decode_attempt_id(cursor: str | None) -> int:
+    """The attempt id an attempts cursor names; `FIRST_ATTEMPT` for None. `StoreError` if malformed."""
+    if cursor is None:
+        return FIRST_ATTEMPT
+    value = _decode("att", cursor)
+    if len(value) != 1 or isinstance(value[0], bool) or not isinstance(value[0], int):
+        raise StoreError("invalid cursor")
+    if not 0 <= value[0] < FIRST_ATTEMPT:
+        raise StoreError("invalid cursor")
+    return value[0]
+
+
+def page_of(
+    kind: str, items: list[T], limit: int, position: Callable[[T], tuple[float | str | int, ...]]
+) -> Page[T]:
+    """A page of up to ``limit + 1`` items fetched in listing order; the extra one says there is more."""
+    if len(items) <= limit:
+        return Page(items, None)
+    items = items[:limit]
+    return Page(items, encode_cursor(kind, *position(items[-1])))
+
+
+def application_from_row(row: Row) -> Application:
+    return Application(id=row["id"], name=row["name"], created_at=row["created_at"])
+
+
+def api_token_params(t: ApiToken) -> dict[str, Any]:
+    return {
+        "id": t.id,
+        "name": t.name,
+        "token_hash": bytes(t.token_hash),
+        "scope": t.scope,
+        "created_at": t.created_at,
+        "revoked_at": t.revoked_at,
+    }
+
+
+def api_token_from_row(row: Row) -> ApiToken:
+    return ApiToken(
+        id=row["id"],
+        name=row["name"],
+        token_hash=bytes(row["token_hash"]),
+        scope=row["scope"],
+        created_at=row["created_at"],
+        revoked_at=row["revoked_at"],
+    )
+
+
+def event_type_params(e: EventType, *, flag: Callable[[bool], Any] = int) -> dict[str, Any]:
+    return {
+        "app_id": e.app_id,
+        "name": e.name,
+        "description": e.description,
+        "archived": flag(e.archived),
+        "created_at": e.created_at,
+    }
+
+
+def event_type_from_row(row: Row) -> EventType:
+    return EventType(
+        app_id=row["app_id"],
+        name=row["name"],
+        created_at=row["created_at"],
+        description=row["description"],
+        archived=bool(row["archived"]),
+    )
+
+
+def source_params(s: InboundSourceRecord) -> dict[str, Any]:
+    return {
+        "id": s.id,
+        "name": s.name,
+        "config_sealed": bytes(s.config_sealed),
+        "created_at": s.created_at,
+        "updated_at": s.updated_at,
+    }
+
+
+def source_from_row(row: Row) -> InboundSourceRecord:
+    return InboundSourceRecord(
+        id=row["id"],
+        name=row["name"],
+        config_sealed=bytes(row["config_sealed"]),
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
     )

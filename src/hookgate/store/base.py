@@ -245,32 +245,33 @@ class Store(abc.ABC):
     # Listings are newest first with opaque cursors (stable under concurrent inserts: the cursor names the
     # last item's (created_at, id), the next page continues strictly after it). ``limit`` is 1-1000.
 
-    async def list_applications(self, *, cursor: str | None = None, limit: int = 50) -> Page[Application]:
-        raise NotImplementedError
+    @abc.abstractmethod
+    async def list_applications(self, *, cursor: str | None = None, limit: int = 50) -> Page[Application]: ...
 
-    async def add_api_token(self, token: ApiToken) -> ApiToken:
-        raise NotImplementedError
+    @abc.abstractmethod
+    async def add_api_token(self, token: ApiToken) -> ApiToken: ...
 
+    @abc.abstractmethod
     async def find_api_token(self, token_hash: bytes) -> ApiToken:
         """The token with this hash, revoked or not. Raises `NotFoundError`."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     async def list_api_tokens(self) -> list[ApiToken]:
         """Oldest first."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     async def revoke_api_token(self, token_id: str, *, now: float) -> ApiToken:
         """Set ``revoked_at`` (once; revoking again keeps the first time). Raises `NotFoundError`."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     async def put_event_type(self, event_type: EventType) -> EventType:
         """Create or replace (by app and name). Raises `NotFoundError` when the application does not exist."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     async def list_event_types(self, app_id: str) -> list[EventType]:
         """By name."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     async def list_messages(
         self,
         app_id: str,
@@ -283,14 +284,14 @@ class Store(abc.ABC):
     ) -> Page[Message]:
         """An application's messages, newest first, filtered by exact event type and created_at in
         [since, until). Raises `StoreError` for a cursor this store did not issue."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     async def list_endpoint_attempts(
         self, endpoint_id: str, *, cursor: str | None = None, limit: int = 50
     ) -> Page[Attempt]:
         """Every attempt at the endpoint's deliveries, newest first (by attempt id)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     async def list_endpoint_deliveries(
         self,
         endpoint_id: str,
@@ -300,27 +301,26 @@ class Store(abc.ABC):
         limit: int = 50,
     ) -> Page[Delivery]:
         """The endpoint's deliveries, newest first, optionally with one status."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     async def put_source(self, source: InboundSourceRecord) -> InboundSourceRecord:
         """Create or replace by id; names are unique (`StoreError` on a second source with the same name)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     async def get_source(self, source_id: str) -> InboundSourceRecord:
         """Raises `NotFoundError`."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     async def list_sources(self) -> list[InboundSourceRecord]:
         """By name."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     async def delete_source(self, source_id: str) -> None:
         """Raises `NotFoundError`."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     async def count_due(self, *, now: float) -> int:
         """Deliveries waiting to be sent (pending/failed and due, or lease expired): the queue depth."""
-        raise NotImplementedError
 
     async def close(self) -> None:  # noqa: B027 - optional hook, most stores hold nothing to release
         """Release connections."""

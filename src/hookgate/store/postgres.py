@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
@@ -16,19 +17,42 @@ from typing import Any, TypeVar
 import asyncpg
 
 from hookgate.errors import HookgateError, NotFoundError, StoreError
-from hookgate.models import Application, Attempt, Delivery, Endpoint, Message, SigningKey, SigningKeyStatus
+from hookgate.models import (
+    ApiToken,
+    Application,
+    Attempt,
+    Delivery,
+    DeliveryStatus,
+    Endpoint,
+    EventType,
+    InboundSourceRecord,
+    Message,
+    SigningKey,
+    SigningKeyStatus,
+)
 from hookgate.store._rows import (
+    api_token_from_row,
+    api_token_params,
+    application_from_row,
     attempt_from_row,
+    check_limit,
     completion_arrays,
+    decode_attempt_id,
+    decode_position,
     delivery_from_row,
     endpoint_from_row,
     endpoint_params,
+    event_type_from_row,
+    event_type_params,
     first_per_lease,
     message_from_row,
+    page_of,
     signing_key_from_row,
     signing_key_params,
+    source_from_row,
+    source_params,
 )
-from hookgate.store.base import IDEMPOTENCY_WINDOW, AttemptResult, Claim, PublishResult, Store, fan_out
+from hookgate.store.base import IDEMPOTENCY_WINDOW, AttemptResult, Claim, Page, PublishResult, Store, fan_out
 from hookgate.store.sql import load_queries, migrations
 
 __all__ = ["PostgresStore", "migrate_postgres"]
@@ -439,3 +463,119 @@ class PostgresStore(Store):
             return len(endpoints) + len(keys)
 
         return await self._tx(tx)
+
+    # -- management API ---------------------------------------------------------------------------------
+
+    async def list_applications(self, *, cursor: str | None = None, limit: int = 50) -> Page[Application]:
+        c_at, c_id = decode_position("app", cursor)
+        params = {"c_at": c_at, "c_id": c_id, "limit": check_limit(limit) + 1}
+        items = [application_from_row(r) for r in await self._fetch("list_applications", params)]
+        return page_of("app", items, limit, lambda a: (a.created_at, a.id))
+
+    async def add_api_token(self, token: ApiToken) -> ApiToken:
+        params = api_token_params(token)
+        await self._one(lambda c: self._exec(c, "insert_api_token", params))
+        return token
+
+    async def find_api_token(self, token_hash: bytes) -> ApiToken:
+        row = await self._fetchrow("find_api_token", {"token_hash": bytes(token_hash)})
+        if row is None:
+            raise NotFoundError("API token not found")
+        return api_token_from_row(row)
+
+    async def list_api_tokens(self) -> list[ApiToken]:
+        return [api_token_from_row(r) for r in await self._fetch("list_api_tokens", {})]
+
+    async def revoke_api_token(self, token_id: str, *, now: float) -> ApiToken:
+        row = await self._fetchrow("revoke_api_token", {"id": token_id, "now": now})
+        if row is None:
+            raise NotFoundError(f"API token {token_id!r} not found")
+        return api_token_from_row(row)
+
+    async def put_event_type(self, event_type: EventType) -> EventType:
+        async def tx(c: asyncpg.Connection) -> None:
+            q = Q["get_application"]
+            if await c.fetchrow(q.sql, *q.args({"id": event_type.app_id})) is None:
+                raise NotFoundError(f"application {event_type.app_id!r} not found")
+            await self._exec(c, "put_event_type", event_type_params(event_type, flag=bool))
+
+        await self._tx(tx)
+        return event_type
+
+    async def list_event_types(self, app_id: str) -> list[EventType]:
+        return [event_type_from_row(r) for r in await self._fetch("list_event_types", {"app_id": app_id})]
+
+    async def list_messages(
+        self,
+        app_id: str,
+        *,
+        event_type: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> Page[Message]:
+        c_at, c_id = decode_position("msg", cursor)
+        params: dict[str, Any] = {
+            "app_id": app_id,
+            "event_type": event_type,
+            "since": -math.inf if since is None else float(since),
+            "until": math.inf if until is None else float(until),
+            "c_at": c_at,
+            "c_id": c_id,
+            "limit": check_limit(limit) + 1,
+        }
+        rows = await self._fetch("list_messages" if event_type is None else "list_messages_of_type", params)
+        return page_of("msg", [message_from_row(r) for r in rows], limit, lambda m: (m.created_at, m.id))
+
+    async def list_endpoint_attempts(
+        self, endpoint_id: str, *, cursor: str | None = None, limit: int = 50
+    ) -> Page[Attempt]:
+        params = {
+            "endpoint_id": endpoint_id,
+            "before": decode_attempt_id(cursor),
+            "limit": check_limit(limit) + 1,
+        }
+        items = [attempt_from_row(r) for r in await self._fetch("list_endpoint_attempts", params)]
+        return page_of("att", items, limit, lambda a: (a.id or 0,))
+
+    async def list_endpoint_deliveries(
+        self,
+        endpoint_id: str,
+        *,
+        status: DeliveryStatus | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> Page[Delivery]:
+        c_at, c_id = decode_position("dlv", cursor)
+        params = {
+            "endpoint_id": endpoint_id,
+            "status": None if status is None else DeliveryStatus(status).value,
+            "c_at": c_at,
+            "c_id": c_id,
+            "limit": check_limit(limit) + 1,
+        }
+        items = [delivery_from_row(r) for r in await self._fetch("list_endpoint_deliveries", params)]
+        return page_of("dlv", items, limit, lambda d: (d.created_at, d.id))
+
+    async def put_source(self, source: InboundSourceRecord) -> InboundSourceRecord:
+        params = source_params(source)
+        await self._one(lambda c: self._exec(c, "put_source", params))
+        return source
+
+    async def get_source(self, source_id: str) -> InboundSourceRecord:
+        row = await self._fetchrow("get_source", {"id": source_id})
+        if row is None:
+            raise NotFoundError(f"inbound source {source_id!r} not found")
+        return source_from_row(row)
+
+    async def list_sources(self) -> list[InboundSourceRecord]:
+        return [source_from_row(r) for r in await self._fetch("list_sources", {})]
+
+    async def delete_source(self, source_id: str) -> None:
+        if await self._one(lambda c: self._exec(c, "delete_source", {"id": source_id})) == 0:
+            raise NotFoundError(f"inbound source {source_id!r} not found")
+
+    async def count_due(self, *, now: float) -> int:
+        row = await self._fetchrow("count_due", {"now": now})
+        return int(row[0])

@@ -10,23 +10,52 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from hookgate.errors import HookgateError, NotFoundError, StoreError
-from hookgate.models import Application, Attempt, Delivery, Endpoint, Message, SigningKey, SigningKeyStatus
+from hookgate.models import (
+    ApiToken,
+    Application,
+    Attempt,
+    Delivery,
+    DeliveryStatus,
+    Endpoint,
+    EventType,
+    InboundSourceRecord,
+    Message,
+    SigningKey,
+    SigningKeyStatus,
+)
+from hookgate.store._rows import (
+    api_token_from_row,
+    api_token_params,
+    application_from_row,
+    attempt_params,
+    check_limit,
+    completion_params,
+    decode_attempt_id,
+    decode_position,
+    event_type_from_row,
+    event_type_params,
+    first_per_lease,
+    page_of,
+    signing_key_params,
+    source_from_row,
+    source_params,
+)
 from hookgate.store._rows import attempt_from_row as _attempt
-from hookgate.store._rows import attempt_params, completion_params, first_per_lease, signing_key_params
 from hookgate.store._rows import delivery_from_row as _delivery
 from hookgate.store._rows import endpoint_from_row as _endpoint
 from hookgate.store._rows import endpoint_params as _endpoint_params
 from hookgate.store._rows import message_from_row as _message
 from hookgate.store._rows import signing_key_from_row as _signing_key
-from hookgate.store.base import IDEMPOTENCY_WINDOW, AttemptResult, Claim, PublishResult, Store, fan_out
+from hookgate.store.base import IDEMPOTENCY_WINDOW, AttemptResult, Claim, Page, PublishResult, Store, fan_out
 from hookgate.store.sql import load_queries, migrations
 
 __all__ = ["SQLiteStore", "migrate_sqlite"]
@@ -443,3 +472,123 @@ class SQLiteStore(Store):
             return changed
 
         return await self._run(tx)
+
+    # -- management API ---------------------------------------------------------------------------------
+
+    async def _rows(self, name: str, params: dict[str, Any]) -> list[sqlite3.Row]:
+        rows: list[sqlite3.Row] = await self._run(lambda c: c.execute(Q[name], params).fetchall())
+        return rows
+
+    async def list_applications(self, *, cursor: str | None = None, limit: int = 50) -> Page[Application]:
+        c_at, c_id = decode_position("app", cursor)
+        params = {"c_at": c_at, "c_id": c_id, "limit": check_limit(limit) + 1}
+        items = [application_from_row(r) for r in await self._rows("list_applications", params)]
+        return page_of("app", items, limit, lambda a: (a.created_at, a.id))
+
+    async def add_api_token(self, token: ApiToken) -> ApiToken:
+        await self._run(lambda c: c.execute(Q["insert_api_token"], api_token_params(token)))
+        return token
+
+    async def find_api_token(self, token_hash: bytes) -> ApiToken:
+        rows = await self._rows("find_api_token", {"token_hash": bytes(token_hash)})
+        if not rows:
+            raise NotFoundError("API token not found")
+        return api_token_from_row(rows[0])
+
+    async def list_api_tokens(self) -> list[ApiToken]:
+        return [api_token_from_row(r) for r in await self._rows("list_api_tokens", {})]
+
+    async def revoke_api_token(self, token_id: str, *, now: float) -> ApiToken:
+        rows = await self._rows("revoke_api_token", {"id": token_id, "now": now})
+        if not rows:
+            raise NotFoundError(f"API token {token_id!r} not found")
+        return api_token_from_row(rows[0])
+
+    async def put_event_type(self, event_type: EventType) -> EventType:
+        def tx(c: sqlite3.Connection) -> None:
+            if c.execute(Q["get_application"], {"id": event_type.app_id}).fetchone() is None:
+                raise NotFoundError(f"application {event_type.app_id!r} not found")
+            c.execute(Q["put_event_type"], event_type_params(event_type))
+
+        await self._run(tx)
+        return event_type
+
+    async def list_event_types(self, app_id: str) -> list[EventType]:
+        return [event_type_from_row(r) for r in await self._rows("list_event_types", {"app_id": app_id})]
+
+    async def list_messages(
+        self,
+        app_id: str,
+        *,
+        event_type: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> Page[Message]:
+        c_at, c_id = decode_position("msg", cursor)
+        params: dict[str, Any] = {
+            "app_id": app_id,
+            "since": -math.inf if since is None else float(since),
+            "until": math.inf if until is None else float(until),
+            "c_at": c_at,
+            "c_id": c_id,
+            "limit": check_limit(limit) + 1,
+        }
+        if event_type is None:
+            rows = await self._rows("list_messages", params)
+        else:
+            rows = await self._rows("list_messages_of_type", {**params, "event_type": event_type})
+        return page_of("msg", [_message(r) for r in rows], limit, lambda m: (m.created_at, m.id))
+
+    async def list_endpoint_attempts(
+        self, endpoint_id: str, *, cursor: str | None = None, limit: int = 50
+    ) -> Page[Attempt]:
+        params = {
+            "endpoint_id": endpoint_id,
+            "before": decode_attempt_id(cursor),
+            "limit": check_limit(limit) + 1,
+        }
+        items = [_attempt(r) for r in await self._rows("list_endpoint_attempts", params)]
+        return page_of("att", items, limit, lambda a: (a.id or 0,))
+
+    async def list_endpoint_deliveries(
+        self,
+        endpoint_id: str,
+        *,
+        status: DeliveryStatus | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> Page[Delivery]:
+        c_at, c_id = decode_position("dlv", cursor)
+        params = {
+            "endpoint_id": endpoint_id,
+            "status": None if status is None else DeliveryStatus(status).value,
+            "c_at": c_at,
+            "c_id": c_id,
+            "limit": check_limit(limit) + 1,
+        }
+        items = [_delivery(r) for r in await self._rows("list_endpoint_deliveries", params)]
+        return page_of("dlv", items, limit, lambda d: (d.created_at, d.id))
+
+    async def put_source(self, source: InboundSourceRecord) -> InboundSourceRecord:
+        await self._run(lambda c: c.execute(Q["put_source"], source_params(source)))
+        return source
+
+    async def get_source(self, source_id: str) -> InboundSourceRecord:
+        rows = await self._rows("get_source", {"id": source_id})
+        if not rows:
+            raise NotFoundError(f"inbound source {source_id!r} not found")
+        return source_from_row(rows[0])
+
+    async def list_sources(self) -> list[InboundSourceRecord]:
+        return [source_from_row(r) for r in await self._rows("list_sources", {})]
+
+    async def delete_source(self, source_id: str) -> None:
+        count = await self._run(lambda c: c.execute(Q["delete_source"], {"id": source_id}).rowcount)
+        if count == 0:
+            raise NotFoundError(f"inbound source {source_id!r} not found")
+
+    async def count_due(self, *, now: float) -> int:
+        rows = await self._rows("count_due", {"now": now})
+        return int(rows[0][0])

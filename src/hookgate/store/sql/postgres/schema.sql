@@ -4,6 +4,7 @@ CREATE TABLE applications (
     name TEXT NOT NULL,
     created_at DOUBLE PRECISION NOT NULL
 );
+CREATE INDEX applications_created ON applications(created_at, id COLLATE "C");
 
 CREATE TABLE endpoints (
     id TEXT PRIMARY KEY,
@@ -36,6 +37,8 @@ CREATE TABLE messages (
     idempotency_key TEXT
 );
 CREATE INDEX messages_idempotency ON messages(app_id, idempotency_key, created_at) WHERE idempotency_key IS NOT NULL;
+CREATE INDEX messages_app ON messages(app_id, created_at, id COLLATE "C");
+CREATE INDEX messages_app_type ON messages(app_id, event_type, created_at, id COLLATE "C");
 
 CREATE TABLE deliveries (
     id TEXT PRIMARY KEY,
@@ -50,7 +53,7 @@ CREATE TABLE deliveries (
     lease_expires_at DOUBLE PRECISION
 );
 CREATE INDEX deliveries_message ON deliveries(message_id);
-CREATE INDEX deliveries_endpoint ON deliveries(endpoint_id, created_at);
+CREATE INDEX deliveries_endpoint ON deliveries(endpoint_id, created_at, id COLLATE "C");
 -- the claim scan: retryable work by due time, in-flight work by lease expiry
 CREATE INDEX deliveries_due ON deliveries(next_attempt_at) WHERE status IN ('pending', 'failed');
 CREATE INDEX deliveries_lease ON deliveries(lease_expires_at) WHERE status = 'in_flight';
@@ -80,3 +83,31 @@ CREATE TABLE signing_keys (
 );
 -- exactly one key signs: at most one row may be active
 CREATE UNIQUE INDEX signing_keys_one_active ON signing_keys(status) WHERE status = 'active';
+
+-- API tokens: only the SHA-256 of a token is stored; scope is 'admin' or one application's id.
+CREATE TABLE api_tokens (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    token_hash BYTEA NOT NULL UNIQUE,
+    scope TEXT NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL,
+    revoked_at DOUBLE PRECISION
+);
+
+CREATE TABLE event_types (
+    app_id TEXT NOT NULL REFERENCES applications(id),
+    name TEXT NOT NULL,
+    description TEXT NOT NULL,
+    archived BOOLEAN NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (app_id, name)
+);
+
+-- inbound sources managed through the API; their settings hold secrets, so they are sealed JSON
+CREATE TABLE inbound_sources (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    config_sealed BYTEA NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL,
+    updated_at DOUBLE PRECISION NOT NULL
+);

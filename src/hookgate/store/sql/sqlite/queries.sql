@@ -162,3 +162,78 @@ SELECT id, secrets_sealed FROM endpoints WHERE length(secrets_sealed) > 0 ORDER 
 
 -- name: sealed_signing_keys
 SELECT kid, private_sealed FROM signing_keys ORDER BY kid;
+
+-- Management API. Listings are newest first by (created_at, id) and continue strictly after the cursor's
+-- position (:c_at, :c_id); the first page passes (+inf, ''), before every row. They fetch :limit + 1 rows,
+-- the extra one only telling that another page exists.
+
+-- name: list_applications
+SELECT id, name, created_at FROM applications
+WHERE (created_at, id) < (:c_at, :c_id)
+ORDER BY created_at DESC, id DESC LIMIT :limit;
+
+-- name: insert_api_token
+INSERT INTO api_tokens (id, name, token_hash, scope, created_at, revoked_at)
+VALUES (:id, :name, :token_hash, :scope, :created_at, :revoked_at);
+
+-- name: find_api_token
+SELECT * FROM api_tokens WHERE token_hash = :token_hash;
+
+-- name: list_api_tokens
+SELECT * FROM api_tokens ORDER BY created_at, id;
+
+-- name: revoke_api_token
+-- the first revocation time stays: revoking again changes nothing
+UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, :now) WHERE id = :id RETURNING *;
+
+-- name: put_event_type
+INSERT INTO event_types (app_id, name, description, archived, created_at)
+VALUES (:app_id, :name, :description, :archived, :created_at)
+ON CONFLICT (app_id, name) DO UPDATE SET description = excluded.description, archived = excluded.archived,
+    created_at = excluded.created_at;
+
+-- name: list_event_types
+SELECT * FROM event_types WHERE app_id = :app_id ORDER BY name;
+
+-- name: list_messages
+-- since/until are -inf/+inf when not filtering
+SELECT * FROM messages
+WHERE app_id = :app_id AND created_at >= :since AND created_at < :until AND (created_at, id) < (:c_at, :c_id)
+ORDER BY created_at DESC, id DESC LIMIT :limit;
+
+-- name: list_messages_of_type
+SELECT * FROM messages
+WHERE app_id = :app_id AND event_type = :event_type AND created_at >= :since AND created_at < :until
+    AND (created_at, id) < (:c_at, :c_id)
+ORDER BY created_at DESC, id DESC LIMIT :limit;
+
+-- name: list_endpoint_attempts
+-- newest first by attempt id; the first page passes the largest possible id as :before
+SELECT a.* FROM attempts AS a JOIN deliveries AS d ON d.id = a.delivery_id
+WHERE d.endpoint_id = :endpoint_id AND a.id < :before
+ORDER BY a.id DESC LIMIT :limit;
+
+-- name: list_endpoint_deliveries
+SELECT * FROM deliveries
+WHERE endpoint_id = :endpoint_id AND (:status IS NULL OR status = :status) AND (created_at, id) < (:c_at, :c_id)
+ORDER BY created_at DESC, id DESC LIMIT :limit;
+
+-- name: put_source
+-- create or replace by id; a second source with the same name violates the unique name
+INSERT INTO inbound_sources (id, name, config_sealed, created_at, updated_at)
+VALUES (:id, :name, :config_sealed, :created_at, :updated_at)
+ON CONFLICT (id) DO UPDATE SET name = excluded.name, config_sealed = excluded.config_sealed,
+    created_at = excluded.created_at, updated_at = excluded.updated_at;
+
+-- name: get_source
+SELECT * FROM inbound_sources WHERE id = :id;
+
+-- name: list_sources
+SELECT * FROM inbound_sources ORDER BY name;
+
+-- name: delete_source
+DELETE FROM inbound_sources WHERE id = :id;
+
+-- name: count_due
+SELECT (SELECT count(*) FROM deliveries WHERE status IN ('pending', 'failed') AND next_attempt_at <= :now)
+    + (SELECT count(*) FROM deliveries WHERE status = 'in_flight' AND lease_expires_at <= :now);

@@ -1,0 +1,37 @@
+-- hookgate schema, version 3 (PostgreSQL): the management API's records and the indexes of its listings.
+-- API tokens: only the SHA-256 of a token is stored; scope is 'admin' or one application's id.
+CREATE TABLE api_tokens (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    token_hash BYTEA NOT NULL UNIQUE,
+    scope TEXT NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL,
+    revoked_at DOUBLE PRECISION
+);
+
+CREATE TABLE event_types (
+    app_id TEXT NOT NULL REFERENCES applications(id),
+    name TEXT NOT NULL,
+    description TEXT NOT NULL,
+    archived BOOLEAN NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (app_id, name)
+);
+
+-- inbound sources managed through the API; their settings hold secrets, so they are sealed JSON
+CREATE TABLE inbound_sources (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    config_sealed BYTEA NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL,
+    updated_at DOUBLE PRECISION NOT NULL
+);
+
+-- listings, newest first by (created_at, id); ids compare bytewise (COLLATE "C") whatever the database's
+-- collation, so every backend pages in the same order
+CREATE INDEX applications_created ON applications(created_at, id COLLATE "C");
+CREATE INDEX messages_app ON messages(app_id, created_at, id COLLATE "C");
+CREATE INDEX messages_app_type ON messages(app_id, event_type, created_at, id COLLATE "C");
+-- (endpoint_id, created_at) becomes (endpoint_id, created_at, id): the same prefix for recover, plus paging
+DROP INDEX deliveries_endpoint;
+CREATE INDEX deliveries_endpoint ON deliveries(endpoint_id, created_at, id COLLATE "C");
