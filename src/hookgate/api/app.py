@@ -348,6 +348,19 @@ def _token_out(t: ApiToken) -> TokenOut:
 # -- the application ----------------------------------------------------------------------------------
 
 
+async def principal(request: Request, authorization: Annotated[str | None, Header()] = None) -> Principal:
+    """The caller, from ``Authorization: Bearer <token>``; 401 otherwise."""
+    hg: Hookgate = request.app.state.hookgate
+    found = await authenticate(hg.store, authorization)
+    if found is None:
+        raise ApiError(401, "unauthorized", "a valid bearer token is required")
+    return found
+
+
+# module level: FastAPI resolves the (string) annotations of the route closures in this module's globals
+Auth = Annotated[Principal, Depends(principal)]
+
+
 def create_app(
     hg: Hookgate,
     *,
@@ -396,14 +409,6 @@ def create_app(
             for e in exc.errors()
         ]
         return _error(422, "validation_error", "the request is invalid", details)
-
-    async def principal(authorization: Annotated[str | None, Header()] = None) -> Principal:
-        found = await authenticate(store, authorization)
-        if found is None:
-            raise ApiError(401, "unauthorized", "a valid bearer token is required")
-        return found
-
-    Auth = Annotated[Principal, Depends(principal)]
 
     def admin_only(who: Principal) -> None:
         if not who.is_admin:
