@@ -1,0 +1,191 @@
+"""Tenant isolation over every /api/v1 route: 401 without a valid token, 404 across tenants, 403 admin-only.
+
+The table below must list every route the app serves under /api/v1; a new route fails
+`test_table_covers_every_route` until it is added here (with its tenancy expectations).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.routing import APIRoute
+
+from tests.api.conftest import Api
+
+V1 = "/api/v1"
+
+APP = "app"  # tenant-scoped: another tenant's token gets 404
+ADMIN = "admin"  # admin-only: an application token gets 403
+OWN = "own"  # an application token sees only its own application
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    kind: str
+    body: Any = None
+
+
+ROUTES = [
+    Route("POST", "/applications", ADMIN, {"name": "new"}),
+    Route("GET", "/applications", OWN),
+    Route("GET", "/applications/{app_id}", APP),
+    Route("PUT", "/applications/{app_id}/event-types", APP, {"name": "order.created"}),
+    Route("GET", "/applications/{app_id}/event-types", APP),
+    Route("POST", "/applications/{app_id}/endpoints", APP, {"url": "https://example.com/hook"}),
+    Route("GET", "/applications/{app_id}/endpoints", APP),
+    Route("GET", "/applications/{app_id}/endpoints/{endpoint_id}", APP),
+    Route("POST", "/applications/{app_id}/endpoints/{endpoint_id}/rotate-secret", APP, {}),
+    Route("POST", "/applications/{app_id}/endpoints/{endpoint_id}/disable", APP, {}),
+    Route("POST", "/applications/{app_id}/endpoints/{endpoint_id}/enable", APP),
+    Route("GET", "/applications/{app_id}/endpoints/{endpoint_id}/health", APP),
+    Route("GET", "/applications/{app_id}/endpoints/{endpoint_id}/attempts", APP),
+    Route("GET", "/applications/{app_id}/endpoints/{endpoint_id}/deliveries", APP),
+    Route("POST", "/applications/{app_id}/endpoints/{endpoint_id}/recover", APP, {"since": 0}),
+    Route("POST", "/applications/{app_id}/messages", APP, {"event_type": "order.created", "payload": {}}),
+    Route("GET", "/applications/{app_id}/messages", APP),
+    Route("GET", "/applications/{app_id}/messages/{message_id}", APP),
+    Route("GET", "/applications/{app_id}/messages/{message_id}/attempts", APP),
+    Route("POST", "/applications/{app_id}/deliveries/{delivery_id}/resend", APP),
+    Route("POST", "/tokens", ADMIN, {"name": "t", "scope": "admin"}),
+    Route("GET", "/tokens", ADMIN),
+    Route("POST", "/tokens/{token_id}/revoke", ADMIN),
+]
+
+
+@dataclass
+class Tenant:
+    app_id: str
+    endpoint_id: str
+    message_id: str
+    delivery_id: str
+    token_id: str
+    token: str
+
+    def ids(self) -> dict[str, str]:
+        return {
+            "app_id": self.app_id,
+            "endpoint_id": self.endpoint_id,
+            "message_id": self.message_id,
+            "delivery_id": self.delivery_id,
+            "token_id": self.token_id,
+        }
+
+
+async def make_tenant(api: Api, app_id: str) -> Tenant:
+    c = api.client
+    assert (await c.post(f"{V1}/applications", json={"name": app_id, "id": app_id})).status_code == 201
+    ep = await c.post(f"{V1}/applications/{app_id}/endpoints", json={"url": "https://example.com/h"})
+    msg = await c.post(f"{V1}/applications/{app_id}/messages", json={"event_type": "a.b", "payload": {}})
+    tok = await c.post(f"{V1}/tokens", json={"name": app_id, "scope": app_id})
+    return Tenant(
+        app_id=app_id,
+        endpoint_id=ep.json()["endpoint"]["id"],
+        message_id=msg.json()["message"]["id"],
+        delivery_id=msg.json()["deliveries"][0]["id"],
+        token_id=tok.json()["token"]["id"],
+        token=tok.json()["secret"],
+    )
+
+
+@pytest.fixture
+async def tenants(api: Api) -> tuple[Tenant, Tenant]:
+    return await make_tenant(api, "tenant-a"), await make_tenant(api, "tenant-b")
+
+
+async def call(api: Api, route: Route, ids: dict[str, str], token: str | None) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=api.app), base_url="http://t") as c:
+        kwargs: dict[str, Any] = {"headers": headers}
+        if route.body is not None:
+            kwargs["json"] = route.body
+        return await c.request(route.method, V1 + route.path.format(**ids), **kwargs)
+
+
+def test_table_covers_every_route(api: Api) -> None:
+    served = {
+        (method, route.path.removeprefix(V1))
+        for route in api.app.routes
+        if isinstance(route, APIRoute) and route.path.startswith(V1)
+        for method in route.methods
+    }
+    table = {(r.method, r.path) for r in ROUTES}
+    assert served == table, f"untested: {served - table}; stale: {table - served}"
+    # the ops routes are the only ones outside /api/v1
+    others = {r.path for r in api.app.routes if not r.path.startswith(V1)}
+    assert others <= {
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/.well-known/jwks.json",
+        "/openapi.json",
+        "/docs",
+        "/docs/oauth2-redirect",
+        "/redoc",
+    }
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=lambda r: f"{r.method} {r.path}")
+async def test_no_or_invalid_token_is_401(api: Api, tenants: tuple[Tenant, Tenant], route: Route) -> None:
+    _, b = tenants
+    revoked = await api.client.post(f"{V1}/tokens", json={"name": "gone", "scope": b.app_id})
+    await api.client.post(f"{V1}/tokens/{revoked.json()['token']['id']}/revoke")
+    for token in (None, "hgk_invalid", "not-even-prefixed", revoked.json()["secret"]):
+        response = await call(api, route, b.ids(), token)
+        assert response.status_code == 401, (token, response.text)
+        assert response.json()["error"]["code"] == "unauthorized"
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=lambda r: f"{r.method} {r.path}")
+async def test_other_tenant_token_is_denied(api: Api, tenants: tuple[Tenant, Tenant], route: Route) -> None:
+    a, b = tenants
+    response = await call(api, route, b.ids(), a.token)
+    if route.kind == APP:
+        assert response.status_code == 404, response.text
+        assert response.json() == {"error": {"code": "not_found", "message": "no such resource"}}
+    elif route.kind == ADMIN:
+        assert response.status_code == 403, response.text
+        assert response.json()["error"]["code"] == "forbidden"
+    else:
+        assert response.status_code == 200
+        assert [x["id"] for x in response.json()["items"]] == [a.app_id]
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=lambda r: f"{r.method} {r.path}")
+async def test_own_tenant_token_reaches_it(api: Api, tenants: tuple[Tenant, Tenant], route: Route) -> None:
+    _, b = tenants
+    response = await call(api, route, b.ids(), b.token)
+    if route.kind == ADMIN:
+        assert response.status_code == 403
+    else:
+        assert 200 <= response.status_code < 300, response.text
+    admin = await call(api, route, b.ids(), api.token)
+    assert 200 <= admin.status_code < 300, admin.text
+
+
+SUB_RESOURCE_ROUTES = [r for r in ROUTES if r.kind == APP and r.path.count("{") > 1]
+
+
+@pytest.mark.parametrize("route", SUB_RESOURCE_ROUTES, ids=lambda r: f"{r.method} {r.path}")
+async def test_foreign_object_under_own_app_is_404(
+    api: Api, tenants: tuple[Tenant, Tenant], route: Route
+) -> None:
+    """App A's path with B's endpoint/message/delivery id: 404 for A's token and even for an admin."""
+    a, b = tenants
+    ids = b.ids() | {"app_id": a.app_id}
+    for token in (a.token, api.token):
+        response = await call(api, route, ids, token)
+        assert response.status_code == 404, (token == api.token, response.text)
+        assert response.json()["error"]["code"] == "not_found"
+
+
+async def test_unknown_ids_look_like_foreign_ids(api: Api, tenants: tuple[Tenant, Tenant]) -> None:
+    """A nonexistent application and another tenant's one answer exactly alike to an app token."""
+    a, b = tenants
+    foreign = await call(api, ROUTES[2], b.ids(), a.token)
+    missing = await call(api, ROUTES[2], b.ids() | {"app_id": "no-such-app"}, a.token)
+    assert (foreign.status_code, foreign.json()) == (missing.status_code, missing.json())
