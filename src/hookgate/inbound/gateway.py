@@ -240,6 +240,7 @@ class Gateway:
         self._publisher = _GroupPublisher(hg)
 
     async def close(self) -> None:
+        await self._publisher.close()
         for pipeline in self._routes.values():
             await pipeline.close()
 
@@ -358,16 +359,18 @@ class Gateway:
 
 
 class _GroupPublisher:
-    """Group commit: requests that arrive while a commit runs are stored together in the next one.
+    """Group commit: events that arrive while a commit runs are stored together in the next one.
 
-    Each request still waits for the commit that holds its event before it is acknowledged; under load one
-    transaction carries many events instead of one per request.
+    One drain task commits whatever is pending, again and again until nothing is; each request waits only
+    for the future of its own event, so it is acknowledged right after the commit that holds it. Under load
+    a transaction carries many events instead of one per request.
     """
 
     def __init__(self, hg: Hookgate) -> None:
         self._hg = hg
         self._pending: list[tuple[Message, asyncio.Future[PublishResult]]] = []
-        self._lock = asyncio.Lock()
+        self._drain: asyncio.Task[None] | None = None
+        self.commits = 0
 
     async def publish(
         self, app_id: str, event_type: str, payload: object, *, idempotency_key: str | None
@@ -375,19 +378,32 @@ class _GroupPublisher:
         message = self._hg.new_message(app_id, event_type, payload, idempotency_key=idempotency_key)
         future: asyncio.Future[PublishResult] = asyncio.get_running_loop().create_future()
         self._pending.append((message, future))
-        async with self._lock:  # whoever gets the lock commits everything queued so far
-            if self._pending:
-                batch, self._pending = self._pending, []
-                try:
-                    results = await self._hg.publish_many([m for m, _ in batch])
-                except HookgateError as exc:
-                    results = [exc] * len(batch)
-                for (_, waiting), outcome in zip(batch, results, strict=True):
-                    if isinstance(outcome, HookgateError):
-                        waiting.set_exception(outcome)
-                    else:
-                        waiting.set_result(outcome)
-        return await future
+        if self._drain is None or self._drain.done():
+            self._drain = asyncio.create_task(self._run())
+        # shielded: a client that disconnects must not cancel the commit other requests are waiting for
+        return await asyncio.shield(future)
+
+    async def _run(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                results: list[PublishResult | HookgateError] = await self._hg.publish_many(
+                    [m for m, _ in batch]
+                )
+            except HookgateError as exc:
+                results = [exc] * len(batch)
+            self.commits += 1
+            for (_, waiting), outcome in zip(batch, results, strict=True):
+                if waiting.done():
+                    continue
+                if isinstance(outcome, HookgateError):
+                    waiting.set_exception(outcome)
+                else:
+                    waiting.set_result(outcome)
+
+    async def close(self) -> None:
+        if self._drain is not None:
+            await asyncio.gather(self._drain, return_exceptions=True)
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:
