@@ -377,7 +377,12 @@ class Hookgate:
         box = self._box()
 
         def reseal(kind: str, record_id: str, blob: bytes) -> bytes:
-            aad = endpoint_aad(record_id) if kind == "endpoint" else KeyRing.reseal_aad(record_id)
+            if kind == "endpoint":
+                aad = endpoint_aad(record_id)
+            elif kind == "source":
+                aad = source_aad(record_id)
+            else:
+                aad = KeyRing.reseal_aad(record_id)
             return box.reseal(blob, aad)
 
         return await self.store.reseal(reseal)
@@ -400,6 +405,11 @@ class Hookgate:
         }
         options.update(overrides)
         return Worker(self.store, **options)
+
+
+def source_aad(source_id: str) -> bytes:
+    """The associated data an inbound source's sealed configuration is bound to."""
+    return f"hookgate:source:{source_id}".encode()
 
 
 def _check_timeout(value: float) -> float:

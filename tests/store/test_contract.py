@@ -837,3 +837,18 @@ async def test_count_due_counts_due_retryable_work_and_expired_leases(store: Sto
     assert await store.count_due(now=T0 + 20) == 3  # the failed one is due again
     assert await store.count_due(now=T0 + 39) == 3
     assert await store.count_due(now=T0 + 40) == 4  # the fourth claim's lease expired
+
+
+async def test_reseal_covers_inbound_sources(store: Store) -> None:
+    from hookgate.models import InboundSourceRecord
+
+    await store.put_source(InboundSourceRecord("src_1", "stripe", b"sealed-1", T0, T0))
+    seen: list[tuple[str, str]] = []
+
+    def fn(kind: str, record_id: str, blob: bytes) -> bytes:
+        seen.append((kind, record_id))
+        return blob + b"!" if kind == "source" else blob
+
+    assert await store.reseal(fn) == 1
+    assert ("source", "src_1") in seen
+    assert (await store.get_source("src_1")).config_sealed == b"sealed-1!"

@@ -255,9 +255,9 @@ class Gateway:
         box = self.hg.box
         if box is None:
             raise ConfigError("gateway: no master key configured to seal the forwarding secret")
-        secret = self.config.forward_secret
         for source in self.config.sources:
             event_type = _event_type(source)
+            secret = source.forward_secret or self.config.forward_secret
             url = validate_url(source.forward_to or "", allow_insecure=self.config.allow_insecure_forward)
             now = self._clock()
             endpoint = existing.get((event_type,))

@@ -42,6 +42,7 @@ _FIELDS = frozenset(
         "jwks_url",
         "jwks_allow",
         "jwks_insecure",
+        "forward_secret",
     }
 )
 
@@ -76,6 +77,8 @@ class Source:
     jwks_url: str | None = None
     jwks_allow: tuple[str, ...] = ()
     jwks_insecure: bool = False
+    # the gateway re-signs what it forwards with this Standard Webhooks secret (default: the gateway's own)
+    forward_secret: str | None = field(default=None, repr=False)
     _verifier: Verifier | None = field(init=False, repr=False)
     _allow: Networks = field(init=False, repr=False)
     _trusted: Networks = field(init=False, repr=False)
@@ -103,6 +106,8 @@ class Source:
         object.__setattr__(
             self, "_trusted", parse_networks(self.trusted_proxies, f"{where}: trusted_proxies")
         )
+        if self.forward_secret is not None:
+            _check_forward_secret(self.forward_secret, where)
         if self.jwks_url is not None:
             _check_jwks(self, where)
             if not self.keys:
@@ -177,6 +182,18 @@ def _check_limits(source: Source, where: str) -> None:
         raise ConfigError(f"{where}: require_https must be true or false")
     if not _positive(source.idempotency_ttl_s):
         raise ConfigError(f"{where}: idempotency_ttl_s must be a positive number of seconds")
+
+
+def _check_forward_secret(secret: object, where: str) -> None:
+    from hookgate.outbound.security import resolve_secret
+    from hookgate.schemes.registry import build_signer
+
+    if not isinstance(secret, str) or not secret:
+        raise ConfigError(f"{where}: forward_secret must be a whsec_ secret or an env:/file: reference")
+    try:
+        build_signer("standard-webhooks", [resolve_secret(secret, f"{where}: forward_secret")], [])
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: forward_secret: {exc}") from None
 
 
 def _check_jwks(source: Source, where: str) -> None:

@@ -238,8 +238,9 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def reseal(self, fn: Callable[[str, str, bytes], bytes]) -> int:
         """Master key rotation: replace every sealed blob with ``fn(kind, record_id, blob)`` in one
-        transaction, where kind is ``"endpoint"`` (``Endpoint.secrets_sealed``, skipped when empty) or
-        ``"signing_key"`` (``SigningKey.private_sealed``). Returns how many blobs changed."""
+        transaction, where kind is ``"endpoint"`` (``Endpoint.secrets_sealed``, skipped when empty),
+        ``"signing_key"`` (``SigningKey.private_sealed``) or ``"source"``
+        (``InboundSourceRecord.config_sealed``). Returns how many blobs changed."""
 
     # -- management API ---------------------------------------------------------------------------------
     # Listings are newest first with opaque cursors (stable under concurrent inserts: the cursor names the

@@ -300,11 +300,18 @@ class MemoryStore(Store):
             blob = fn("signing_key", k.kid, k.private_sealed)
             if blob != k.private_sealed:
                 keys.append((k, blob))
+        sources = []
+        for src in sorted(self._sources.values(), key=lambda src: src.id):
+            blob = fn("source", src.id, src.config_sealed)
+            if blob != src.config_sealed:
+                sources.append((src, blob))
         for e, blob in endpoints:
             e.secrets_sealed = blob
         for k, blob in keys:
             k.private_sealed = blob
-        return len(endpoints) + len(keys)
+        for src, blob in sources:
+            src.config_sealed = blob
+        return len(endpoints) + len(keys) + len(sources)
 
     # -- management API ---------------------------------------------------------------------------------
 

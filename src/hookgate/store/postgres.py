@@ -456,11 +456,19 @@ class PostgresStore(Store):
                 blob = fn("signing_key", row["kid"], old)
                 if blob != old:
                     keys.append(Q["set_signing_key_private_sealed"].args({"kid": row["kid"], "blob": blob}))
+            sources = []
+            for row in await c.fetch(Q["sealed_sources"].sql):
+                old = bytes(row["config_sealed"])
+                blob = fn("source", row["id"], old)
+                if blob != old:
+                    sources.append(Q["set_source_config_sealed"].args({"id": row["id"], "blob": blob}))
             if endpoints:
                 await c.executemany(Q["set_endpoint_secrets_sealed"].sql, endpoints)
             if keys:
                 await c.executemany(Q["set_signing_key_private_sealed"].sql, keys)
-            return len(endpoints) + len(keys)
+            if sources:
+                await c.executemany(Q["set_source_config_sealed"].sql, sources)
+            return len(endpoints) + len(keys) + len(sources)
 
         return await self._tx(tx)
 

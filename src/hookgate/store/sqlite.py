@@ -469,6 +469,12 @@ class SQLiteStore(Store):
                 if blob != old:
                     c.execute(Q["set_signing_key_private_sealed"], {"kid": row["kid"], "blob": blob})
                     changed += 1
+            for row in c.execute(Q["sealed_sources"]).fetchall():
+                old = bytes(row["config_sealed"])
+                blob = fn("source", row["id"], old)
+                if blob != old:
+                    c.execute(Q["set_source_config_sealed"], {"id": row["id"], "blob": blob})
+                    changed += 1
             return changed
 
         return await self._run(tx)

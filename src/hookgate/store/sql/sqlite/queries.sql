@@ -154,6 +154,12 @@ RETURNING *;
 -- name: set_endpoint_secrets_sealed
 UPDATE endpoints SET secrets_sealed = :blob WHERE id = :id;
 
+-- name: sealed_sources
+SELECT id, config_sealed FROM inbound_sources ORDER BY id;
+
+-- name: set_source_config_sealed
+UPDATE inbound_sources SET config_sealed = :blob WHERE id = :id;
+
 -- name: set_signing_key_private_sealed
 UPDATE signing_keys SET private_sealed = :blob WHERE kid = :kid;
 
