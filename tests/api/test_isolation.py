@@ -30,6 +30,15 @@ class Route:
     body: Any = None
 
 
+SOURCE = {
+    "name": "github-in",
+    "scheme": "github",
+    "secrets": ["s3cret-value"],
+    "path": "/inbound/github",
+    "forward_to": "https://example.com/in",
+    "forward_secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+}
+
 ROUTES = [
     Route("POST", "/applications", ADMIN, {"name": "new"}),
     Route("GET", "/applications", OWN),
@@ -54,6 +63,11 @@ ROUTES = [
     Route("POST", "/tokens", ADMIN, {"name": "t", "scope": "admin"}),
     Route("GET", "/tokens", ADMIN),
     Route("POST", "/tokens/{token_id}/revoke", ADMIN),
+    Route("POST", "/sources", ADMIN, {**SOURCE, "name": "posted", "path": "/inbound/posted"}),
+    Route("GET", "/sources", ADMIN),
+    Route("GET", "/sources/{source_id}", ADMIN),
+    Route("PUT", "/sources/{source_id}", ADMIN, SOURCE),
+    Route("DELETE", "/sources/{source_id}", ADMIN),
 ]
 
 
@@ -65,6 +79,7 @@ class Tenant:
     delivery_id: str
     token_id: str
     token: str
+    source_id: str = ""
 
     def ids(self) -> dict[str, str]:
         return {
@@ -73,6 +88,7 @@ class Tenant:
             "message_id": self.message_id,
             "delivery_id": self.delivery_id,
             "token_id": self.token_id,
+            "source_id": self.source_id,  # sources are admin-only, not per tenant
         }
 
 
@@ -94,7 +110,11 @@ async def make_tenant(api: Api, app_id: str) -> Tenant:
 
 @pytest.fixture
 async def tenants(api: Api) -> tuple[Tenant, Tenant]:
-    return await make_tenant(api, "tenant-a"), await make_tenant(api, "tenant-b")
+    a, b = await make_tenant(api, "tenant-a"), await make_tenant(api, "tenant-b")
+    created = await api.client.post(f"{V1}/sources", json=SOURCE)
+    assert created.status_code == 201, created.text
+    a.source_id = b.source_id = created.json()["id"]
+    return a, b
 
 
 async def call(api: Api, route: Route, ids: dict[str, str], token: str | None) -> httpx.Response:

@@ -13,13 +13,14 @@ import time
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi import FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from hookgate.api.auth import ADMIN, Principal, authenticate, issue_token
+from hookgate.api.auth import ADMIN, ApiError, Auth, Principal, issue_token, require_admin
 from hookgate.api.metrics import CONTENT_TYPE, Metrics
+from hookgate.api.sources import add_routes as add_source_routes
 from hookgate.client import Hookgate
 from hookgate.errors import ConfigError, HookgateError, NotFoundError, StoreError
 from hookgate.models import (
@@ -37,14 +38,6 @@ __all__ = ["create_app"]
 
 
 # -- the error shape ----------------------------------------------------------------------------------
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
 
 
 def _error(status: int, code: str, message: str, details: Any = None) -> JSONResponse:
@@ -348,19 +341,6 @@ def _token_out(t: ApiToken) -> TokenOut:
 # -- the application ----------------------------------------------------------------------------------
 
 
-async def principal(request: Request, authorization: Annotated[str | None, Header()] = None) -> Principal:
-    """The caller, from ``Authorization: Bearer <token>``; 401 otherwise."""
-    hg: Hookgate = request.app.state.hookgate
-    found = await authenticate(hg.store, authorization)
-    if found is None:
-        raise ApiError(401, "unauthorized", "a valid bearer token is required")
-    return found
-
-
-# module level: FastAPI resolves the (string) annotations of the route closures in this module's globals
-Auth = Annotated[Principal, Depends(principal)]
-
-
 def create_app(
     hg: Hookgate,
     *,
@@ -410,9 +390,7 @@ def create_app(
         ]
         return _error(422, "validation_error", "the request is invalid", details)
 
-    def admin_only(who: Principal) -> None:
-        if not who.is_admin:
-            raise ApiError(403, "forbidden", "this needs an admin token")
+    admin_only = require_admin
 
     async def application(who: Principal, app_id: str) -> Application:
         if not who.may_access(app_id):
@@ -687,4 +665,5 @@ def create_app(
         admin_only(who)
         return _token_out(await store.revoke_api_token(token_id, now=time.time()))
 
+    add_source_routes(app)
     return app

@@ -10,19 +10,31 @@ import hashlib
 import secrets
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated
 
-from hookgate.errors import HookgateError, NotFoundError
+from fastapi import Depends, Header, Request
+
+from hookgate.errors import NotFoundError
 from hookgate.models import ApiToken, new_id
 from hookgate.store.base import Store
 
-__all__ = ["ADMIN", "Principal", "authenticate", "issue_token", "token_hash"]
+if TYPE_CHECKING:
+    from hookgate.client import Hookgate
+
+__all__ = ["ADMIN", "ApiError", "Auth", "Principal", "authenticate", "issue_token", "principal", "token_hash"]
 
 ADMIN = "admin"
 _PREFIX = "hgk_"
 
 
-class AuthError(HookgateError):
-    """The request carries no valid token, or the token may not do this."""
+class ApiError(Exception):
+    """An API answer other than success: HTTP status, stable error code, message (the one error shape)."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
 
 
 def token_hash(token: str) -> bytes:
@@ -75,3 +87,21 @@ async def authenticate(store: Store, authorization: str | None) -> Principal | N
     if record.revoked_at is not None:
         return None
     return Principal(record.id, record.scope)
+
+
+async def principal(request: Request, authorization: Annotated[str | None, Header()] = None) -> Principal:
+    """The FastAPI dependency: the caller, from ``Authorization: Bearer <token>``; 401 otherwise."""
+    hg: Hookgate = request.app.state.hookgate
+    found = await authenticate(hg.store, authorization)
+    if found is None:
+        raise ApiError(401, "unauthorized", "a valid bearer token is required")
+    return found
+
+
+# module level: FastAPI resolves the (string) annotations of route functions in their module's globals
+Auth = Annotated[Principal, Depends(principal)]
+
+
+def require_admin(who: Principal) -> None:
+    if not who.is_admin:
+        raise ApiError(403, "forbidden", "this needs an admin token")
