@@ -462,3 +462,8 @@ def serve(
         asyncio.run(run_server(settings, workers=not no_workers, announce=click.echo))
     except HookgateError as exc:
         _fail(str(exc), 1 if isinstance(exc, StoreError) else exc.exit_code)
+
+
+from hookgate.cli_api import register as _register_api_commands  # noqa: E402
+
+_register_api_commands(main)

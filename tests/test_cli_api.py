@@ -1,0 +1,518 @@
+"""The developer CLI against a real ``hookgate serve``: apps, endpoints, send, attempts, tail, listen."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from click.testing import CliRunner, Result
+
+from hookgate.cli import main
+from hookgate.schemes import registry
+from tests.test_cli_serve import READY_LINE, TOKEN_LINE, child_env, free_port
+
+pytestmark = pytest.mark.slow
+
+QUIET = ("--log-level", "warning")
+
+
+@dataclass
+class Server:
+    base: str
+    token: str
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    data_dir = tmp_path_factory.mktemp("serve") / "data"
+    port = free_port()
+    proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+        [sys.executable, "-m", "hookgate", "serve", "--data-dir", str(data_dir), "--port", str(port), *QUIET],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=child_env(HOOKGATE_SSRF_ALLOWLIST="127.0.0.0/8"),
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        token = None
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                pytest.fail("hookgate serve exited early")
+            line = line.rstrip("\n")
+            if m := TOKEN_LINE.match(line):
+                token = m.group(1)
+            if READY_LINE.match(line):
+                break
+        assert token is not None
+        yield Server(f"http://127.0.0.1:{port}", token)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+@pytest.fixture
+def cli(server: Server, tmp_path: Path) -> Callable[..., Result]:
+    env = {
+        "HOOKGATE_API_URL": server.base,
+        "HOOKGATE_TOKEN": server.token,
+        "HOOKGATE_CLI_CONFIG": None,
+        "HOME": str(tmp_path),  # no ~/.config/hookgate/cli.toml of the developer's
+        "COLUMNS": "220",
+    }
+
+    def run(*args: str, **env_overrides: str | None) -> Result:
+        return CliRunner().invoke(main, list(args), env={**env, **env_overrides}, catch_exceptions=False)
+
+    return run
+
+
+def ok_json(result: Result) -> Any:
+    assert result.exit_code == 0, result.output + result.stderr
+    return json.loads(result.stdout)
+
+
+@dataclass
+class Receiver:
+    url: str
+    requests: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    got: list[tuple[dict[str, str], bytes]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            got.append((dict(self.headers.items()), body))
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield Receiver(f"http://127.0.0.1:{httpd.server_address[1]}/hook", got)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(5)
+
+
+def wait_for(check: Callable[[], Any], timeout: float = 20.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.1)
+    pytest.fail("timed out waiting")
+
+
+# -- configuration and errors --------------------------------------------------------------------------
+
+
+def test_no_token_is_a_usage_error(cli: Callable[..., Result]) -> None:
+    result = cli("apps", "list", HOOKGATE_TOKEN=None)
+    assert result.exit_code == 2
+    assert "no API token" in result.stderr
+
+
+def test_config_file(cli: Callable[..., Result], server: Server, tmp_path: Path) -> None:
+    config = tmp_path / "cli.toml"
+    config.write_text(f'api_url = "{server.base}"\ntoken = "{server.token}"\n')
+    result = cli(
+        "apps", "list", "--json", HOOKGATE_TOKEN=None, HOOKGATE_API_URL=None, HOOKGATE_CLI_CONFIG=str(config)
+    )
+    assert isinstance(ok_json(result), list)
+    # the default location under the home directory
+    (tmp_path / ".config" / "hookgate").mkdir(parents=True)
+    (tmp_path / ".config" / "hookgate" / "cli.toml").write_text(config.read_text())
+    assert isinstance(
+        ok_json(cli("apps", "list", "--json", HOOKGATE_TOKEN=None, HOOKGATE_API_URL=None)), list
+    )
+    config.write_text("token = [")
+    result = cli("apps", "list", HOOKGATE_TOKEN=None, HOOKGATE_CLI_CONFIG=str(config))
+    assert result.exit_code == 2
+    assert "not valid TOML" in result.stderr
+
+
+def test_bad_token_and_unreachable_api(cli: Callable[..., Result], server: Server) -> None:
+    result = cli("apps", "list", "--token", "hgk_wrong")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("hookgate: a valid bearer token is required")
+    assert "hgk_wrong" not in result.output + result.stderr
+    result = cli("apps", "list", "--api-url", f"http://127.0.0.1:{free_port()}")
+    assert result.exit_code == 1
+    assert "cannot reach the API" in result.stderr
+    assert server.token not in result.stderr
+
+
+def test_unknown_app_reports_the_api_message(cli: Callable[..., Result]) -> None:
+    for args in (
+        ("apps", "show", "nope"),
+        ("endpoints", "list", "nope"),
+        ("send", "nope", "x.y", "--data", "{}"),
+        ("messages", "list", "nope"),
+    ):
+        result = cli(*args)
+        assert result.exit_code == 1, args
+        assert result.stderr == "hookgate: no such resource [not_found]\n", args
+
+
+# -- applications, event types, endpoints --------------------------------------------------------------
+
+
+def test_apps(cli: Callable[..., Result]) -> None:
+    created = ok_json(cli("apps", "create", "Shop", "--id", "shop-apps", "--json"))
+    assert created["id"] == "shop-apps"
+    result = cli("apps", "create", "Shop", "--id", "shop-apps")
+    assert result.exit_code == 1
+    assert "application shop-apps exists [conflict]" in result.stderr
+    result = cli("apps", "create", "Other")
+    assert result.exit_code == 0
+    assert result.stdout.startswith("created application ")
+    listed = ok_json(cli("apps", "list", "--json"))
+    assert "shop-apps" in {a["id"] for a in listed}
+    table = cli("apps", "list")
+    assert table.exit_code == 0
+    assert "shop-apps" in table.stdout
+    assert "Shop" in table.stdout
+    shown = ok_json(cli("apps", "show", "shop-apps", "--json"))
+    assert shown == created
+    details = cli("apps", "show", "shop-apps")
+    assert "shop-apps" in details.stdout
+    result = cli("apps", "create", "bad", "--id", "no spaces")
+    assert result.exit_code == 1
+    assert "validation_error" in result.stderr
+
+
+def test_event_types(cli: Callable[..., Result]) -> None:
+    cli("apps", "create", "ET", "--id", "et-app")
+    saved = ok_json(
+        cli("event-types", "create", "et-app", "order.created", "--description", "New order", "--json")
+    )
+    assert saved["name"] == "order.created"
+    assert cli("event-types", "create", "et-app", "order.paid").stdout == "event type order.paid saved\n"
+    listed = ok_json(cli("event-types", "list", "et-app", "--json"))
+    assert {e["name"] for e in listed} == {"order.created", "order.paid"}
+    table = cli("event-types", "list", "et-app")
+    assert "New order" in table.stdout
+
+
+def test_endpoints(cli: Callable[..., Result]) -> None:
+    cli("apps", "create", "EP", "--id", "ep-app")
+    result = cli(
+        "endpoints",
+        "create",
+        "ep-app",
+        "https://example.com/hook",
+        "--event-type",
+        "order.created",
+        "--event-type",
+        "order.paid",
+        "--header",
+        "X-Team: payments",
+    )
+    assert result.exit_code == 0, result.stderr
+    first_line, secret_line = result.stdout.splitlines()
+    assert first_line.startswith("created endpoint ep_")
+    assert first_line.endswith(" -> https://example.com/hook (standard-webhooks)")
+    assert secret_line.startswith("signing secret (shown once, store it now): whsec_")
+    endpoint_id = first_line.split()[2]
+
+    created = ok_json(
+        cli(
+            "endpoints",
+            "create",
+            "ep-app",
+            "https://example.com/other",
+            "--payload-json",
+            '{"format": "json"}',
+            "--json",
+        )
+    )
+    assert created["secret"]
+    assert created["endpoint"]["event_types"] == []
+
+    listed = ok_json(cli("endpoints", "list", "ep-app", "--json"))
+    assert {e["id"] for e in listed} == {endpoint_id, created["endpoint"]["id"]}
+    table = cli("endpoints", "list", "ep-app")
+    assert endpoint_id in table.stdout
+    assert "whsec_" not in table.stdout
+
+    shown = ok_json(cli("endpoints", "show", "ep-app", endpoint_id, "--json"))
+    assert shown["headers"] == {"X-Team": "payments"}
+    assert shown["event_types"] == ["order.created", "order.paid"]
+    assert "https://example.com/hook" in cli("endpoints", "show", "ep-app", endpoint_id).stdout
+
+    rotated = cli("endpoints", "rotate-secret", "ep-app", endpoint_id, "--grace-s", "60")
+    assert rotated.exit_code == 0, rotated.stderr
+    assert "valid for 60 s" in rotated.stdout
+    assert "new signing secret (shown once, store it now): whsec_" in rotated.stdout
+    assert ok_json(cli("endpoints", "rotate-secret", "ep-app", endpoint_id, "--json"))["grace_s"] == 86400
+
+    disabled = ok_json(
+        cli("endpoints", "disable", "ep-app", endpoint_id, "--reason", "maintenance", "--json")
+    )
+    assert disabled["enabled"] is False
+    assert disabled["disabled_reason"] == "maintenance"
+    assert "disabled (maintenance)" in cli("endpoints", "list", "ep-app").stdout
+    assert cli("endpoints", "enable", "ep-app", endpoint_id).stdout == f"endpoint {endpoint_id} enabled\n"
+    assert ok_json(cli("endpoints", "show", "ep-app", endpoint_id, "--json"))["enabled"] is True
+
+    health = ok_json(cli("endpoints", "health", "ep-app", endpoint_id, "--json"))
+    assert health["endpoint_id"] == endpoint_id
+    assert health["recent_attempts"] == 0
+    assert "recent_success_rate" in cli("endpoints", "health", "ep-app", endpoint_id).stdout
+
+    result = cli("endpoints", "show", "ep-app", "ep_nope")
+    assert result.exit_code == 1
+    assert "no such resource" in result.stderr
+
+
+def test_endpoint_usage_errors(cli: Callable[..., Result]) -> None:
+    cli("apps", "create", "U", "--id", "usage-app")
+    for args, message in (
+        (("--auth-json", "{nope"), "--auth-json is not valid JSON"),
+        (("--tls-json", "[1]"), "--tls-json must be a JSON object"),
+        (("--header", "no colon"), "--header must look like"),
+    ):
+        result = cli("endpoints", "create", "usage-app", "https://example.com/h", *args)
+        assert result.exit_code == 2, args
+        assert message in result.stderr
+    result = cli("endpoints", "create", "usage-app", "http://example.com/h")  # insecure without the flag
+    assert result.exit_code == 1
+    assert result.stderr.startswith("hookgate: ")
+
+
+# -- send, messages, attempts, tail, resend, recover ---------------------------------------------------
+
+
+def test_send_and_follow_the_delivery(
+    cli: Callable[..., Result], server: Server, receiver: Receiver, tmp_path: Path
+) -> None:
+    secret, _ = registry.generate_key("hmac")
+    cli("apps", "create", "Deliver", "--id", "dlv-app")
+    created = ok_json(
+        cli("endpoints", "create", "dlv-app", receiver.url, "--allow-insecure", "--secret", secret, "--json")
+    )
+    endpoint_id = created["endpoint"]["id"]
+    assert created["secret"] in (None, secret)
+
+    payload_file = tmp_path / "order.json"
+    payload_file.write_text(json.dumps({"order": 1}))
+    result = cli("send", "dlv-app", "order.created", "--data", f"@{payload_file}", "--idempotency-key", "k-1")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.startswith("message msg_")
+    assert result.stdout.rstrip().endswith(": 1 delivery")
+    message_id = result.stdout.split()[1].rstrip(":")
+
+    again = ok_json(
+        cli(
+            "send", "dlv-app", "order.created", "--data", '{"order": 1}', "--idempotency-key", "k-1", "--json"
+        )
+    )
+    assert again["duplicate"] is True
+    assert again["message"]["id"] == message_id
+    dup = cli("send", "dlv-app", "order.created", "--data", '{"order": 1}', "--idempotency-key", "k-1")
+    assert "duplicate" in dup.stdout
+
+    # the delivery engine signs and posts it to the receiver
+    headers, body = wait_for(lambda: receiver.requests and receiver.requests[0])
+    assert json.loads(body) == {"order": 1}
+    verifier = registry.build_verifier("standard-webhooks", [secret], [])
+    verified = verifier.verify(body, {k.lower(): v for k, v in headers.items()}, now=time.time())
+    assert json.loads(verified.payload) == {"order": 1}
+
+    def attempts_of_message() -> list[dict[str, Any]]:
+        found = ok_json(cli("attempts", "list", "dlv-app", "--message", message_id, "--json"))
+        return [a for entry in found for a in entry["attempts"]]
+
+    attempts = wait_for(attempts_of_message)
+    assert attempts[0]["status_code"] == 200
+    delivery_id = attempts[0]["delivery_id"]
+    table = cli("attempts", "list", "dlv-app", "--message", message_id)
+    assert table.exit_code == 0
+    assert delivery_id in table.stdout
+    assert attempts[0]["outcome"] in table.stdout
+    by_endpoint = ok_json(cli("attempts", "list", "dlv-app", "--endpoint", endpoint_id, "--json"))
+    assert [a["delivery_id"] for a in by_endpoint["items"]] == [delivery_id]
+    assert delivery_id in cli("attempts", "list", "dlv-app", "--endpoint", endpoint_id).stdout
+    assert cli("attempts", "list", "dlv-app").exit_code == 2
+    both = cli("attempts", "list", "dlv-app", "--message", message_id, "--endpoint", endpoint_id)
+    assert both.exit_code == 2
+
+    # messages: list (one page, all pages), show
+    for n in range(3):
+        assert cli("send", "dlv-app", "order.paid", "--data", json.dumps({"n": n})).exit_code == 0
+    page = ok_json(cli("messages", "list", "dlv-app", "--limit", "2", "--json"))
+    assert len(page["items"]) == 2
+    assert page["next_cursor"]
+    assert "more messages: use --all" in cli("messages", "list", "dlv-app", "--limit", "2").stdout
+    everything = ok_json(cli("messages", "list", "dlv-app", "--limit", "2", "--all", "--json"))
+    assert len(everything["items"]) == 4
+    assert everything["next_cursor"] is None
+    paid = ok_json(cli("messages", "list", "dlv-app", "--event-type", "order.paid", "--all", "--json"))
+    assert {m["event_type"] for m in paid["items"]} == {"order.paid"}
+    assert message_id in cli("messages", "list", "dlv-app", "--all").stdout
+    shown = ok_json(cli("messages", "show", "dlv-app", message_id, "--json"))
+    assert shown["payload"] == {"order": 1}
+    assert shown["idempotency_key"] == "k-1"
+    text = cli("messages", "show", "dlv-app", message_id)
+    assert '"order": 1' in text.stdout
+
+    # health now has attempts
+    health = ok_json(cli("endpoints", "health", "dlv-app", endpoint_id, "--json"))
+    assert health["recent_attempts"] >= 1
+
+    # tail: the recent attempts first, then new ones as they happen
+    wait_for(lambda: len(receiver.requests) >= 4)
+    wait_for(
+        lambda: (
+            len(ok_json(cli("attempts", "list", "dlv-app", "--endpoint", endpoint_id, "--json"))["items"])
+            >= 4
+        )
+    )
+    tailed = cli("tail", "dlv-app", "--max-polls", "1", "--interval", "0.1", "--lines", "2", "--json")
+    lines = [json.loads(line) for line in tailed.stdout.splitlines()]
+    assert len(lines) == 2
+    assert all(line["endpoint_id"] == endpoint_id and line["status_code"] == 200 for line in lines)
+    plain = cli("tail", "dlv-app", "--endpoint", endpoint_id, "--max-polls", "1", "--lines", "1")
+    assert plain.exit_code == 0
+    assert endpoint_id in plain.stdout
+    assert "200" in plain.stdout
+
+    def publish_later() -> None:
+        time.sleep(0.5)
+        httpx.post(
+            f"{server.base}/api/v1/applications/dlv-app/messages",
+            json={"event_type": "order.shipped", "payload": {"late": True}},
+            headers={"Authorization": f"Bearer {server.token}"},
+            timeout=10,
+        )
+
+    publisher = threading.Thread(target=publish_later)
+    publisher.start()
+    try:
+        follow = cli("tail", "dlv-app", "--lines", "0", "--interval", "0.3", "--max-polls", "20", "--json")
+    finally:
+        publisher.join(10)
+    assert follow.exit_code == 0
+    new = [json.loads(line) for line in follow.stdout.splitlines()]
+    assert len(new) == 1
+    assert new[0]["status_code"] == 200
+
+    # resend, recover
+    resent = ok_json(cli("resend", "dlv-app", delivery_id, "--json"))
+    assert resent["id"] == delivery_id
+    assert cli("resend", "dlv-app", delivery_id).stdout.startswith(f"delivery {delivery_id} queued again")
+    assert cli("resend", "dlv-app", "dlv_nope").exit_code == 1
+    recovered = ok_json(cli("recover", "dlv-app", endpoint_id, "--since", "0", "--json"))
+    assert recovered["recovered"] >= 0
+    plain_recover = cli("recover", "dlv-app", endpoint_id, "--since", "2024-01-01T00:00:00Z")
+    assert plain_recover.exit_code == 0, plain_recover.stderr
+    assert plain_recover.stdout.startswith("recovered ")
+    assert cli("recover", "dlv-app", endpoint_id, "--since", "yesterday").exit_code == 2
+
+
+def test_send_usage_errors(cli: Callable[..., Result], tmp_path: Path) -> None:
+    cli("apps", "create", "S", "--id", "send-app")
+    for data, message in (
+        ("{nope", "--data is not valid JSON"),
+        ("42", "must be a JSON object or array"),
+        (f"@{tmp_path / 'missing.json'}", "cannot read"),
+    ):
+        result = cli("send", "send-app", "x.y", "--data", data)
+        assert result.exit_code == 2, data
+        assert message in result.stderr
+    assert cli("send", "send-app", "x.y").exit_code == 2  # --data is required
+
+
+# -- listen --------------------------------------------------------------------------------------------
+
+
+def _wait_port(port: int) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+
+
+def test_listen_verifies_and_refuses(cli: Callable[..., Result]) -> None:
+    secret, _ = registry.generate_key("hmac")
+    port = free_port()
+    body = json.dumps({"hello": "world"}).encode()
+    signed = registry.build_signer("standard-webhooks", [secret], []).sign(
+        body, msg_id=registry.new_message_id(), now=time.time()
+    )
+    answers: list[int] = []
+
+    def send() -> None:
+        _wait_port(port)
+        url = f"http://127.0.0.1:{port}/hook"
+        with httpx.Client(timeout=10) as client:
+            answers.append(client.post(url, content=body, headers=signed.headers).status_code)
+            bad = dict(signed.headers)
+            answers.append(client.post(url, content=body + b" ", headers=bad).status_code)
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    try:
+        result = cli(
+            "listen",
+            "--port",
+            str(port),
+            "--scheme",
+            "standard-webhooks",
+            "--secret",
+            secret,
+            "--max-requests",
+            "2",
+        )
+    finally:
+        sender.join(15)
+    assert result.exit_code == 0, result.stderr
+    assert answers == [200, 401]
+    out = result.stdout
+    assert f"listening on http://127.0.0.1:{port}/" in out
+    assert "verified POST /hook" in out
+    assert '"hello": "world"' in out
+    assert "refused POST /hook" in out
+    assert "signature" in out
+    assert secret not in out
+
+
+def test_listen_usage_errors(cli: Callable[..., Result], tmp_path: Path) -> None:
+    result = cli("listen", "--port", str(free_port()), "--scheme", "standard-webhooks")
+    assert result.exit_code == 2
+    result = cli("listen", "--port", "1", "--scheme", "jws", "--key", str(tmp_path / "missing.pem"))
+    assert result.exit_code == 2
+    assert "cannot read key file" in result.stderr
