@@ -1,4 +1,4 @@
-"""``hookgate serve``: the management API and (unless ``--no-workers``) the delivery workers in one process.
+"""``hookgate serve``: the management API, the inbound sources (``/inbound/...``) and the delivery workers.
 
 First start on an empty database creates an admin API token (printed once, stored only as a hash) and an
 active JWS signing key. SIGTERM/SIGINT stop the listener, then the workers finish or release in-flight
@@ -17,6 +17,7 @@ import uvicorn
 
 from hookgate.api.app import create_app
 from hookgate.api.auth import ADMIN, issue_token
+from hookgate.api.inbound import InboundRouter
 from hookgate.api.metrics import Metrics
 from hookgate.client import Hookgate
 from hookgate.config import Settings
@@ -55,7 +56,8 @@ async def run_server(
     metrics = Metrics()
     worker = hg.worker(observers=[metrics.observe_attempt]) if workers else None
     circuit_states = worker.circuit_states if worker is not None else None
-    app = create_app(hg, metrics=metrics, circuit_states=circuit_states)
+    api = create_app(hg, metrics=metrics, circuit_states=circuit_states)
+    app = InboundRouter(api, hg)
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -102,4 +104,5 @@ async def run_server(
                 worker.stop()
                 await worker_task
             await worker.close()
+        await app.close()
         await hg.close()

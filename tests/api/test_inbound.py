@@ -1,0 +1,83 @@
+"""hookgate serve's inbound side: API-managed sources served under /inbound/, acked after the store commit."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from hookgate.api.inbound import InboundRouter
+from hookgate.inbound.gateway import GATEWAY_APP_ID
+from tests.api.conftest import Api
+from tests.inbound._peers import GH_BODY, GH_SECRET, github_headers
+
+V1 = "/api/v1"
+SOURCE = {
+    "name": "github",
+    "scheme": "github",
+    "secrets": [GH_SECRET],
+    "path": "/inbound/github",
+    "forward_to": "https://app.example/hooks/github",
+    "forward_secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+    "event_id": "header:X-GitHub-Delivery",
+    "require_https": False,
+}
+
+
+@pytest.fixture
+async def served(api: Api) -> AsyncIterator[tuple[InboundRouter, httpx.AsyncClient]]:
+    router = InboundRouter(api.app, api.hg, refresh_s=0.0)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=router), base_url="http://testserver"
+    ) as c:
+        yield router, c
+    await router.close()
+
+
+async def test_a_source_created_through_the_api_receives_webhooks(
+    api: Api, served: tuple[InboundRouter, httpx.AsyncClient]
+) -> None:
+    _, client = served
+    assert (
+        await client.post("/inbound/github", content=GH_BODY, headers=github_headers())
+    ).status_code == 404
+    created = await client.post(f"{V1}/sources", json=SOURCE, headers=api.auth())
+    assert created.status_code == 201, created.text
+    accepted = await client.post("/inbound/github", content=GH_BODY, headers=github_headers("d-1"))
+    assert (accepted.status_code, accepted.json()) == (200, {"status": "accepted"})
+    again = await client.post("/inbound/github", content=GH_BODY, headers=github_headers("d-1"))
+    assert again.json() == {"status": "already processed"}
+    forged = await client.post("/inbound/github", content=GH_BODY + b"!", headers=github_headers("d-2"))
+    assert (forged.status_code, forged.json()) == (401, {"error": "unauthorized"})
+    page = await api.hg.store.list_messages(GATEWAY_APP_ID)
+    assert [m.event_type for m in page.items] == ["gateway.github"]
+    assert page.items[0].idempotency_key == "github:d-1"
+    (endpoint,) = await api.hg.store.list_endpoints(GATEWAY_APP_ID)
+    assert endpoint.url == "https://app.example/hooks/github"
+    # the API itself is still served through the router
+    assert (await client.get("/healthz")).json() == {"status": "ok"}
+
+
+async def test_changes_and_deletions_take_effect(
+    api: Api, served: tuple[InboundRouter, httpx.AsyncClient]
+) -> None:
+    _, client = served
+    created = (await client.post(f"{V1}/sources", json=SOURCE, headers=api.auth())).json()
+    assert (
+        await client.post("/inbound/github", content=GH_BODY, headers=github_headers("e-1"))
+    ).status_code == 200
+    moved = {**SOURCE, "path": "/inbound/gh2"}
+    assert (
+        await client.put(f"{V1}/sources/{created['id']}", json=moved, headers=api.auth())
+    ).status_code == 200
+    assert (
+        await client.post("/inbound/github", content=GH_BODY, headers=github_headers("e-2"))
+    ).status_code == 404
+    assert (
+        await client.post("/inbound/gh2", content=GH_BODY, headers=github_headers("e-3"))
+    ).status_code == 200
+    assert (await client.delete(f"{V1}/sources/{created['id']}", headers=api.auth())).status_code == 204
+    assert (
+        await client.post("/inbound/gh2", content=GH_BODY, headers=github_headers("e-4"))
+    ).status_code == 404
