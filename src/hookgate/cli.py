@@ -467,3 +467,23 @@ def serve(
 from hookgate.cli_api import register as _register_api_commands  # noqa: E402
 
 _register_api_commands(main)
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="Exit 0 once every scheme has a verified delivery (1 after 30 s).")
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True, help="API port.")
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="SQLite file and keys (default: a temporary directory, removed on exit).",
+)
+def demo(once: bool, port: int, data_dir: Path | None) -> None:
+    """Show every delivery scheme end to end: server, receivers, one endpoint per scheme, verified."""
+    from hookgate.demo import run_demo
+
+    configure_logging(fmt="console", level="warning")
+    try:
+        code = asyncio.run(run_demo(once=once, port=port, data_dir=data_dir))
+    except HookgateError as exc:
+        _fail(str(exc), 1 if isinstance(exc, StoreError) else exc.exit_code)
+    sys.exit(code)
