@@ -14,6 +14,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -88,3 +89,54 @@ def test_readme_commands_from_a_clean_clone(tmp_path: Path) -> None:
     dry = run(shlex.join([*args[:2], "--dry-run", *rest]), clone, timeout=600)
     assert dry.returncode == 0, dry.stdout + dry.stderr
     assert "pytest" in dry.stdout, dry.stdout  # "Would install ... pytest-..." (not installed yet)
+
+
+def _runtime_closure() -> set[str]:
+    """Normalised names of hookgate's runtime requirements (no extras), followed transitively."""
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    seen: set[str] = set()
+    todo = ["hookgate"]
+    while todo:
+        name = todo.pop()
+        try:
+            requires = distribution(name).requires or []
+        except PackageNotFoundError:
+            continue
+        for raw in requires:
+            req = Requirement(raw)
+            if req.marker is not None and not req.marker.evaluate({"extra": ""}):
+                continue  # an optional extra (e.g. hookgate[test]) or another platform's dependency
+            key = canonicalize_name(req.name)
+            if key not in seen:
+                seen.add(key)
+                todo.append(key)
+    return seen
+
+
+def test_cli_imports_only_runtime_dependencies() -> None:
+    """What ``import hookgate.cli`` loads must come with ``pip install .`` (the README's first command)."""
+    from importlib.metadata import packages_distributions
+
+    from packaging.utils import canonicalize_name
+
+    # top-level modules loaded by importing the CLI, minus what the interpreter loads on its own (.pth hooks)
+    probe = (
+        "import sys; before = set(sys.modules); import hookgate.cli;"
+        " print('\\n'.join(sorted({m.split('.')[0] for m in set(sys.modules) - before})))"
+    )
+    done = subprocess.run(  # noqa: S603 - our own interpreter
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60, env=clean_env()
+    )
+    owners = packages_distributions()
+    allowed = _runtime_closure() | {"hookgate"}
+    missing = {
+        (module, dist)
+        for module in done.stdout.split()
+        for dist in map(canonicalize_name, owners.get(module, []))
+        if dist not in allowed
+    }
+    assert not missing, f"imported by hookgate.cli but not a runtime dependency: {sorted(missing)}"
