@@ -2,7 +2,8 @@
 
 Every non-2xx answer becomes an `ApiError` carrying the API's stable error ``code`` and ``message`` (the
 ``{"error": {"code", "message"}}`` shape); a request that cannot be made at all (connection refused, timeout)
-becomes an `ApiError` with code ``network``. The bearer token is sent in the ``Authorization`` header only;
+becomes an `ApiError` with code ``network``. httpx is imported on first use, so the rest of the CLI works
+without it. The bearer token is sent in the ``Authorization`` header only;
 it never appears in an error message or in ``repr``.
 """
 
@@ -10,12 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-import httpx
+from hookgate.errors import ConfigError, HookgateError
 
-from hookgate.errors import HookgateError
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["DEFAULT_API_URL", "ApiClient", "ApiError", "path"]
 
@@ -73,6 +75,10 @@ class ApiClient:
         timeout: float = 30.0,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
+        try:
+            import httpx
+        except ImportError:
+            raise ConfigError("the API commands need httpx: pip install httpx") from None
         self.base_url = base_url.rstrip("/")
         self._client = httpx.Client(
             base_url=self.base_url,
@@ -109,6 +115,8 @@ class ApiClient:
         headers: Mapping[str, str] | None = None,
     ) -> Any:
         """The decoded JSON answer (None for an empty body); `ApiError` for anything else."""
+        import httpx
+
         try:
             response = self._client.request(
                 method, url, json=json, params=dict(params) if params else None, headers=headers

@@ -89,7 +89,10 @@ def _client(api_url: str | None, token: str | None) -> ApiClient:
         _fail("no API token: pass --token, set HOOKGATE_TOKEN, or put token in the CLI config file", 2)
     if not url.startswith(("http://", "https://")):
         _fail(f"the API URL must start with http:// or https://, got {url!r}", 2)
-    return ApiClient(url, token)
+    try:
+        return ApiClient(url, token)
+    except HookgateError as exc:  # httpx is missing
+        _fail(str(exc), exc.exit_code)
 
 
 def _api_command(func: Callable[..., None]) -> Callable[..., None]:
