@@ -300,6 +300,10 @@ def worker(
 
 
 async def _run_worker(settings: Settings) -> None:
+    if settings.otel_enabled:
+        from hookgate.tracing import configure_tracing
+
+        configure_tracing(service_name="hookgate-worker")
     hg = await Hookgate.open(settings=settings)
     try:
         w = hg.worker()

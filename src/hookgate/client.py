@@ -50,6 +50,7 @@ from hookgate.policy.ssrf import AddressPolicy
 from hookgate.schemes.registry import build_signer
 from hookgate.store import open_store
 from hookgate.store.base import PublishResult, Store
+from hookgate.tracing import span
 
 if TYPE_CHECKING:
     from hookgate.outbound.worker import Worker
@@ -322,7 +323,10 @@ class Hookgate:
         (``result.duplicate`` is True) instead of publishing twice.
         """
         message = self.new_message(app, event_type, payload, idempotency_key=idempotency_key)
-        return await self.store.publish(message, now=message.created_at)
+        with span(
+            "hookgate.publish", **{"hookgate.app_id": message.app_id, "hookgate.event_type": event_type}
+        ):
+            return await self.store.publish(message, now=message.created_at)
 
     def new_message(
         self,

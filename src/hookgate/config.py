@@ -40,6 +40,8 @@ class Settings:
     ssrf_allowlist: tuple[str, ...] = ()
     # disable an endpoint that has failed continuously for this long
     disable_after_seconds: float = 5 * 24 * 3600.0
+    # OpenTelemetry spans for API requests, publishes and delivery attempts (needs hookgate[otel])
+    otel_enabled: bool = False
     master_key: str | None = field(default=None, repr=False)
     master_key_file: Path | None = None
 
@@ -69,6 +71,17 @@ class Settings:
         return self.database_url or f"sqlite:///{self.data_dir / 'hookgate.db'}"
 
 
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(value)
+
+
 _CONVERTERS: dict[str, Any] = {
     "data_dir": Path,
     "master_key_file": Path,
@@ -77,6 +90,7 @@ _CONVERTERS: dict[str, Any] = {
     "claim_batch": int,
     "lease_seconds": float,
     "disable_after_seconds": float,
+    "otel_enabled": _bool,
 }
 
 

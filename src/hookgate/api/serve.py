@@ -22,6 +22,7 @@ from hookgate.api.metrics import Metrics
 from hookgate.client import Hookgate
 from hookgate.config import Settings
 from hookgate.errors import ConfigError
+from hookgate.tracing import configure_tracing
 
 __all__ = ["bootstrap", "run_server"]
 
@@ -52,6 +53,8 @@ async def run_server(
     announce: Callable[[str], None] = print,
     ready: Callable[[int], None] | None = None,
 ) -> None:
+    if settings.otel_enabled:
+        configure_tracing(service_name="hookgate-serve")
     hg = await Hookgate.open(settings=settings)
     metrics = Metrics()
     worker = hg.worker(observers=[metrics.observe_attempt]) if workers else None

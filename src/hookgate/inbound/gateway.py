@@ -49,6 +49,7 @@ from hookgate.outbound.vault import EndpointSecrets, seal_secrets
 from hookgate.policy.ssrf import AddressPolicy
 from hookgate.schemes.registry import body_is_token, build_signer
 from hookgate.store.base import PublishResult
+from hookgate.tracing import configure_tracing
 
 __all__ = ["GATEWAY_APP_ID", "Gateway", "GatewayConfig", "run_gateway"]
 
@@ -507,6 +508,8 @@ async def run_gateway(
     config: GatewayConfig, settings: Settings, *, ready: Callable[[], None] | None = None
 ) -> None:
     """Serve until SIGTERM/SIGINT; then stop the listeners, finish or release deliveries, close the store."""
+    if settings.otel_enabled:
+        configure_tracing(service_name="hookgate-gateway")
     hg = await Hookgate.open(config.database_url, settings=settings)
     limiter: Any = None
     if settings.redis_url:

@@ -40,6 +40,7 @@ from hookgate.policy.retry import DEFAULT_SCHEDULE, next_attempt_at
 from hookgate.policy.ssrf import AddressPolicy
 from hookgate.schemes.oauth2 import bearer_headers
 from hookgate.store.base import AttemptResult, Claim, Store
+from hookgate.tracing import span
 
 __all__ = ["Worker", "WorkerStats"]
 
@@ -476,7 +477,18 @@ class Worker:
     async def _attempt(self, claim: Claim, state: _EndpointState) -> None:
         delivery, message, endpoint = claim.delivery, claim.message, claim.endpoint
         started = self._clock()
-        sent = await self._send(claim, started)
+        attributes: dict[str, str | int] = {
+            "hookgate.delivery_id": delivery.id,
+            "hookgate.message_id": message.id,
+            "hookgate.endpoint_id": endpoint.id,
+            "hookgate.attempt": delivery.attempts + 1,
+        }
+        with span("hookgate.delivery.attempt", **attributes) as traced:
+            sent = await self._send(claim, started)
+            if traced is not None:
+                traced.set_attribute("http.response.status_code", sent.status_code or 0)
+                if sent.error_class is not None:
+                    traced.set_attribute("hookgate.error_class", sent.error_class)
         self.stats.attempts += 1
         if sent.error_class is not None:
             counts = self.stats.by_error_class
