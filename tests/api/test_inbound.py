@@ -81,3 +81,22 @@ async def test_changes_and_deletions_take_effect(
     assert (
         await client.post("/inbound/gh2", content=GH_BODY, headers=github_headers("e-4"))
     ).status_code == 404
+
+
+async def test_inbound_decisions_are_counted_in_metrics(api: Api) -> None:
+    from hookgate.api.metrics import Metrics
+
+    metrics = Metrics()
+    router = InboundRouter(api.app, api.hg, refresh_s=0.0, observer=metrics.observe_inbound)
+    transport = httpx.ASGITransport(app=router)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            assert (await client.post(f"{V1}/sources", json=SOURCE, headers=api.auth())).status_code == 201
+            await client.post("/inbound/github", content=GH_BODY, headers=github_headers("m-1"))
+            await client.post("/inbound/github", content=GH_BODY, headers=github_headers("m-1"))
+            await client.post("/inbound/github", content=b"forged", headers=github_headers("m-2"))
+    finally:
+        await router.close()
+    text = metrics.render().decode()
+    for decision in ("accepted", "duplicate", "rejected"):
+        assert f'hookgate_inbound_decisions_total{{decision="{decision}",source="github"}} 1.0' in text, text

@@ -40,7 +40,9 @@ class InboundRouter:
         limiter: RateLimiter | None = None,
         refresh_s: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
+        observer: Callable[[str, str], None] | None = None,
     ) -> None:
+        self._observer = observer
         self._api = api
         self._hg = hg
         self._limiter = limiter if limiter is not None else MemoryRateLimiter()
@@ -86,7 +88,7 @@ class InboundRouter:
         if sources:
             # every API-managed source carries its own forward secret; the config's default is never used
             config = GatewayConfig(sources=tuple(sources), forward_secret=sources[0].forward_secret or "")
-            gateway = Gateway(config, self._hg, limiter=self._limiter)
+            gateway = Gateway(config, self._hg, limiter=self._limiter, observer=self._observer)
             await gateway.setup()
             self._gateway = gateway
             log.info("inbound.sources_loaded", sources=[s.name for s in sources])

@@ -69,5 +69,9 @@ class Metrics:
         else:
             self.failed.labels(final=str(result.status is DeliveryStatus.DEAD).lower()).inc()
 
+    def observe_inbound(self, source: str, decision: str) -> None:
+        """Called by the inbound pipeline for every request (accepted, duplicate, rejected...)."""
+        self.inbound.labels(source=source, decision=decision).inc()
+
     def render(self) -> bytes:
         return generate_latest(self.registry)

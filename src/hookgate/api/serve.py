@@ -60,7 +60,7 @@ async def run_server(
     worker = hg.worker(observers=[metrics.observe_attempt]) if workers else None
     circuit_states = worker.circuit_states if worker is not None else None
     api = create_app(hg, metrics=metrics, circuit_states=circuit_states)
-    app = InboundRouter(api, hg)
+    app = InboundRouter(api, hg, observer=metrics.observe_inbound)
     config = uvicorn.Config(
         app,
         host=settings.host,

@@ -228,13 +228,16 @@ class Gateway:
         *,
         limiter: RateLimiter | None = None,
         clock: Callable[[], float] = time.time,
+        observer: Callable[[str, str], None] | None = None,
     ) -> None:
         self.config = config
         self.hg = hg
         self._clock = clock
         limiter = limiter if limiter is not None else MemoryRateLimiter()
         self._routes = {
-            s.path or "": Pipeline(s, idempotency=_NoIdempotency(), limiter=limiter, clock=clock)
+            s.path or "": Pipeline(
+                s, idempotency=_NoIdempotency(), limiter=limiter, clock=clock, observer=observer
+            )
             for s in config.sources
         }
         self.accepted = 0

@@ -99,8 +99,10 @@ class Pipeline:
         idempotency: IdempotencyStore | None = None,
         limiter: RateLimiter | None = None,
         clock: Callable[[], float] = time.time,
+        observer: Callable[[str, str], None] | None = None,
     ) -> None:
         self.source = source
+        self._observer = observer  # (source, decision) for every request, e.g. a metrics counter
         self._idempotency = idempotency if idempotency is not None else MemoryIdempotencyStore()
         self._limiter = limiter if limiter is not None else MemoryRateLimiter()
         self._clock = clock
@@ -252,10 +254,13 @@ class Pipeline:
                 )
             else:
                 await self._idempotency.release(accepted.idempotency_key)
+        decision = ("duplicate" if duplicate else "accepted") if ok else "handler_failed"
+        if self._observer is not None:
+            self._observer(self.source.name, decision)
         audit.info(
             "inbound.decision",
             source=self.source.name,
-            decision=("duplicate" if duplicate else "accepted") if ok else "handler_failed",
+            decision=decision,
             reason=("duplicate" if duplicate else "ok") if ok else "handler_error",
             status=status,
             client_ip=accepted.client_ip,
@@ -273,6 +278,8 @@ class Pipeline:
         *,
         decision: str = "rejected",
     ) -> Rejection:
+        if self._observer is not None:
+            self._observer(self.source.name, decision)
         audit.info(
             "inbound.decision",
             source=self.source.name,
