@@ -1,4 +1,4 @@
-"""The developer CLI against a real ``hookgate serve``: apps, endpoints, send, attempts, tail, listen."""
+"""The developer CLI against a real ``hookgate serve``: apps, endpoints, messages, sources, tokens, listen."""
 
 from __future__ import annotations
 
@@ -452,6 +452,186 @@ def test_send_usage_errors(cli: Callable[..., Result], tmp_path: Path) -> None:
         assert result.exit_code == 2, data
         assert message in result.stderr
     assert cli("send", "send-app", "x.y").exit_code == 2  # --data is required
+
+
+# -- sources, tokens -----------------------------------------------------------------------------------
+
+
+INBOUND_SECRET = "s3cret-inbound-value"
+FORWARD_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+SOURCE: dict[str, Any] = {
+    "name": "cli-github",
+    "scheme": "github",
+    "secrets": [INBOUND_SECRET],
+    "path": "/inbound/cli-github",
+    "forward_to": "https://app.example/hooks/github",
+    "forward_secret": FORWARD_SECRET,
+    "event_id": "header:X-GitHub-Delivery",
+}
+SOURCE_TOML = f"""\
+scheme = "github"
+secrets = ["{INBOUND_SECRET}"]
+path = "/inbound/cli-toml"
+forward_to = "https://app.example/hooks/toml"
+forward_secret = "{FORWARD_SECRET}"
+"""
+
+
+def _no_secrets(text: str) -> None:
+    assert INBOUND_SECRET not in text
+    assert FORWARD_SECRET.removeprefix("whsec_") not in text
+
+
+def test_sources(cli: Callable[..., Result], tmp_path: Path) -> None:
+    json_file = tmp_path / "source.json"
+    json_file.write_text(json.dumps(SOURCE))
+    created = cli("sources", "create", "--file", str(json_file))
+    assert created.exit_code == 0, created.stderr
+    assert created.stdout.startswith("created source src_")
+    assert "(cli-github): /inbound/cli-github -> https://app.example/hooks/github" in created.stdout
+    _no_secrets(created.stdout)
+    source_id = created.stdout.split()[2]
+
+    # TOML, top-level keys; the name from --name (the file has none)
+    toml_file = tmp_path / "source.toml"
+    toml_file.write_text(SOURCE_TOML)
+    from_toml = ok_json(cli("sources", "create", "--file", str(toml_file), "--name", "cli-toml", "--json"))
+    assert from_toml["name"] == "cli-toml"
+    assert from_toml["path"] == "/inbound/cli-toml"
+    assert not {"secrets", "keys", "forward_secret"} & set(from_toml)
+
+    listed = ok_json(cli("sources", "list", "--json"))
+    assert {source_id, from_toml["id"]} <= {s["id"] for s in listed}
+    table = cli("sources", "list")
+    assert table.exit_code == 0
+    assert source_id in table.stdout
+    assert "cli-toml" in table.stdout
+    _no_secrets(table.stdout)
+
+    shown = ok_json(cli("sources", "show", source_id, "--json"))
+    assert shown["name"] == "cli-github"
+    assert shown["event_id"] == "header:X-GitHub-Delivery"
+    details = cli("sources", "show", source_id)
+    assert "https://app.example/hooks/github" in details.stdout
+    _no_secrets(details.stdout)
+
+    # update: a file without a name keeps the current one
+    json_file.write_text(
+        json.dumps(
+            {k: v for k, v in SOURCE.items() if k != "name"} | {"forward_to": "https://app.example/v2"}
+        )
+    )
+    updated = ok_json(cli("sources", "update", source_id, "--file", str(json_file), "--json"))
+    assert updated["name"] == "cli-github"
+    assert updated["forward_to"] == "https://app.example/v2"
+    assert updated["created_at"] == shown["created_at"]
+    assert cli("sources", "update", source_id, "--file", str(json_file)).stdout == (
+        f"updated source {source_id} (cli-github)\n"
+    )
+
+    assert ok_json(cli("sources", "delete", from_toml["id"], "--json")) == {
+        "id": from_toml["id"],
+        "deleted": True,
+    }
+    assert cli("sources", "delete", source_id).stdout == f"deleted source {source_id}\n"
+    assert not {source_id, from_toml["id"]} & {s["id"] for s in ok_json(cli("sources", "list", "--json"))}
+
+
+def test_source_errors(cli: Callable[..., Result], tmp_path: Path) -> None:
+    # a bad file is a usage error
+    bad_json = tmp_path / "bad.json"
+    bad_json.write_text("{nope")
+    bad_toml = tmp_path / "bad.toml"
+    bad_toml.write_text("scheme = [")
+    array = tmp_path / "array.json"
+    array.write_text("[1]")
+    nameless = tmp_path / "nameless.toml"
+    nameless.write_text(SOURCE_TOML)
+    for file, message in (
+        (bad_json, "is not valid JSON"),
+        (bad_toml, "is not valid TOML"),
+        (array, "must hold a JSON object or TOML keys"),
+        (tmp_path / "missing.json", "cannot read"),
+        (nameless, "the source needs a name"),
+    ):
+        result = cli("sources", "create", "--file", str(file))
+        assert result.exit_code == 2, file
+        assert message in result.stderr, result.stderr
+    assert cli("sources", "create").exit_code == 2  # --file is required
+
+    # an unknown id: the API's message
+    for args in (
+        ("sources", "show", "src_nope"),
+        ("sources", "delete", "src_nope"),
+        ("sources", "update", "src_nope", "--file", str(nameless), "--name", "x"),
+    ):
+        result = cli(*args)
+        assert result.exit_code == 1, args
+        assert result.stderr == "hookgate: no such resource [not_found]\n", args
+
+    # an invalid source: the 422 message names the field, and no secret is echoed
+    no_secret = tmp_path / "no-secret.json"
+    no_secret.write_text(json.dumps({k: v for k, v in SOURCE.items() if k != "forward_secret"}))
+    result = cli("sources", "create", "--file", str(no_secret))
+    assert result.exit_code == 1
+    assert result.stderr.startswith("hookgate: the request is invalid (forward_secret: ")
+    assert "[validation_error]" in result.stderr
+    insecure = tmp_path / "insecure.json"
+    insecure.write_text(json.dumps({**SOURCE, "name": "cli-insecure", "forward_to": "http://app.example/h"}))
+    result = cli("sources", "create", "--file", str(insecure))
+    assert result.exit_code == 1
+    assert "must use https" in result.stderr
+    assert "[invalid]" in result.stderr
+    bad_path = tmp_path / "bad-path.json"
+    bad_path.write_text(json.dumps({**SOURCE, "name": "cli-bad-path", "path": "/elsewhere"}))
+    result = cli("sources", "create", "--file", str(bad_path))
+    assert result.exit_code == 1
+    assert "path: " in result.stderr
+    for output in (result.stdout, result.stderr):
+        _no_secrets(output)
+
+
+def test_tokens(cli: Callable[..., Result], server: Server) -> None:
+    cli("apps", "create", "Tok", "--id", "tok-app")
+    created = cli("tokens", "create", "ci", "--scope", "tok-app")
+    assert created.exit_code == 0, created.stderr
+    first_line, token_line = created.stdout.splitlines()
+    assert first_line.startswith("created token tok_")
+    assert first_line.endswith(" (ci, scope tok-app)")
+    assert token_line.startswith("token (shown once, store it now): ")
+    token_id = first_line.split()[2]
+    secret = token_line.rsplit(" ", 1)[1]
+
+    # the new token works, for its application only
+    assert ok_json(cli("apps", "show", "tok-app", "--json", HOOKGATE_TOKEN=secret))["id"] == "tok-app"
+    assert cli("tokens", "list", HOOKGATE_TOKEN=secret).exit_code == 1
+
+    admin = ok_json(cli("tokens", "create", "ops", "--scope", "admin", "--json"))
+    assert admin["token"]["scope"] == "admin"
+    assert admin["secret"]
+
+    listed = ok_json(cli("tokens", "list", "--json"))
+    assert {token_id, admin["token"]["id"]} <= {t["id"] for t in listed}
+    table = cli("tokens", "list")
+    assert token_id in table.stdout
+    assert "tok-app" in table.stdout
+    assert secret not in table.stdout
+    assert admin["secret"] not in table.stdout
+    assert server.token not in table.stdout
+
+    assert cli("tokens", "revoke", token_id).stdout == f"token {token_id} revoked\n"
+    revoked = ok_json(cli("tokens", "revoke", admin["token"]["id"], "--json"))
+    assert revoked["revoked_at"] is not None
+    result = cli("apps", "show", "tok-app", HOOKGATE_TOKEN=secret)
+    assert result.exit_code == 1
+    assert "a valid bearer token is required" in result.stderr
+
+    # errors: an unknown id, an unknown application, a missing scope
+    result = cli("tokens", "revoke", "tok_nope")
+    assert result.exit_code == 1
+    assert result.stderr == "hookgate: no such resource [not_found]\n"
+    assert cli("tokens", "create", "x", "--scope", "no-such-app").exit_code == 1
+    assert cli("tokens", "create", "x").exit_code == 2
 
 
 # -- listen --------------------------------------------------------------------------------------------

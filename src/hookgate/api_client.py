@@ -146,3 +146,6 @@ class ApiClient:
 
     def put(self, url: str, body: Any) -> Any:
         return self.request("PUT", url, json=body)
+
+    def delete(self, url: str) -> Any:
+        return self.request("DELETE", url)

@@ -6,7 +6,7 @@ then the TOML file ``~/.config/hookgate/cli.toml`` (keys ``api_url`` and ``token
 
 Output is a rich table by default; ``--json`` prints the API's JSON for scripts. Exit codes follow the rest
 of the CLI: 0 success, 1 the API refused or could not be reached (``hookgate: <message>`` on stderr), 2 a
-usage or configuration error (no token, bad JSON, unreadable file).
+usage or configuration error (no token, bad JSON or TOML, unreadable file).
 """
 
 # ruff: noqa: PLR0917  (click passes every option as a parameter)
@@ -911,10 +911,224 @@ async def _listen(verifier: Verifier, host: str, port: int, max_requests: int | 
         await runner.cleanup()
 
 
+# -- inbound sources (admin) ---------------------------------------------------------------------------
+
+
+SOURCE_TIMES = ("created_at", "updated_at")
+_SECRET_FIELDS = ("secrets", "keys", "forward_secret")
+
+
+def _public(data: dict[str, Any]) -> dict[str, Any]:
+    """Drop any secret field (the API never returns one; this keeps the CLI from ever printing one)."""
+    return {k: v for k, v in data.items() if k not in _SECRET_FIELDS}
+
+
+def _read_source_file(file: Path, name: str | None) -> dict[str, Any]:
+    """A source's fields from a JSON or TOML file (by suffix; otherwise JSON, then TOML)."""
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        _fail(f"cannot read {file}: {exc.strerror}", 2)
+    except UnicodeDecodeError:
+        _fail(f"{file} is not UTF-8 text", 2)
+    suffix = file.suffix.lower()
+    data: Any = None
+    if suffix != ".toml":
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            if suffix == ".json":
+                _fail(f"{file} is not valid JSON: {exc}", 2)
+    if data is None:
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            kind = "TOML" if suffix == ".toml" else "JSON or TOML"
+            _fail(f"{file} is not valid {kind}: {exc}", 2)
+    if not isinstance(data, dict):
+        _fail(f"{file} must hold a JSON object or TOML keys", 2)
+    if name is not None:
+        data["name"] = name
+    return data
+
+
+def _source_rows(items: list[dict[str, Any]]) -> list[list[str]]:
+    return [
+        [
+            s["id"],
+            s["name"],
+            s["scheme"],
+            _s(s.get("path")),
+            _s(s.get("forward_to")),
+            _ts(s.get("updated_at")),
+        ]
+        for s in items
+    ]
+
+
+@click.group("sources")
+def sources() -> None:
+    """Inbound sources (admin token): create, list, show, update, delete."""
+
+
+_source_file_option = click.option(
+    "--file",
+    "file",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The source's fields: a JSON object or TOML top-level keys (name, scheme, secrets, path, ...).",
+)
+
+
+@sources.command("create")
+@_source_file_option
+@click.option("--name", help="The source's name (default: the file's name key).")
+@_json_option
+@_api_command
+def sources_create(file: Path, name: str | None, as_json: bool, client: ApiClient) -> None:
+    """Create an inbound source from a file; its secrets are stored sealed and never shown."""
+    body = _read_source_file(file, name)
+    if not body.get("name"):
+        _fail(f"the source needs a name: a name key in {file} or --name", 2)
+    created = _public(client.post(path("sources"), body))
+    if as_json:
+        _print_json(created)
+    else:
+        click.echo(
+            f"created source {created['id']} ({created['name']}): "
+            f"{_s(created.get('path'))} -> {_s(created.get('forward_to'))}"
+        )
+
+
+@sources.command("list")
+@_json_option
+@_api_command
+def sources_list(as_json: bool, client: ApiClient) -> None:
+    """List the inbound sources."""
+    items = [_public(s) for s in client.get(path("sources"))]
+    if as_json:
+        _print_json(items)
+        return
+    _table("sources", ["id", "name", "scheme", "path", "forward to", "updated"], _source_rows(items))
+
+
+@sources.command("show")
+@click.argument("source_id")
+@_json_option
+@_api_command
+def sources_show(source_id: str, as_json: bool, client: ApiClient) -> None:
+    """Show one inbound source (its secrets are never shown)."""
+    found = _public(client.get(path("sources", source_id)))
+    if as_json:
+        _print_json(found)
+    else:
+        _details(f"source {found['id']}", found, SOURCE_TIMES)
+
+
+@sources.command("update")
+@click.argument("source_id")
+@_source_file_option
+@click.option("--name", help="The source's name (default: the file's name key, then the current name).")
+@_json_option
+@_api_command
+def sources_update(source_id: str, file: Path, name: str | None, as_json: bool, client: ApiClient) -> None:
+    """Replace an inbound source's settings with the file's (secrets included: the file holds them all)."""
+    body = _read_source_file(file, name)
+    if not body.get("name"):
+        body["name"] = client.get(path("sources", source_id))["name"]
+    updated = _public(client.put(path("sources", source_id), body))
+    if as_json:
+        _print_json(updated)
+    else:
+        click.echo(f"updated source {updated['id']} ({updated['name']})")
+
+
+@sources.command("delete")
+@click.argument("source_id")
+@_json_option
+@_api_command
+def sources_delete(source_id: str, as_json: bool, client: ApiClient) -> None:
+    """Delete an inbound source (its path stops accepting webhooks)."""
+    client.delete(path("sources", source_id))
+    if as_json:
+        _print_json({"id": source_id, "deleted": True})
+    else:
+        click.echo(f"deleted source {source_id}")
+
+
+# -- API tokens (admin) --------------------------------------------------------------------------------
+
+
+TOKEN_TIMES = ("created_at", "revoked_at")
+
+
+@click.group("tokens")
+def tokens() -> None:
+    """API tokens (admin token): create, list, revoke."""
+
+
+@tokens.command("create")
+@click.argument("name")
+@click.option("--scope", required=True, help="'admin', or the id of the one application the token may use.")
+@_json_option
+@_api_command
+def tokens_create(name: str, scope: str, as_json: bool, client: ApiClient) -> None:
+    """Create an API token; the token is printed now and never again."""
+    created = client.post(path("tokens"), {"name": name, "scope": scope})
+    if as_json:
+        _print_json(created)
+        return
+    token = created["token"]
+    click.echo(f"created token {token['id']} ({token['name']}, scope {token['scope']})")
+    click.echo(f"token (shown once, store it now): {created['secret']}")
+
+
+@tokens.command("list")
+@_json_option
+@_api_command
+def tokens_list(as_json: bool, client: ApiClient) -> None:
+    """List the API tokens (never the tokens themselves)."""
+    items = client.get(path("tokens"))
+    if as_json:
+        _print_json(items)
+        return
+    _table(
+        "API tokens",
+        ["id", "name", "scope", "created", "revoked"],
+        [[t["id"], t["name"], t["scope"], _ts(t["created_at"]), _ts(t.get("revoked_at"))] for t in items],
+    )
+
+
+@tokens.command("revoke")
+@click.argument("token_id")
+@_json_option
+@_api_command
+def tokens_revoke(token_id: str, as_json: bool, client: ApiClient) -> None:
+    """Revoke an API token: it stops working at once."""
+    revoked = client.post(path("tokens", token_id, "revoke"))
+    if as_json:
+        _print_json(revoked)
+    else:
+        click.echo(f"token {revoked['id']} revoked")
+
+
 # -- registration --------------------------------------------------------------------------------------
 
 
 def register(main: click.Group) -> None:
     """Add the API commands (and ``listen``) to the main CLI group."""
-    for command in (apps, endpoints, event_types, messages, attempts, send, resend, recover, tail, listen):
+    for command in (
+        apps,
+        endpoints,
+        event_types,
+        messages,
+        attempts,
+        send,
+        resend,
+        recover,
+        tail,
+        listen,
+        sources,
+        tokens,
+    ):
         main.add_command(command)
