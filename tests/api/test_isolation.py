@@ -59,6 +59,7 @@ ROUTES = [
     Route("GET", "/applications/{app_id}/messages", APP),
     Route("GET", "/applications/{app_id}/messages/{message_id}", APP),
     Route("GET", "/applications/{app_id}/messages/{message_id}/attempts", APP),
+    Route("GET", "/applications/{app_id}/messages/{message_id}/deliveries", APP),
     Route("POST", "/applications/{app_id}/deliveries/{delivery_id}/resend", APP),
     Route("POST", "/tokens", ADMIN, {"name": "t", "scope": "admin"}),
     Route("GET", "/tokens", ADMIN),

@@ -852,3 +852,131 @@ async def test_reseal_covers_inbound_sources(store: Store) -> None:
     assert await store.reseal(fn) == 1
     assert ("source", "src_1") in seen
     assert (await store.get_source("src_1")).config_sealed == b"sealed-1!"
+
+
+async def test_list_messages_filters_by_delivery_status(store: Store) -> None:
+    app, other = await make_app(store), await make_app(store, "other")
+    await make_endpoint(store, app)
+    await make_endpoint(store, app)
+    await make_endpoint(store, other)
+    msgs = [await publish_at(store, app, T0 + i) for i in range(6)]
+    typed = await publish_at(store, app, T0 + 6, "user.created")
+    theirs = await publish_at(store, other, T0 + 7)
+    # per message, the outcomes of its two deliveries (None: left in flight, "release": back to pending)
+    plan: dict[str, tuple[DeliveryStatus | str | None, ...]] = {
+        msgs[0].id: (DeliveryStatus.DELIVERED, DeliveryStatus.DELIVERED),
+        msgs[1].id: (DeliveryStatus.FAILED, DeliveryStatus.DELIVERED),
+        msgs[2].id: (DeliveryStatus.DEAD, DeliveryStatus.FAILED),
+        msgs[3].id: ("release", "release"),
+        msgs[4].id: (DeliveryStatus.FAILED, DeliveryStatus.FAILED),
+        msgs[5].id: (None, None),
+        typed.id: (DeliveryStatus.FAILED, DeliveryStatus.DELIVERED),
+        theirs.id: (DeliveryStatus.FAILED,),
+    }
+    at = T0 + 20
+    claims = await store.claim("w", 100, now=at, lease_s=60)
+    assert len(claims) == 15
+    seen: dict[str, int] = {}
+    results, released = [], []
+    for claim in claims:
+        n = seen.get(claim.message.id, 0)
+        seen[claim.message.id] = n + 1
+        outcome = plan[claim.message.id][n]
+        if outcome == "release":
+            released.append(claim.delivery.id)
+        elif isinstance(outcome, DeliveryStatus):
+            code = 200 if outcome is DeliveryStatus.DELIVERED else 500
+            results.append(result(claim.delivery.id, "w", outcome, at=at + 100, code=code))
+    assert await store.complete(results) == len(results)
+    assert await store.release("w", released, now=at) == 2
+
+    def ids(page: Page[Message]) -> list[str]:
+        return [m.id for m in page.items]
+
+    failed = [typed.id, msgs[4].id, msgs[2].id, msgs[1].id]  # newest first
+    assert ids(await store.list_messages(app.id, status=DeliveryStatus.FAILED)) == failed
+    pages = await walk(lambda c: store.list_messages(app.id, status=DeliveryStatus.FAILED, cursor=c, limit=3))
+    assert [[m.id for m in p] for p in pages] == [failed[:3], failed[3:]]
+    delivered = await store.list_messages(app.id, status=DeliveryStatus.DELIVERED)
+    assert ids(delivered) == [typed.id, msgs[1].id, msgs[0].id]
+    assert ids(await store.list_messages(app.id, status=DeliveryStatus.DEAD)) == [msgs[2].id]
+    assert ids(await store.list_messages(app.id, status=DeliveryStatus.PENDING)) == [msgs[3].id]
+    assert ids(await store.list_messages(app.id, status=DeliveryStatus.IN_FLIGHT)) == [msgs[5].id]
+    # combined with the other filters
+    by_type = await store.list_messages(app.id, event_type="invoice.paid", status=DeliveryStatus.FAILED)
+    assert ids(by_type) == failed[1:]
+    only_typed = await store.list_messages(app.id, event_type="user.created", status=DeliveryStatus.DEAD)
+    assert ids(only_typed) == []
+    ranged = await store.list_messages(app.id, since=T0 + 2, until=T0 + 6, status=DeliveryStatus.FAILED)
+    assert ids(ranged) == [msgs[4].id, msgs[2].id]
+    # no status: every message, as before; tenants never mix
+    assert ids(await store.list_messages(app.id)) == newest_first([*msgs, typed])
+    assert ids(await store.list_messages(other.id, status=DeliveryStatus.FAILED)) == [theirs.id]
+    assert ids(await store.list_messages(other.id, status=DeliveryStatus.DELIVERED)) == []
+
+
+async def test_list_message_attempts_newest_first_across_deliveries(store: Store) -> None:
+    app = await make_app(store)
+    for _ in range(3):
+        await make_endpoint(store, app)
+    mine = await publish_at(store, app, T0)
+    theirs = await publish_at(store, app, T0 + 1)
+    # two rounds of failures, then success: 3 deliveries x 3 attempts per message, interleaved by id
+    for round_ in range(3):
+        at = T0 + 10 * (round_ + 1)
+        status = DeliveryStatus.DELIVERED if round_ == 2 else DeliveryStatus.FAILED
+        for claim in await store.claim("w", 100, now=at, lease_s=5):
+            await store.complete(
+                [result(claim.delivery.id, "w", status, at=at, code=200 if round_ == 2 else 500)]
+            )
+    pages: list[list[Attempt]] = await walk(lambda c: store.list_message_attempts(mine.id, cursor=c, limit=4))
+    assert [len(p) for p in pages] == [4, 4, 1]
+    attempts = [a for p in pages for a in p]
+    ids = [a.id for a in attempts]
+    assert all(isinstance(i, int) for i in ids)
+    assert ids == sorted(ids, key=lambda i: i or 0, reverse=True)
+    assert len(set(ids)) == 9
+    deliveries = {d.id for d in await store.list_deliveries(mine.id)}
+    assert len(deliveries) == 3
+    assert {a.delivery_id for a in attempts} == deliveries
+    expected = sorted(
+        [a for d in deliveries for a in await store.list_attempts(d)], key=lambda a: a.id or 0, reverse=True
+    )
+    assert attempts == expected
+    assert [a.status_code for a in attempts[:3]] == [200, 200, 200]
+    assert attempts[-1].status_code == 500
+    whole = await store.list_message_attempts(mine.id, limit=9)
+    assert whole.next_cursor is None
+    assert whole.items == attempts
+    other = await store.list_message_attempts(theirs.id, limit=1000)
+    assert len(other.items) == 9
+    assert not {a.id for a in other.items} & set(ids)
+    assert (await store.list_message_attempts("msg_missing")).items == []
+
+
+async def test_list_message_attempts_rejects_invalid_cursors_and_limits(store: Store) -> None:
+    app = await make_app(store)
+    await make_endpoint(store, app)
+    msg = await publish_at(store, app, T0)
+    for i in range(2):
+        await publish_at(store, app, T0 + 1 + i)
+    messages_cursor = (await store.list_messages(app.id, limit=1)).next_cursor
+    assert messages_cursor is not None
+    forged = [
+        "",
+        "not a cursor",
+        "%%%%",
+        base64.urlsafe_b64encode(b"[1, 2]").decode(),
+        base64.urlsafe_b64encode(json.dumps(["att", -1]).encode()).decode(),
+        base64.urlsafe_b64encode(json.dumps(["att", 1.5]).encode()).decode(),
+        base64.urlsafe_b64encode(json.dumps(["att", True]).encode()).decode(),
+        base64.urlsafe_b64encode(json.dumps(["att", 2**63]).encode()).decode(),
+        base64.urlsafe_b64encode(json.dumps(["att", 1, 2]).encode()).decode(),
+        messages_cursor,  # a cursor of another listing
+    ]
+    for cursor in forged:
+        with pytest.raises(StoreError, match="invalid cursor"):
+            await store.list_message_attempts(msg.id, cursor=cursor)
+    for limit in (0, -1, 1001, True):
+        with pytest.raises(StoreError):
+            await store.list_message_attempts(msg.id, limit=limit)

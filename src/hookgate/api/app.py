@@ -216,11 +216,6 @@ class AttemptPage(BaseModel):
     next_cursor: str | None
 
 
-class DeliveryWithAttempts(BaseModel):
-    delivery: DeliveryOut
-    attempts: list[AttemptOut]
-
-
 class DeliveryPage(BaseModel):
     items: list[DeliveryOut]
     next_cursor: str | None
@@ -613,10 +608,17 @@ def create_app(
         until: float | None = None,
         cursor: str | None = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+        status: DeliveryStatus | None = None,
     ) -> MessagePage:
         await application(who, app_id)
         page = await store.list_messages(
-            app_id, event_type=event_type, since=since, until=until, cursor=cursor, limit=limit
+            app_id,
+            event_type=event_type,
+            since=since,
+            until=until,
+            cursor=cursor,
+            limit=limit,
+            status=status,
         )
         return MessagePage(items=[_message_out(m) for m in page.items], next_cursor=page.next_cursor)
 
@@ -625,17 +627,21 @@ def create_app(
         return _message_out(await message_of(who, app_id, message_id))
 
     @app.get(f"{v1}/applications/{{app_id}}/messages/{{message_id}}/attempts", tags=["attempts"])
-    async def message_attempts(app_id: str, message_id: str, who: Auth) -> list[DeliveryWithAttempts]:
+    async def message_attempts(
+        app_id: str,
+        message_id: str,
+        who: Auth,
+        cursor: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    ) -> AttemptPage:
         await message_of(who, app_id, message_id)
-        out = []
-        for delivery in await store.list_deliveries(message_id):
-            attempts = await store.list_attempts(delivery.id)
-            out.append(
-                DeliveryWithAttempts(
-                    delivery=_delivery_out(delivery), attempts=[_attempt_out(a) for a in attempts]
-                )
-            )
-        return out
+        page = await store.list_message_attempts(message_id, cursor=cursor, limit=limit)
+        return AttemptPage(items=[_attempt_out(a) for a in page.items], next_cursor=page.next_cursor)
+
+    @app.get(f"{v1}/applications/{{app_id}}/messages/{{message_id}}/deliveries", tags=["attempts"])
+    async def message_deliveries(app_id: str, message_id: str, who: Auth) -> list[DeliveryOut]:
+        await message_of(who, app_id, message_id)
+        return [_delivery_out(d) for d in await store.list_deliveries(message_id)]
 
     @app.post(f"{v1}/applications/{{app_id}}/deliveries/{{delivery_id}}/resend", tags=["messages"])
     async def resend(app_id: str, delivery_id: str, who: Auth) -> DeliveryOut:

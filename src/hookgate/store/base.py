@@ -282,15 +282,25 @@ class Store(abc.ABC):
         until: float | None = None,
         cursor: str | None = None,
         limit: int = 50,
+        status: DeliveryStatus | None = None,
     ) -> Page[Message]:
         """An application's messages, newest first, filtered by exact event type and created_at in
-        [since, until). Raises `StoreError` for a cursor this store did not issue."""
+        [since, until), and with ``status`` only those having at least one delivery in that status.
+        Raises `StoreError` for a cursor this store did not issue."""
 
     @abc.abstractmethod
     async def list_endpoint_attempts(
         self, endpoint_id: str, *, cursor: str | None = None, limit: int = 50
     ) -> Page[Attempt]:
         """Every attempt at the endpoint's deliveries, newest first (by attempt id)."""
+
+    @abc.abstractmethod
+    async def list_message_attempts(
+        self, message_id: str, *, cursor: str | None = None, limit: int = 50
+    ) -> Page[Attempt]:
+        """Every attempt at the message's deliveries (all endpoints), newest first (by attempt id), with the
+        same cursors as `list_endpoint_attempts`. An unknown message gives an empty page; raises `StoreError`
+        for a cursor this store did not issue."""
 
     @abc.abstractmethod
     async def list_endpoint_deliveries(

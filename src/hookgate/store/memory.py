@@ -362,9 +362,16 @@ class MemoryStore(Store):
         until: float | None = None,
         cursor: str | None = None,
         limit: int = 50,
+        status: DeliveryStatus | None = None,
     ) -> Page[Message]:
         check_limit(limit)
         after = decode_position("msg", cursor)
+        wanted = None if status is None else DeliveryStatus(status)
+        with_status = (
+            set()
+            if wanted is None
+            else {d.message_id for d in self._deliveries.values() if d.status is wanted}
+        )
         return _newest_first(
             "msg",
             self._messages.values(),
@@ -375,6 +382,7 @@ class MemoryStore(Store):
                 and (event_type is None or m.event_type == event_type)
                 and (since is None or m.created_at >= since)
                 and (until is None or m.created_at < until)
+                and (wanted is None or m.id in with_status)
             ),
         )
 
@@ -387,6 +395,21 @@ class MemoryStore(Store):
             a
             for delivery_id, attempts in self._attempts.items()
             if self._deliveries[delivery_id].endpoint_id == endpoint_id
+            for a in attempts
+            if a.id is not None and a.id < before
+        ]
+        found.sort(key=lambda a: a.id or 0, reverse=True)
+        return page_of("att", [_c(a) for a in found[: limit + 1]], limit, lambda a: (a.id or 0,))
+
+    async def list_message_attempts(
+        self, message_id: str, *, cursor: str | None = None, limit: int = 50
+    ) -> Page[Attempt]:
+        check_limit(limit)
+        before = decode_attempt_id(cursor)
+        found = [
+            a
+            for delivery_id, attempts in self._attempts.items()
+            if self._deliveries[delivery_id].message_id == message_id
             for a in attempts
             if a.id is not None and a.id < before
         ]

@@ -522,10 +522,12 @@ class PostgresStore(Store):
         until: float | None = None,
         cursor: str | None = None,
         limit: int = 50,
+        status: DeliveryStatus | None = None,
     ) -> Page[Message]:
         c_at, c_id = decode_position("msg", cursor)
         params: dict[str, Any] = {
             "app_id": app_id,
+            "status": None if status is None else DeliveryStatus(status).value,
             "event_type": event_type,
             "since": -math.inf if since is None else float(since),
             "until": math.inf if until is None else float(until),
@@ -545,6 +547,17 @@ class PostgresStore(Store):
             "limit": check_limit(limit) + 1,
         }
         items = [attempt_from_row(r) for r in await self._fetch("list_endpoint_attempts", params)]
+        return page_of("att", items, limit, lambda a: (a.id or 0,))
+
+    async def list_message_attempts(
+        self, message_id: str, *, cursor: str | None = None, limit: int = 50
+    ) -> Page[Attempt]:
+        params = {
+            "message_id": message_id,
+            "before": decode_attempt_id(cursor),
+            "limit": check_limit(limit) + 1,
+        }
+        items = [attempt_from_row(r) for r in await self._fetch("list_message_attempts", params)]
         return page_of("att", items, limit, lambda a: (a.id or 0,))
 
     async def list_endpoint_deliveries(

@@ -531,10 +531,12 @@ class SQLiteStore(Store):
         until: float | None = None,
         cursor: str | None = None,
         limit: int = 50,
+        status: DeliveryStatus | None = None,
     ) -> Page[Message]:
         c_at, c_id = decode_position("msg", cursor)
         params: dict[str, Any] = {
             "app_id": app_id,
+            "status": None if status is None else DeliveryStatus(status).value,
             "since": -math.inf if since is None else float(since),
             "until": math.inf if until is None else float(until),
             "c_at": c_at,
@@ -556,6 +558,17 @@ class SQLiteStore(Store):
             "limit": check_limit(limit) + 1,
         }
         items = [_attempt(r) for r in await self._rows("list_endpoint_attempts", params)]
+        return page_of("att", items, limit, lambda a: (a.id or 0,))
+
+    async def list_message_attempts(
+        self, message_id: str, *, cursor: str | None = None, limit: int = 50
+    ) -> Page[Attempt]:
+        params = {
+            "message_id": message_id,
+            "before": decode_attempt_id(cursor),
+            "limit": check_limit(limit) + 1,
+        }
+        items = [_attempt(r) for r in await self._rows("list_message_attempts", params)]
         return page_of("att", items, limit, lambda a: (a.id or 0,))
 
     async def list_endpoint_deliveries(

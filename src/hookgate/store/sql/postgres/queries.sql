@@ -236,18 +236,28 @@ SELECT * FROM event_types WHERE app_id = :app_id ORDER BY name COLLATE "C";
 SELECT * FROM messages
 WHERE app_id = :app_id AND created_at >= :since AND created_at < :until
     AND (created_at, id COLLATE "C") < (:c_at::float8, :c_id::text)
+    AND (:status::text IS NULL
+        OR EXISTS (SELECT 1 FROM deliveries AS d WHERE d.message_id = messages.id AND d.status = :status::text))
 ORDER BY created_at DESC, id COLLATE "C" DESC LIMIT :limit;
 
 -- name: list_messages_of_type
 SELECT * FROM messages
 WHERE app_id = :app_id AND event_type = :event_type AND created_at >= :since AND created_at < :until
     AND (created_at, id COLLATE "C") < (:c_at::float8, :c_id::text)
+    AND (:status::text IS NULL
+        OR EXISTS (SELECT 1 FROM deliveries AS d WHERE d.message_id = messages.id AND d.status = :status::text))
 ORDER BY created_at DESC, id COLLATE "C" DESC LIMIT :limit;
 
 -- name: list_endpoint_attempts
 -- newest first by attempt id; the first page passes the largest possible id as :before
 SELECT a.* FROM attempts AS a JOIN deliveries AS d ON d.id = a.delivery_id
 WHERE d.endpoint_id = :endpoint_id AND a.id < :before
+ORDER BY a.id DESC LIMIT :limit;
+
+-- name: list_message_attempts
+-- every attempt at the message's deliveries, newest first by attempt id (as list_endpoint_attempts)
+SELECT a.* FROM attempts AS a JOIN deliveries AS d ON d.id = a.delivery_id
+WHERE d.message_id = :message_id AND a.id < :before
 ORDER BY a.id DESC LIMIT :limit;
 
 -- name: list_endpoint_deliveries
