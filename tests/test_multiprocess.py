@@ -227,10 +227,13 @@ async def test_api_process_and_two_workers_deliver_exactly_once(tmp_path: Path, 
             await until(all_delivered, 25, "every delivery to be delivered", 0.1)
 
             # the API reports the outcome too
-            sample = await api.get(f"/api/v1/applications/{app_id}/messages/{ids[0]}/attempts")
+            sample = await api.get(f"/api/v1/applications/{app_id}/messages/{ids[0]}/deliveries")
             assert sample.status_code == 200, sample.text
             [delivery] = sample.json()
-            assert delivery["delivery"]["status"] == "delivered", delivery
+            assert delivery["status"] == "delivered", delivery
+            attempts = await api.get(f"/api/v1/applications/{app_id}/messages/{ids[0]}/attempts")
+            assert attempts.status_code == 200, attempts.text
+            assert [a["status_code"] for a in attempts.json()["items"]][0] == 200
 
         for w in workers:
             assert await w.terminate() == 0, w.err.read_text()
