@@ -233,7 +233,7 @@ async def test_api_process_and_two_workers_deliver_exactly_once(tmp_path: Path, 
             assert delivery["status"] == "delivered", delivery
             attempts = await api.get(f"/api/v1/applications/{app_id}/messages/{ids[0]}/attempts")
             assert attempts.status_code == 200, attempts.text
-            assert [a["status_code"] for a in attempts.json()["items"]][0] == 200
+            assert 200 <= attempts.json()["items"][0]["status_code"] < 300
 
         for w in workers:
             assert await w.terminate() == 0, w.err.read_text()
