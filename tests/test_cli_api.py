@@ -80,8 +80,10 @@ def cli(server: Server, tmp_path: Path) -> Callable[..., Result]:
         "COLUMNS": "220",
     }
 
-    def run(*args: str, **env_overrides: str | None) -> Result:
-        return CliRunner().invoke(main, list(args), env={**env, **env_overrides}, catch_exceptions=False)
+    def run(*args: str, input: str | None = None, **env_overrides: str | None) -> Result:
+        return CliRunner().invoke(
+            main, list(args), input=input, env={**env, **env_overrides}, catch_exceptions=False
+        )
 
     return run
 
@@ -696,3 +698,151 @@ def test_listen_usage_errors(cli: Callable[..., Result], tmp_path: Path) -> None
     result = cli("listen", "--port", "1", "--scheme", "jws", "--key", str(tmp_path / "missing.pem"))
     assert result.exit_code == 2
     assert "cannot read key file" in result.stderr
+
+
+# -- bulk resend ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class FlakyReceiver:
+    url: str
+    ok: threading.Event
+    hits: list[int] = field(default_factory=list)
+
+
+@pytest.fixture
+def flaky_receiver() -> Iterator[FlakyReceiver]:
+    """Answers 500 until ``ok`` is set, then 200."""
+    ok = threading.Event()
+    hits: list[int] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            code = 200 if ok.is_set() else 500
+            hits.append(code)
+            self.send_response(code)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok" if code == 200 else b"no")
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield FlakyReceiver(f"http://127.0.0.1:{httpd.server_address[1]}/hook", ok, hits)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(5)
+
+
+def test_bulk_resend(cli: Callable[..., Result], server: Server, flaky_receiver: FlakyReceiver) -> None:
+    app = "bulk-app"
+    assert cli("apps", "create", "Bulk", "--id", app).exit_code == 0
+    api = httpx.Client(base_url=server.base, headers={"Authorization": f"Bearer {server.token}"}, timeout=10)
+    with api:
+        created = api.post(
+            f"/api/v1/applications/{app}/endpoints",
+            json={"url": flaky_receiver.url, "allow_insecure": True, "retry_schedule": [0]},
+        )
+        assert created.status_code == 201, created.text
+        endpoint_id = created.json()["endpoint"]["id"]
+        deliveries_url = f"/api/v1/applications/{app}/endpoints/{endpoint_id}/deliveries"
+
+        def deliveries(status: str | None = None) -> list[dict[str, Any]]:
+            params = {"limit": 1000, **({"status": status} if status else {})}
+            answer = api.get(deliveries_url, params=params)
+            assert answer.status_code == 200, answer.text
+            return list(answer.json()["items"])
+
+        for n in range(3):
+            result = cli("send", app, "order.created", "--data", json.dumps({"n": n}))
+            assert result.exit_code == 0, result.stderr
+        dead = wait_for(lambda: (d := deliveries("dead")) and len(d) == 3 and d)
+        dead_ids = {d["id"] for d in dead}
+
+        # nothing failed (retrying) now, and usage errors
+        assert ok_json(
+            cli("resend", app, "--endpoint", endpoint_id, "--status", "failed", "--yes", "--json")
+        ) == {
+            "resent": 0,
+            "ids": [],
+        }
+        some_id = next(iter(dead_ids))
+        both = cli("resend", app, some_id, "--endpoint", endpoint_id, "--yes")
+        assert both.exit_code == 2
+        assert "exactly one of DELIVERY_ID or --endpoint" in both.stderr
+        assert cli("resend", app).exit_code == 2
+        assert cli("resend", app, some_id, "--all").exit_code == 2
+        assert cli("resend", app, "--endpoint", endpoint_id, "--status", "delivered").exit_code == 2
+
+        # declining the confirmation resends nothing
+        declined = cli("resend", app, "--endpoint", endpoint_id, input="n\n")
+        assert declined.exit_code == 1
+        assert "resend 3 dead deliveries" in declined.stderr
+        assert {d["id"] for d in deliveries("dead")} == dead_ids
+
+        # one page of two without --all: a note on stderr, confirmed with input
+        flaky_receiver.ok.set()
+        first = cli("resend", app, "--endpoint", endpoint_id, "--limit", "2", input="y\n")
+        assert first.exit_code == 0, first.stderr
+        assert first.stdout.strip() == f"resent 2 deliveries to {endpoint_id}"
+        assert "use --all" in first.stderr
+
+        # the rest, every page, --yes, --json
+        rest = ok_json(
+            cli("resend", app, "--endpoint", endpoint_id, "--limit", "1", "--all", "--yes", "--json")
+        )
+        assert rest["resent"] == len(rest["ids"]) == 1
+        assert set(rest["ids"]) <= dead_ids
+        assert "failed" not in rest
+
+        by_id = {d["id"]: d for d in deliveries()}
+        assert all(by_id[i]["status"] in {"pending", "in_flight", "failed", "delivered"} for i in dead_ids)
+        wait_for(lambda: {d["id"] for d in deliveries("delivered")} == dead_ids)
+        assert flaky_receiver.hits.count(200) == 3
+
+
+def test_bulk_resend_all_at_once(
+    cli: Callable[..., Result], server: Server, flaky_receiver: FlakyReceiver
+) -> None:
+    app = "bulk-app-2"
+    assert cli("apps", "create", "Bulk 2", "--id", app).exit_code == 0
+    api = httpx.Client(base_url=server.base, headers={"Authorization": f"Bearer {server.token}"}, timeout=10)
+    with api:
+        created = api.post(
+            f"/api/v1/applications/{app}/endpoints",
+            json={"url": flaky_receiver.url, "allow_insecure": True, "retry_schedule": [0]},
+        )
+        assert created.status_code == 201, created.text
+        endpoint_id = created.json()["endpoint"]["id"]
+        deliveries_url = f"/api/v1/applications/{app}/endpoints/{endpoint_id}/deliveries"
+
+        def statuses() -> dict[str, str]:
+            answer = api.get(deliveries_url, params={"limit": 1000})
+            assert answer.status_code == 200, answer.text
+            return {d["id"]: d["status"] for d in answer.json()["items"]}
+
+        for n in range(3):
+            assert cli("send", app, "order.created", "--data", json.dumps({"n": n})).exit_code == 0
+        wait_for(lambda: (s := statuses()) and len(s) == 3 and set(s.values()) == {"dead"})
+        flaky_receiver.ok.set()  # from now on the receiver accepts: a resent delivery cannot go dead again
+
+        bulk = ok_json(
+            cli("resend", app, "--endpoint", endpoint_id, "--status", "dead", "--all", "--yes", "--json")
+        )
+        assert bulk["resent"] == 3
+        assert set(bulk["ids"]) == set(statuses())
+        assert all(s in {"pending", "in_flight", "failed", "delivered"} for s in statuses().values())
+        wait_for(lambda: set(statuses().values()) == {"delivered"})
+        assert flaky_receiver.hits.count(200) == 3
+
+        # the single-delivery form still works
+        one = next(iter(bulk["ids"]))
+        single = cli("resend", app, one)
+        assert single.exit_code == 0, single.stderr
+        assert single.stdout.startswith(f"delivery {one} queued again (")

@@ -9,7 +9,7 @@ it never appears in an error message or in ``repr``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -140,6 +140,22 @@ class ApiClient:
 
     def get(self, url: str, *, params: Mapping[str, str | int | float] | None = None) -> Any:
         return self.request("GET", url, params=params)
+
+    def pages(self, url: str, params: Mapping[str, str | int | float] | None = None) -> Iterator[Any]:
+        """Each page of a paged listing (``{"items": [...], "next_cursor": ...}``), following ``next_cursor``.
+
+        Stop iterating to stop paging; the last page yielded has ``next_cursor`` None.
+        """
+        cursor: str | None = None
+        while True:
+            query = dict(params or {})
+            if cursor is not None:
+                query["cursor"] = cursor
+            page = self.get(url, params=query)
+            yield page
+            cursor = page.get("next_cursor")
+            if cursor is None:
+                return
 
     def post(self, url: str, body: Any = None, *, headers: Mapping[str, str] | None = None) -> Any:
         return self.request("POST", url, json=body if body is not None else {}, headers=headers)

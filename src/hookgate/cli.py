@@ -262,9 +262,13 @@ def _load(config_file: Path | None, **overrides: object) -> Settings:
 @_settings_options
 def migrate(config_file: Path | None, database_url: str | None, data_dir: Path | None) -> None:
     """Apply pending database migrations (safe to run from many processes at once)."""
+    from rich.console import Console
+
     settings = _load(config_file, database_url=database_url, data_dir=data_dir)
+    # a spinner on stderr, only on a terminal (rich draws nothing otherwise); stdout keeps the one result line
     try:
-        applied = asyncio.run(apply_migrations(settings.store_url))
+        with Console(stderr=True).status("applying database migrations ..."):
+            applied = asyncio.run(apply_migrations(settings.store_url))
     except HookgateError as exc:
         _fail(str(exc), 1 if isinstance(exc, StoreError) else exc.exit_code)
     if applied:

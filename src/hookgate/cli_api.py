@@ -27,6 +27,7 @@ from typing import Any, NoReturn, ParamSpec
 import click
 from rich.console import Console
 from rich.json import JSON
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from hookgate.api_client import DEFAULT_API_URL, ApiClient, ApiError, path
@@ -631,6 +632,18 @@ def _attempt_row(a: dict[str, Any], endpoint_id: str | None = None) -> list[str]
     return row
 
 
+def _message_attempts(client: ApiClient, app: str, message_id: str) -> list[dict[str, Any]]:
+    """Each of the message's deliveries with its attempts, oldest first: the pre-AttemptPage shape."""
+    deliveries = client.get(path("applications", app, "messages", message_id, "deliveries"))
+    url = path("applications", app, "messages", message_id, "attempts")
+    by_delivery: dict[str, list[dict[str, Any]]] = {d["id"]: [] for d in deliveries}
+    for a in _pages(client, url, {"limit": 1000}, follow=True):
+        by_delivery.setdefault(a["delivery_id"], []).append(a)
+    for found in by_delivery.values():
+        found.sort(key=lambda a: (a["started_at"], a.get("id") or 0))
+    return [{"delivery": d, "attempts": by_delivery[d["id"]]} for d in deliveries]
+
+
 ATTEMPT_COLUMNS = ["attempt", "delivery", "started", "status", "outcome", "duration", "error"]
 
 
@@ -660,7 +673,7 @@ def attempts_list(
     if (message_id is None) == (endpoint_id is None):
         _fail("pass exactly one of --message or --endpoint", 2)
     if message_id is not None:
-        deliveries = client.get(path("applications", app, "messages", message_id, "attempts"))
+        deliveries = _message_attempts(client, app, message_id)
         if as_json:
             _print_json(deliveries)
             return
@@ -690,18 +703,140 @@ def attempts_list(
     _table(f"attempts to endpoint {endpoint_id}", ATTEMPT_COLUMNS, [_attempt_row(a) for a in page["items"]])
 
 
+RESEND_STATUSES = ("dead", "failed")
+
+
 @click.command("resend")
 @click.argument("app")
-@click.argument("delivery_id")
+@click.argument("delivery_id", required=False)
+@click.option("--endpoint", "endpoint_id", help="Resend this endpoint's deliveries in --status (bulk form).")
+@click.option(
+    "--status",
+    type=click.Choice(RESEND_STATUSES),
+    help="--endpoint: which deliveries to resend (default: dead).",
+)
+@click.option("--limit", type=click.IntRange(1, 1000), help="--endpoint: page size (default: 100).")
+@click.option("--all", "follow", is_flag=True, help="--endpoint: follow next_cursor to the end.")
+@click.option("--yes", "-y", "assume_yes", is_flag=True, help="--endpoint: do not ask for confirmation.")
 @_json_option
 @_api_command
-def resend(app: str, delivery_id: str, as_json: bool, client: ApiClient) -> None:
-    """Deliver one delivery again, now."""
+def resend(
+    app: str,
+    delivery_id: str | None,
+    endpoint_id: str | None,
+    status: str | None,
+    limit: int | None,
+    follow: bool,
+    assume_yes: bool,
+    as_json: bool,
+    client: ApiClient,
+) -> None:
+    """Deliver one delivery again now, or (--endpoint) every dead or failed delivery of an endpoint.
+
+    \b
+    hookgate resend APP DELIVERY_ID
+    hookgate resend APP --endpoint EP [--status dead|failed] [--all] [--yes]
+    """
+    if (delivery_id is None) == (endpoint_id is None):
+        _fail("pass exactly one of DELIVERY_ID or --endpoint", 2)
+    if delivery_id is not None:
+        if status is not None or limit is not None or follow:
+            _fail("--status, --limit and --all go with --endpoint", 2)
+        _resend_one(client, app, delivery_id, as_json)
+        return
+    if endpoint_id is None:  # unreachable: checked above
+        return
+    status = status or "dead"
+    err = Console(stderr=True, highlight=False)
+    ids, more = _collect_deliveries(client, err, app, endpoint_id, status, limit or 100, follow)
+    if not ids:
+        if as_json:
+            _print_json({"resent": 0, "ids": []})
+        else:
+            click.echo(f"no {status} deliveries to {endpoint_id}")
+        return
+    if more:
+        click.echo(f"hookgate: only the first {_n(len(ids), status)}; use --all for every page", err=True)
+    if not assume_yes and not click.confirm(
+        f"resend {_n(len(ids), status)} to {endpoint_id}?", default=False, err=True
+    ):
+        _fail("nothing resent", 1)
+    resent, failed = _resend_each(client, err, app, ids)
+    _report_bulk(endpoint_id, resent, failed, as_json)
+
+
+def _report_bulk(endpoint_id: str, resent: list[str], failed: list[tuple[str, str]], as_json: bool) -> None:
+    if as_json:
+        out: dict[str, Any] = {"resent": len(resent), "ids": resent}
+        if failed:
+            out["failed"] = [{"id": i, "error": e} for i, e in failed]
+        _print_json(out)
+    else:
+        click.echo(f"resent {_n(len(resent))} to {endpoint_id}")
+    for failed_id, error in failed:
+        click.echo(f"hookgate: cannot resend {failed_id}: {error}", err=True)
+    if failed:
+        sys.exit(1)
+
+
+def _resend_one(client: ApiClient, app: str, delivery_id: str, as_json: bool) -> None:
     delivery = client.post(path("applications", app, "deliveries", delivery_id, "resend"))
     if as_json:
         _print_json(delivery)
     else:
         click.echo(f"delivery {delivery['id']} queued again ({delivery['status']})")
+
+
+def _n(count: int, status: str = "") -> str:
+    return f"{count} {status}{' ' if status else ''}{'delivery' if count == 1 else 'deliveries'}"
+
+
+def _collect_deliveries(
+    client: ApiClient, err: Console, app: str, endpoint_id: str, status: str, limit: int, follow: bool
+) -> tuple[list[str], bool]:
+    """The ids of the endpoint's deliveries in ``status`` (every page with ``follow``); whether more remain.
+
+    Collected before any resend: resending changes a delivery's status, which would shift the pages.
+    """
+    url = path("applications", app, "endpoints", endpoint_id, "deliveries")
+    ids: list[str] = []
+    with err.status(f"finding {status} deliveries to {endpoint_id} ...") as spinner:
+        for page in client.pages(url, {"status": status, "limit": limit}):
+            ids.extend(d["id"] for d in page["items"])
+            spinner.update(f"finding {status} deliveries to {endpoint_id} ... {len(ids)} so far")
+            if not follow:
+                return ids, page.get("next_cursor") is not None
+    return ids, False
+
+
+def _resend_each(
+    client: ApiClient, err: Console, app: str, ids: list[str]
+) -> tuple[list[str], list[tuple[str, str]]]:
+    """Resend each delivery with a progress bar on stderr (terminal only); the resent ids and the refusals."""
+    resent: list[str] = []
+    failed: list[tuple[str, str]] = []
+    progress = Progress(
+        TextColumn("resending"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    )
+    with progress:
+        task = progress.add_task("resend", total=len(ids))
+        for delivery_id in ids:
+            try:
+                client.post(path("applications", app, "deliveries", delivery_id, "resend"))
+            except ApiError as exc:
+                if exc.code == "network":  # the API is gone: the rest would fail the same way
+                    raise
+                failed.append((delivery_id, exc.message))
+            else:
+                resent.append(delivery_id)
+            progress.advance(task)
+    return resent, failed
 
 
 @click.command("recover")
