@@ -846,3 +846,40 @@ def test_bulk_resend_all_at_once(
         single = cli("resend", app, one)
         assert single.exit_code == 0, single.stderr
         assert single.stdout.startswith(f"delivery {one} queued again (")
+
+
+def test_endpoint_update(cli: Callable[..., Result]) -> None:
+    cli("apps", "create", "UP", "--id", "up-app")
+    created = ok_json(cli("endpoints", "create", "up-app", "https://example.com/hook", "--json"))
+    endpoint_id = created["endpoint"]["id"]
+    updated = ok_json(
+        cli(
+            "endpoints",
+            "update",
+            "up-app",
+            endpoint_id,
+            "--url",
+            "https://example.com/v2",
+            "--event-type",
+            "order.*",
+            "--rate-limit",
+            "5",
+            "--auth-json",
+            '{"type": "bearer", "token": "t0ken-value"}',
+            "--json",
+        )
+    )
+    assert updated["url"] == "https://example.com/v2"
+    assert updated["event_types"] == ["order.*"]
+    assert updated["rate_limit_per_s"] == 5
+    assert updated["auth_type"] == "bearer"
+    text = cli("endpoints", "update", "up-app", endpoint_id, "--rate-limit", "0")
+    assert text.exit_code == 0, text.stderr
+    assert text.stdout.strip() == f"updated endpoint {endpoint_id} -> https://example.com/v2"
+    assert ok_json(cli("endpoints", "show", "up-app", endpoint_id, "--json"))["rate_limit_per_s"] is None
+    assert "t0ken-value" not in cli("endpoints", "show", "up-app", endpoint_id).stdout
+    # nothing to change is a usage error; an invalid change is the API's 422, exit 1
+    assert cli("endpoints", "update", "up-app", endpoint_id).exit_code == 2
+    refused = cli("endpoints", "update", "up-app", endpoint_id, "--url", "http://plain.example/")
+    assert refused.exit_code == 1
+    assert "https" in refused.stderr

@@ -160,6 +160,9 @@ class ApiClient:
     def post(self, url: str, body: Any = None, *, headers: Mapping[str, str] | None = None) -> Any:
         return self.request("POST", url, json=body if body is not None else {}, headers=headers)
 
+    def patch(self, url: str, body: Any) -> Any:
+        return self.request("PATCH", url, json=body)
+
     def put(self, url: str, body: Any) -> Any:
         return self.request("PUT", url, json=body)
 

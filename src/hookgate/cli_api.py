@@ -272,7 +272,7 @@ def apps_show(app: str, as_json: bool, client: ApiClient) -> None:
 
 @click.group("endpoints")
 def endpoints() -> None:
-    """Endpoints of an application: create, list, show, rotate-secret, enable, disable, health."""
+    """Endpoints of an application: create, list, show, update, rotate-secret, enable, disable, health."""
 
 
 @endpoints.command("create")
@@ -342,6 +342,66 @@ def _endpoint_rows(items: list[dict[str, Any]]) -> list[list[str]]:
         ]
         for e in items
     ]
+
+
+@endpoints.command("update")
+@click.argument("app")
+@click.argument("endpoint")
+@click.option("--url", help="A new URL.")
+@click.option("--event-type", "event_types", multiple=True, help="Replace the subscriptions (repeatable).")
+@click.option("--header", "raw_headers", multiple=True, help="Replace the extra headers 'Name: value'.")
+@click.option("--timeout-s", type=float, help="Request timeout in seconds.")
+@click.option("--rate-limit", "rate_limit", type=float, help="Requests per second (0: no limit).")
+@click.option("--allow-insecure/--no-allow-insecure", default=None, help="Allow an http:// URL.")
+@click.option("--auth-json", help="Replace the auth section (JSON).")
+@click.option("--payload-json", help="Replace the payload section (JSON).")
+@click.option("--tls-json", help="Replace the TLS section (JSON).")
+@_json_option
+@_api_command
+def endpoints_update(
+    app: str,
+    endpoint: str,
+    url: str | None,
+    event_types: tuple[str, ...],
+    raw_headers: tuple[str, ...],
+    timeout_s: float | None,
+    rate_limit: float | None,
+    allow_insecure: bool | None,
+    auth_json: str | None,
+    payload_json: str | None,
+    tls_json: str | None,
+    as_json: bool,
+    client: ApiClient,
+) -> None:
+    """Change an endpoint's settings; only the options given change."""
+    body: dict[str, Any] = {}
+    if url is not None:
+        body["url"] = url
+    if event_types:
+        body["event_types"] = list(event_types)
+    if raw_headers:
+        body["headers"] = _parse_headers(raw_headers)
+    if timeout_s is not None:
+        body["timeout_s"] = timeout_s
+    if rate_limit is not None:
+        body["rate_limit_per_s"] = rate_limit or None
+    if allow_insecure is not None:
+        body["allow_insecure"] = allow_insecure
+    for key, raw, option in (
+        ("auth", auth_json, "--auth-json"),
+        ("payload", payload_json, "--payload-json"),
+        ("tls", tls_json, "--tls-json"),
+    ):
+        parsed = _parse_json_option(raw, option)
+        if parsed is not None:
+            body[key] = parsed
+    if not body:
+        raise click.UsageError("nothing to update: give at least one option")
+    updated = client.patch(path("applications", app, "endpoints", endpoint), body)
+    if as_json:
+        _print_json(updated)
+        return
+    click.echo(f"updated endpoint {updated['id']} -> {updated['url']}")
 
 
 @endpoints.command("list")

@@ -66,6 +66,21 @@ _MAX_TIMEOUT_S = 120.0
 _GENERATED_SECRET = {"standard-webhooks": "hmac", "github": "hmac", "shopify": "hmac", "slack": "hmac"}
 _GENERATED_KEY = {"standard-webhooks-ed25519": "ed25519"}
 _KEY_SCHEMES = frozenset({"standard-webhooks-ed25519"})
+_UPDATABLE = frozenset(
+    {
+        "url",
+        "event_types",
+        "headers",
+        "timeout_s",
+        "rate_limit_per_s",
+        "max_concurrency",
+        "retry_schedule",
+        "allow_insecure",
+        "auth",
+        "payload",
+        "tls",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,6 +292,67 @@ class Hookgate:
             settings=settings,
         )
         return NewEndpoint(await self.store.create_endpoint(endpoint), generated)
+
+    async def update_endpoint(self, endpoint_id: str, **changes: Any) -> Endpoint:
+        """Change some of an endpoint's settings, validated like `create_endpoint`; returns the endpoint.
+
+        Accepted: url, event_types, headers, timeout_s, rate_limit_per_s, max_concurrency, retry_schedule,
+        allow_insecure, and the auth / payload / tls sections (each replaced as a whole, its secrets
+        re-sealed; the signing secrets are changed with `rotate_secret`, not here).
+        """
+        unknown = sorted(set(changes) - _UPDATABLE)
+        if unknown:
+            raise ConfigError(
+                f"cannot update {', '.join(unknown)}; updatable: {', '.join(sorted(_UPDATABLE))}"
+            )
+        endpoint = await self.store.get_endpoint(endpoint_id)
+        now = self._clock()
+        allow_insecure = bool(changes.get("allow_insecure", endpoint.allow_insecure))
+        if "url" in changes or "allow_insecure" in changes:
+            endpoint.url = validate_url(changes.get("url", endpoint.url), allow_insecure=allow_insecure)
+            endpoint.allow_insecure = allow_insecure
+        if "event_types" in changes:
+            endpoint.event_types = validate_event_filter(tuple(changes["event_types"] or ()))
+        if "headers" in changes:
+            endpoint.headers = validate_custom_headers(changes["headers"] or {})
+        if "timeout_s" in changes:
+            endpoint.timeout_s = _check_timeout(changes["timeout_s"])
+        if "rate_limit_per_s" in changes:
+            endpoint.rate_limit_per_s = _check_rate(changes["rate_limit_per_s"])
+        if "max_concurrency" in changes:
+            endpoint.max_concurrency = _check_concurrency(changes["max_concurrency"])
+        if "retry_schedule" in changes:
+            schedule = changes["retry_schedule"]
+            endpoint.retry_schedule = None if schedule is None else validate_schedule(schedule)
+        sections = [name for name in ("auth", "payload", "tls") if name in changes]
+        if sections:
+            self._replace_sections(endpoint, {name: changes[name] for name in sections}, now)
+        token_url = (endpoint.settings.get("auth") or {}).get("token_url", "")
+        if not endpoint.allow_insecure and urllib.parse.urlsplit(token_url).scheme.lower() == "http":
+            raise ConfigError(
+                "auth.token_url must use https (allow_insecure is for development endpoints only)"
+            )
+        endpoint.updated_at = now
+        return await self.store.update_endpoint(endpoint)
+
+    def _replace_sections(self, endpoint: Endpoint, sections: Mapping[str, Any], now: float) -> None:
+        box = self._box()
+        entries = list(open_secrets(box, endpoint.id, endpoint.secrets_sealed).entries)
+        settings = dict(endpoint.settings)
+        for name, value in sections.items():
+            part = {name: value}
+            new_settings, new_entries = parse_security(
+                part.get("auth"), part.get("payload"), part.get("tls"), now=now
+            )
+            settings.pop(name, None)
+            if name in new_settings:
+                settings[name] = new_settings[name]
+            kind = {"auth": "auth", "tls": "tls_key"}.get(name)
+            if kind is not None:
+                entries = [e for e in entries if e.kind != kind] + list(new_entries)
+        endpoint.settings = settings
+        sealed = EndpointSecrets(tuple(entries))
+        endpoint.secrets_sealed = seal_secrets(box, endpoint.id, sealed) if sealed.entries else b""
 
     async def rotate_secret(
         self, endpoint_id: str, new_secret: str | None = None, *, grace_s: float = DEFAULT_GRACE_S

@@ -48,6 +48,7 @@ ROUTES = [
     Route("POST", "/applications/{app_id}/endpoints", APP, {"url": "https://example.com/hook"}),
     Route("GET", "/applications/{app_id}/endpoints", APP),
     Route("GET", "/applications/{app_id}/endpoints/{endpoint_id}", APP),
+    Route("PATCH", "/applications/{app_id}/endpoints/{endpoint_id}", APP, {"timeout_s": 10}),
     Route("POST", "/applications/{app_id}/endpoints/{endpoint_id}/rotate-secret", APP, {}),
     Route("POST", "/applications/{app_id}/endpoints/{endpoint_id}/disable", APP, {}),
     Route("POST", "/applications/{app_id}/endpoints/{endpoint_id}/enable", APP),

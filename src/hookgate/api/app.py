@@ -123,6 +123,22 @@ class EndpointIn(_Strict):
     tls: dict[str, Any] | None = None
 
 
+class EndpointPatch(_Strict):
+    """Only the fields given are changed; auth, payload and tls are replaced as whole sections."""
+
+    url: str | None = Field(default=None, min_length=1, max_length=2048)
+    event_types: list[str] | None = Field(default=None, max_length=256)
+    headers: dict[str, str] | None = None
+    timeout_s: float | None = Field(default=None, gt=0, le=120)
+    rate_limit_per_s: float | None = Field(default=None, gt=0)
+    max_concurrency: int | None = Field(default=None, ge=1, le=1024)
+    retry_schedule: list[float] | None = Field(default=None, max_length=50)
+    allow_insecure: bool | None = None
+    auth: dict[str, Any] | None = None
+    payload: dict[str, Any] | None = None
+    tls: dict[str, Any] | None = None
+
+
 class EndpointOut(BaseModel):
     id: str
     app_id: str
@@ -513,6 +529,13 @@ def create_app(
     @app.get(f"{v1}/applications/{{app_id}}/endpoints/{{endpoint_id}}", tags=["endpoints"])
     async def get_endpoint(app_id: str, endpoint_id: str, who: Auth) -> EndpointOut:
         return _endpoint_out(await endpoint_of(who, app_id, endpoint_id))
+
+    @app.patch(f"{v1}/applications/{{app_id}}/endpoints/{{endpoint_id}}", tags=["endpoints"])
+    async def update_endpoint(app_id: str, endpoint_id: str, body: EndpointPatch, who: Auth) -> EndpointOut:
+        await endpoint_of(who, app_id, endpoint_id)
+        # explicitly sent nulls mean "no limit" / "default schedule"; fields not sent stay as they are
+        changes = body.model_dump(exclude_unset=True)
+        return _endpoint_out(await hg.update_endpoint(endpoint_id, **changes))
 
     @app.post(f"{v1}/applications/{{app_id}}/endpoints/{{endpoint_id}}/rotate-secret", tags=["endpoints"])
     async def rotate_secret(app_id: str, endpoint_id: str, body: RotateIn, who: Auth) -> SecretRotated:
