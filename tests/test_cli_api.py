@@ -883,3 +883,12 @@ def test_endpoint_update(cli: Callable[..., Result]) -> None:
     refused = cli("endpoints", "update", "up-app", endpoint_id, "--url", "http://plain.example/")
     assert refused.exit_code == 1
     assert "https" in refused.stderr
+
+
+def test_apps_update(cli: Callable[..., Result]) -> None:
+    cli("apps", "create", "Before", "--id", "rename-app")
+    result = cli("apps", "update", "rename-app", "--name", "After")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.strip() == "renamed application rename-app to After"
+    assert ok_json(cli("apps", "show", "rename-app", "--json"))["name"] == "After"
+    assert cli("apps", "update", "no-such-app", "--name", "x").exit_code == 1

@@ -218,7 +218,7 @@ ENDPOINT_TIMES = ("created_at", "updated_at", "failing_since")
 
 @click.group("apps")
 def apps() -> None:
-    """Applications: create, list, show."""
+    """Applications: create, list, show, update."""
 
 
 @apps.command("create")
@@ -265,6 +265,20 @@ def apps_show(app: str, as_json: bool, client: ApiClient) -> None:
         _print_json(found)
     else:
         _details(f"application {found['id']}", found, APP_TIMES)
+
+
+@apps.command("update")
+@click.argument("app")
+@click.option("--name", required=True, help="The new name.")
+@_json_option
+@_api_command
+def apps_update(app: str, name: str, as_json: bool, client: ApiClient) -> None:
+    """Rename an application."""
+    updated = client.put(path("applications", app), {"name": name})
+    if as_json:
+        _print_json(updated)
+    else:
+        click.echo(f"renamed application {updated['id']} to {updated['name']}")
 
 
 # -- endpoints -----------------------------------------------------------------------------------------

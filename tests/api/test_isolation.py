@@ -43,6 +43,7 @@ ROUTES = [
     Route("POST", "/applications", ADMIN, {"name": "new"}),
     Route("GET", "/applications", OWN),
     Route("GET", "/applications/{app_id}", APP),
+    Route("PUT", "/applications/{app_id}", APP, {"name": "renamed"}),
     Route("PUT", "/applications/{app_id}/event-types", APP, {"name": "order.created"}),
     Route("GET", "/applications/{app_id}/event-types", APP),
     Route("POST", "/applications/{app_id}/endpoints", APP, {"url": "https://example.com/hook"}),

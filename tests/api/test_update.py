@@ -80,3 +80,11 @@ async def test_invalid_changes_are_refused_and_change_nothing(api: Api) -> None:
         assert response.status_code == status, (body, response.text)
         assert text in response.text, (body, response.text)
     assert (await api.client.get(url)).json() == before
+
+
+async def test_rename_an_application(api: Api) -> None:
+    app_id = (await api.client.post(f"{V1}/applications", json={"name": "shop"})).json()["id"]
+    renamed = await api.client.put(f"{V1}/applications/{app_id}", json={"name": "store"})
+    assert (renamed.status_code, renamed.json()["name"]) == (200, "store")
+    assert (await api.client.put(f"{V1}/applications/{app_id}", json={"name": ""})).status_code == 422
+    assert (await api.client.put(f"{V1}/applications/app_nope", json={"name": "x"})).status_code == 404

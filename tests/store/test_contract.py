@@ -980,3 +980,12 @@ async def test_list_message_attempts_rejects_invalid_cursors_and_limits(store: S
     for limit in (0, -1, 1001, True):
         with pytest.raises(StoreError):
             await store.list_message_attempts(msg.id, limit=limit)
+
+
+async def test_rename_application(store: Store) -> None:
+    app = await make_app(store)
+    renamed = await store.rename_application(app.id, "new name")
+    assert (renamed.id, renamed.name, renamed.created_at) == (app.id, "new name", app.created_at)
+    assert (await store.get_application(app.id)).name == "new name"
+    with pytest.raises(NotFoundError):
+        await store.rename_application("app_missing", "x")

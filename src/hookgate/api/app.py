@@ -81,6 +81,10 @@ class ApplicationIn(_Strict):
     id: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
 
 
+class ApplicationRename(_Strict):
+    name: str = Field(min_length=1, max_length=256)
+
+
 class ApplicationOut(BaseModel):
     id: str
     name: str
@@ -473,6 +477,11 @@ def create_app(
     @app.get(f"{v1}/applications/{{app_id}}", tags=["applications"])
     async def get_application(app_id: str, who: Auth) -> ApplicationOut:
         return _app_out(await application(who, app_id))
+
+    @app.put(f"{v1}/applications/{{app_id}}", tags=["applications"])
+    async def rename_application(app_id: str, body: ApplicationRename, who: Auth) -> ApplicationOut:
+        await application(who, app_id)
+        return _app_out(await store.rename_application(app_id, body.name))
 
     # -- event types -------------------------------------------------------------------------------
 

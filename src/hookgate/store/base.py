@@ -126,6 +126,10 @@ class Store(abc.ABC):
         """Raises `NotFoundError`."""
 
     @abc.abstractmethod
+    async def rename_application(self, app_id: str, name: str) -> Application:
+        """Raises `NotFoundError`."""
+
+    @abc.abstractmethod
     async def create_endpoint(self, endpoint: Endpoint) -> Endpoint:
         """Raises `NotFoundError` when the application does not exist."""
 

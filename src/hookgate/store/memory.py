@@ -84,6 +84,11 @@ class MemoryStore(Store):
     async def get_application(self, app_id: str) -> Application:
         return _c(self._get(self._apps, app_id, "application"))
 
+    async def rename_application(self, app_id: str, name: str) -> Application:
+        app = self._get(self._apps, app_id, "application")
+        app.name = name
+        return _c(app)
+
     async def create_endpoint(self, endpoint: Endpoint) -> Endpoint:
         self._get(self._apps, endpoint.app_id, "application")
         self._endpoints[endpoint.id] = copy.deepcopy(endpoint)

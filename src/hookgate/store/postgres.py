@@ -199,6 +199,12 @@ class PostgresStore(Store):
             raise NotFoundError(f"application {app_id!r} not found")
         return Application(id=row["id"], name=row["name"], created_at=row["created_at"])
 
+    async def rename_application(self, app_id: str, name: str) -> Application:
+        row = await self._fetchrow("rename_application", {"id": app_id, "name": name})
+        if row is None:
+            raise NotFoundError(f"application {app_id!r} not found")
+        return Application(id=row["id"], name=row["name"], created_at=row["created_at"])
+
     async def create_endpoint(self, endpoint: Endpoint) -> Endpoint:
         async def tx(c: asyncpg.Connection) -> None:
             q = Q["get_application"]

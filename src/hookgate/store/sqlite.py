@@ -175,6 +175,14 @@ class SQLiteStore(Store):
             raise NotFoundError(f"application {app_id!r} not found")
         return Application(id=row["id"], name=row["name"], created_at=row["created_at"])
 
+    async def rename_application(self, app_id: str, name: str) -> Application:
+        row = await self._run(
+            lambda c: c.execute(Q["rename_application"], {"id": app_id, "name": name}).fetchone()
+        )
+        if row is None:
+            raise NotFoundError(f"application {app_id!r} not found")
+        return Application(id=row["id"], name=row["name"], created_at=row["created_at"])
+
     async def create_endpoint(self, endpoint: Endpoint) -> Endpoint:
         def tx(c: sqlite3.Connection) -> None:
             if c.execute(Q["get_application"], {"id": endpoint.app_id}).fetchone() is None:

@@ -6,6 +6,9 @@ INSERT INTO applications (id, name, created_at) VALUES (:id, :name, :created_at)
 -- name: get_application
 SELECT id, name, created_at FROM applications WHERE id = :id;
 
+-- name: rename_application
+UPDATE applications SET name = :name WHERE id = :id RETURNING id, name, created_at;
+
 -- name: insert_endpoint
 INSERT INTO endpoints (id, app_id, url, created_at, updated_at, event_types, enabled, disabled_reason, scheme,
     secrets_sealed, headers, timeout_s, rate_limit_per_s, max_concurrency, retry_schedule, allow_insecure,
