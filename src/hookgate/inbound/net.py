@@ -59,6 +59,10 @@ def client_address(peer: str | None, forwarded_for: str | None, trusted: Network
     """
     if peer is None:
         return None
+    if not trusted:
+        # no proxy to believe: the peer is the client; it is parsed only if an allowlist needs it (this
+        # runs on every request, and parsing an address costs as much as the HMAC check)
+        return peer
     peer_ip = _ip(peer)
     if peer_ip is None:
         return None
