@@ -12,7 +12,8 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from hookgate.errors import NotFoundError
 from hookgate.models import ApiToken, new_id
@@ -89,9 +90,17 @@ async def authenticate(store: Store, authorization: str | None) -> Principal | N
     return Principal(record.id, record.scope)
 
 
-async def principal(request: Request, authorization: Annotated[str | None, Header()] = None) -> Principal:
+# declared as an HTTP bearer security scheme, so the OpenAPI document (and clients generated from it) know
+# how to authenticate; auto_error off: every failure becomes our own 401 error shape
+_bearer = HTTPBearer(auto_error=False, description="An API token, hgk_...: admin, or scoped to one app")
+
+
+async def principal(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)] = None
+) -> Principal:
     """The FastAPI dependency: the caller, from ``Authorization: Bearer <token>``; 401 otherwise."""
     hg: Hookgate = request.app.state.hookgate
+    authorization = f"Bearer {credentials.credentials}" if credentials is not None else None
     found = await authenticate(hg.store, authorization)
     if found is None:
         raise ApiError(401, "unauthorized", "a valid bearer token is required")
