@@ -8,9 +8,8 @@ deliveries, then the store closes.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import signal
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 
 import structlog
 import uvicorn
@@ -22,19 +21,12 @@ from hookgate.api.metrics import Metrics
 from hookgate.client import Hookgate
 from hookgate.config import Settings
 from hookgate.errors import ConfigError
+from hookgate.inbound.gateway import SignalFreeServer
 from hookgate.tracing import configure_tracing
 
 __all__ = ["bootstrap", "run_server"]
 
 log = structlog.get_logger("hookgate.serve")
-
-
-class _Server(uvicorn.Server):
-    # signals belong to run_server, which must stop the workers after the listener (uvicorn would re-raise
-    # the signal once its own shutdown is done and end the process early)
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        yield
 
 
 async def bootstrap(hg: Hookgate) -> str | None:
@@ -70,7 +62,7 @@ async def run_server(
         proxy_headers=False,
         lifespan="off",
     )
-    server = _Server(config)
+    server = SignalFreeServer(config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

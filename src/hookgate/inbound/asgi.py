@@ -22,7 +22,7 @@ from hookgate.inbound.pipeline import Accepted, Pipeline, Rejection
 from hookgate.inbound.source import Source
 from hookgate.inbound.stores import IdempotencyStore, MemoryIdempotencyStore, MemoryRateLimiter, RateLimiter
 
-__all__ = ["HookgateMiddleware", "read_body"]
+__all__ = ["HookgateMiddleware", "headers_of", "read_body"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -60,7 +60,8 @@ def pipelines_for(
     return routes
 
 
-def _headers(scope: Scope) -> dict[str, str]:
+def headers_of(scope: Scope) -> dict[str, str]:
+    """The request headers of an ASGI scope, lower-cased; repeated fields joined (RFC 9110 5.3)."""
     out: dict[str, str] = {}
     for raw_name, raw_value in scope.get("headers", ()):
         name = raw_name.decode("latin-1").lower()
@@ -121,7 +122,7 @@ class HookgateMiddleware:
         if pipeline is None:
             await self.app(scope, receive, send)
             return
-        headers = _headers(scope)
+        headers = headers_of(scope)
         client = scope.get("client")
         peer = client[0] if client else None
         if scope.get("method") != "POST":

@@ -39,24 +39,24 @@ from hookgate.client import Hookgate, validate_url
 from hookgate.config import Settings
 from hookgate.errors import ConfigError, HookgateError
 from hookgate.inbound.asgi import Message as ASGIMessage
-from hookgate.inbound.asgi import Receive, Scope, Send, content_length_of, read_body, respond
+from hookgate.inbound.asgi import Receive, Scope, Send, content_length_of, headers_of, read_body, respond
 from hookgate.inbound.pipeline import Pipeline, Rejection
 from hookgate.inbound.source import Source
 from hookgate.inbound.stores import ClaimState, MemoryRateLimiter, RateLimiter
 from hookgate.models import Application, Endpoint, Message, new_id, validate_event_type
 from hookgate.outbound.security import resolve_secret
+from hookgate.outbound.tls import TLS_VERSIONS
 from hookgate.outbound.vault import EndpointSecrets, seal_secrets
 from hookgate.policy.ssrf import AddressPolicy
 from hookgate.schemes.registry import body_is_token, build_signer
 from hookgate.store.base import PublishResult
 from hookgate.tracing import configure_tracing
 
-__all__ = ["GATEWAY_APP_ID", "Gateway", "GatewayConfig", "run_gateway"]
+__all__ = ["GATEWAY_APP_ID", "Gateway", "GatewayConfig", "SignalFreeServer", "run_gateway"]
 
 log = structlog.get_logger("hookgate.gateway")
 
 GATEWAY_APP_ID = "app_gateway"
-_TLS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
 _GATEWAY_FIELDS = frozenset(
     {
         "host",
@@ -116,8 +116,8 @@ class GatewayConfig:
             raise ConfigError("gateway: tls_cert and tls_key must be given together")
         if self.client_ca is not None and self.tls_cert is None:
             raise ConfigError("gateway: client_ca (mutual TLS) needs tls_cert and tls_key")
-        if self.min_tls_version not in _TLS:
-            raise ConfigError(f"gateway: min_tls_version must be one of {', '.join(_TLS)}")
+        if self.min_tls_version not in TLS_VERSIONS:
+            raise ConfigError(f"gateway: min_tls_version must be one of {', '.join(TLS_VERSIONS)}")
         if self.http_mode not in ("reject", "redirect"):
             raise ConfigError("gateway: http_mode must be 'reject' or 'redirect'")
         if self.http_mode == "redirect" and self.tls_cert is None:
@@ -300,11 +300,7 @@ class Gateway:
         if scope.get("method") != "POST":
             await respond(send, Rejection(405, "method_not_allowed", {"Allow": "POST"}))
             return
-        headers: dict[str, str] = {}
-        for raw_name, raw_value in scope.get("headers", ()):
-            name = raw_name.decode("latin-1").lower()
-            value = raw_value.decode("latin-1")
-            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        headers = headers_of(scope)
         length = content_length_of(headers)
         if isinstance(length, Rejection):
             await respond(send, length)
@@ -463,15 +459,19 @@ def _host_without_port(value: str) -> str:
     return host if sep and port.isdigit() else value
 
 
-class _Server(uvicorn.Server):
-    # the gateway owns SIGTERM/SIGINT for all its listeners and workers (uvicorn would re-raise the signal
-    # after its own shutdown, killing the process before the workers finished)
+class SignalFreeServer(uvicorn.Server):
+    """A uvicorn server that leaves SIGTERM/SIGINT to its owner (the gateway, ``hookgate serve``).
+
+    uvicorn would re-raise the signal after its own shutdown, ending the process before the delivery
+    workers have finished or released their in-flight deliveries.
+    """
+
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
         yield
 
 
-def _server(app: Any, host: str, port: int, config: GatewayConfig | None) -> _Server:
+def _server(app: Any, host: str, port: int, config: GatewayConfig | None) -> SignalFreeServer:
     kwargs: dict[str, Any] = {
         "host": host,
         "port": port,
@@ -493,11 +493,11 @@ def _server(app: Any, host: str, port: int, config: GatewayConfig | None) -> _Se
     except (OSError, ssl.SSLError) as exc:
         raise ConfigError(f"gateway: cannot load TLS certificate or key: {exc}") from None
     if server_config.ssl is not None and config is not None:
-        server_config.ssl.minimum_version = _TLS[config.min_tls_version]
-    return _Server(server_config)
+        server_config.ssl.minimum_version = TLS_VERSIONS[config.min_tls_version]
+    return SignalFreeServer(server_config)
 
 
-async def _started(servers: list[_Server], tasks: list[asyncio.Task[None]]) -> None:
+async def _started(servers: list[SignalFreeServer], tasks: list[asyncio.Task[None]]) -> None:
     while not all(s.started for s in servers):
         failed = [t for t in tasks if t.done()]
         if failed:
