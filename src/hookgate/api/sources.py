@@ -44,6 +44,8 @@ class SourceIn(BaseModel):
     path: str = Field(pattern=r"^/inbound/[A-Za-z0-9_.\-/]+$", description="served by hookgate serve")
     forward_to: str = Field(min_length=1, max_length=2048)
     forward_secret: str = Field(min_length=1, max_length=4096)
+    # TLS for forward_to, in an endpoint's tls shape: ca_bundle, client_cert, client_key, min_version
+    forward_tls: dict[str, Any] | None = None
     jwks_url: str | None = None
     jwks_allow: list[str] = Field(default_factory=list)
     jwks_insecure: bool = False
@@ -55,6 +57,7 @@ class SourceOut(BaseModel):
     scheme: str
     path: str | None
     forward_to: str | None
+    forward_tls: dict[str, Any] = Field(description="the public forward_tls settings; the client key never")
     event_id: str | None
     tolerance_s: int
     allow_ips: list[str]
@@ -92,6 +95,7 @@ def _out(record: InboundSourceRecord, source: Source) -> SourceOut:
         scheme=source.scheme,
         path=source.path,
         forward_to=source.forward_to,
+        forward_tls={k: v for k, v in (source.forward_tls or {}).items() if k != "client_key"},
         event_id=source.event_id,
         tolerance_s=source.tolerance_s,
         allow_ips=list(source.allow_ips),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,6 +44,7 @@ _FIELDS = frozenset(
         "jwks_allow",
         "jwks_insecure",
         "forward_secret",
+        "forward_tls",
     }
 )
 
@@ -79,6 +81,9 @@ class Source:
     jwks_insecure: bool = False
     # the gateway re-signs what it forwards with this Standard Webhooks secret (default: the gateway's own)
     forward_secret: str | None = field(default=None, repr=False)
+    # TLS for the forward_to connection, in an endpoint's ``tls`` shape (ca_bundle, client_cert, client_key,
+    # min_version): a destination behind a private CA or requiring mutual TLS
+    forward_tls: Mapping[str, Any] | None = field(default=None, repr=False)
     _verifier: Verifier | None = field(init=False, repr=False)
     _allow: Networks = field(init=False, repr=False)
     _trusted: Networks = field(init=False, repr=False)
@@ -108,6 +113,8 @@ class Source:
         )
         if self.forward_secret is not None:
             _check_forward_secret(self.forward_secret, where)
+        if self.forward_tls is not None:
+            _check_forward_tls(self.forward_tls, where)
         if self.jwks_url is not None:
             _check_jwks(self, where)
             if not self.keys:
@@ -194,6 +201,21 @@ def _check_forward_secret(secret: object, where: str) -> None:
         build_signer("standard-webhooks", [resolve_secret(secret, f"{where}: forward_secret")], [])
     except ConfigError as exc:
         raise ConfigError(f"{where}: forward_secret: {exc}") from None
+
+
+def _check_forward_tls(tls: object, where: str) -> None:
+    # the endpoint's own validator, so forward_tls accepts and refuses exactly what an endpoint's tls does
+    from hookgate.outbound.security import parse_security
+
+    if not isinstance(tls, Mapping):
+        raise ConfigError(
+            f"{where}: forward_tls must be a table (ca_bundle, client_cert, client_key, min_version)"
+        )
+    try:
+        parse_security(None, None, tls, now=time.time())
+    except ConfigError as exc:
+        # the validator's messages name the field as "tls..."; here it is forward_tls
+        raise ConfigError(f"{where}: forward_{exc}") from None
 
 
 def _check_jwks(source: Source, where: str) -> None:
