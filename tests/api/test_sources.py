@@ -114,3 +114,32 @@ async def test_forward_tls_is_validated_and_its_client_key_never_read_back(api: 
     # a source without forward_tls shows an empty one
     plain = await api.client.post(f"{V1}/sources", json={**SOURCE, "name": "plain", "path": "/inbound/plain"})
     assert plain.json()["forward_tls"] == {}
+
+
+async def test_jwks_tls_is_accepted_and_shown_without_its_client_key(api: Api) -> None:
+    ca, client_ca = trustme.CA(), trustme.CA()
+    leaf = client_ca.issue_cert("hookgate@example")
+    key = leaf.private_key_pem.bytes().decode()
+    tls = {
+        "ca_bundle": ca.cert_pem.bytes().decode(),
+        "client_cert": "".join(b.bytes().decode() for b in leaf.cert_chain_pems),
+        "client_key": key,
+    }
+    body = {
+        "name": "partner",
+        "scheme": "jws",
+        "jwks_url": "https://partner.example/.well-known/jwks.json",
+        "jwks_tls": tls,
+        "path": "/inbound/partner",
+        "forward_to": "https://app.example/hooks/partner",
+        "forward_secret": FORWARD_SECRET,
+    }
+    created = await api.client.post(f"{V1}/sources", json=body)
+    assert created.status_code == 201, created.text
+    assert created.json()["jwks_tls"] == {"ca_bundle": tls["ca_bundle"], "client_cert": tls["client_cert"]}
+    assert key.splitlines()[1] not in created.text
+    invalid = await api.client.post(
+        f"{V1}/sources", json={**body, "name": "p2", "path": "/inbound/p2", "jwks_tls": {"min_version": "1"}}
+    )
+    assert invalid.status_code == 422
+    assert "jwks_tls.min_version" in invalid.text

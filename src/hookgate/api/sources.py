@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
@@ -49,6 +50,8 @@ class SourceIn(BaseModel):
     jwks_url: str | None = None
     jwks_allow: list[str] = Field(default_factory=list)
     jwks_insecure: bool = False
+    # TLS for the jwks_url fetch, in an endpoint's tls shape
+    jwks_tls: dict[str, Any] | None = None
 
 
 class SourceOut(BaseModel):
@@ -66,6 +69,7 @@ class SourceOut(BaseModel):
     max_body_bytes: int
     require_https: bool
     jwks_url: str | None
+    jwks_tls: dict[str, Any] = Field(description="the public jwks_tls settings; the client key never")
     created_at: float
     updated_at: float
 
@@ -88,6 +92,10 @@ def _source(record: InboundSourceRecord, table: dict[str, Any]) -> Source:
     return Source.from_mapping(record.name, fields)
 
 
+def _public_tls(tls: Mapping[str, Any] | None) -> dict[str, Any]:
+    return {k: v for k, v in (tls or {}).items() if k != "client_key"}
+
+
 def _out(record: InboundSourceRecord, source: Source) -> SourceOut:
     return SourceOut(
         id=record.id,
@@ -95,7 +103,7 @@ def _out(record: InboundSourceRecord, source: Source) -> SourceOut:
         scheme=source.scheme,
         path=source.path,
         forward_to=source.forward_to,
-        forward_tls={k: v for k, v in (source.forward_tls or {}).items() if k != "client_key"},
+        forward_tls=_public_tls(source.forward_tls),
         event_id=source.event_id,
         tolerance_s=source.tolerance_s,
         allow_ips=list(source.allow_ips),
@@ -104,6 +112,7 @@ def _out(record: InboundSourceRecord, source: Source) -> SourceOut:
         max_body_bytes=source.max_body_bytes,
         require_https=source.require_https,
         jwks_url=source.jwks_url,
+        jwks_tls=_public_tls(source.jwks_tls),
         created_at=record.created_at,
         updated_at=record.updated_at,
     )

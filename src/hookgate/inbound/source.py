@@ -43,6 +43,7 @@ _FIELDS = frozenset(
         "jwks_url",
         "jwks_allow",
         "jwks_insecure",
+        "jwks_tls",
         "forward_secret",
         "forward_tls",
     }
@@ -79,6 +80,8 @@ class Source:
     jwks_url: str | None = None
     jwks_allow: tuple[str, ...] = ()
     jwks_insecure: bool = False
+    # TLS for the jwks_url fetch, in an endpoint's ``tls`` shape: a JWKS served behind a private CA or mTLS
+    jwks_tls: Mapping[str, Any] | None = field(default=None, repr=False)
     # the gateway re-signs what it forwards with this Standard Webhooks secret (default: the gateway's own)
     forward_secret: str | None = field(default=None, repr=False)
     # TLS for the forward_to connection, in an endpoint's ``tls`` shape (ca_bundle, client_cert, client_key,
@@ -113,8 +116,7 @@ class Source:
         )
         if self.forward_secret is not None:
             _check_forward_secret(self.forward_secret, where)
-        if self.forward_tls is not None:
-            _check_forward_tls(self.forward_tls, where)
+        _check_tls_tables(self, where)
         if self.jwks_url is not None:
             _check_jwks(self, where)
             if not self.keys:
@@ -203,19 +205,25 @@ def _check_forward_secret(secret: object, where: str) -> None:
         raise ConfigError(f"{where}: forward_secret: {exc}") from None
 
 
-def _check_forward_tls(tls: object, where: str) -> None:
-    # the endpoint's own validator, so forward_tls accepts and refuses exactly what an endpoint's tls does
+def _check_tls_tables(source: Source, where: str) -> None:
+    # the endpoint's own validator, so forward_tls and jwks_tls accept and refuse exactly what an endpoint's
+    # tls section does
     from hookgate.outbound.security import parse_security
 
-    if not isinstance(tls, Mapping):
-        raise ConfigError(
-            f"{where}: forward_tls must be a table (ca_bundle, client_cert, client_key, min_version)"
-        )
-    try:
-        parse_security(None, None, tls, now=time.time())
-    except ConfigError as exc:
-        # the validator's messages name the field as "tls..."; here it is forward_tls
-        raise ConfigError(f"{where}: forward_{exc}") from None
+    if source.jwks_tls is not None and source.jwks_url is None:
+        raise ConfigError(f"{where}: jwks_tls is only for a source with jwks_url")
+    for name, tls in (("forward_tls", source.forward_tls), ("jwks_tls", source.jwks_tls)):
+        if tls is None:
+            continue
+        if not isinstance(tls, Mapping):
+            raise ConfigError(
+                f"{where}: {name} must be a table (ca_bundle, client_cert, client_key, min_version)"
+            )
+        try:
+            parse_security(None, None, tls, now=time.time())
+        except ConfigError as exc:
+            # the validator's messages name the field "tls..."; here it is forward_tls or jwks_tls
+            raise ConfigError(f"{where}: {name.removesuffix('tls')}{exc}") from None
 
 
 def _check_jwks(source: Source, where: str) -> None:
