@@ -183,6 +183,52 @@ def secret_pair(scheme: str) -> tuple[list[str], list[str]]:
 
 
 @pytest.mark.parametrize(
+    ("scheme", "expected"),
+    [
+        ("github", {"X-GitHub-Event": "orders.create", "X-GitHub-Delivery": "msg_1"}),
+        (
+            "shopify",
+            {
+                "X-Shopify-Topic": "orders/create",
+                "X-Shopify-Webhook-Id": "msg_1",
+                "X-Shopify-Event-Id": "msg_1",
+                "X-Shopify-Shop-Domain": "hookgate.myshopify.com",
+                "X-Shopify-Triggered-At": "2023-11-14T22:13:20.000000Z",
+            },
+        ),
+    ],
+)
+def test_sign_with_an_event_type_prints_the_providers_event_headers(
+    runner: CliRunner, scheme: str, expected: dict[str, str]
+) -> None:
+    signed = runner.invoke(
+        main,
+        [
+            "sign",
+            "--scheme",
+            scheme,
+            "--secret",
+            "k3y",
+            "--id",
+            "msg_1",
+            "--timestamp",
+            "1700000000",
+            "--event-type",
+            "orders.create",
+        ],
+        input=BODY,
+    )
+    assert signed.exit_code == 0, signed.output
+    printed = dict(line.split(": ", 1) for line in signed.stdout.splitlines())
+    assert printed.items() >= expected.items()
+    refused = runner.invoke(
+        main, ["sign", "--scheme", scheme, "--secret", "k3y", "--event-type", "orders create"], input=BODY
+    )
+    assert refused.exit_code == 2
+    assert "event type 'orders create' must be dot-separated words" in refused.output
+
+
+@pytest.mark.parametrize(
     "scheme",
     ["standard-webhooks", "github", "stripe", "shopify", "slack", "api-key", "basic", "jwt-hs256"],
 )

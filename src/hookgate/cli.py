@@ -22,7 +22,9 @@ from hookgate.config import Settings, load_settings
 from hookgate.crypto import generate_master_key
 from hookgate.errors import HookgateError, StoreError, VerificationError
 from hookgate.logs import configure_logging
+from hookgate.models import validate_event_type
 from hookgate.schemes import registry as cli_schemes
+from hookgate.schemes._base import EventSigner
 from hookgate.store import apply_migrations
 
 __all__ = ["main"]
@@ -158,6 +160,9 @@ def verify(
 @_key_option
 @click.option("--id", "msg_id", help="Message id (default: a new random id).")
 @click.option("--timestamp", type=int, help="Signing time as Unix seconds (default: the clock).")
+@click.option(
+    "--event-type", help="github/shopify: the event type, sent as X-GitHub-Event / X-Shopify-Topic."
+)
 @_body_option
 @_scheme_options
 def sign(
@@ -166,19 +171,23 @@ def sign(
     key_files: tuple[Path, ...],
     msg_id: str | None,
     timestamp: int | None,
+    event_type: str | None,
     body_file: Path | None,
     **options: str | None,
 ) -> None:
     """Sign a body: print the headers to add, one 'Name: value' per line (JWS/JWE: the token)."""
     keys = _read_keys(key_files)
     body = _read_body(body_file)
+    now = time.time() if timestamp is None else timestamp
+    msg_id = msg_id or cli_schemes.new_message_id()
     try:
         signer = cli_schemes.build_signer(scheme, secrets, keys, options=options)
-        signed = signer.sign(
-            body,
-            msg_id=msg_id or cli_schemes.new_message_id(),
-            now=time.time() if timestamp is None else timestamp,
-        )
+        if event_type is not None and isinstance(signer, EventSigner):
+            signed = signer.sign_event(
+                body, msg_id=msg_id, event_type=validate_event_type(event_type), created_at=now, now=now
+            )
+        else:
+            signed = signer.sign(body, msg_id=msg_id, now=now)
     except HookgateError as exc:
         _fail(str(exc), 2)
     if cli_schemes.body_is_token(scheme):

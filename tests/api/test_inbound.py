@@ -6,9 +6,11 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+import trustme
 
 from hookgate.api.inbound import InboundRouter
 from hookgate.inbound.gateway import GATEWAY_APP_ID
+from hookgate.outbound.vault import open_secrets
 from tests.api.conftest import Api
 from tests.inbound._peers import GH_BODY, GH_SECRET, github_headers
 
@@ -100,3 +102,24 @@ async def test_inbound_decisions_are_counted_in_metrics(api: Api) -> None:
     text = metrics.render().decode()
     for decision in ("accepted", "duplicate", "rejected"):
         assert f'hookgate_inbound_decisions_total{{decision="{decision}",source="github"}} 1.0' in text, text
+
+
+async def test_forward_tls_of_an_api_source_reaches_its_forwarding_endpoint(
+    api: Api, served: tuple[InboundRouter, httpx.AsyncClient]
+) -> None:
+    _, client = served
+    ca, leaf = trustme.CA(), trustme.CA().issue_cert("gateway@example")
+    tls = {
+        "ca_bundle": ca.cert_pem.bytes().decode(),
+        "client_cert": "".join(b.bytes().decode() for b in leaf.cert_chain_pems),
+        "client_key": leaf.private_key_pem.bytes().decode(),
+    }
+    created = await client.post(f"{V1}/sources", json={**SOURCE, "forward_tls": tls}, headers=api.auth())
+    assert created.status_code == 201, created.text
+    accepted = await client.post("/inbound/github", content=GH_BODY, headers=github_headers("t-1"))
+    assert accepted.status_code == 200
+    (endpoint,) = await api.hg.store.list_endpoints(GATEWAY_APP_ID)
+    assert endpoint.settings["tls"] == {"ca_bundle": tls["ca_bundle"], "client_cert": tls["client_cert"]}
+    assert api.hg.box is not None
+    entries = open_secrets(api.hg.box, endpoint.id, endpoint.secrets_sealed).entries
+    assert [(e.kind, e.value) for e in entries if e.kind == "tls_key"] == [("tls_key", tls["client_key"])]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import trustme
+
 from hookgate.client import source_aad
 from tests.api.conftest import Api
 
@@ -68,6 +70,9 @@ async def test_invalid_sources_are_422_with_the_field_named(api: Api) -> None:
         ({**SOURCE, "allow_ips": ["not-a-cidr"]}, "allow_ips"),
         ({**SOURCE, "path": "/elsewhere"}, "path"),
         ({k: v for k, v in SOURCE.items() if k != "forward_secret"}, "forward_secret"),
+        ({**SOURCE, "forward_tls": {"ca_bundle": "not a certificate"}}, "forward_tls ca_bundle"),
+        ({**SOURCE, "forward_tls": {"min_version": "1.0"}}, "forward_tls.min_version"),
+        ({**SOURCE, "forward_tls": {"verify": False}}, "forward_tls has unknown field(s) verify"),
     ]
     for body, field in cases:
         response = await api.client.post(f"{V1}/sources", json=body)
@@ -81,3 +86,60 @@ async def test_names_are_unique(api: Api) -> None:
     again = await api.client.post(f"{V1}/sources", json={**SOURCE, "path": "/inbound/other"})
     assert again.status_code == 409
     assert again.json()["error"]["code"] == "conflict"
+
+
+async def test_forward_tls_is_validated_and_its_client_key_never_read_back(api: Api) -> None:
+    server_ca, client_ca = trustme.CA(), trustme.CA()
+    leaf = client_ca.issue_cert("gateway@example")
+    ca = server_ca.cert_pem.bytes().decode()
+    cert = "".join(b.bytes().decode() for b in leaf.cert_chain_pems)
+    key = leaf.private_key_pem.bytes().decode()
+    tls = {"ca_bundle": ca, "client_cert": cert, "client_key": key, "min_version": "1.3"}
+    created = await api.client.post(f"{V1}/sources", json={**SOURCE, "forward_tls": tls})
+    assert created.status_code == 201, created.text
+    source_id = created.json()["id"]
+    key_line = key.splitlines()[1]
+    for response in (
+        created,
+        await api.client.get(f"{V1}/sources/{source_id}"),
+        await api.client.get(f"{V1}/sources"),
+    ):
+        assert key_line not in response.text
+        assert "PRIVATE KEY" not in response.text
+    public = {"ca_bundle": ca, "client_cert": cert, "min_version": "1.3"}
+    assert created.json()["forward_tls"] == public
+    assert (await api.client.get(f"{V1}/sources/{source_id}")).json()["forward_tls"] == public
+    record = await api.hg.store.get_source(source_id)
+    assert key_line.encode() not in record.config_sealed
+    # a source without forward_tls shows an empty one
+    plain = await api.client.post(f"{V1}/sources", json={**SOURCE, "name": "plain", "path": "/inbound/plain"})
+    assert plain.json()["forward_tls"] == {}
+
+
+async def test_jwks_tls_is_accepted_and_shown_without_its_client_key(api: Api) -> None:
+    ca, client_ca = trustme.CA(), trustme.CA()
+    leaf = client_ca.issue_cert("hookgate@example")
+    key = leaf.private_key_pem.bytes().decode()
+    tls = {
+        "ca_bundle": ca.cert_pem.bytes().decode(),
+        "client_cert": "".join(b.bytes().decode() for b in leaf.cert_chain_pems),
+        "client_key": key,
+    }
+    body = {
+        "name": "partner",
+        "scheme": "jws",
+        "jwks_url": "https://partner.example/.well-known/jwks.json",
+        "jwks_tls": tls,
+        "path": "/inbound/partner",
+        "forward_to": "https://app.example/hooks/partner",
+        "forward_secret": FORWARD_SECRET,
+    }
+    created = await api.client.post(f"{V1}/sources", json=body)
+    assert created.status_code == 201, created.text
+    assert created.json()["jwks_tls"] == {"ca_bundle": tls["ca_bundle"], "client_cert": tls["client_cert"]}
+    assert key.splitlines()[1] not in created.text
+    invalid = await api.client.post(
+        f"{V1}/sources", json={**body, "name": "p2", "path": "/inbound/p2", "jwks_tls": {"min_version": "1"}}
+    )
+    assert invalid.status_code == 422
+    assert "jwks_tls.min_version" in invalid.text

@@ -48,8 +48,9 @@ from hookgate.errors import ConfigError
 from hookgate.inbound import pipeline as pipeline_module
 from hookgate.inbound.gateway import GATEWAY_APP_ID, Gateway, GatewayConfig, _HttpListener
 from hookgate.keys import generate_hmac_secret
-from hookgate.models import Message
+from hookgate.models import DeliveryStatus, Message
 from hookgate.outbound.vault import open_secrets
+from hookgate.policy.ssrf import AddressPolicy
 from hookgate.store.base import PublishResult
 from hookgate.store.memory import MemoryStore
 
@@ -204,6 +205,37 @@ CONFIG_ERRORS: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     ("path without slash", _set("sources.acme.path", "in/acme"), r"path must start with '/'"),
     ("sources not tables", _set("sources", {"acme": "x"}), r"\[sources\.acme\] must be a table"),
     ("bad allowlist", _set("gateway.ssrf_allowlist", "127.0.0.0/8"), r"ssrf_allowlist must be a list"),
+    # forward_tls is checked by the endpoint tls validator, its messages naming forward_tls
+    (
+        "forward_tls not a table",
+        _set("sources.acme.forward_tls", "ca.pem"),
+        r"^source 'acme': forward_tls must be a table",
+    ),
+    (
+        "forward_tls unknown key",
+        _set("sources.acme.forward_tls", {"ciphers": "ALL"}),
+        r"^source 'acme': forward_tls has unknown field\(s\) ciphers; allowed: ca_bundle, client_cert",
+    ),
+    (
+        "forward_tls bad min_version",
+        _set("sources.acme.forward_tls", {"min_version": "1.1"}),
+        r"^source 'acme': forward_tls\.min_version must be one of 1\.2, 1\.3$",
+    ),
+    (
+        "forward_tls garbage ca_bundle",
+        _set("sources.acme.forward_tls", {"ca_bundle": "not a certificate"}),
+        r"^source 'acme': forward_tls ca_bundle is not a PEM certificate$",
+    ),
+    (
+        "forward_tls cert without key",
+        _set("sources.acme.forward_tls", {"client_cert": "x"}),
+        r"^source 'acme': forward_tls client_cert and client_key must be given together$",
+    ),
+    (
+        "forward_tls key reference unset",
+        _set("sources.acme.forward_tls", {"client_cert": "x", "client_key": "env:HOOKGATE_TEST_NO_SUCH_VAR"}),
+        r"^source 'acme': forward_tls\.client_key refers to environment variable 'HOOKGATE_TEST_NO_SUCH_VAR'",
+    ),
 ]
 
 
@@ -514,6 +546,184 @@ async def test_redirect_keeps_an_ipv6_host() -> None:
     )
     status, headers = await asgi_get(listener, "/in/acme", "[::1]")
     assert (status, headers["location"]) == (308, "https://[::1]:8443/in/acme")
+
+
+# -- forwarding to a destination behind a private CA, with mutual TLS ----------------------------------------
+
+
+@dataclass(frozen=True)
+class ForwardPki:
+    server_ca: trustme.CA
+    client_ca: trustme.CA
+    cert: str  # the gateway's client certificate chain (PEM)
+    key: str  # its private key (PEM)
+
+    @property
+    def ca(self) -> str:
+        return self.server_ca.cert_pem.bytes().decode()
+
+    def tls(self, **extra: Any) -> dict[str, Any]:
+        return {"ca_bundle": self.ca, "client_cert": self.cert, "client_key": self.key, **extra}
+
+
+@pytest.fixture(scope="module")
+def forward_pki() -> ForwardPki:
+    server_ca, client_ca = trustme.CA(), trustme.CA()
+    leaf = client_ca.issue_cert("gateway@example")
+    return ForwardPki(
+        server_ca,
+        client_ca,
+        "".join(b.bytes().decode() for b in leaf.cert_chain_pems),
+        leaf.private_key_pem.bytes().decode(),
+    )
+
+
+@dataclass
+class MtlsReceiver:
+    url: str
+    seen: list[tuple[dict[str, str], bytes, Any]] = field(default_factory=list)
+
+
+@pytest.fixture
+async def mtls_receiver(forward_pki: ForwardPki) -> AsyncIterator[MtlsReceiver]:
+    """An HTTPS destination with a certificate from the private CA that requires a client certificate."""
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    forward_pki.server_ca.issue_cert("127.0.0.1").configure_cert(ctx)
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.load_verify_locations(cadata=forward_pki.client_ca.cert_pem.bytes().decode())
+    receiver = MtlsReceiver("")
+
+    async def handle(request: web.Request) -> web.Response:
+        peer = request.transport.get_extra_info("peercert") if request.transport else None
+        receiver.seen.append(({k.lower(): v for k, v in request.headers.items()}, await request.read(), peer))
+        return web.Response(text="ok")
+
+    application = web.Application()
+    application.router.add_post("/hooks", handle)
+    runner = web.AppRunner(application, shutdown_timeout=0.5)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ctx)
+    await site.start()
+    receiver.url = f"https://127.0.0.1:{int(runner.addresses[-1][1])}/hooks"
+    yield receiver
+    await runner.cleanup()
+
+
+def forwarding_document(url: str, forward_tls: dict[str, Any] | None) -> dict[str, Any]:
+    document = base_document(allow_insecure_forward=False)
+    document["sources"]["acme"]["forward_to"] = url
+    if forward_tls is not None:
+        document["sources"]["acme"]["forward_tls"] = forward_tls
+    return document
+
+
+async def forward_one(config: GatewayConfig, msg_id: str) -> tuple[Hookgate, str]:
+    """Run ``config`` in process: accept one event, let a worker forward it; (engine, delivery id)."""
+    store = MemoryStore()
+    hg = Hookgate(store, SecretBox(parse_master_keys(generate_master_key())))
+    gateway = Gateway(config, hg)
+    await gateway.setup()
+    body = event_body(1)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=gateway), base_url="http://gw") as client:
+        response = await client.post("/in/acme", content=body, headers=sign_standard(INBOUND, msg_id, body))
+    assert response.json() == {"status": "accepted"}
+    (message,) = (await store.list_messages(GATEWAY_APP_ID)).items
+    (delivery,) = await store.list_deliveries(message.id)
+    worker = hg.worker(address_policy=AddressPolicy(["127.0.0.0/8"]), idle_poll_s=0.05, shutdown_grace_s=1.0)
+    try:
+        await worker.run_until_idle(timeout=10)
+    finally:
+        await worker.close()
+    await gateway.close()
+    return hg, delivery.id
+
+
+async def test_gateway_forwards_to_a_private_ca_destination_with_its_client_certificate(
+    forward_pki: ForwardPki, mtls_receiver: MtlsReceiver
+) -> None:
+    config = GatewayConfig.from_mapping(forwarding_document(mtls_receiver.url, forward_pki.tls()))
+    hg, delivery_id = await forward_one(config, "msg_mtls")
+    try:
+        delivery = await hg.store.get_delivery(delivery_id)
+        attempts = await hg.store.list_attempts(delivery_id)
+        assert [(a.status_code, a.error_class) for a in attempts] == [(200, None)], attempts
+        assert delivery.status is DeliveryStatus.DELIVERED
+        ((headers, body, peer),) = mtls_receiver.seen
+        assert ("email", "gateway@example") in peer["subjectAltName"]
+        assert Webhook(FORWARD).verify(body, headers) == json.loads(event_body(1))
+    finally:
+        await hg.close()
+
+
+@pytest.mark.parametrize("forward_tls", ["none", "ca only"])
+async def test_gateway_forward_without_the_private_ca_or_client_certificate_fails_as_tls(
+    forward_pki: ForwardPki, mtls_receiver: MtlsReceiver, forward_tls: str
+) -> None:
+    tls = None if forward_tls == "none" else {"ca_bundle": forward_pki.ca}
+    config = GatewayConfig.from_mapping(forwarding_document(mtls_receiver.url, tls))
+    hg, delivery_id = await forward_one(config, "msg_no_tls")
+    try:
+        (attempt, *_) = await hg.store.list_attempts(delivery_id)
+        assert attempt.status_code is None
+        if tls is None:  # the system trust store does not know the private CA
+            assert attempt.error_class == "tls"
+            assert "unable to get local issuer certificate" in attempt.response_excerpt
+        else:  # trusted, but no client certificate: aiohttp's TLS 1.3 server resets after the handshake
+            assert attempt.error_class in {"tls", "connect"}
+        assert mtls_receiver.seen == []
+    finally:
+        await hg.close()
+
+
+async def test_forward_tls_is_stored_like_an_endpoints_tls_and_follows_the_config(
+    forward_pki: ForwardPki,
+) -> None:
+    store = MemoryStore()
+    box = SecretBox(parse_master_keys(generate_master_key()))
+    hg = Hookgate(store, box)
+    url = "https://127.0.0.1:9/hooks"
+    await Gateway(
+        GatewayConfig.from_mapping(forwarding_document(url, forward_pki.tls(min_version="1.3"))), hg
+    ).setup()
+    (endpoint,) = await store.list_endpoints(GATEWAY_APP_ID)
+    assert endpoint.settings == {
+        "tls": {"ca_bundle": forward_pki.ca, "client_cert": forward_pki.cert, "min_version": "1.3"}
+    }
+    assert forward_pki.key.splitlines()[1].encode() not in endpoint.secrets_sealed
+    opened = open_secrets(box, endpoint.id, endpoint.secrets_sealed)
+    assert [(e.kind, e.value) for e in opened.entries] == [("secret", FORWARD), ("tls_key", forward_pki.key)]
+    # the next start without forward_tls drops it from the same endpoint
+    await Gateway(GatewayConfig.from_mapping(forwarding_document(url, None)), hg).setup()
+    (again,) = await store.list_endpoints(GATEWAY_APP_ID)
+    assert again.id == endpoint.id
+    assert again.settings == {}
+    assert [e.kind for e in open_secrets(box, again.id, again.secrets_sealed).entries] == ["secret"]
+    # and the repr of the source never shows the key
+    assert forward_pki.key.splitlines()[1] not in repr(
+        GatewayConfig.from_mapping(forwarding_document(url, forward_pki.tls()))
+    )
+    await hg.close()
+
+
+def test_forward_tls_from_a_toml_file(
+    tmp_path: Path, forward_pki: ForwardPki, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOOKGATE_TEST_FORWARD_KEY", forward_pki.key)
+    path = tmp_path / "gw.toml"
+    text = to_toml(forwarding_document("https://app.internal/hooks", None))
+    text += (
+        "[sources.acme.forward_tls]\n"
+        f'ca_bundle = """\n{forward_pki.ca}"""\n'
+        f'client_cert = """\n{forward_pki.cert}"""\n'
+        'client_key = "env:HOOKGATE_TEST_FORWARD_KEY"\n'
+    )
+    path.write_text(text, encoding="utf-8")
+    (source,) = GatewayConfig.load(path).sources
+    assert source.forward_tls == {
+        "ca_bundle": forward_pki.ca,
+        "client_cert": forward_pki.cert,
+        "client_key": "env:HOOKGATE_TEST_FORWARD_KEY",
+    }
 
 
 # -- out of process: real gateways, a real receiver ------------------------------------------------------

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import ssl
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+import trustme
 from aiohttp import web
 
 from hookgate.errors import ConfigError
@@ -182,3 +184,84 @@ def test_a_jwks_source_from_toml() -> None:
     assert built.jwks_url == "https://partner.example/jwks.json"
     assert built.jwks_allow == ("10.0.0.0/8",)
     assert built.verifier is None
+
+
+# -- the JWKS fetch with the source's jwks_tls (a private CA, mutual TLS) --------------------------------
+
+
+@pytest.fixture(scope="module")
+def jwks_pki() -> tuple[trustme.CA, trustme.CA]:
+    return trustme.CA(), trustme.CA()
+
+
+async def https_jwks(
+    srv: JwksServer, ca: trustme.CA, client_ca: trustme.CA | None = None
+) -> tuple[web.AppRunner, str]:
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(ctx)
+    if client_ca is not None:
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        ctx.load_verify_locations(cadata=client_ca.cert_pem.bytes().decode())
+    app = web.Application()
+    app.router.add_get("/.well-known/jwks.json", srv.handle)
+    runner = web.AppRunner(app, shutdown_timeout=0.5)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ctx)
+    await site.start()
+    return runner, f"https://127.0.0.1:{int(runner.addresses[-1][1])}/.well-known/jwks.json"
+
+
+@pytest.mark.parametrize("mtls", [False, True], ids=["private-ca", "private-ca-and-mtls"])
+async def test_a_jwks_behind_a_private_ca_is_fetched_with_the_sources_jwks_tls(
+    jwks_pki: tuple[trustme.CA, trustme.CA], mtls: bool
+) -> None:
+    ca, client_ca = jwks_pki
+    srv = JwksServer()
+    key, jws = signer()
+    srv.keys = [key]
+    runner, url = await https_jwks(srv, ca, client_ca if mtls else None)
+    tls: dict[str, Any] = {"ca_bundle": ca.cert_pem.bytes().decode()}
+    if mtls:
+        leaf = client_ca.issue_cert("hookgate@example")
+        tls["client_cert"] = "".join(b.bytes().decode() for b in leaf.cert_chain_pems)
+        tls["client_key"] = leaf.private_key_pem.bytes().decode()
+    trusted = Pipeline(source(url, jwks_insecure=False, jwks_tls=tls), clock=Clock())
+    untrusted = Pipeline(source(url, jwks_insecure=False), clock=Clock())
+    try:
+        token = jws.sign(b'{"ok":1}', msg_id="a", now=Clock()()).body
+        result = await check(trusted, token)
+        assert isinstance(result, Accepted), result
+        # without jwks_tls the system trust store does not know the private CA: no fetch, 503
+        refused = await check(untrusted, token)
+        assert isinstance(refused, Rejection)
+        assert (refused.status, refused.reason) == (503, "jwks_unavailable")
+        assert srv.hits == 1
+    finally:
+        await trusted.close()
+        await untrusted.close()
+        await runner.cleanup()
+
+
+@pytest.mark.parametrize(
+    ("options", "match"),
+    [
+        (
+            {"jwks_tls": {"min_version": "1.1"}},
+            r"^source 'partner': jwks_tls\.min_version must be one of 1\.2, 1\.3$",
+        ),
+        (
+            {"jwks_tls": {"ca_bundle": "nope"}},
+            r"^source 'partner': jwks_tls ca_bundle is not a PEM certificate$",
+        ),
+        ({"jwks_tls": "ca.pem"}, r"^source 'partner': jwks_tls must be a table"),
+        (
+            {"jwks_url": None, "keys": ("{}",), "jwks_tls": {"min_version": "1.3"}},
+            r"^source 'partner': jwks_tls is only for a source with jwks_url$",
+        ),
+    ],
+)
+def test_jwks_tls_is_validated_like_an_endpoints_tls(options: dict[str, Any], match: str) -> None:
+    fields: dict[str, Any] = {"scheme": "jws", "jwks_url": "https://partner.example/jwks.json"}
+    fields.update(options)
+    with pytest.raises(ConfigError, match=match):
+        Source("partner", **fields)

@@ -13,16 +13,18 @@ import contextlib
 import hashlib
 import json
 import secrets
+import ssl
 import time
 import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import jwt
 import pytest
 import structlog
+import trustme
 from aiohttp import web
 from jwcrypto import jwe, jwk, jws
 from standardwebhooks import Webhook
@@ -165,7 +167,12 @@ class TokenServer:
         return [s.headers["authorization"].partition(" ")[2] for s in receiver.seen]
 
 
-Serve = Callable[[Callable[[web.Request], Awaitable[web.Response]]], Awaitable[str]]
+class Serve(Protocol):
+    def __call__(
+        self,
+        handler: Callable[[web.Request], Awaitable[web.Response]],
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> Awaitable[str]: ...
 
 
 @pytest.fixture
@@ -173,30 +180,35 @@ async def serve() -> AsyncIterator[Serve]:
     """Start an aiohttp server on 127.0.0.1 (port 0) routing every path to ``handler``; return its URL."""
     runners: list[web.AppRunner] = []
 
-    async def start(handler: Callable[[web.Request], Awaitable[web.Response]]) -> str:
+    async def start(
+        handler: Callable[[web.Request], Awaitable[web.Response]], ssl_context: ssl.SSLContext | None = None
+    ) -> str:
         application = web.Application()
         application.router.add_route("*", "/{tail:.*}", handler)
         runner = web.AppRunner(application, shutdown_timeout=0.5)
         await runner.setup()
         runners.append(runner)
-        site = web.TCPSite(runner, "127.0.0.1", 0)
+        site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ssl_context)
         await site.start()
-        return f"http://127.0.0.1:{int(runner.addresses[-1][1])}"
+        scheme = "http" if ssl_context is None else "https"
+        return f"{scheme}://127.0.0.1:{int(runner.addresses[-1][1])}"
 
     yield start
     for runner in runners:
         await runner.cleanup()
 
 
-async def receiver(serve: Serve, check: Check) -> Receiver:
+async def receiver(serve: Serve, check: Check, ssl_context: ssl.SSLContext | None = None) -> Receiver:
     rcv = Receiver(check)
-    rcv.base = await serve(rcv.handle)
+    rcv.base = await serve(rcv.handle, ssl_context)
     return rcv
 
 
-async def token_server(serve: Serve, **options: Any) -> TokenServer:
+async def token_server(
+    serve: Serve, ssl_context: ssl.SSLContext | None = None, **options: Any
+) -> TokenServer:
     ts = TokenServer(**options)
-    ts.base = await serve(ts.handle)
+    ts.base = await serve(ts.handle, ssl_context)
     return ts
 
 
@@ -529,6 +541,112 @@ async def test_oauth2_secrets_never_reach_the_logs(hg: Hookgate, app: Applicatio
     forbidden = [CLIENT_SECRET, urllib.parse.quote_plus(CLIENT_SECRET), *ts.issued]
     for value in forbidden:
         assert value not in text
+
+
+# -- 5b. the token request uses the endpoint's TLS settings ------------------------------------------------
+
+
+def tls_server(ca: trustme.CA, *, client_ca: trustme.CA | None = None) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(ctx)
+    if client_ca is not None:
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        ctx.load_verify_locations(cadata=client_ca.cert_pem.bytes().decode())
+    return ctx
+
+
+class PeerCerts:
+    """Wraps a handler, recording the client certificate the TLS server saw for each request."""
+
+    def __init__(self, handler: Callable[[web.Request], Awaitable[web.Response]]) -> None:
+        self.handler = handler
+        self.seen: list[Any] = []
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.seen.append(request.transport.get_extra_info("peercert") if request.transport else None)
+        return await self.handler(request)
+
+
+async def https_oauth_endpoint(
+    hg: Hookgate, app: Application, rcv: Receiver, ts: TokenServer, tls: dict[str, Any]
+) -> str:
+    auth = {
+        "type": "oauth2",
+        "token_url": ts.url,
+        "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+        "scope": ts.scope,
+        "audience": ts.audience,
+    }
+    new = await hg.create_endpoint(app.id, rcv.url(), auth=auth, tls=tls, retry_schedule=SHORT)
+    return new.endpoint.id
+
+
+async def test_oauth2_token_endpoint_behind_the_endpoints_private_ca(
+    hg: Hookgate, app: Application, serve: Serve
+) -> None:
+    # the README's own example: token_url and receiver both https, both under the CA in tls.ca_bundle
+    ca = trustme.CA()
+    ts = await token_server(serve, tls_server(ca))
+    rcv = await receiver(serve, lambda _p, h, _b: ts.accepts(h), tls_server(ca))
+    await https_oauth_endpoint(hg, app, rcv, ts, {"ca_bundle": ca.cert_pem.bytes().decode()})
+
+    _, final = await deliver_all(hg, app, {"n": 1})
+
+    (delivery,) = final.values()
+    recorded = await attempts(hg, delivery)
+    assert [(a.status_code, a.error_class) for a in recorded] == [(200, None)], recorded
+    assert delivery.status is DeliveryStatus.DELIVERED
+    assert ts.requests == 1
+    assert rcv.statuses() == [200]
+
+
+async def test_oauth2_token_endpoint_requiring_the_endpoints_client_certificate(
+    hg: Hookgate, app: Application, serve: Serve
+) -> None:
+    server_ca, client_ca = trustme.CA(), trustme.CA()
+    leaf = client_ca.issue_cert("hookgate@example")
+    ts = TokenServer()
+    token_peers = PeerCerts(ts.handle)
+    ts.base = await serve(token_peers.handle, tls_server(server_ca, client_ca=client_ca))
+    rcv = await receiver(serve, lambda _p, h, _b: ts.accepts(h), tls_server(server_ca, client_ca=client_ca))
+    tls = {
+        "ca_bundle": server_ca.cert_pem.bytes().decode(),
+        "client_cert": "".join(b.bytes().decode() for b in leaf.cert_chain_pems),
+        "client_key": leaf.private_key_pem.bytes().decode(),
+    }
+    await https_oauth_endpoint(hg, app, rcv, ts, tls)
+
+    _, final = await deliver_all(hg, app, {"n": 1})
+
+    (delivery,) = final.values()
+    assert delivery.status is DeliveryStatus.DELIVERED, await attempts(hg, delivery)
+    assert ts.requests == 1
+    (peer,) = token_peers.seen
+    assert ("email", "hookgate@example") in peer["subjectAltName"]
+
+
+async def test_oauth2_token_endpoint_below_the_endpoints_tls_floor_is_refused(
+    hg: Hookgate, app: Application, serve: Serve
+) -> None:
+    ca = trustme.CA()
+    capped = tls_server(ca)
+    capped.maximum_version = ssl.TLSVersion.TLSv1_2
+    ts = await token_server(serve, capped)
+    rcv = await receiver(serve, lambda _p, h, _b: ts.accepts(h), tls_server(ca))
+    await https_oauth_endpoint(
+        hg, app, rcv, ts, {"ca_bundle": ca.cert_pem.bytes().decode(), "min_version": "1.3"}
+    )
+
+    _, final = await deliver_all(hg, app, {"n": 1})
+
+    (delivery,) = final.values()
+    assert delivery.status is DeliveryStatus.DEAD
+    recorded = await attempts(hg, delivery)
+    assert recorded[0].error_class == "oauth2"
+    assert "token endpoint unreachable: TLS handshake with" in recorded[0].response_excerpt
+    assert ts.requests == 0
+    assert rcv.seen == []
 
 
 # -- 6. JWS payloads signed with the key ring ----------------------------------------------------------------

@@ -6,10 +6,17 @@ import base64
 import hashlib
 import hmac
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import pytest
+import stripe
+from aiohttp import web
+from slack_sdk.signature import SignatureVerifier
 from standardwebhooks import Webhook, WebhookVerificationError
+from svix.webhooks import Webhook as SvixWebhook
 
+from hookgate.client import Hookgate
 from hookgate.crypto import SecretBox, generate_master_key, parse_master_keys
 from hookgate.errors import ConfigError
 from hookgate.models import Endpoint, Message
@@ -21,7 +28,9 @@ from hookgate.outbound.request import (
     validate_custom_headers,
 )
 from hookgate.outbound.vault import EndpointSecrets, SecretEntry, seal_secrets
+from hookgate.policy.ssrf import AddressPolicy
 from hookgate.schemes.standard_webhooks import StandardWebhooksVerifier
+from hookgate.store.memory import MemoryStore
 
 OLD = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 NEW = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"
@@ -294,3 +303,167 @@ def test_validate_custom_headers_limits_the_count() -> None:
     assert len(validate_custom_headers({f"X-H{i}": "v" for i in range(32)})) == 32
     with pytest.raises(ConfigError, match="at most 32 custom headers"):
         validate_custom_headers({f"X-H{i}": "v" for i in range(33)})
+
+
+# -- provider presets: every header the provider's own receiving library requires -------------------------
+
+GH_SECRET = "It's a Secret to Everybody"
+SHOP_SECRET = "hush-shopify-secret"
+SLACK_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+STRIPE_SECRET = "whsec_test_5f2b0c8e1d9a4b7c"
+
+
+def octokit_verify(secret: str, body: bytes, headers: Mapping[str, str]) -> None:
+    """What @octokit/webhooks' middleware does: 400 on a missing header, then the sha256 HMAC check."""
+    missing = [h for h in ("x-github-event", "x-hub-signature-256", "x-github-delivery") if h not in headers]
+    assert missing == [], f"octokit: required header(s) missing: {missing}"
+    expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    assert hmac.compare_digest(headers["x-hub-signature-256"], expected), "octokit: signature does not match"
+
+
+def shopify_verify(secret: str, body: bytes, headers: Mapping[str, str]) -> None:
+    """What @shopify/shopify-api's webhooks.validate does: the base64 HMAC, then the required headers."""
+    digest = base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+    assert hmac.compare_digest(headers.get("x-shopify-hmac-sha256", ""), digest), "shopify: invalid_hmac"
+    required = (
+        "x-shopify-topic",
+        "x-shopify-shop-domain",
+        "x-shopify-api-version",
+        "x-shopify-webhook-id",
+    )
+    missing = [h for h in required if not headers.get(h)]
+    assert missing == [], f"shopify: missing_headers {missing}"
+
+
+def provider_verify(scheme: str, body: bytes, headers: Mapping[str, str]) -> None:
+    if scheme == "github":
+        octokit_verify(GH_SECRET, body, headers)
+    elif scheme == "shopify":
+        shopify_verify(SHOP_SECRET, body, headers)
+    elif scheme == "slack":
+        assert SignatureVerifier(SLACK_SECRET).is_valid_request(body, dict(headers)), "slack_sdk refused"
+    elif scheme == "stripe":
+        stripe.Webhook.construct_event(body.decode(), headers["stripe-signature"], STRIPE_SECRET)
+    else:
+        assert scheme == "standard-webhooks"
+        Webhook(OLD).verify(body, dict(headers))
+        SvixWebhook(OLD).verify(body, dict(headers))
+
+
+PRESET_SECRETS = {
+    "github": GH_SECRET,
+    "shopify": SHOP_SECRET,
+    "slack": SLACK_SECRET,
+    "stripe": STRIPE_SECRET,
+    "standard-webhooks": OLD,
+}
+
+
+@pytest.mark.parametrize("scheme", sorted(PRESET_SECRETS))
+def test_each_preset_request_passes_the_providers_own_verifier(box: SecretBox, scheme: str) -> None:
+    endpoint = make_endpoint(box, EndpointSecrets.of([PRESET_SECRETS[scheme]]), scheme=scheme)
+    message = Message(id="msg_1", app_id="app_1", event_type="orders.create", payload=BODY, created_at=1.0)
+    request = RequestBuilder(box).build(message, endpoint, now=time.time())
+    provider_verify(scheme, request.body, {k.lower(): v for k, v in request.headers.items()})
+
+
+def test_github_and_shopify_requests_name_the_event_and_its_id(box: SecretBox) -> None:
+    message = Message(
+        id="msg_7", app_id="app_1", event_type="orders.paid", payload=BODY, created_at=1_700_000_000.5
+    )
+    github = make_endpoint(
+        box,
+        EndpointSecrets.of([GH_SECRET]),
+        scheme="github",
+        endpoint_id="ep_gh",
+        headers={"X-GitHub-Event": "forged", "X-GitHub-Delivery": "forged"},
+    )
+    shopify = make_endpoint(
+        box,
+        EndpointSecrets.of([SHOP_SECRET]),
+        scheme="shopify",
+        endpoint_id="ep_shop",
+        headers={"X-Shopify-Topic": "forged", "X-Shopify-Webhook-Id": "forged"},
+    )
+    shopify.settings = {"scheme_options": {"shop_domain": "acme.myshopify.com", "api_version": "2024-07"}}
+    builder = RequestBuilder(box)
+    gh = builder.build(message, github, now=time.time()).headers
+    assert (gh["X-GitHub-Event"], gh["X-GitHub-Delivery"]) == ("orders.paid", "msg_7")
+    shop = builder.build(message, shopify, now=time.time()).headers
+    assert shop["X-Shopify-Topic"] == "orders/paid"
+    assert shop["X-Shopify-Webhook-Id"] == shop["X-Shopify-Event-Id"] == "msg_7"
+    assert shop["X-Shopify-Shop-Domain"] == "acme.myshopify.com"
+    assert shop["X-Shopify-API-Version"] == "2024-07"
+    assert (
+        shop["X-Shopify-Triggered-At"] == "2023-11-14T22:13:20.500000Z"
+    )  # the event's time, not the attempt's
+    # a custom header cannot replace what the preset sends
+    assert "forged" not in gh.values()
+    assert "forged" not in shop.values()
+
+
+@dataclass
+class PresetReceiver:
+    """Verifies every request with the provider's own verifier for the scheme named by the path."""
+
+    base: str = ""
+    verdicts: dict[str, str] = field(default_factory=dict)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        scheme = request.path.strip("/")
+        body = await request.read()
+        try:
+            provider_verify(scheme, body, {k.lower(): v for k, v in request.headers.items()})
+        except Exception as exc:  # noqa: BLE001 - the verifier's refusal is the test's answer
+            self.verdicts[scheme] = f"refused: {exc}"
+            return web.Response(status=400)
+        self.verdicts[scheme] = "ok"
+        return web.Response(text="ok")
+
+
+async def test_every_preset_delivered_over_http_passes_the_providers_verifier() -> None:
+    receiver = PresetReceiver()
+    application = web.Application()
+    application.router.add_post("/{scheme}", receiver.handle)
+    runner = web.AppRunner(application, shutdown_timeout=0.5)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    receiver.base = f"http://127.0.0.1:{int(runner.addresses[-1][1])}"
+    hg = Hookgate(MemoryStore(), SecretBox(parse_master_keys(generate_master_key())))
+    try:
+        app = await hg.create_application("presets")
+        for scheme, secret in PRESET_SECRETS.items():
+            options = {"shop_domain": "acme.myshopify.com"} if scheme == "shopify" else None
+            await hg.create_endpoint(
+                app.id,
+                f"{receiver.base}/{scheme}",
+                scheme=scheme,
+                secret=secret,
+                scheme_options=options,
+                allow_insecure=True,
+                retry_schedule=[0],
+            )
+        await hg.publish(app, "orders.create", {"id": 1})
+        worker = hg.worker(address_policy=AddressPolicy(["127.0.0.0/8"]), idle_poll_s=0.05)
+        try:
+            await worker.run_until_idle(timeout=10)
+        finally:
+            await worker.close()
+    finally:
+        await hg.close()
+        await runner.cleanup()
+    assert receiver.verdicts == dict.fromkeys(PRESET_SECRETS, "ok")
+
+
+async def test_bad_shopify_scheme_options_are_refused_when_the_endpoint_is_saved() -> None:
+    hg = Hookgate(MemoryStore(), SecretBox(parse_master_keys(generate_master_key())))
+    try:
+        app = await hg.create_application("presets")
+        with pytest.raises(ConfigError, match=r"^scheme option api_version must be a Shopify API version"):
+            await hg.create_endpoint(
+                app.id, "https://shop.example/hooks", scheme="shopify", scheme_options={"api_version": "v2"}
+            )
+        assert await hg.store.list_endpoints(app.id) == []
+    finally:
+        await hg.close()

@@ -29,9 +29,10 @@ from cryptography.x509.oid import NameOID
 
 from hookgate.client import Hookgate, NewEndpoint
 from hookgate.crypto import SecretBox
-from hookgate.errors import ConfigError
+from hookgate.errors import ConfigError, DeliveryError
 from hookgate.models import Application, Attempt, Delivery, DeliveryStatus
 from hookgate.outbound.tls import TlsSettings, build_client_context, check_ca_bundle, check_client_cert
+from hookgate.outbound.transport import Transport, error_class_of
 from hookgate.outbound.vault import open_secrets
 from hookgate.policy.ssrf import AddressPolicy
 from hookgate.store.memory import MemoryStore
@@ -529,7 +530,9 @@ async def test_mtls_without_a_client_certificate_is_not_delivered(
     assert failed.status is not DeliveryStatus.DELIVERED
     attempt = await first_attempt(hg, failed)
     assert attempt.status_code is None
-    assert attempt.error_class in {"tls", "protocol", "connect"}
+    # aiohttp's server under TLS 1.3 drops the connection after the client's handshake, without an alert:
+    # the client only sees a reset on its first read (an alert-sending server is classified in section 6)
+    assert attempt.error_class in {"tls", "connect"}
     # only the request with a certificate reached the handler: no pooled mTLS connection was borrowed
     assert receiver.count == 1
     assert all(receiver.peercerts)
@@ -552,7 +555,9 @@ async def test_mtls_client_certificate_from_another_ca_is_not_delivered(
     assert delivery.status is not DeliveryStatus.DELIVERED
     attempt = await first_attempt(hg, delivery)
     assert attempt.status_code is None
-    assert attempt.error_class in {"tls", "protocol", "connect"}
+    # aiohttp's server under TLS 1.3 drops the connection after the client's handshake, without an alert:
+    # the client only sees a reset on its first read (an alert-sending server is classified in section 6)
+    assert attempt.error_class in {"tls", "connect"}
     assert receiver.count == 0
 
 
@@ -651,8 +656,8 @@ async def test_min_version_1_3_against_an_aiohttp_server_capped_at_tls_1_2(
     refused = deliveries[strict.endpoint.id]
     assert refused.status is not DeliveryStatus.DELIVERED
     attempt = await first_attempt(hg, refused)
-    # asyncio's server resets without an alert, so the client may only see a reset mid-handshake
-    assert attempt.error_class in {"tls", "connect"}
+    # asyncio's server resets without an alert: a reset mid-handshake is still classified as TLS
+    assert attempt.error_class == "tls"
     assert attempt.status_code is None
     assert receiver.count == 1
 
@@ -695,3 +700,97 @@ async def test_client_key_is_sealed_not_in_settings(
         # and the sealed blob really holds it, as a tls_key entry
         opened = open_secrets(SecretBox(MASTER), endpoint.id, endpoint.secrets_sealed)
         assert [e.value for e in opened.entries if e.kind == "tls_key"] == [client.key]
+
+
+# -- 6. every TLS failure is classified "tls" ----------------------------------------------------------
+
+
+def client_context(pki: Pki, who: str, min_version: str = "1.2") -> ssl.SSLContext:
+    pair = {"none": None, "stranger": client_pair(pki.other_ca.issue_cert("client@example"))}[who]
+    return build_client_context(
+        TlsSettings(
+            pair.cert if pair else None, pair.key if pair else None, ca_pem(pki.server_ca), min_version
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    ("version", "who", "reason"),
+    [
+        # TLS 1.3: the client's handshake is over before the server judges its certificate, so the alert
+        # arrives on the first read (aiohttp wraps it in a ClientOSError, not a ClientSSLError)
+        (ssl.TLSVersion.TLSv1_3, "none", "tlsv13 alert certificate required"),
+        (ssl.TLSVersion.TLSv1_3, "stranger", "tlsv1 alert unknown ca"),
+        # TLS 1.2: the alert ends the handshake itself
+        (ssl.TLSVersion.TLSv1_2, "none", "sslv3 alert handshake failure"),
+        (ssl.TLSVersion.TLSv1_2, "stranger", "tlsv1 alert unknown ca"),
+    ],
+)
+async def test_refused_client_certificate_is_a_tls_error(
+    pki: Pki, version: ssl.TLSVersion, who: str, reason: str
+) -> None:
+    ctx = server_context(pki.server_ca, client_ca=pki.client_ca)
+    ctx.minimum_version = ctx.maximum_version = version
+    with BlockingTLSServer(ctx) as server:
+        async with Transport(address_policy=LOOPBACK) as transport:
+            with pytest.raises(DeliveryError) as info:
+                await transport.send("POST", server.url(), {}, b"{}", ssl_context=client_context(pki, who))
+    assert server.failures  # read after the server thread was joined
+    assert server.handshakes == 0
+    assert error_class_of(info.value) == "tls"
+    assert str(info.value) == f"TLS handshake with https://127.0.0.1:{server.port} failed: {reason}"
+
+
+async def test_tls_1_2_server_refused_by_a_1_3_floor_is_a_tls_error(pki: Pki) -> None:
+    ctx = server_context(pki.server_ca)
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    with BlockingTLSServer(ctx) as server:
+        async with Transport(address_policy=LOOPBACK) as transport:
+            with pytest.raises(DeliveryError) as info:
+                await transport.send(
+                    "POST", server.url(), {}, b"{}", ssl_context=client_context(pki, "none", "1.3")
+                )
+    assert error_class_of(info.value) == "tls"
+    assert str(info.value).endswith("failed: tlsv1 alert protocol version")
+
+
+@pytest.mark.parametrize("who", ["none", "stranger"])
+async def test_asyncio_server_dropping_the_tls_1_2_handshake_is_a_tls_error(
+    serve: Serve, pki: Pki, who: str
+) -> None:
+    # asyncio servers (aiohttp, uvicorn) abort a refused handshake without sending the alert: the client
+    # sees a reset in the middle of the TLS handshake, which is still a TLS failure, not a connect failure
+    ctx = server_context(pki.server_ca, client_ca=pki.client_ca)
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    receiver = await serve(ctx)
+    async with Transport(address_policy=LOOPBACK) as transport:
+        with pytest.raises(DeliveryError) as info:
+            await transport.send("POST", receiver.url(), {}, b"{}", ssl_context=client_context(pki, who))
+    assert error_class_of(info.value) == "tls"
+    assert str(info.value).endswith("failed: connection reset by the server")
+    assert receiver.count == 0
+
+
+async def test_missing_client_certificate_under_tls_1_3_is_recorded_as_tls(
+    hg: Hookgate, app: Application, pki: Pki
+) -> None:
+    ctx = server_context(pki.server_ca, client_ca=pki.client_ca)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    with BlockingTLSServer(ctx) as server:
+        ep = await add(hg, app, server.url(), tls={"ca_bundle": ca_pem(pki.server_ca)})
+        delivery = (await deliver(hg, app, ep))[ep.endpoint.id]
+    attempt = await first_attempt(hg, delivery)
+    assert delivery.status is not DeliveryStatus.DELIVERED
+    assert attempt.status_code is None
+    assert attempt.error_class == "tls"
+    assert "certificate required" in attempt.response_excerpt
+
+
+async def test_refused_tcp_connection_stays_a_connect_error() -> None:
+    probe = socket.create_server(("127.0.0.1", 0))
+    port = int(probe.getsockname()[1])
+    probe.close()
+    async with Transport(address_policy=LOOPBACK) as transport:
+        with pytest.raises(DeliveryError) as info:
+            await transport.send("POST", f"https://127.0.0.1:{port}/", {}, b"{}")
+    assert error_class_of(info.value) == "connect"

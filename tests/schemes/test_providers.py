@@ -14,13 +14,25 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from slack_sdk.signature import Clock, SignatureVerifier
 
-from hookgate.errors import KeyFormatError, MalformedError, SignatureError, TimestampError, VerificationError
+from hookgate.errors import (
+    ConfigError,
+    KeyFormatError,
+    MalformedError,
+    SignatureError,
+    TimestampError,
+    VerificationError,
+)
 from hookgate.keys import Secret
+from hookgate.schemes._base import EventSigner, Signer
 from hookgate.schemes.providers import (
     GITHUB,
     PRESETS,
     SHOPIFY,
+    SHOPIFY_API_VERSION,
+    SHOPIFY_SHOP_DOMAIN,
     SLACK,
+    GitHubSigner,
+    ShopifySigner,
     StripeSigner,
     StripeVerifier,
     preset_signer,
@@ -200,6 +212,99 @@ def test_shopify_rejections() -> None:
         )
     with pytest.raises(MalformedError):
         v.verify(SHOPIFY_BODY, {}, now=NOW)
+
+
+# --- the headers each provider's own receiving library requires, besides the signature ---
+
+# @octokit/webhooks (src/middleware/node/get-missing-headers.js): 400 when any of these is missing
+OCTOKIT_REQUIRED = ("x-github-event", "x-hub-signature-256", "x-github-delivery")
+# @shopify/shopify-api (lib/webhooks/validate.ts, checkWebhooksHeaders): missing_headers when any is missing
+SHOPIFY_REQUIRED = (
+    "x-shopify-hmac-sha256",
+    "x-shopify-topic",
+    "x-shopify-shop-domain",
+    "x-shopify-api-version",
+    "x-shopify-webhook-id",
+)
+
+
+def lower(headers: dict[str, str]) -> dict[str, str]:
+    return {k.lower(): v for k, v in headers.items()}
+
+
+def test_github_sends_the_event_and_delivery_octokit_requires() -> None:
+    signer = GitHubSigner([GH_SECRET])
+    signed = signer.sign_event(GH_BODY, msg_id="msg_1", event_type="issues", created_at=NOW - 5, now=NOW)
+    headers = lower(signed.headers)
+    assert [h for h in OCTOKIT_REQUIRED if not headers.get(h)] == []
+    assert headers == {
+        "x-hub-signature-256": GH_SIG,
+        "x-github-event": "issues",
+        "x-github-delivery": "msg_1",
+    }
+    assert signed.body == GH_BODY
+    # without an event (hookgate sign without --event-type) the signature and delivery id are still there
+    assert lower(signer.sign(GH_BODY, msg_id="msg_1", now=NOW).headers) == {
+        "x-hub-signature-256": GH_SIG,
+        "x-github-delivery": "msg_1",
+    }
+
+
+def test_shopify_sends_every_header_shopify_sends() -> None:
+    signer = ShopifySigner([SHOPIFY_SECRET])
+    created = 1_680_112_827.877041  # 2023-03-29T18:00:27.877041Z
+    signed = signer.sign_event(
+        SHOPIFY_BODY, msg_id="msg_9", event_type="orders.create", created_at=created, now=NOW
+    )
+    headers = lower(signed.headers)
+    assert [h for h in SHOPIFY_REQUIRED if not headers.get(h)] == []
+    assert headers == {
+        "x-shopify-hmac-sha256": _shopify_expected(SHOPIFY_SECRET, SHOPIFY_BODY),
+        "x-shopify-topic": "orders/create",
+        "x-shopify-shop-domain": SHOPIFY_SHOP_DOMAIN,
+        "x-shopify-api-version": SHOPIFY_API_VERSION,
+        "x-shopify-webhook-id": "msg_9",
+        "x-shopify-event-id": "msg_9",
+        "x-shopify-triggered-at": "2023-03-29T18:00:27.877041Z",
+    }
+    # our own verifier still accepts it (the extra headers are not signed)
+    assert preset_verifier("shopify", [SHOPIFY_SECRET]).verify(SHOPIFY_BODY, headers, now=NOW).key_id == "0"
+
+
+def test_shopify_options_are_sent_and_the_topic_separator_is_configurable() -> None:
+    signer = ShopifySigner(
+        [SHOPIFY_SECRET], shop_domain="acme.myshopify.com", api_version="2024-07", topic_separator="."
+    )
+    headers = signer.sign_event(
+        SHOPIFY_BODY, msg_id="m", event_type="app.uninstalled", created_at=NOW, now=NOW
+    ).headers
+    assert headers["X-Shopify-Shop-Domain"] == "acme.myshopify.com"
+    assert headers["X-Shopify-API-Version"] == "2024-07"
+    assert headers["X-Shopify-Topic"] == "app.uninstalled"
+    assert ShopifySigner([SHOPIFY_SECRET], api_version="unstable").api_version == "unstable"
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"shop_domain": "not a host"}, r"^scheme option shop_domain must be a host name"),
+        ({"shop_domain": "evil.example\r\nX-Injected: 1"}, r"^scheme option shop_domain must be a host name"),
+        ({"api_version": "latest"}, r"^scheme option api_version must be a Shopify API version"),
+        ({"api_version": "2024-7"}, r"^scheme option api_version must be a Shopify API version"),
+        ({"topic_separator": "_"}, r"^scheme option topic_separator must be '/' or '\.'$"),
+    ],
+)
+def test_shopify_options_are_checked(options: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        ShopifySigner([SHOPIFY_SECRET], **options)
+
+
+def test_event_signers_are_recognised_and_still_plain_signers() -> None:
+    for signer in (GitHubSigner([GH_SECRET]), ShopifySigner([SHOPIFY_SECRET])):
+        assert isinstance(signer, EventSigner)
+        assert isinstance(signer, Signer)
+    for plain in (preset_signer("slack", [SLACK_SECRET]), StripeSigner([STRIPE_SECRET])):
+        assert not isinstance(plain, EventSigner)
 
 
 def test_presets_registry() -> None:
@@ -383,11 +488,19 @@ def test_reprs_never_show_secrets() -> None:
         StripeVerifier([STRIPE_SECRET]),
         preset_signer("github", [GH_SECRET]),
         preset_verifier("slack", [SLACK_SECRET]),
+        GitHubSigner([GH_SECRET]),
+        ShopifySigner([SHOPIFY_SECRET]),
     ]
     for obj in objects:
         text = repr(obj)
         assert "redacted" in text
-        for secret in (STRIPE_SECRET, GH_SECRET, SLACK_SECRET, STRIPE_SECRET.removeprefix("whsec_")):
+        for secret in (
+            STRIPE_SECRET,
+            GH_SECRET,
+            SLACK_SECRET,
+            SHOPIFY_SECRET,
+            STRIPE_SECRET.removeprefix("whsec_"),
+        ):
             assert secret not in text
 
 

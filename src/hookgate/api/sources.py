@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
@@ -44,9 +45,13 @@ class SourceIn(BaseModel):
     path: str = Field(pattern=r"^/inbound/[A-Za-z0-9_.\-/]+$", description="served by hookgate serve")
     forward_to: str = Field(min_length=1, max_length=2048)
     forward_secret: str = Field(min_length=1, max_length=4096)
+    # TLS for forward_to, in an endpoint's tls shape: ca_bundle, client_cert, client_key, min_version
+    forward_tls: dict[str, Any] | None = None
     jwks_url: str | None = None
     jwks_allow: list[str] = Field(default_factory=list)
     jwks_insecure: bool = False
+    # TLS for the jwks_url fetch, in an endpoint's tls shape
+    jwks_tls: dict[str, Any] | None = None
 
 
 class SourceOut(BaseModel):
@@ -55,6 +60,7 @@ class SourceOut(BaseModel):
     scheme: str
     path: str | None
     forward_to: str | None
+    forward_tls: dict[str, Any] = Field(description="the public forward_tls settings; the client key never")
     event_id: str | None
     tolerance_s: int
     allow_ips: list[str]
@@ -63,6 +69,7 @@ class SourceOut(BaseModel):
     max_body_bytes: int
     require_https: bool
     jwks_url: str | None
+    jwks_tls: dict[str, Any] = Field(description="the public jwks_tls settings; the client key never")
     created_at: float
     updated_at: float
 
@@ -85,6 +92,10 @@ def _source(record: InboundSourceRecord, table: dict[str, Any]) -> Source:
     return Source.from_mapping(record.name, fields)
 
 
+def _public_tls(tls: Mapping[str, Any] | None) -> dict[str, Any]:
+    return {k: v for k, v in (tls or {}).items() if k != "client_key"}
+
+
 def _out(record: InboundSourceRecord, source: Source) -> SourceOut:
     return SourceOut(
         id=record.id,
@@ -92,6 +103,7 @@ def _out(record: InboundSourceRecord, source: Source) -> SourceOut:
         scheme=source.scheme,
         path=source.path,
         forward_to=source.forward_to,
+        forward_tls=_public_tls(source.forward_tls),
         event_id=source.event_id,
         tolerance_s=source.tolerance_s,
         allow_ips=list(source.allow_ips),
@@ -100,6 +112,7 @@ def _out(record: InboundSourceRecord, source: Source) -> SourceOut:
         max_body_bytes=source.max_body_bytes,
         require_https=source.require_https,
         jwks_url=source.jwks_url,
+        jwks_tls=_public_tls(source.jwks_tls),
         created_at=record.created_at,
         updated_at=record.updated_at,
     )

@@ -4,7 +4,8 @@
 pipeline is published into the delivery engine (`Hookgate.publish`) and answered 200 only after that
 transaction committed, so an acknowledged event survives a crash (``kill -9`` included). The engine then
 forwards it to the source's ``forward_to`` URL signed with the gateway's own Standard Webhooks secret: the
-application behind the gateway verifies one scheme, whatever the provider.
+application behind the gateway verifies one scheme, whatever the provider. The source's ``forward_tls`` (an
+endpoint's ``tls`` section: CA bundle, client certificate, floor) becomes the forwarding endpoint's TLS.
 
 The event id (the scheme's message id, or the source's ``event_id`` header/JSON field) becomes the message's
 idempotency key, so a provider's retry of an acknowledged event is acknowledged again but not forwarded twice
@@ -44,9 +45,9 @@ from hookgate.inbound.pipeline import Pipeline, Rejection
 from hookgate.inbound.source import Source
 from hookgate.inbound.stores import ClaimState, MemoryRateLimiter, RateLimiter
 from hookgate.models import Application, Endpoint, Message, new_id, validate_event_type
-from hookgate.outbound.security import resolve_secret
+from hookgate.outbound.security import parse_security, resolve_secret
 from hookgate.outbound.tls import TLS_VERSIONS
-from hookgate.outbound.vault import EndpointSecrets, seal_secrets
+from hookgate.outbound.vault import EndpointSecrets, SecretEntry, seal_secrets
 from hookgate.policy.ssrf import AddressPolicy
 from hookgate.schemes.registry import body_is_token, build_signer
 from hookgate.store.base import PublishResult
@@ -183,6 +184,16 @@ def _check_source(source: Source, allow_insecure_forward: bool) -> None:
     validate_url(source.forward_to, allow_insecure=allow_insecure_forward)
 
 
+def _forward_security(source: Source, secret: str, now: float) -> tuple[dict[str, Any], EndpointSecrets]:
+    """The forwarding endpoint's settings (``tls`` from the source's forward_tls) and secrets to seal.
+
+    forward_tls goes through the endpoint validator that split it: public certificates into the settings,
+    the client key (or its env:/file: reference) into the sealed secrets, as for any endpoint.
+    """
+    settings, entries = parse_security(None, None, source.forward_tls, now=now)
+    return settings, EndpointSecrets((SecretEntry(secret, "secret"), *entries))
+
+
 class _NoIdempotency:
     """The gateway's duplicates are caught durably by the message idempotency key, not in memory."""
 
@@ -264,6 +275,7 @@ class Gateway:
             secret = source.forward_secret or self.config.forward_secret
             url = validate_url(source.forward_to or "", allow_insecure=self.config.allow_insecure_forward)
             now = self._clock()
+            tls_settings, sealed = _forward_security(source, secret, now)
             endpoint = existing.get((event_type,))
             if endpoint is None:
                 endpoint_id = new_id("ep")
@@ -275,13 +287,18 @@ class Gateway:
                     updated_at=now,
                     event_types=(event_type,),
                     allow_insecure=self.config.allow_insecure_forward,
-                    secrets_sealed=seal_secrets(box, endpoint_id, EndpointSecrets.of([secret])),
+                    secrets_sealed=seal_secrets(box, endpoint_id, sealed),
+                    settings=tls_settings,
                 )
                 await store.create_endpoint(endpoint)
             else:
                 endpoint.url = url
                 endpoint.allow_insecure = self.config.allow_insecure_forward
-                endpoint.secrets_sealed = seal_secrets(box, endpoint.id, EndpointSecrets.of([secret]))
+                endpoint.secrets_sealed = seal_secrets(box, endpoint.id, sealed)
+                endpoint.settings = {
+                    **{k: v for k, v in endpoint.settings.items() if k != "tls"},
+                    **tls_settings,
+                }
                 endpoint.updated_at = now
                 await store.update_endpoint(endpoint)
                 if not endpoint.enabled:

@@ -1,10 +1,10 @@
 """A sender's public keys fetched from its JWKS URL, cached, refreshed, and turned into a JWS verifier.
 
 The fetch goes through the SSRF-guarded outbound `Transport` (HTTPS only unless the source allows otherwise;
-non-global addresses only when allowlisted). The document is cached for ``ttl_s``; a token naming a ``kid``
-the cached set does not have triggers one early refetch (at most every ``min_refetch_s``), which is how a
-sender's key rotation reaches us without waiting for the TTL, and how a flood of made-up kids does not turn
-into a flood of fetches.
+non-global addresses only when allowlisted), with the TLS context of the source's ``jwks_tls`` when it has
+one. The document is cached for ``ttl_s``; a token naming a ``kid`` the cached set does not have triggers one
+early refetch (at most every ``min_refetch_s``), which is how a sender's key rotation reaches us without
+waiting for the TTL, and how a flood of made-up kids does not turn into a flood of fetches.
 """
 
 from __future__ import annotations
@@ -12,9 +12,11 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from hookgate.errors import ConfigError, DeliveryError, KeyFormatError
+from hookgate.outbound.security import tls_context
 from hookgate.outbound.transport import Transport
 from hookgate.policy.ssrf import AddressPolicy
 from hookgate.schemes.jose import JwsVerifier
@@ -34,9 +36,12 @@ class JwksFetcher:
         ttl_s: float = 300.0,
         min_refetch_s: float = 30.0,
         transport: Transport | None = None,
+        tls: Mapping[str, Any] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.url = url
+        # the source's jwks_tls, an endpoint-shaped tls section (None: the system trust store, TLS 1.2+)
+        self._ssl_context = tls_context(tls, now=clock()) if tls else None
         self._transport = transport or Transport(
             address_policy=address_policy or AddressPolicy(), max_response_bytes=_MAX_JWKS_BYTES
         )
@@ -82,6 +87,7 @@ class JwksFetcher:
                 b"",
                 timeout_s=10.0,
                 insecure_ok=self._insecure_ok,
+                ssl_context=self._ssl_context,
             )
         except DeliveryError as exc:
             raise ConfigError(f"JWKS {self._origin()} unreachable: {exc}") from None

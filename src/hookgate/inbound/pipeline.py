@@ -112,6 +112,7 @@ class Pipeline:
                 source.jwks_url,
                 address_policy=AddressPolicy(source.jwks_allow),
                 insecure_ok=source.jwks_insecure,
+                tls=source.jwks_tls,
                 clock=clock,
             )
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,7 +43,9 @@ _FIELDS = frozenset(
         "jwks_url",
         "jwks_allow",
         "jwks_insecure",
+        "jwks_tls",
         "forward_secret",
+        "forward_tls",
     }
 )
 
@@ -77,8 +80,13 @@ class Source:
     jwks_url: str | None = None
     jwks_allow: tuple[str, ...] = ()
     jwks_insecure: bool = False
+    # TLS for the jwks_url fetch, in an endpoint's ``tls`` shape: a JWKS served behind a private CA or mTLS
+    jwks_tls: Mapping[str, Any] | None = field(default=None, repr=False)
     # the gateway re-signs what it forwards with this Standard Webhooks secret (default: the gateway's own)
     forward_secret: str | None = field(default=None, repr=False)
+    # TLS for the forward_to connection, in an endpoint's ``tls`` shape (ca_bundle, client_cert, client_key,
+    # min_version): a destination behind a private CA or requiring mutual TLS
+    forward_tls: Mapping[str, Any] | None = field(default=None, repr=False)
     _verifier: Verifier | None = field(init=False, repr=False)
     _allow: Networks = field(init=False, repr=False)
     _trusted: Networks = field(init=False, repr=False)
@@ -108,6 +116,7 @@ class Source:
         )
         if self.forward_secret is not None:
             _check_forward_secret(self.forward_secret, where)
+        _check_tls_tables(self, where)
         if self.jwks_url is not None:
             _check_jwks(self, where)
             if not self.keys:
@@ -194,6 +203,27 @@ def _check_forward_secret(secret: object, where: str) -> None:
         build_signer("standard-webhooks", [resolve_secret(secret, f"{where}: forward_secret")], [])
     except ConfigError as exc:
         raise ConfigError(f"{where}: forward_secret: {exc}") from None
+
+
+def _check_tls_tables(source: Source, where: str) -> None:
+    # the endpoint's own validator, so forward_tls and jwks_tls accept and refuse exactly what an endpoint's
+    # tls section does
+    from hookgate.outbound.security import parse_security
+
+    if source.jwks_tls is not None and source.jwks_url is None:
+        raise ConfigError(f"{where}: jwks_tls is only for a source with jwks_url")
+    for name, tls in (("forward_tls", source.forward_tls), ("jwks_tls", source.jwks_tls)):
+        if tls is None:
+            continue
+        if not isinstance(tls, Mapping):
+            raise ConfigError(
+                f"{where}: {name} must be a table (ca_bundle, client_cert, client_key, min_version)"
+            )
+        try:
+            parse_security(None, None, tls, now=time.time())
+        except ConfigError as exc:
+            # the validator's messages name the field "tls..."; here it is forward_tls or jwks_tls
+            raise ConfigError(f"{where}: {name.removesuffix('tls')}{exc}") from None
 
 
 def _check_jwks(source: Source, where: str) -> None:

@@ -19,7 +19,7 @@ from hookgate.models import Endpoint, Message
 from hookgate.outbound.security import Security, has_references, load_security, resolve_secret
 from hookgate.outbound.tls import build_client_context
 from hookgate.outbound.vault import EndpointSecrets, open_secrets
-from hookgate.schemes._base import Signer
+from hookgate.schemes._base import EventSigner, Signed, Signer
 from hookgate.schemes.credentials import check_header_name
 from hookgate.schemes.jose import JweEncrypter, JwsSigner
 from hookgate.schemes.oauth2 import ClientCredentials
@@ -120,6 +120,9 @@ class _Prepared:
     updated_at: float
     scheme: str
     signature: Signer | None
+    # the signature again when it names the event in headers (provider presets), decided once per version:
+    # a runtime protocol check costs more per request than some signatures
+    event_signature: EventSigner | None
     security: Security
     auth: Signer | None
     oauth: ClientCredentials | None
@@ -180,6 +183,7 @@ class RequestBuilder:
             updated_at=endpoint.updated_at,
             scheme=endpoint.scheme,
             signature=signature,
+            event_signature=signature if isinstance(signature, EventSigner) else None,
             security=security,
             auth=security.auth_signer(),
             oauth=security.oauth2(),
@@ -209,12 +213,26 @@ class RequestBuilder:
             encrypter = self._encrypter(prepared, signing_key)
             token = encrypter.sign(body, msg_id=message.id, now=now)
             body, headers["Content-Type"] = token.body, token.content_type or _JOSE
+        parts: list[Signed] = []
+        if prepared.event_signature is not None:
+            # provider presets name the event in headers their receiving libraries require
+            parts.append(
+                prepared.event_signature.sign_event(
+                    body,
+                    msg_id=message.id,
+                    event_type=message.event_type,
+                    created_at=message.created_at,
+                    now=now,
+                )
+            )
+        elif prepared.signature is not None:
+            parts.append(prepared.signature.sign(body, msg_id=message.id, now=now))
+        if prepared.auth is not None:
+            parts.append(prepared.auth.sign(body, msg_id=message.id, now=now))
         protected: set[str] = set()
-        for signer in (prepared.signature, prepared.auth):
-            if signer is not None:
-                signed = signer.sign(body, msg_id=message.id, now=now)
-                headers.update(signed.headers)
-                protected.update(name.lower() for name in signed.headers)
+        for signed in parts:
+            headers.update(signed.headers)
+            protected.update(name.lower() for name in signed.headers)
         if prepared.oauth is not None:
             protected.add(prepared.oauth.header.lower())
         for name, value in endpoint.headers.items():

@@ -16,6 +16,7 @@ A secret value may be a reference, ``env:NAME`` or ``file:PATH``, resolved when 
 from __future__ import annotations
 
 import os
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,7 @@ from typing import Any
 
 from hookgate.errors import ConfigError
 from hookgate.keys import Secret, load_key
-from hookgate.outbound.tls import TLS_VERSIONS, TlsSettings
+from hookgate.outbound.tls import TLS_VERSIONS, TlsSettings, build_client_context
 from hookgate.outbound.vault import EndpointSecrets, SecretEntry
 from hookgate.schemes._base import Signer
 from hookgate.schemes.credentials import ApiKeySigner, BasicSigner, BearerSigner, check_header_name
@@ -39,6 +40,7 @@ __all__ = [
     "load_security",
     "parse_security",
     "resolve_secret",
+    "tls_context",
 ]
 
 AUTH_TYPES = ("none", "api_key", "basic", "oauth2", "jwt", "bearer")
@@ -290,6 +292,14 @@ def load_security(settings: Mapping[str, Any], secrets: EndpointSecrets) -> Secu
         min_version=t.get("min_version", "1.2"),
     )
     return Security(auth_type, auth, fmt, payload, tls)
+
+
+def tls_context(tls: Mapping[str, Any], *, now: float) -> ssl.SSLContext | None:
+    """The client context for a ``tls`` section that belongs to no endpoint (a source's JWKS fetch): checked,
+    split and joined by the endpoint code above, the key reference resolved now; None for the defaults."""
+    settings, entries = parse_security(None, None, tls, now=now)
+    settings_tls = load_security(settings, EndpointSecrets(tuple(entries))).tls
+    return None if settings_tls.is_default else build_client_context(settings_tls)
 
 
 def has_references(secrets: EndpointSecrets) -> bool:

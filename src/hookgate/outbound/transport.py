@@ -312,13 +312,9 @@ class Transport:
         # TimeoutError first: aiohttp's timeout errors are also ServerConnectionError / OSError.
         if isinstance(exc, TimeoutError):
             return delivery_error(f"timed out talking to {where} ({kind})", "timeout")
-        if isinstance(exc, aiohttp.ClientConnectorCertificateError):
-            reason = getattr(exc.certificate_error, "verify_message", None) or "certificate rejected"
-            return delivery_error(f"TLS certificate of {where} rejected: {reason}", "tls")
-        if isinstance(exc, (aiohttp.ClientConnectorSSLError, aiohttp.ClientSSLError, ssl.SSLError)):
-            return delivery_error(f"TLS handshake with {where} failed ({kind})", "tls")
-        if isinstance(exc, aiohttp.ServerFingerprintMismatch):
-            return delivery_error(f"TLS fingerprint of {where} does not match", "tls")
+        tls_failure = _tls_failure(exc, where, https=target.scheme == "https")
+        if tls_failure is not None:
+            return delivery_error(tls_failure, "tls")
         if isinstance(exc, aiohttp.ClientConnectorError):
             strerror = exc.os_error.strerror or kind
             return delivery_error(f"cannot connect to {where}: {strerror}", "connect")
@@ -335,6 +331,64 @@ class Transport:
             return delivery_error(f"HTTP client error talking to {where} ({kind})", "protocol")
         # aiohttp raises ValueError for e.g. CR/LF in a header; its message may quote the header value.
         return delivery_error(f"request to {where} could not be sent ({kind})", "protocol")
+
+
+def _tls_failure(exc: Exception, where: str, *, https: bool) -> str | None:
+    """The message when ``exc`` is a TLS failure (verification, handshake, alert), else None."""
+    kind = type(exc).__name__
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        reason = getattr(exc.certificate_error, "verify_message", None) or "certificate rejected"
+        return f"TLS certificate of {where} rejected: {reason}"
+    ssl_error = _ssl_error_in(exc)
+    if ssl_error is not None:
+        # Under TLS 1.3 the server judges the client certificate after the client's handshake is done,
+        # so its alert (certificate required, unknown CA) surfaces on the first read, wrapped in a
+        # ClientOSError rather than a ClientSSLError: look through the wrapping for the ssl error.
+        return f"TLS handshake with {where} failed: {_ssl_reason(ssl_error)}"
+    if isinstance(exc, aiohttp.ClientSSLError):
+        return f"TLS handshake with {where} failed ({kind})"
+    if isinstance(exc, aiohttp.ServerFingerprintMismatch):
+        return f"TLS fingerprint of {where} does not match"
+    if (
+        https
+        and isinstance(exc, aiohttp.ClientConnectorError)
+        and isinstance(exc.os_error, (ConnectionResetError, ConnectionAbortedError))
+    ):
+        # A refused TCP connect is ECONNREFUSED; a reset while connecting an https target means the TCP
+        # connection stood and the server dropped it during the TLS handshake without an alert, which
+        # asyncio-based servers do when they refuse a client certificate or a TLS version.
+        return f"TLS handshake with {where} failed: connection reset by the server"
+    return None
+
+
+def _ssl_error_in(exc: BaseException) -> ssl.SSLError | None:
+    """The `ssl.SSLError` behind ``exc``: itself, an aiohttp connector's ``os_error``, or a ``__cause__``.
+
+    Only explicit causes are followed (aiohttp raises ``ClientOSError(...) from ssl_error``), not
+    ``__context__``, which may hold an unrelated error that was being handled at the time.
+    """
+    cur: BaseException | None = exc
+    for _ in range(8):  # aiohttp wraps at most a few levels deep; the bound guards against cycles
+        if cur is None:
+            return None
+        # before the plain check: aiohttp's ClientConnectorSSLError is itself an ssl.SSLError, an empty one
+        if isinstance(cur, aiohttp.ClientConnectorError) and isinstance(cur.os_error, ssl.SSLError):
+            return cur.os_error
+        if isinstance(cur, ssl.SSLError):
+            return cur
+        cur = cur.__cause__
+    return None
+
+
+def _ssl_reason(exc: ssl.SSLError) -> str:
+    # OpenSSL's reason code ("TLSV13_ALERT_CERTIFICATE_REQUIRED") names the alert without the C file and line
+    verify = getattr(exc, "verify_message", None)
+    if verify:
+        return str(verify)
+    reason = getattr(exc, "reason", None)
+    if isinstance(reason, str) and reason:
+        return reason.lower().replace("_", " ")
+    return type(exc).__name__
 
 
 def _ssrf_in_chain(exc: BaseException) -> bool:

@@ -440,14 +440,21 @@ class Worker:
             headers = request.headers
             if request.oauth is not None:
                 token = await self._tokens.get(
-                    request.oauth_key, request.oauth, insecure_ok=request.insecure_ok
+                    request.oauth_key,
+                    request.oauth,
+                    insecure_ok=request.insecure_ok,
+                    ssl_context=request.ssl_context,
                 )
                 headers = {**headers, **bearer_headers(token, request.oauth, b"").headers}
             response = await self._post(request, headers)
             if response.status == 401 and request.oauth is not None and token is not None:
                 # the token may have been revoked early: fetch a new one once before counting a failure
                 token = await self._tokens.refresh(
-                    request.oauth_key, request.oauth, token, insecure_ok=request.insecure_ok
+                    request.oauth_key,
+                    request.oauth,
+                    token,
+                    insecure_ok=request.insecure_ok,
+                    ssl_context=request.ssl_context,
                 )
                 headers = {**request.headers, **bearer_headers(token, request.oauth, b"").headers}
                 response = await self._post(request, headers)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["Signed", "Signer", "Verified", "Verifier", "get_header"]
+__all__ = ["EventSigner", "Signed", "Signer", "Verified", "Verifier", "get_header"]
 
 _NO_CLAIMS: Mapping[str, Any] = MappingProxyType({})
 
@@ -79,6 +79,21 @@ class Signer(Protocol):
 
     def sign(self, body: bytes, *, msg_id: str, now: float) -> Signed:
         """Return the headers (and possibly a replacement body) for one request."""
+        ...
+
+
+@runtime_checkable
+class EventSigner(Protocol):
+    """A signer whose provider also names the event in headers (GitHub's event, Shopify's topic).
+
+    A sender that knows the event calls `sign_event` instead of `Signer.sign`: the event's type and creation
+    time go into the headers that the provider's own receiving libraries require.
+    """
+
+    def sign_event(
+        self, body: bytes, *, msg_id: str, event_type: str, created_at: float, now: float
+    ) -> Signed:
+        """Return the headers (and body) for one request carrying the event ``event_type``."""
         ...
 
 

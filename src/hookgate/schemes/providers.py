@@ -2,15 +2,21 @@
 
 Each preset reproduces what the provider documents, including how the secret is used: these providers sign
 with the literal UTF-8 bytes of the secret string (Stripe too: the whole ``whsec_...`` string is the key).
+Signing also sends the other headers the provider's own receiving libraries refuse a request without:
+GitHub's ``X-GitHub-Event`` and ``X-GitHub-Delivery`` (octokit), Shopify's topic, shop domain, API version and
+webhook id (``@shopify/shopify-api``), built per event by `GitHubSigner` and `ShopifySigner`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
 
-from hookgate.errors import KeyFormatError, MalformedError, SignatureError
+from hookgate.errors import ConfigError, KeyFormatError, MalformedError, SignatureError
 from hookgate.keys import Secret
 from hookgate.schemes._base import Signed, Verified, get_header
 from hookgate.schemes.hmac_header import HmacConfig, HmacSigner, HmacVerifier, check_window
@@ -19,11 +25,16 @@ __all__ = [
     "GITHUB",
     "PRESETS",
     "SHOPIFY",
+    "SHOPIFY_API_VERSION",
+    "SHOPIFY_SHOP_DOMAIN",
     "SLACK",
+    "GitHubSigner",
+    "ShopifySigner",
     "StripeSigner",
     "StripeVerifier",
     "preset_signer",
     "preset_verifier",
+    "provider_signer",
     "raw_secret",
 ]
 
@@ -70,6 +81,116 @@ def preset_verifier(
             tolerance=tolerance,
         )
     return HmacVerifier(config, [raw_secret(s) for s in secrets])
+
+
+class GitHubSigner:
+    """GitHub's ``X-Hub-Signature-256`` plus ``X-GitHub-Delivery`` (the message id, stable across retries)
+    and, per event, ``X-GitHub-Event`` (the event type): octokit's receivers answer 400 without either."""
+
+    __slots__ = ("_hmac",)
+
+    def __init__(self, secrets: Sequence[Secret | str | bytes]) -> None:
+        self._hmac = preset_signer("github", secrets)
+
+    def sign(self, body: bytes, *, msg_id: str, now: float) -> Signed:
+        signed = self._hmac.sign(body, msg_id=msg_id, now=now)
+        signed.headers["X-GitHub-Delivery"] = msg_id
+        return signed
+
+    def sign_event(
+        self, body: bytes, *, msg_id: str, event_type: str, created_at: float, now: float
+    ) -> Signed:
+        signed = self.sign(body, msg_id=msg_id, now=now)
+        signed.headers["X-GitHub-Event"] = event_type
+        return signed
+
+    def __repr__(self) -> str:
+        return "GitHubSigner(secrets=<redacted>)"
+
+
+# Shopify sends the shop's domain and the Admin API version the payload follows; a sender that is not a
+# Shopify shop still has to send both (the receiving library refuses the request without them), so they are
+# endpoint options with these defaults.
+SHOPIFY_SHOP_DOMAIN = "hookgate.myshopify.com"
+SHOPIFY_API_VERSION = "2025-10"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_SHOP_DOMAIN = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*$")
+_API_VERSION = re.compile(r"^(?:\d{4}-\d{2}|unstable)$")
+_TOPIC_SEPARATORS = ("/", ".")
+
+
+class ShopifySigner:
+    """Shopify's ``X-Shopify-Hmac-Sha256`` with the headers Shopify sends beside it.
+
+    ``X-Shopify-Webhook-Id`` and ``X-Shopify-Event-Id`` carry the message id (stable across retries, so a
+    receiver can deduplicate), ``X-Shopify-Topic`` the event type in Shopify's ``resource/action`` spelling
+    (``orders.create`` becomes ``orders/create``; ``topic_separator="."`` sends the type unchanged),
+    ``X-Shopify-Triggered-At`` when the event was created, and ``X-Shopify-Shop-Domain`` /
+    ``X-Shopify-API-Version`` the configured values.
+    """
+
+    __slots__ = ("_hmac", "api_version", "shop_domain", "topic_separator")
+
+    def __init__(
+        self,
+        secrets: Sequence[Secret | str | bytes],
+        *,
+        shop_domain: str | None = None,
+        api_version: str | None = None,
+        topic_separator: str | None = None,
+    ) -> None:
+        self.shop_domain = shop_domain or SHOPIFY_SHOP_DOMAIN
+        self.api_version = api_version or SHOPIFY_API_VERSION
+        self.topic_separator = topic_separator or "/"
+        if not isinstance(self.shop_domain, str) or not _SHOP_DOMAIN.match(self.shop_domain):
+            raise ConfigError("scheme option shop_domain must be a host name such as shop.myshopify.com")
+        if not isinstance(self.api_version, str) or not _API_VERSION.match(self.api_version):
+            raise ConfigError("scheme option api_version must be a Shopify API version: YYYY-MM or unstable")
+        if self.topic_separator not in _TOPIC_SEPARATORS:
+            raise ConfigError("scheme option topic_separator must be '/' or '.'")
+        self._hmac = preset_signer("shopify", secrets)
+
+    def sign(self, body: bytes, *, msg_id: str, now: float) -> Signed:
+        signed = self._hmac.sign(body, msg_id=msg_id, now=now)
+        signed.headers.update(
+            {
+                "X-Shopify-Shop-Domain": self.shop_domain,
+                "X-Shopify-API-Version": self.api_version,
+                "X-Shopify-Webhook-Id": msg_id,
+                "X-Shopify-Event-Id": msg_id,
+            }
+        )
+        return signed
+
+    def sign_event(
+        self, body: bytes, *, msg_id: str, event_type: str, created_at: float, now: float
+    ) -> Signed:
+        signed = self.sign(body, msg_id=msg_id, now=now)
+        signed.headers["X-Shopify-Topic"] = event_type.replace(".", self.topic_separator)
+        moment = datetime.fromtimestamp(created_at, UTC)
+        signed.headers["X-Shopify-Triggered-At"] = moment.isoformat(timespec="microseconds").replace(
+            "+00:00", "Z"
+        )
+        return signed
+
+    def __repr__(self) -> str:
+        return f"ShopifySigner(shop_domain={self.shop_domain!r}, secrets=<redacted>)"
+
+
+def provider_signer(
+    name: str, secrets: Sequence[Secret | str | bytes], options: Mapping[str, Any]
+) -> GitHubSigner | ShopifySigner | HmacSigner:
+    """The signer of the ``github``, ``shopify`` or ``slack`` preset; ``options`` are the scheme options."""
+    if name == "github":
+        return GitHubSigner(secrets)
+    if name == "shopify":
+        return ShopifySigner(
+            secrets,
+            shop_domain=options.get("shop_domain"),
+            api_version=options.get("api_version"),
+            topic_separator=options.get("topic_separator"),
+        )
+    return preset_signer(name, secrets)
 
 
 STRIPE_HEADER = "Stripe-Signature"

@@ -31,7 +31,7 @@ from hookgate.schemes.credentials import ApiKeySigner, ApiKeyVerifier, BasicSign
 from hookgate.schemes.hmac_header import HmacConfig, HmacSigner, HmacVerifier
 from hookgate.schemes.jose import JweDecrypter, JweEncrypter, JwsSigner, JwsVerifier
 from hookgate.schemes.jwt_bearer import JwtBearerSigner, JwtBearerVerifier
-from hookgate.schemes.providers import StripeSigner, StripeVerifier, preset_signer, preset_verifier
+from hookgate.schemes.providers import StripeSigner, StripeVerifier, preset_verifier, provider_signer
 from hookgate.schemes.standard_webhooks import (
     DEFAULT_TOLERANCE,
     StandardWebhooksEd25519Signer,
@@ -182,7 +182,7 @@ def build_signer(
     if name == "standard-webhooks-ed25519":
         return StandardWebhooksEd25519Signer(keys)
     if name in ("github", "shopify", "slack"):
-        return preset_signer(name, secrets)
+        return provider_signer(name, secrets, options)
     if name == "stripe":
         return StripeSigner(secrets)
     if name == "hmac":
