@@ -30,6 +30,7 @@ from hookgate.models import (
     SigningKey,
     SigningKeyStatus,
 )
+from hookgate.store._pg import DRIVER_ERRORS, checkout
 from hookgate.store._rows import (
     api_token_from_row,
     api_token_params,
@@ -60,10 +61,8 @@ __all__ = ["PostgresStore", "migrate_postgres"]
 T = TypeVar("T")
 CHANNEL = "hookgate_work"
 _PARAM = re.compile(r"(?<!:):([a-z_]+)")
-# OutdatedSchemaCacheError: a composite type (the claim returns message and endpoint rows) changed under a
-# cached codec, e.g. a migration added a column while this process was up; asyncpg reloads its cache on this
-# error, so only the one call fails.
-_DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.exceptions.OutdatedSchemaCacheError)
+# How long the LISTEN connection may take to (re)connect before a wait falls back to polling.
+_LISTEN_CONNECT_TIMEOUT_S = 5.0
 
 
 class _Query:
@@ -132,6 +131,8 @@ class PostgresStore(Store):
         self._dsn = dsn
         self._work = asyncio.Event()
         self._listener: asyncpg.Connection | None = None
+        # set once a LISTEN connection existed or failed: a later (re)connect may have missed notifications
+        self._listen_lost = False
 
     @classmethod
     async def open(
@@ -141,29 +142,30 @@ class PostgresStore(Store):
             pool = await asyncpg.create_pool(
                 dsn, min_size=min_size, max_size=max_size, connection_class=_Connection
             )
-            if migrate:
-                async with pool.acquire() as conn:
-                    await migrate_postgres(conn)
-        except (OSError, asyncpg.PostgresError) as exc:
+        except DRIVER_ERRORS as exc:
             raise StoreError(f"cannot open PostgreSQL store: {type(exc).__name__}: {exc}") from None
+        if migrate:
+            try:
+                async with checkout(pool, "cannot migrate PostgreSQL store") as conn:
+                    await migrate_postgres(conn)
+            except BaseException:
+                pool.terminate()
+                raise
         return cls(pool, dsn)
 
+    # Every query goes through _tx or _one, the one place this store meets asyncpg: driver errors become
+    # `StoreError` there, and a connection they may have broken is terminated, not reused (see store._pg).
+
     async def _tx(self, fn: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
-        """Run ``fn`` in one transaction on a pool connection; driver errors become `StoreError`."""
-        try:
-            async with self._pool.acquire() as conn, conn.transaction():
-                return await fn(conn)
-        except _DRIVER_ERRORS as exc:
-            raise StoreError(f"PostgreSQL error: {type(exc).__name__}: {exc}") from None
+        """Run ``fn`` in one transaction on a pool connection."""
+        async with checkout(self._pool, "PostgreSQL error") as conn, conn.transaction():
+            return await fn(conn)
 
     async def _one(self, fn: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
         """Run ``fn``, which sends exactly one statement, outside an explicit transaction: a statement is
         atomic on its own, and BEGIN/COMMIT would cost two more round trips."""
-        try:
-            async with self._pool.acquire() as conn:
-                return await fn(conn)
-        except _DRIVER_ERRORS as exc:
-            raise StoreError(f"PostgreSQL error: {type(exc).__name__}: {exc}") from None
+        async with checkout(self._pool, "PostgreSQL error") as conn:
+            return await fn(conn)
 
     async def _fetchrow(self, name: str, params: dict[str, Any]) -> Any:
         q = Q[name]
@@ -182,9 +184,12 @@ class PostgresStore(Store):
 
     async def close(self) -> None:
         if self._listener is not None:
-            with contextlib.suppress(Exception):
-                await self._listener.close()
-        await self._pool.close()
+            self._listener.terminate()
+            self._listener = None
+        try:
+            await self._pool.close()
+        except DRIVER_ERRORS:
+            self._pool.terminate()  # a connection broken by an outage cannot close gracefully
 
     # -- applications and endpoints -----------------------------------------------------------------
 
@@ -386,14 +391,33 @@ class PostgresStore(Store):
 
     async def wait_for_work(self, timeout: float) -> None:
         if self._listener is None or self._listener.is_closed():
-            try:
-                self._listener = await asyncpg.connect(self._dsn)
-                await self._listener.add_listener(CHANNEL, lambda *_: self._work.set())
-            except (OSError, asyncpg.PostgresError):
-                self._listener = None  # fall back to polling: the timeout still bounds the wait
+            await self._listen()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._work.wait(), timeout)
         self._work.clear()
+
+    async def _listen(self) -> None:
+        """(Re)open the LISTEN connection; on failure the wait falls back to polling (its timeout)."""
+        if self._listener is not None:
+            self._listener.terminate()  # closed by an outage: free what is left of it
+            self._listener = None
+            self._listen_lost = True
+        conn: asyncpg.Connection | None = None
+        try:
+            conn = await asyncpg.connect(self._dsn, timeout=_LISTEN_CONNECT_TIMEOUT_S)
+            await conn.add_listener(CHANNEL, lambda *_: self._work.set())
+            # losing the connection ends the current wait, so the next one reconnects without delay
+            conn.add_termination_listener(lambda _: self._work.set())
+        except DRIVER_ERRORS:
+            if conn is not None:
+                conn.terminate()
+            self._listen_lost = True
+            return
+        self._listener = conn
+        if self._listen_lost:
+            # notifications sent while nobody listened are gone: have the caller look for work now
+            self._listen_lost = False
+            self._work.set()
 
     async def resend(self, delivery_id: str, *, now: float) -> Delivery:
         async def tx(c: asyncpg.Connection) -> Any:
