@@ -50,6 +50,9 @@ log = structlog.get_logger("hookgate.delivery")
 # delivery is put back with a later due time, so a slow or throttled endpoint cannot hold the worker's slots.
 _MAX_INLINE_WAIT_S = 1.0
 _EXCERPT_CHARS = 1024
+# While the store is unreachable (a database restart, a network cut) the claim loop and the result flusher
+# retry after a pause that doubles from the first to the second value; the first success resets it.
+_STORE_BACKOFF_S = (0.1, 5.0)
 
 
 @dataclass(slots=True)
@@ -222,14 +225,27 @@ class Worker:
         s = self.stats
         return {"delivered": s.delivered, "failed": s.failed, "dead": s.dead, "attempts": s.attempts}
 
+    def _backoff(self, failures: int) -> float:
+        """The pause before the next try after ``failures`` store errors in a row (jittered, so workers that
+        lost the same database do not all come back in the same instant)."""
+        first, cap = _STORE_BACKOFF_S
+        return min(cap, first * 2.0 ** min(failures - 1, 16)) * self._rng.uniform(0.5, 1.0)
+
     async def _claim_loop(self) -> None:
+        failures = 0
         while not self._stopping.is_set():
             try:
                 claimed = await self._claim_more()
             except StoreError as exc:
-                log.error("worker.claim_failed", owner=self.owner, error=str(exc))
-                await self._sleep_or_stop(1.0)
+                # the store is down or unreachable: keep the in-flight work going, back off, try again
+                failures += 1
+                pause = self._backoff(failures)
+                log.error("worker.claim_failed", owner=self.owner, error=str(exc), retry_in_s=round(pause, 2))
+                await self._sleep_or_stop(pause)
                 continue
+            if failures:
+                log.info("worker.store_recovered", owner=self.owner, failed_claims=failures)
+                failures = 0
             if claimed and claimed == self._last_want:
                 continue  # a full batch: more is probably due
             if self._ready:
@@ -293,6 +309,11 @@ class Worker:
                     fut.cancel()
                     with contextlib.suppress(asyncio.CancelledError, StoreError):
                         await fut
+        if waiter.done() and not waiter.cancelled() and isinstance(waiter.exception(), StoreError):
+            # the wake-up source failed at once (the store is down): wait out the timeout instead, or the
+            # loop would spin between a failing wait and a failing claim
+            log.warning("worker.wait_failed", owner=self.owner, error=str(waiter.exception()))
+            await self._sleep_or_stop(timeout)
 
     async def _wait_slot(self, timeout: float) -> None:
         self._slot_free.clear()
@@ -338,22 +359,40 @@ class Worker:
         for observe in self._observers:
             observe(result)
 
-    async def _flush(self) -> None:
+    async def _flush(self) -> bool:
+        """Apply the buffered results; False when the store failed (they are kept for the next flush)."""
         async with self._flush_lock:
             batch, self._results = self._results, []
             if not batch:
-                return
+                return True
             try:
                 await self._store.complete(batch)
             except StoreError as exc:
-                # Unapplied results leave the deliveries leased; they are retried after the lease expires.
-                log.error("worker.complete_failed", count=len(batch), error=str(exc))
+                # Applying a result again is safe (it applies only while the lease is held, and releases it),
+                # so keep those whose lease may still be held and try again; a result whose lease has expired
+                # can no longer apply: its delivery is claimed again (at-least-once).
+                now = self._clock()
+                kept = [r for r in batch if r.started_at + self._lease_s > now]
+                self._results[:0] = kept
+                log.error("worker.complete_failed", count=len(batch), kept=len(kept), error=str(exc))
+                return False
+            return True
 
     async def _flush_loop(self) -> None:
+        failures = 0
         while True:
             await self._results_ready.wait()
             self._results_ready.clear()
-            await self._flush()
+            if await self._flush():
+                failures = 0
+            elif self._stopping.is_set() and not self._tasks:
+                # shutting down with the store unreachable: the leases expire and others redeliver
+                log.error("worker.results_dropped", count=len(self._results))
+                self._results.clear()
+            else:
+                failures += 1
+                await asyncio.sleep(self._backoff(failures))  # also while stopping: tasks still report
+                self._results_ready.set()
             if self._stopping.is_set() and not self._tasks and not self._results:
                 return
 
