@@ -37,7 +37,7 @@ import uvicorn
 
 from hookgate.client import Hookgate, validate_url
 from hookgate.config import Settings
-from hookgate.errors import ConfigError, HookgateError
+from hookgate.errors import ConfigError, HookgateError, StoreError
 from hookgate.inbound.asgi import Message as ASGIMessage
 from hookgate.inbound.asgi import Receive, Scope, Send, content_length_of, headers_of, read_body, respond
 from hookgate.inbound.pipeline import Pipeline, Rejection
@@ -392,6 +392,14 @@ class _GroupPublisher:
                 )
             except HookgateError as exc:
                 results = [exc] * len(batch)
+            except BaseException as exc:
+                # a bug or a cancellation, not a store error: still answer every waiting request (with the
+                # same failure) rather than leave them waiting forever on futures nobody will complete
+                for _, waiting in batch + self._pending:
+                    if not waiting.done():
+                        waiting.set_exception(exc if isinstance(exc, Exception) else StoreError("cancelled"))
+                self._pending = []
+                raise
             self.commits += 1
             for (_, waiting), outcome in zip(batch, results, strict=True):
                 if waiting.done():
