@@ -341,6 +341,28 @@ async def test_410_disables_the_endpoint(hg: Hookgate, app: Application, serve: 
     assert later.deliveries == ()
 
 
+async def test_a_410_from_before_an_endpoint_change_does_not_disable_it(
+    hg: Hookgate, app: Application, serve: Serve
+) -> None:
+    """The operator moves the endpoint to a new URL while a request to the old one is in flight; the old URL
+    then answers 410. The verdict is about the old configuration: the moved endpoint stays enabled."""
+    gone = await serve(Receiver(script(Reply(410, delay=5.0))))
+    fixed = await serve()
+    new = await add_endpoint(hg, app, gone.url(), retry_schedule=[0, 0.1])
+    first = only((await hg.publish(app, "order.created", {"n": 1})).deliveries)
+
+    async with running(make_worker(hg)):
+        await eventually(_arrived(gone, 1), what="the request to the old URL")
+        await hg.update_endpoint(new.endpoint.id, url=fixed.url())
+        gone.release.set()
+        await wait_status(hg, first.id, DeliveryStatus.DEAD)
+        endpoint = await hg.store.get_endpoint(new.endpoint.id)
+        assert (endpoint.enabled, endpoint.disabled_reason) == (True, None)
+        second = only((await hg.publish(app, "order.created", {"n": 2})).deliveries)
+        await wait_status(hg, second.id, DeliveryStatus.DELIVERED)
+    assert fixed.count == 1
+
+
 # -- 5. timeout ----------------------------------------------------------------------------------------
 
 

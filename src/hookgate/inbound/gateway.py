@@ -37,6 +37,7 @@ import uvicorn
 
 from hookgate.client import Hookgate, validate_url
 from hookgate.config import Settings
+from hookgate.crypto import SecretBox
 from hookgate.errors import ConfigError, HookgateError, StoreError
 from hookgate.inbound.asgi import Message as ASGIMessage
 from hookgate.inbound.asgi import Receive, Scope, Send, content_length_of, headers_of, read_body, respond
@@ -279,13 +280,21 @@ class Gateway:
                 )
                 await store.create_endpoint(endpoint)
             else:
-                endpoint.url = url
-                endpoint.allow_insecure = self.config.allow_insecure_forward
-                endpoint.secrets_sealed = seal_secrets(box, endpoint.id, EndpointSecrets.of([secret]))
-                endpoint.updated_at = now
-                await store.update_endpoint(endpoint)
+                # version-checked: a worker's concurrent change (a disable after a 410) is not overwritten
+                endpoint = await self.hg.edit_endpoint(endpoint.id, self._forwarding(box, url, secret, now))
                 if not endpoint.enabled:
                     await store.set_endpoint_enabled(endpoint.id, True, reason=None, now=now)
+
+    def _forwarding(self, box: SecretBox, url: str, secret: str, now: float) -> Callable[[Endpoint], None]:
+        """The edit that points a forwarding endpoint at ``url``, signed with ``secret`` alone."""
+
+        def edit(endpoint: Endpoint) -> None:
+            endpoint.url = url
+            endpoint.allow_insecure = self.config.allow_insecure_forward
+            endpoint.secrets_sealed = seal_secrets(box, endpoint.id, EndpointSecrets.of([secret]))
+            endpoint.updated_at = now
+
+        return edit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":

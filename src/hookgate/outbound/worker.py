@@ -638,8 +638,15 @@ class Worker:
 
     async def _disable(self, endpoint: Endpoint, reason: str, now: float) -> None:
         try:
-            await self._store.set_endpoint_enabled(endpoint.id, False, reason=reason, now=now)
+            # the verdict is about the endpoint as claimed: if an operator changed or re-enabled it since
+            # (a new URL, say), the store keeps the newer version enabled
+            disabled = await self._store.set_endpoint_enabled(
+                endpoint.id, False, reason=reason, now=now, expected_version=endpoint.version
+            )
         except StoreError as exc:
             log.error("endpoint.disable_failed", endpoint_id=endpoint.id, error=str(exc))
+            return
+        if not disabled:
+            log.info("endpoint.disable_skipped", endpoint_id=endpoint.id, reason="changed since claimed")
             return
         log.warning("endpoint.disabled", endpoint_id=endpoint.id, app_id=endpoint.app_id, reason=reason)

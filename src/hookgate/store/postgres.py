@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 
-from hookgate.errors import HookgateError, NotFoundError, StoreError
+from hookgate.errors import ConflictError, HookgateError, NotFoundError, StoreError
 from hookgate.models import (
     ApiToken,
     Application,
@@ -230,27 +230,41 @@ class PostgresStore(Store):
         return [endpoint_from_row(r) for r in await self._fetch("list_endpoints", {"app_id": app_id})]
 
     async def update_endpoint(self, endpoint: Endpoint) -> Endpoint:
-        params = endpoint_params(endpoint, flag=bool)
-        if await self._one(lambda c: self._exec(c, "update_endpoint", params)) == 0:
+        row = await self._fetchrow("update_endpoint", endpoint_params(endpoint, flag=bool))
+        if row is not None:
+            return endpoint_from_row(row)
+        # a second read, outside the update: it only chooses the error to raise
+        if await self._fetchrow("get_endpoint", {"id": endpoint.id}) is None:
             raise NotFoundError(f"endpoint {endpoint.id!r} not found")
-        return endpoint
+        raise ConflictError(f"endpoint {endpoint.id!r} changed since it was read")
 
     async def set_endpoint_enabled(
-        self, endpoint_id: str, enabled: bool, *, reason: str | None, now: float
-    ) -> None:
-        async def tx(c: asyncpg.Connection) -> None:
+        self,
+        endpoint_id: str,
+        enabled: bool,
+        *,
+        reason: str | None,
+        now: float,
+        expected_version: int | None = None,
+    ) -> bool:
+        async def tx(c: asyncpg.Connection) -> bool:
             params = {
                 "id": endpoint_id,
                 "enabled": enabled,
                 "reason": None if enabled else reason,
                 "now": now,
+                "version": expected_version,
             }
             if await self._exec(c, "set_endpoint_enabled", params) == 0:
-                raise NotFoundError(f"endpoint {endpoint_id!r} not found")
+                q = Q["get_endpoint"]
+                if await c.fetchrow(q.sql, *q.args({"id": endpoint_id})) is None:
+                    raise NotFoundError(f"endpoint {endpoint_id!r} not found")
+                return False  # changed since the caller's version
             if not enabled:
                 await self._exec(c, "kill_pending_of_endpoint", {"id": endpoint_id, "now": now})
+            return True
 
-        await self._tx(tx)
+        return await self._tx(tx)
 
     async def mark_endpoint_health(self, endpoint_id: str, ok: bool, now: float) -> float | None:
         row = await self._fetchrow(
@@ -610,9 +624,7 @@ class PostgresStore(Store):
         return page_of("dlv", items, limit, lambda d: (d.created_at, d.id))
 
     async def put_source(self, source: InboundSourceRecord) -> InboundSourceRecord:
-        params = source_params(source)
-        await self._one(lambda c: self._exec(c, "put_source", params))
-        return source
+        return source_from_row(await self._fetchrow("put_source", source_params(source)))
 
     async def get_source(self, source_id: str) -> InboundSourceRecord:
         row = await self._fetchrow("get_source", {"id": source_id})
