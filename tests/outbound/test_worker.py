@@ -29,7 +29,7 @@ from standardwebhooks import Webhook
 from hookgate.client import Hookgate, NewEndpoint
 from hookgate.crypto import SecretBox
 from hookgate.errors import ConfigError, DeliveryError, StoreError
-from hookgate.models import Application, Attempt, Delivery, DeliveryStatus
+from hookgate.models import Application, Attempt, Delivery, DeliveryStatus, SigningKey
 from hookgate.outbound import worker as worker_module
 from hookgate.outbound.transport import Transport
 from hookgate.outbound.worker import Worker
@@ -869,6 +869,10 @@ class FlakyStore(MemoryStore):
         self._maybe_fail("wait_for_work")
         await super().wait_for_work(timeout)
 
+    async def list_signing_keys(self) -> list[SigningKey]:
+        self._maybe_fail("list_signing_keys")
+        return await super().list_signing_keys()
+
 
 @pytest.fixture
 async def flaky() -> AsyncIterator[tuple[Hookgate, FlakyStore]]:
@@ -953,3 +957,30 @@ async def test_a_failing_wait_for_work_does_not_spin_the_claim_loop(
         assert not task.done()
         # a pause of the poll interval follows each failed wait: a few by now, not thousands
         assert store.failures["wait_for_work"] <= 10
+
+
+async def test_a_store_outage_while_reading_the_signing_key_costs_no_attempt(
+    flaky: tuple[Hookgate, FlakyStore], serve: Serve
+) -> None:
+    """A JWS endpoint needs the key ring's active key, read from the store: while the store is down the
+    delivery is put back without an attempt (not recorded as the endpoint's configuration error)."""
+    engine, store = flaky
+    application = await engine.create_application("shop")
+    await engine.keyring.generate("ec", activate=True)
+    receiver = await serve()
+    await add_endpoint(engine, application, receiver.url(), payload={"format": "jws"})
+    delivery = only((await engine.publish(application, "order.created", {"n": 1})).deliveries)
+    store.down.add("list_signing_keys")
+
+    async with running(make_worker(engine)):
+
+        async def failed_reads() -> bool:
+            return store.failures["list_signing_keys"] >= 2
+
+        await eventually(failed_reads, what="the worker to try reading the signing key twice")
+        assert await store.list_attempts(delivery.id) == []
+        assert (await store.get_delivery(delivery.id)).attempts == 0
+        store.down.clear()
+        await wait_status(engine, delivery.id, DeliveryStatus.DELIVERED)
+    assert [a.status_code for a in await store.list_attempts(delivery.id)] == [200]
+    assert receiver.count == 1

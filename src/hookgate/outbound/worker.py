@@ -496,6 +496,8 @@ class Worker:
         except OAuth2Error as exc:
             # the token endpoint's refusal or failure is the attempt's error: recorded, then retried
             return _Sent(None, "oauth2", str(exc), (self._clock() - started) * 1000.0)
+        except StoreError:
+            raise  # our own store failed (reading the signing key): not the endpoint's doing, see _attempt
         except HookgateError as exc:
             # signing or configuration failure: no request left; it is retried like any failure, and the
             # attempt log says why (the message names the setting, never a secret)
@@ -523,7 +525,15 @@ class Worker:
             "hookgate.attempt": delivery.attempts + 1,
         }
         with span("hookgate.delivery.attempt", **attributes) as traced:
-            sent = await self._send(claim, started)
+            try:
+                sent = await self._send(claim, started)
+            except StoreError as exc:
+                # nothing was sent: put it back without counting an attempt or blaming the endpoint
+                log.warning(
+                    "delivery.deferred", delivery_id=delivery.id, reason="store_unavailable", error=str(exc)
+                )
+                self._defer(claim, self._clock() + self._rng.uniform(0.5, 1.0), "store_unavailable")
+                return
             if traced is not None:
                 traced.set_attribute("http.response.status_code", sent.status_code or 0)
                 if sent.error_class is not None:
