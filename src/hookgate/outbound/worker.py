@@ -9,7 +9,8 @@ not per delivery).
 Guarantees come from the store's leases, not from this loop: a worker that dies mid-request leaves its
 deliveries in flight until their lease expires, then any worker claims them again (at-least-once). On a
 graceful stop the worker stops claiming, lets in-flight requests finish for a grace period, and releases the
-rest so they are due again at once.
+rest so they are due again at once. A store outage (a database restart) does not end the loop: claims back
+off and retry, and results that could not be written are kept and written once the store answers again.
 """
 
 from __future__ import annotations
