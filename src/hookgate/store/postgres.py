@@ -184,8 +184,11 @@ class PostgresStore(Store):
 
     async def close(self) -> None:
         if self._listener is not None:
-            self._listener.terminate()
-            self._listener = None
+            listener, self._listener = self._listener, None
+            try:
+                await listener.close()
+            except DRIVER_ERRORS:
+                listener.terminate()
         try:
             await self._pool.close()
         except DRIVER_ERRORS:
