@@ -31,9 +31,9 @@ from hookgate.client import (
 )
 from hookgate.config import Settings
 from hookgate.crypto import SecretBox, generate_master_key, parse_master_keys
-from hookgate.errors import ConfigError, KeyFormatError
+from hookgate.errors import ConfigError, ConflictError, KeyFormatError
 from hookgate.keys import generate_key
-from hookgate.models import Message
+from hookgate.models import Endpoint, Message
 from hookgate.outbound.request import RequestBuilder
 from hookgate.outbound.vault import open_secrets
 from hookgate.store.memory import MemoryStore
@@ -460,6 +460,77 @@ async def test_rotate_secret_keeps_the_old_one_during_grace(
     late = RequestBuilder(box).build(message, latest, now=time.time())
     with pytest.raises(WebhookVerificationError):
         Webhook(old).verify(late.body, late.headers)
+
+
+# -- concurrent changes are not undone ------------------------------------------------------------------
+
+
+def disable_after_the_next_read(hg: Hookgate, monkeypatch: pytest.MonkeyPatch, reason: str) -> list[str]:
+    """Make a worker's 410 disable land right after the client's next read of the endpoint (once)."""
+    read = hg.store.get_endpoint
+    landed: list[str] = []
+
+    async def get_endpoint(endpoint_id: str) -> Endpoint:
+        endpoint = await read(endpoint_id)
+        if not landed:
+            landed.append(endpoint_id)
+            await hg.store.set_endpoint_enabled(
+                endpoint_id, False, reason=reason, now=time.time(), expected_version=endpoint.version
+            )
+        return endpoint
+
+    monkeypatch.setattr(hg.store, "get_endpoint", get_endpoint)
+    return landed
+
+
+async def test_update_and_rotate_do_not_undo_a_concurrent_disable(
+    hg: Hookgate, box: SecretBox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 10 item 9: the update writes what it read; a disable in between must survive it."""
+    app = await hg.create_application("Acme")
+    created = await hg.create_endpoint(app.id, URL)
+    endpoint_id = created.endpoint.id
+
+    landed = disable_after_the_next_read(hg, monkeypatch, "the endpoint answered 410 Gone")
+    updated = await hg.update_endpoint(endpoint_id, timeout_s=5.0, headers={"X-Tenant": "acme"})
+    assert landed == [endpoint_id]
+    for found in (updated, await hg.store.get_endpoint(endpoint_id)):
+        assert (found.timeout_s, found.headers) == (5.0, {"X-Tenant": "acme"})
+        assert (found.enabled, found.disabled_reason) == (False, "the endpoint answered 410 Gone")
+
+    await hg.enable_endpoint(endpoint_id)
+    landed = disable_after_the_next_read(hg, monkeypatch, "failing continuously since 0")
+    new = await hg.rotate_secret(endpoint_id, grace_s=60)
+    assert landed == [endpoint_id]
+    stored = await hg.store.get_endpoint(endpoint_id)
+    assert (stored.enabled, stored.disabled_reason) == (False, "failing continuously since 0")
+    assert open_secrets(box, endpoint_id, stored.secrets_sealed).active_secrets(time.time()) == [
+        new,
+        created.secret,
+    ]
+
+
+async def test_an_edit_that_keeps_losing_raises_conflict(
+    hg: Hookgate, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = await hg.create_application("Acme")
+    created = await hg.create_endpoint(app.id, URL)
+    read = hg.store.get_endpoint
+    reads = 0
+
+    async def get_endpoint(endpoint_id: str) -> Endpoint:
+        nonlocal reads
+        reads += 1
+        endpoint = await read(endpoint_id)
+        await hg.store.set_endpoint_enabled(endpoint_id, True, reason=None, now=time.time())  # always first
+        return endpoint
+
+    monkeypatch.setattr(hg.store, "get_endpoint", get_endpoint)
+    with pytest.raises(ConflictError, match="changed since it was read"):
+        await hg.update_endpoint(created.endpoint.id, timeout_s=5.0)
+    assert reads == 5
+    monkeypatch.undo()
+    assert (await hg.store.get_endpoint(created.endpoint.id)).timeout_s == created.endpoint.timeout_s
 
 
 async def test_rotate_secret_refusals(hg: Hookgate) -> None:

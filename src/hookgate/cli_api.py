@@ -968,39 +968,64 @@ def tail(
     as_json: bool,
     client: ApiClient,
 ) -> None:
-    """Print delivery attempts as they happen, until Ctrl-C (--json: one JSON object per line)."""
+    """Print delivery attempts as they happen, until Ctrl-C (--json: one JSON object per line).
+
+    While the API cannot answer (the server or its database restarting: 503, or no connection) it keeps
+    polling, with one note on stderr, instead of exiting.
+    """
     seen: set[tuple[Any, ...]] = set()
     polls = 0
     first = True
+    waiting = False
     try:
         while True:
-            endpoint_ids = (
-                [endpoint_id]
-                if endpoint_id is not None
-                else [e["id"] for e in client.get(path("applications", app, "endpoints"))]
-            )
-            fresh: list[tuple[str, dict[str, Any]]] = []
-            for ep in endpoint_ids:
-                page = client.get(
-                    path("applications", app, "endpoints", ep, "attempts"), params={"limit": 100}
-                )
-                for a in page["items"]:
-                    key = _attempt_key(a)
-                    if key not in seen:
-                        seen.add(key)
-                        fresh.append((ep, a))
-            fresh.sort(key=lambda item: (item[1]["started_at"], item[1].get("id") or 0))
-            if first:
-                fresh = fresh[-lines:] if lines else []
-                first = False
-            for ep, a in fresh:
-                _print_attempt(ep, a, as_json)
+            try:
+                fresh = _new_attempts(client, app, endpoint_id, seen)
+            except ApiError as exc:
+                if exc.status != 503 and exc.code != "network":
+                    raise
+                if not waiting:
+                    click.echo(f"hookgate tail: {exc.message}; still polling", err=True)
+                waiting = True
+            else:
+                if waiting:
+                    click.echo("hookgate tail: the API answers again", err=True)
+                waiting = False
+                seen.update(_attempt_key(a) for _, a in fresh)
+                if first:
+                    fresh = fresh[-lines:] if lines else []
+                    first = False
+                for ep, a in fresh:
+                    _print_attempt(ep, a, as_json)
             polls += 1
             if max_polls is not None and polls >= max_polls:
                 return
             time.sleep(interval)
     except KeyboardInterrupt:
         return
+
+
+def _new_attempts(
+    client: ApiClient, app: str, endpoint_id: str | None, seen: set[tuple[Any, ...]]
+) -> list[tuple[str, dict[str, Any]]]:
+    """The attempts not in ``seen``, oldest first, each with its endpoint id (all or nothing: a failed
+    request raises before anything counts as seen)."""
+    endpoint_ids = (
+        [endpoint_id]
+        if endpoint_id is not None
+        else [e["id"] for e in client.get(path("applications", app, "endpoints"))]
+    )
+    fresh: list[tuple[str, dict[str, Any]]] = []
+    keys: set[tuple[Any, ...]] = set()
+    for ep in endpoint_ids:
+        page = client.get(path("applications", app, "endpoints", ep, "attempts"), params={"limit": 100})
+        for a in page["items"]:
+            key = _attempt_key(a)
+            if key not in seen and key not in keys:
+                keys.add(key)
+                fresh.append((ep, a))
+    fresh.sort(key=lambda item: (item[1]["started_at"], item[1].get("id") or 0))
+    return fresh
 
 
 def _print_attempt(endpoint_id: str, a: dict[str, Any], as_json: bool) -> None:

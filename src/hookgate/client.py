@@ -23,7 +23,7 @@ from yarl import URL
 
 from hookgate.config import Settings, load_settings, master_key_box
 from hookgate.crypto import SecretBox
-from hookgate.errors import ConfigError, HookgateError
+from hookgate.errors import ConfigError, ConflictError, HookgateError
 from hookgate.keyring import KeyRing
 from hookgate.keys import generate_key
 from hookgate.models import (
@@ -62,6 +62,8 @@ T = TypeVar("T")
 MAX_PAYLOAD_BYTES = 1024 * 1024
 _MAX_IDEMPOTENCY_KEY = 256
 _MAX_TIMEOUT_S = 120.0
+# version-checked endpoint edits are retried on a fresh read this many times before ConflictError
+_EDIT_ATTEMPTS = 5
 # Schemes whose signing material is a secret we can generate; key schemes take keys.
 _GENERATED_SECRET = {"standard-webhooks": "hmac", "github": "hmac", "shopify": "hmac", "slack": "hmac"}
 _GENERATED_KEY = {"standard-webhooks-ed25519": "ed25519"}
@@ -305,7 +307,28 @@ class Hookgate:
             raise ConfigError(
                 f"cannot update {', '.join(unknown)}; updatable: {', '.join(sorted(_UPDATABLE))}"
             )
-        endpoint = await self.store.get_endpoint(endpoint_id)
+        return await self.edit_endpoint(endpoint_id, lambda endpoint: self._apply(endpoint, changes))
+
+    async def edit_endpoint(self, endpoint_id: str, edit: Callable[[Endpoint], None]) -> Endpoint:
+        """Read the endpoint, let ``edit`` change its configuration, write it back; returns it as stored.
+
+        The write is version-checked (`Store.update_endpoint`): if anything changed the endpoint in between
+        (another edit, a worker disabling it after a 410), ``edit`` runs again on a fresh read, so nothing
+        that happened concurrently is undone. `ConflictError` if it keeps losing. Enabling and disabling
+        are `enable_endpoint` / `disable_endpoint`.
+        """
+        lost = 0
+        while True:
+            endpoint = await self.store.get_endpoint(endpoint_id)
+            edit(endpoint)
+            try:
+                return await self.store.update_endpoint(endpoint)
+            except ConflictError:
+                lost += 1
+                if lost >= _EDIT_ATTEMPTS:
+                    raise
+
+    def _apply(self, endpoint: Endpoint, changes: Mapping[str, Any]) -> None:
         now = self._clock()
         allow_insecure = bool(changes.get("allow_insecure", endpoint.allow_insecure))
         if "url" in changes or "allow_insecure" in changes:
@@ -333,7 +356,6 @@ class Hookgate:
                 "auth.token_url must use https (allow_insecure is for development endpoints only)"
             )
         endpoint.updated_at = now
-        return await self.store.update_endpoint(endpoint)
 
     def _replace_sections(self, endpoint: Endpoint, sections: Mapping[str, Any], now: float) -> None:
         box = self._box()
@@ -368,16 +390,21 @@ class Hookgate:
             new_secret = generate_key(kind)
         options = endpoint.settings.get("scheme_options") or {}
         build_signer(endpoint.scheme, [new_secret], [], options=options)
-        now = self._clock()
         box = self._box()
-        current = open_secrets(box, endpoint.id, endpoint.secrets_sealed)
-        rotated = current.rotate(SecretEntry(new_secret, "secret"), now=now, grace_s=grace_s)
-        endpoint.secrets_sealed = seal_secrets(box, endpoint.id, rotated)
-        endpoint.updated_at = now
-        await self.store.update_endpoint(endpoint)
+        entry = SecretEntry(new_secret, "secret")
+
+        def rotate(endpoint: Endpoint) -> None:
+            now = self._clock()
+            current = open_secrets(box, endpoint.id, endpoint.secrets_sealed)
+            rotated = current.rotate(entry, now=now, grace_s=grace_s)
+            endpoint.secrets_sealed = seal_secrets(box, endpoint.id, rotated)
+            endpoint.updated_at = now
+
+        await self.edit_endpoint(endpoint_id, rotate)
         return new_secret
 
     async def disable_endpoint(self, endpoint_id: str, *, reason: str = "disabled by operator") -> None:
+        # field-scoped (enablement only) and unconditional: the operator's latest word wins
         await self.store.set_endpoint_enabled(endpoint_id, False, reason=reason, now=self._clock())
 
     async def enable_endpoint(self, endpoint_id: str) -> None:

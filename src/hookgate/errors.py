@@ -12,7 +12,8 @@
     │   └── ReplayError             the event/token id was already seen (409)
     ├── OAuth2Error                 a token endpoint refused or answered garbage
     ├── StoreError                  the store failed or is inconsistent (driver errors are translated here)
-    │   └── NotFoundError           a requested record does not exist
+    │   ├── NotFoundError           a requested record does not exist
+    │   └── ConflictError           a version-checked write lost to a concurrent change of the record
     └── DeliveryError               an outbound request could not be made (transport, TLS, SSRF refusal)
         └── SSRFError               the target address is not allowed
 
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 __all__ = [
     "ConfigError",
+    "ConflictError",
     "DeliveryError",
     "HookgateError",
     "KeyFormatError",
@@ -117,6 +119,10 @@ class StoreError(HookgateError):
 
 class NotFoundError(StoreError):
     """A requested record does not exist (or is not visible to the caller)."""
+
+
+class ConflictError(StoreError):
+    """The record changed since it was read (its version moved on): read it again and reapply the change."""
 
 
 class DeliveryError(HookgateError):

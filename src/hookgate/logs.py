@@ -35,3 +35,21 @@ def configure_logging(*, fmt: str = "json", level: str = "info") -> None:
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )
+    # Libraries log through the standard library (asyncpg warns while it reconnects its pool during a
+    # database outage): when the application configured no handler, Python prints their warnings through
+    # logging.lastResort, which is given the same format, so stderr stays one event per line.
+    if logging.lastResort is not None:
+        logging.lastResort.setFormatter(
+            structlog.stdlib.ProcessorFormatter(
+                processors=[
+                    structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                    structlog.processors.format_exc_info,
+                    renderer,
+                ],
+                foreign_pre_chain=[
+                    structlog.stdlib.add_log_level,
+                    structlog.stdlib.add_logger_name,
+                    structlog.processors.TimeStamper(fmt="iso", utc=True),
+                ],
+            )
+        )

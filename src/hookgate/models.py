@@ -84,7 +84,9 @@ class Endpoint:
     """Where and how one subscriber receives an application's events.
 
     ``secrets_sealed`` is the sealed `hookgate.outbound.vault.EndpointSecrets` blob; ``settings`` holds the
-    authentication, TLS and payload options that the endpoint-security layer interprets.
+    authentication, TLS and payload options that the endpoint-security layer interprets. ``version`` counts
+    the changes of its configuration and enablement: a write of a copy read earlier is refused once another
+    writer has moved it on (no lost updates), see `hookgate.store.base.Store.update_endpoint`.
     """
 
     id: str
@@ -105,6 +107,7 @@ class Endpoint:
     allow_insecure: bool = False
     settings: dict[str, Any] = field(default_factory=dict)
     failing_since: float | None = None
+    version: int = 0
 
     def subscribes(self, event_type: str) -> bool:
         return event_matches(self.event_types, event_type)

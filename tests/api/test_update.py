@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import time
+
+import pytest
+
+from hookgate.models import Endpoint
 from hookgate.outbound.vault import open_secrets
 from tests.api.conftest import Api
 
@@ -88,3 +93,31 @@ async def test_rename_an_application(api: Api) -> None:
     assert (renamed.status_code, renamed.json()["name"]) == (200, "store")
     assert (await api.client.put(f"{V1}/applications/{app_id}", json={"name": ""})).status_code == 422
     assert (await api.client.put(f"{V1}/applications/app_nope", json={"name": "x"})).status_code == 404
+
+
+async def test_a_patch_racing_a_disable_keeps_it_and_a_lost_race_is_409(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app_id, ep = await endpoint(api)
+    url = f"{V1}/applications/{app_id}/endpoints/{ep}"
+    store = api.hg.store
+    read = store.get_endpoint
+    racing = {"disable_once": True, "always": False}
+
+    async def get_endpoint(endpoint_id: str) -> Endpoint:
+        found = await read(endpoint_id)
+        if racing["disable_once"]:  # a worker's 410 verdict lands between the read and the write
+            racing["disable_once"] = False
+            await store.set_endpoint_enabled(endpoint_id, False, reason="410", now=time.time())
+        elif racing["always"]:  # something changes it before every write
+            await store.set_endpoint_enabled(endpoint_id, False, reason="410", now=time.time())
+        return found
+
+    monkeypatch.setattr(store, "get_endpoint", get_endpoint)
+    patched = await api.client.patch(url, json={"timeout_s": 9})
+    assert patched.status_code == 200, patched.text
+    assert (patched.json()["timeout_s"], patched.json()["enabled"]) == (9, False)
+    racing["always"] = True
+    lost = await api.client.patch(url, json={"timeout_s": 11})
+    assert lost.status_code == 409, lost.text
+    assert lost.json()["error"]["code"] == "conflict"

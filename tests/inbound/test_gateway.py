@@ -26,7 +26,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,7 +44,7 @@ from standardwebhooks.webhooks import WebhookVerificationError
 from hookgate.cli import main
 from hookgate.client import Hookgate
 from hookgate.crypto import SecretBox, generate_master_key, parse_master_keys
-from hookgate.errors import ConfigError
+from hookgate.errors import ConfigError, HookgateError, StoreError
 from hookgate.inbound import pipeline as pipeline_module
 from hookgate.inbound.gateway import GATEWAY_APP_ID, Gateway, GatewayConfig, _HttpListener
 from hookgate.keys import generate_hmac_secret
@@ -377,6 +377,48 @@ async def test_accepted_event_is_stored_once_with_one_forwarding_delivery(gw: In
     assert endpoint.app_id == GATEWAY_APP_ID
     assert open_secrets(gw.box, endpoint.id, endpoint.secrets_sealed).active_secrets(time.time()) == [FORWARD]
     assert gw.gateway.accepted == 1
+
+
+class FailingStore(RecordingStore):
+    """A store whose publishes fail with ``failure`` while it is set (a database outage, or a bug)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failure: BaseException | None = None
+
+    async def publish_many(
+        self, messages: Sequence[Message], *, now: float
+    ) -> list[PublishResult | HookgateError]:
+        if self.failure is not None:
+            raise self.failure
+        return await super().publish_many(messages, now=now)
+
+
+async def test_store_outage_answers_503_and_a_bug_does_not_hang_the_request() -> None:
+    store = FailingStore()
+    hg = Hookgate(store, SecretBox(parse_master_keys(generate_master_key())))
+    gateway = Gateway(GatewayConfig.from_mapping(two_sources()), hg)
+    await gateway.setup()
+    transport = httpx.ASGITransport(app=gateway)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as client:
+        body = event_body(7)
+
+        async def post() -> httpx.Response:
+            headers = sign_standard(INBOUND, "msg_7", body)
+            return await asyncio.wait_for(client.post("/in/acme", content=body, headers=headers), 10)
+
+        store.failure = StoreError("PostgreSQL error: ConnectionRefusedError")
+        down = await post()
+        assert (down.status_code, down.json()) == (503, {"error": "unavailable"})
+        # not a store error: the request still gets an answer (the app's exception), it does not hang
+        store.failure = RuntimeError("a bug")
+        with pytest.raises(RuntimeError, match="a bug"):
+            await post()
+        store.failure = None
+        up = await post()
+        assert (up.status_code, up.json()) == (200, {"status": "accepted"})
+    await gateway.close()
+    assert len(store.messages) == 1
 
 
 async def test_duplicate_is_acknowledged_but_not_stored_again(gw: InProcess) -> None:

@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
+from hookgate.errors import StoreError
 from hookgate.inbound.pipeline import Accepted, Admission, Pipeline, Rejection
 from hookgate.inbound.source import Source
-from hookgate.inbound.stores import MemoryIdempotencyStore, MemoryRateLimiter
+from hookgate.inbound.stores import ClaimState, MemoryIdempotencyStore, MemoryRateLimiter, RateDecision
 from tests.inbound._peers import (
     AUDIT_FIELDS,
     DUPLICATE,
@@ -260,6 +261,58 @@ async def test_same_event_id_on_two_sources_is_two_events() -> None:
     await a.finish(first, ok=True)
     second = await run(b, GH_BODY, github_headers("same"))
     assert isinstance(second, Accepted)
+
+
+class _FlakyStores:
+    """A shared idempotency store and rate limiter that can be unreachable (Redis restarting, say)."""
+
+    def __init__(self) -> None:
+        self.down = True
+        self._idempotency = MemoryIdempotencyStore()
+        self._limiter = MemoryRateLimiter()
+
+    def _check(self) -> None:
+        if self.down:
+            raise StoreError("Redis inbound store error: ConnectionError: connection refused")
+
+    async def claim(self, key: str, *, lease_s: float, now: float) -> ClaimState:
+        self._check()
+        return await self._idempotency.claim(key, lease_s=lease_s, now=now)
+
+    async def complete(self, key: str, *, ttl_s: float, now: float) -> None:
+        self._check()
+        await self._idempotency.complete(key, ttl_s=ttl_s, now=now)
+
+    async def release(self, key: str) -> None:
+        self._check()
+        await self._idempotency.release(key)
+
+    async def hit(self, key: str, *, rate: float, burst: float, now: float) -> RateDecision:
+        self._check()
+        return await self._limiter.hit(key, rate=rate, burst=burst, now=now)
+
+
+async def test_an_unreachable_store_answers_503_and_the_sender_retries(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = Clock()
+    stores = _FlakyStores()
+    limited = Pipeline(stripe_source(rate_limit_per_s=5), limiter=stores, clock=clock)
+    deduplicated = Pipeline(stripe_source(), idempotency=stores, clock=clock)
+    with captured_audit(monkeypatch) as captured:
+        refused = await admit(limited, headers=lower(stripe_headers()))
+        unclaimed = await run(deduplicated, STRIPE_BODY, stripe_headers())
+    for rejection, reason in ((refused, "rate_limit_unavailable"), (unclaimed, "idempotency_unavailable")):
+        assert isinstance(rejection, Rejection)
+        assert (rejection.status, rejection.reason) == (503, reason)
+        assert json.loads(rejection.body) == {"error": "unavailable"}  # nothing about the store
+    assert [d["reason"] for d in decisions(captured)] == ["rate_limit_unavailable", "idempotency_unavailable"]
+    failures = [e for e in captured if e.get("event") == "inbound.store_failed"]
+    assert [f["reason"] for f in failures] == ["rate_limit_unavailable", "idempotency_unavailable"]
+    # the same pipelines work again once the store is back: the sender's retry goes through
+    stores.down = False
+    assert isinstance(await admit(limited, headers=lower(stripe_headers())), Admission)
+    assert isinstance(await run(deduplicated, STRIPE_BODY, stripe_headers()), Accepted)
 
 
 def _renamed(source: Source, name: str) -> Source:

@@ -12,9 +12,13 @@ import contextlib
 import os
 import random
 import secrets
+import shutil
+import socket
 import sqlite3
-from collections.abc import AsyncIterator
+import subprocess
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -40,6 +44,7 @@ from hookgate.inbound.stores import (
 from tests.store.conftest import postgres_dsn
 
 T0 = 1_700_000_000.0
+T = TypeVar("T")
 REDIS_URL = os.environ.get("HOOKGATE_TEST_REDIS", "redis://127.0.0.1:6379/0")
 
 CLAIMED, IN_PROGRESS, DONE = ClaimState.CLAIMED, ClaimState.IN_PROGRESS, ClaimState.DONE
@@ -540,3 +545,88 @@ async def test_redis_errors_become_store_errors(prefix: str) -> None:
             await idem.claim("k", lease_s=10, now=T0)
     finally:
         await client.aclose()
+
+
+# -- outages: the shared stores come back on their own -------------------------------------------------------
+
+
+async def _until_ok(call: Callable[[], Awaitable[T]], rounds: int = 50) -> tuple[T, list[str]]:
+    """Call until it succeeds; every failure on the way must be a `StoreError` (collected)."""
+    failures: list[str] = []
+    for _ in range(rounds):
+        try:
+            return await call(), failures
+        except StoreError as exc:
+            failures.append(str(exc))
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"still failing after {rounds} tries: {failures[-3:]}")
+
+
+@pytest.mark.postgres
+async def test_postgres_stores_recover_when_the_server_ends_their_connections(pg_dsn: str) -> None:
+    """What a PostgreSQL restart does to the pool: every connection is terminated by the server. Calls fail
+    with `StoreError` at worst, and the stores reconnect by themselves."""
+    import asyncpg
+
+    name = "hg_inbound_" + secrets.token_hex(4)
+    idem = await PostgresIdempotencyStore.open(f"{pg_dsn}&application_name={name}", min_size=2, max_size=2)
+    limiter = await PostgresRateLimiter.open(f"{pg_dsn}&application_name={name}", min_size=2, max_size=2)
+    admin = await asyncpg.connect(pg_dsn)
+    try:
+        assert await idem.claim("before", lease_s=10, now=T0) is CLAIMED
+        for round_ in range(3):
+            killed = await admin.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1",
+                name,
+            )
+            assert killed >= 2
+            state, _ = await _until_ok(lambda r=round_: idem.claim(f"after-{r}", lease_s=10, now=T0))
+            assert state is CLAIMED
+            decision, _ = await _until_ok(lambda r=round_: limiter.hit(f"ip-{r}", rate=1, burst=5, now=T0))
+            assert decision.allowed
+    finally:
+        await admin.close()
+        await idem.close()
+        await limiter.close()
+
+
+@pytest.mark.redis
+async def test_redis_stores_recover_after_redis_restarts(tmp_path: Path) -> None:
+    """A private redis-server (never the shared one) is stopped and started again: while it is down calls
+    fail with `StoreError`, afterwards the same store objects work again."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        if os.environ.get("CI"):
+            pytest.fail("redis-server is not installed")
+        pytest.skip("redis-server is not installed")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    argv = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    argv += ["--dir", str(tmp_path)]
+
+    def start() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
+
+    server = start()
+    idem = RedisIdempotencyStore.from_url(f"redis://127.0.0.1:{port}/0")
+    limiter = RedisRateLimiter.from_url(f"redis://127.0.0.1:{port}/0")
+    try:
+        state, _ = await _until_ok(lambda: idem.claim("before", lease_s=10, now=T0))
+        assert state is CLAIMED
+        server.terminate()
+        await asyncio.to_thread(server.wait, 10)
+        with pytest.raises(StoreError, match="Redis inbound store error"):
+            await idem.claim("down", lease_s=10, now=T0)
+        with pytest.raises(StoreError, match="Redis inbound store error"):
+            await limiter.hit("ip", rate=1, burst=5, now=T0)
+        server = start()
+        state, _ = await _until_ok(lambda: idem.claim("after", lease_s=10, now=T0))
+        assert state is CLAIMED
+        decision, _ = await _until_ok(lambda: limiter.hit("ip", rate=1, burst=5, now=T0))
+        assert decision.allowed
+    finally:
+        await idem.close()
+        await limiter.close()
+        server.terminate()
+        await asyncio.to_thread(server.wait, 10)

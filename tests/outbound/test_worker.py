@@ -14,7 +14,8 @@ import ssl
 import threading
 import time
 import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,13 +28,14 @@ from standardwebhooks import Webhook
 
 from hookgate.client import Hookgate, NewEndpoint
 from hookgate.crypto import SecretBox
-from hookgate.errors import ConfigError, DeliveryError
-from hookgate.models import Application, Attempt, Delivery, DeliveryStatus
+from hookgate.errors import ConfigError, DeliveryError, StoreError
+from hookgate.models import Application, Attempt, Delivery, DeliveryStatus, SigningKey
 from hookgate.outbound import worker as worker_module
 from hookgate.outbound.transport import Transport
 from hookgate.outbound.worker import Worker
 from hookgate.policy.circuit import CircuitBreaker
 from hookgate.policy.ssrf import AddressPolicy
+from hookgate.store.base import AttemptResult, Claim
 from hookgate.store.memory import MemoryStore
 from hookgate.store.sqlite import SQLiteStore
 
@@ -337,6 +339,28 @@ async def test_410_disables_the_endpoint(hg: Hookgate, app: Application, serve: 
 
     later = await hg.publish(app, "order.created", {"again": True})
     assert later.deliveries == ()
+
+
+async def test_a_410_from_before_an_endpoint_change_does_not_disable_it(
+    hg: Hookgate, app: Application, serve: Serve
+) -> None:
+    """The operator moves the endpoint to a new URL while a request to the old one is in flight; the old URL
+    then answers 410. The verdict is about the old configuration: the moved endpoint stays enabled."""
+    gone = await serve(Receiver(script(Reply(410, delay=5.0))))
+    fixed = await serve()
+    new = await add_endpoint(hg, app, gone.url(), retry_schedule=[0, 0.1])
+    first = only((await hg.publish(app, "order.created", {"n": 1})).deliveries)
+
+    async with running(make_worker(hg)):
+        await eventually(_arrived(gone, 1), what="the request to the old URL")
+        await hg.update_endpoint(new.endpoint.id, url=fixed.url())
+        gone.release.set()
+        await wait_status(hg, first.id, DeliveryStatus.DEAD)
+        endpoint = await hg.store.get_endpoint(new.endpoint.id)
+        assert (endpoint.enabled, endpoint.disabled_reason) == (True, None)
+        second = only((await hg.publish(app, "order.created", {"n": 2})).deliveries)
+        await wait_status(hg, second.id, DeliveryStatus.DELIVERED)
+    assert fixed.count == 1
 
 
 # -- 5. timeout ----------------------------------------------------------------------------------------
@@ -808,3 +832,155 @@ async def test_endpoint_disabled_after_failing_too_long(hg: Hookgate, app: Appli
     assert endpoint.disabled_reason is not None
     assert "failing" in endpoint.disabled_reason
     assert (await hg.publish(app, "order.created", {})).deliveries == ()
+
+
+# -- 16. store outages ---------------------------------------------------------------------------------
+
+
+class FlakyStore(MemoryStore):
+    """A memory store that can be taken down: the calls a worker makes then fail with `StoreError`, as a
+    database restart makes them fail (publishing and reading stay up, so the test can set things up)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down: set[str] = set()
+        self.calls: Counter[str] = Counter()
+        self.failures: Counter[str] = Counter()
+
+    def _maybe_fail(self, name: str) -> None:
+        self.calls[name] += 1
+        if name in self.down or "all" in self.down:
+            self.failures[name] += 1
+            raise StoreError(f"PostgreSQL error: ConnectionRefusedError ({name})")
+
+    async def claim(self, owner: str, limit: int, *, now: float, lease_s: float) -> list[Claim]:
+        self._maybe_fail("claim")
+        return await super().claim(owner, limit, now=now, lease_s=lease_s)
+
+    async def complete(self, results: Sequence[AttemptResult]) -> int:
+        self._maybe_fail("complete")
+        return await super().complete(results)
+
+    async def next_due_at(self) -> float | None:
+        self._maybe_fail("next_due_at")
+        return await super().next_due_at()
+
+    async def wait_for_work(self, timeout: float) -> None:
+        self._maybe_fail("wait_for_work")
+        await super().wait_for_work(timeout)
+
+    async def list_signing_keys(self) -> list[SigningKey]:
+        self._maybe_fail("list_signing_keys")
+        return await super().list_signing_keys()
+
+
+@pytest.fixture
+async def flaky() -> AsyncIterator[tuple[Hookgate, FlakyStore]]:
+    store = FlakyStore()
+    engine = Hookgate(store, SecretBox(MASTER))
+    yield engine, store
+    await engine.close()
+
+
+async def test_worker_keeps_running_through_a_store_outage(
+    flaky: tuple[Hookgate, FlakyStore], serve: Serve
+) -> None:
+    engine, store = flaky
+    application = await engine.create_application("shop")
+    receiver = await serve()
+    await add_endpoint(engine, application, receiver.url())
+    store.down.add("all")
+    ids = [
+        only((await engine.publish(application, "order.created", {"i": i})).deliveries).id for i in range(5)
+    ]
+
+    async with running(make_worker(engine)) as task:
+
+        async def failed_claims() -> bool:
+            return store.failures["claim"] >= 3
+
+        await eventually(failed_claims, what="the worker to try claiming while the store is down")
+        assert not task.done()
+        assert receiver.count == 0
+        store.down.clear()
+        for delivery_id in ids:
+            await wait_status(engine, delivery_id, DeliveryStatus.DELIVERED)
+        assert not task.done()
+    assert receiver.count == 5
+
+
+async def test_results_that_could_not_be_written_are_written_when_the_store_is_back(
+    flaky: tuple[Hookgate, FlakyStore], serve: Serve
+) -> None:
+    """The store fails while the worker reports outcomes: they are kept and written once it is back, not
+    dropped (which would leave the deliveries leased, to be sent again after the lease expires)."""
+    engine, store = flaky
+    application = await engine.create_application("shop")
+    receiver = await serve()
+    await add_endpoint(engine, application, receiver.url())
+    store.down.add("complete")
+    ids = [
+        only((await engine.publish(application, "order.created", {"i": i})).deliveries).id for i in range(3)
+    ]
+
+    async with running(make_worker(engine, lease_s=600)) as task:
+        await eventually(_arrived(receiver, 3), what="every request to be sent")
+
+        async def failed_completes() -> bool:
+            return store.failures["complete"] >= 2
+
+        await eventually(failed_completes, what="the worker to retry writing its results")
+        for delivery_id in ids:
+            assert (await store.get_delivery(delivery_id)).status is DeliveryStatus.IN_FLIGHT
+        store.down.clear()
+        for delivery_id in ids:
+            await wait_status(engine, delivery_id, DeliveryStatus.DELIVERED)
+        assert not task.done()
+    assert receiver.count == 3
+    for delivery_id in ids:
+        assert [a.status_code for a in await store.list_attempts(delivery_id)] == [200]
+
+
+async def test_a_failing_wait_for_work_does_not_spin_the_claim_loop(
+    flaky: tuple[Hookgate, FlakyStore],
+) -> None:
+    """If only the wake-up source fails (claims still work), the loop waits out its poll interval instead of
+    claiming again at once, over and over."""
+    engine, store = flaky
+    store.down.add("wait_for_work")
+    async with running(make_worker(engine, idle_poll_s=0.1)) as task:
+
+        async def failed_waits() -> bool:
+            return store.failures["wait_for_work"] >= 3
+
+        await eventually(failed_waits, what="a few failed waits")
+        assert not task.done()
+        # a pause of the poll interval follows each failed wait: a few by now, not thousands
+        assert store.failures["wait_for_work"] <= 10
+
+
+async def test_a_store_outage_while_reading_the_signing_key_costs_no_attempt(
+    flaky: tuple[Hookgate, FlakyStore], serve: Serve
+) -> None:
+    """A JWS endpoint needs the key ring's active key, read from the store: while the store is down the
+    delivery is put back without an attempt (not recorded as the endpoint's configuration error)."""
+    engine, store = flaky
+    application = await engine.create_application("shop")
+    await engine.keyring.generate("ec", activate=True)
+    receiver = await serve()
+    await add_endpoint(engine, application, receiver.url(), payload={"format": "jws"})
+    delivery = only((await engine.publish(application, "order.created", {"n": 1})).deliveries)
+    store.down.add("list_signing_keys")
+
+    async with running(make_worker(engine)):
+
+        async def failed_reads() -> bool:
+            return store.failures["list_signing_keys"] >= 2
+
+        await eventually(failed_reads, what="the worker to try reading the signing key twice")
+        assert await store.list_attempts(delivery.id) == []
+        assert (await store.get_delivery(delivery.id)).attempts == 0
+        store.down.clear()
+        await wait_status(engine, delivery.id, DeliveryStatus.DELIVERED)
+    assert [a.status_code for a in await store.list_attempts(delivery.id)] == [200]
+    assert receiver.count == 1

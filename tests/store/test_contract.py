@@ -11,7 +11,7 @@ from typing import TypeVar
 
 import pytest
 
-from hookgate.errors import NotFoundError, StoreError
+from hookgate.errors import ConflictError, NotFoundError, StoreError
 from hookgate.models import (
     ApiToken,
     Application,
@@ -989,3 +989,109 @@ async def test_rename_application(store: Store) -> None:
     assert (await store.get_application(app.id)).name == "new name"
     with pytest.raises(NotFoundError):
         await store.rename_application("app_missing", "x")
+
+
+# -- field-scoped, version-checked endpoint writes (no lost updates) -------------------------------------
+
+
+async def test_a_write_from_an_earlier_read_cannot_undo_a_disable(store: Store) -> None:
+    """The race of issue 10 item 9: an operator reads the endpoint, a worker disables it (410 Gone), then
+    the operator writes back what they read with one setting changed. The disable must survive: the stale
+    write is refused (`ConflictError`), and a write over the current version changes configuration only."""
+    app = await make_app(store)
+    endpoint = await make_endpoint(store, app)
+    stale = await store.get_endpoint(endpoint.id)  # the operator's read
+    await store.set_endpoint_enabled(endpoint.id, False, reason="the endpoint answered 410 Gone", now=T0 + 1)
+    stale.timeout_s = 5.0
+    with pytest.raises(ConflictError):
+        await store.update_endpoint(stale)
+    current = await store.get_endpoint(endpoint.id)
+    assert (current.enabled, current.disabled_reason) == (False, "the endpoint answered 410 Gone")
+    assert current.timeout_s == endpoint.timeout_s
+    assert current.version > stale.version
+
+    # read again and write: the change applies; what the record says about enablement, health, owner,
+    # scheme and creation is not the writer's to change and stays as stored
+    await store.mark_endpoint_health(endpoint.id, False, T0 + 2)
+    fresh = await store.get_endpoint(endpoint.id)
+    fresh.timeout_s = 5.0
+    fresh.url = "https://receiver.example.test/v2"
+    fresh.enabled, fresh.disabled_reason, fresh.failing_since = True, None, None
+    fresh.scheme, fresh.created_at = "github", T0 + 99
+    fresh.updated_at = T0 + 3
+    saved = await store.update_endpoint(fresh)
+    for found in (saved, await store.get_endpoint(endpoint.id)):
+        assert (found.timeout_s, found.url, found.updated_at) == (
+            5.0,
+            "https://receiver.example.test/v2",
+            T0 + 3,
+        )
+        assert (found.enabled, found.disabled_reason) == (False, "the endpoint answered 410 Gone")
+        assert found.failing_since == T0 + 2
+        assert (found.scheme, found.created_at, found.app_id) == (endpoint.scheme, T0, app.id)
+        assert found.version == fresh.version + 1
+    # the same copy cannot be written twice, and a missing endpoint is not found
+    with pytest.raises(ConflictError):
+        await store.update_endpoint(fresh)
+    fresh.id = "ep_missing"
+    with pytest.raises(NotFoundError):
+        await store.update_endpoint(fresh)
+
+
+async def test_a_worker_disables_only_the_endpoint_version_it_delivered_to(store: Store) -> None:
+    """The worker's 410 and failing-too-long disables carry the version it claimed the delivery with: after
+    an operator changed the endpoint (a new URL) or enabled it again, the stale verdict is not applied."""
+    app = await make_app(store)
+    endpoint = await make_endpoint(store, app)
+    claimed = await store.get_endpoint(endpoint.id)
+    edited = await store.get_endpoint(endpoint.id)
+    edited.url = "https://receiver.example.test/fixed"
+    await store.update_endpoint(edited)
+    pending = (await store.publish(message(app), now=T0)).deliveries[0]
+    disabled = await store.set_endpoint_enabled(
+        endpoint.id, False, reason="410", now=T0 + 1, expected_version=claimed.version
+    )
+    assert disabled is False
+    current = await store.get_endpoint(endpoint.id)
+    assert (current.enabled, current.disabled_reason) == (True, None)
+    assert (await store.get_delivery(pending.id)).status is DeliveryStatus.PENDING  # nothing killed
+    # against the current version it applies; enabling again bumps the version, so an older verdict fails
+    assert await store.set_endpoint_enabled(
+        endpoint.id, False, reason="410", now=T0 + 2, expected_version=current.version
+    )
+    assert (await store.get_delivery(pending.id)).status is DeliveryStatus.DEAD
+    assert await store.set_endpoint_enabled(endpoint.id, True, reason=None, now=T0 + 3)
+    assert not await store.set_endpoint_enabled(
+        endpoint.id, False, reason="410", now=T0 + 4, expected_version=current.version + 1
+    )
+    assert (await store.get_endpoint(endpoint.id)).enabled
+    with pytest.raises(NotFoundError):
+        await store.set_endpoint_enabled("ep_missing", False, reason="x", now=T0, expected_version=0)
+    with pytest.raises(NotFoundError):
+        await store.set_endpoint_enabled("ep_missing", True, reason=None, now=T0)
+
+
+async def test_reseal_makes_an_earlier_read_stale(store: Store) -> None:
+    """A write of secrets read before a master key rotation would put back a blob under the old key."""
+    app = await make_app(store)
+    endpoint = await make_endpoint(store, app, secrets_sealed=b"\x01old")
+    before = await store.get_endpoint(endpoint.id)
+    assert await store.reseal(lambda kind, record_id, blob: b"\x02" + blob) == 1
+    before.timeout_s = 3.0
+    with pytest.raises(ConflictError):
+        await store.update_endpoint(before)
+    assert (await store.get_endpoint(endpoint.id)).secrets_sealed == b"\x02\x01old"
+
+
+async def test_replacing_a_source_keeps_its_creation_time(store: Store) -> None:
+    created = await store.put_source(source("stripe"))
+    replaced = InboundSourceRecord(
+        id=created.id, name="stripe", config_sealed=b"new", created_at=T0 + 50, updated_at=T0 + 60
+    )
+    saved = await store.put_source(replaced)
+    for found in (saved, await store.get_source(created.id)):
+        assert (found.config_sealed, found.updated_at, found.created_at) == (
+            b"new",
+            T0 + 60,
+            created.created_at,
+        )

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from hookgate.errors import NotFoundError, StoreError
 from hookgate.models import Application, Endpoint, Message, new_id
 from hookgate.store.postgres import PostgresStore, migrate_postgres
 from hookgate.store.sql import declared_schema, migrations
@@ -116,3 +117,108 @@ async def test_publish_notifies_a_waiting_worker_in_another_connection(dsn: str)
     finally:
         await publisher.close()
         await worker.close()
+
+
+async def test_a_connection_left_mid_operation_is_discarded_not_reused(dsn: str) -> None:
+    """A connection that failed with a client-side driver error (here: a statement still running on it, the
+    state a connection lost mid-query can be left in) raises `StoreError`, never the asyncpg error, and is
+    terminated: the next call gets a fresh connection instead of "another operation is in progress"."""
+    store = await PostgresStore.open(dsn, min_size=1, max_size=1)
+    background: list[asyncio.Task[object]] = []
+    try:
+        before = await store._one(lambda c: c.fetchval("SELECT pg_backend_pid()"))
+
+        async def overlap(c: asyncpg.Connection) -> object:
+            background.append(asyncio.create_task(c.fetchval("SELECT pg_sleep(0.5)")))
+            await asyncio.sleep(0.05)  # the sleep is now running on this connection
+            return await c.fetchval("SELECT 1")
+
+        with pytest.raises(StoreError, match="another operation is in progress"):
+            await store._one(overlap)
+        with pytest.raises(StoreError, match="another operation is in progress"):
+            await store._tx(overlap)
+        # the pool's only connection was replaced: the next call works, on a new backend
+        app = await store.create_application(Application(id=new_id("app"), name="a", created_at=T0))
+        assert (await store.get_application(app.id)).name == "a"
+        assert await store._one(lambda c: c.fetchval("SELECT pg_backend_pid()")) != before
+    finally:
+        await asyncio.gather(*background, return_exceptions=True)
+        await store.close()
+
+
+async def test_store_errors_leave_a_healthy_connection_in_the_pool(dsn: str) -> None:
+    """A statement's own SQL error (a unique violation) is not a reason to drop the connection."""
+    store = await PostgresStore.open(dsn, min_size=1, max_size=1)
+    try:
+        before = await store._one(lambda c: c.fetchval("SELECT pg_backend_pid()"))
+        app = Application(id=new_id("app"), name="a", created_at=T0)
+        await store.create_application(app)
+        with pytest.raises(StoreError, match="UniqueViolation"):
+            await store.create_application(app)
+        with pytest.raises(NotFoundError):
+            await store.get_endpoint("ep_missing")
+        assert await store._one(lambda c: c.fetchval("SELECT pg_backend_pid()")) == before
+    finally:
+        await store.close()
+
+
+async def test_the_listen_connection_comes_back_after_it_is_killed(dsn: str) -> None:
+    """The worker's LISTEN connection is terminated by the server (as in a restart): the wait in progress
+    ends instead of sleeping out its timeout, and the next wait listens on a new connection."""
+    publisher = await PostgresStore.open(dsn)
+    worker = await PostgresStore.open(dsn)
+    admin = await asyncpg.connect(dsn)
+    try:
+        app = await publisher.create_application(Application(id=new_id("app"), name="a", created_at=T0))
+        await publisher.create_endpoint(
+            Endpoint(
+                id=new_id("ep"), app_id=app.id, url="https://x.example.test/", created_at=T0, updated_at=T0
+            )
+        )
+        await worker.wait_for_work(0.01)  # opens the LISTEN connection
+        assert worker._listener is not None
+        pid = worker._listener.get_server_pid()
+        waiter = asyncio.create_task(worker.wait_for_work(30))
+        await asyncio.sleep(0.1)
+        assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
+        await asyncio.wait_for(waiter, 5)  # far sooner than the 30 s poll timeout
+        await worker.wait_for_work(0.01)  # reconnects (and returns at once: notifications may be lost)
+        assert worker._listener is not None
+        assert worker._listener.get_server_pid() != pid
+        waiter = asyncio.create_task(worker.wait_for_work(30))
+        await asyncio.sleep(0.1)
+        msg = Message(id=new_id("msg"), app_id=app.id, event_type="a.b", payload=b"{}", created_at=T0)
+        await publisher.publish(msg, now=T0)
+        await asyncio.wait_for(waiter, 5)
+    finally:
+        await admin.close()
+        await publisher.close()
+        await worker.close()
+
+
+async def test_the_store_recovers_when_the_server_ends_its_connections(dsn: str) -> None:
+    """The server terminates every connection of the store (what a restart does to them): calls fail with
+    `StoreError` at worst, never another exception, and the store reconnects on its own."""
+    name = "hg_kill_" + new_id("t")[2:14].lower().replace("-", "_")
+    store = await PostgresStore.open(f"{dsn}&application_name={name}", min_size=3, max_size=3)
+    admin = await asyncpg.connect(dsn)
+    try:
+        app = await store.create_application(Application(id=new_id("app"), name="a", created_at=T0))
+        for _ in range(3):
+            killed = await admin.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1",
+                name,
+            )
+            assert killed >= 1
+            outcomes: list[str] = []
+            for _ in range(10):
+                try:
+                    await store.get_application(app.id)
+                except StoreError as exc:
+                    outcomes.append(str(exc))
+                else:
+                    outcomes.append("ok")
+            assert outcomes[-1] == "ok", outcomes
+    finally:
+        await admin.close()
+        await store.close()

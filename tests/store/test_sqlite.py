@@ -19,7 +19,9 @@ def schema_of(conn: sqlite3.Connection) -> dict[tuple[str, str], str]:
         "SELECT type, name, sql FROM sqlite_master"
         " WHERE name NOT LIKE 'sqlite_%' AND name != 'schema_migrations'"
     ).fetchall()
-    return {(t, n): " ".join(sql.split()) for t, n, sql in rows if sql}
+    # ALTER TABLE ... ADD COLUMN appends to the stored CREATE TABLE text as "...\n, col ...)": compare
+    # without the whitespace before commas and closing parentheses
+    return {(t, n): re.sub(r" ([,)])", r"\1", " ".join(sql.split())) for t, n, sql in rows if sql}
 
 
 def test_migrated_schema_equals_declared_schema() -> None:

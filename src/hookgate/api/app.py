@@ -22,7 +22,7 @@ from hookgate.api.auth import ADMIN, ApiError, Auth, Principal, issue_token, req
 from hookgate.api.metrics import CONTENT_TYPE, Metrics
 from hookgate.api.sources import add_routes as add_source_routes
 from hookgate.client import Hookgate
-from hookgate.errors import ConfigError, HookgateError, NotFoundError, StoreError
+from hookgate.errors import ConfigError, ConflictError, HookgateError, NotFoundError, StoreError
 from hookgate.models import (
     ApiToken,
     Application,
@@ -385,6 +385,11 @@ def create_app(
     @app.exception_handler(ConfigError)
     async def invalid(request: Request, exc: ConfigError) -> JSONResponse:
         return _error(422, "invalid", str(exc))
+
+    @app.exception_handler(ConflictError)
+    async def conflict(request: Request, exc: ConflictError) -> JSONResponse:
+        # the services retry version-checked writes; this is what is left when they kept losing
+        return _error(409, "conflict", "the resource changed concurrently; try again")
 
     @app.exception_handler(StoreError)
     async def store_error(request: Request, exc: StoreError) -> JSONResponse:

@@ -38,7 +38,8 @@ import uvicorn
 
 from hookgate.client import Hookgate, validate_url
 from hookgate.config import Settings
-from hookgate.errors import ConfigError, HookgateError
+from hookgate.crypto import SecretBox
+from hookgate.errors import ConfigError, HookgateError, StoreError
 from hookgate.inbound.asgi import Message as ASGIMessage
 from hookgate.inbound.asgi import Receive, Scope, Send, content_length_of, headers_of, read_body, respond
 from hookgate.inbound.pipeline import Pipeline, Rejection
@@ -292,17 +293,35 @@ class Gateway:
                 )
                 await store.create_endpoint(endpoint)
             else:
-                endpoint.url = url
-                endpoint.allow_insecure = self.config.allow_insecure_forward
-                endpoint.secrets_sealed = seal_secrets(box, endpoint.id, sealed)
-                endpoint.settings = {
-                    **{k: v for k, v in endpoint.settings.items() if k != "tls"},
-                    **tls_settings,
-                }
-                endpoint.updated_at = now
-                await store.update_endpoint(endpoint)
+                # version-checked: a worker's concurrent change (a disable after a 410) is not overwritten
+                endpoint = await self.hg.edit_endpoint(
+                    endpoint.id, self._forwarding(box, url, sealed, tls_settings, now)
+                )
                 if not endpoint.enabled:
                     await store.set_endpoint_enabled(endpoint.id, True, reason=None, now=now)
+
+    def _forwarding(
+        self,
+        box: SecretBox,
+        url: str,
+        sealed: EndpointSecrets,
+        tls_settings: dict[str, Any],
+        now: float,
+    ) -> Callable[[Endpoint], None]:
+        """The edit that points a forwarding endpoint at ``url``, signed with the source's forward secret
+        alone and using its ``forward_tls`` settings."""
+
+        def edit(endpoint: Endpoint) -> None:
+            endpoint.url = url
+            endpoint.allow_insecure = self.config.allow_insecure_forward
+            endpoint.secrets_sealed = seal_secrets(box, endpoint.id, sealed)
+            endpoint.settings = {
+                **{k: v for k, v in endpoint.settings.items() if k != "tls"},
+                **tls_settings,
+            }
+            endpoint.updated_at = now
+
+        return edit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -409,6 +428,14 @@ class _GroupPublisher:
                 )
             except HookgateError as exc:
                 results = [exc] * len(batch)
+            except BaseException as exc:
+                # a bug or a cancellation, not a store error: still answer every waiting request (with the
+                # same failure) rather than leave them waiting forever on futures nobody will complete
+                for _, waiting in batch + self._pending:
+                    if not waiting.done():
+                        waiting.set_exception(exc if isinstance(exc, Exception) else StoreError("cancelled"))
+                self._pending = []
+                raise
             self.commits += 1
             for (_, waiting), outcome in zip(batch, results, strict=True):
                 if waiting.done():

@@ -19,7 +19,14 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from hookgate.errors import ConfigError, MalformedError, SignatureError, TimestampError, VerificationError
+from hookgate.errors import (
+    ConfigError,
+    MalformedError,
+    SignatureError,
+    StoreError,
+    TimestampError,
+    VerificationError,
+)
 from hookgate.inbound.jwks import JwksFetcher
 from hookgate.inbound.net import address_allowed, client_address, request_is_https
 from hookgate.inbound.source import Source
@@ -49,6 +56,7 @@ _GENERIC = {
 }
 _CLAIM_LEASE_S = 60.0
 _DUPLICATE_BODY = b'{"status":"already processed"}'
+_UNAVAILABLE_BODY = b'{"error":"unavailable"}'
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,9 +141,12 @@ class Pipeline:
         if not address_allowed(client, src.allow_networks):
             return self._reject(Rejection(403, "ip_not_allowed"), client, None, started)
         if src.rate_limit_per_s is not None:
-            decision = await self._limiter.hit(
-                f"{src.name}:{client or '?'}", rate=src.rate_limit_per_s, burst=src.burst, now=started
-            )
+            try:
+                decision = await self._limiter.hit(
+                    f"{src.name}:{client or '?'}", rate=src.rate_limit_per_s, burst=src.burst, now=started
+                )
+            except StoreError as exc:
+                return self._unavailable("rate_limit_unavailable", exc, client, None, started)
             if not decision.allowed:
                 headers_out = rate_limit_headers(decision.limit, 0, decision.reset_s)
                 return self._reject(Rejection(429, "rate_limited", headers_out), client, None, started)
@@ -174,7 +185,10 @@ class Pipeline:
         if event_id is None:
             return accepted
         key = f"{src.name}:{event_id}"
-        state = await self._idempotency.claim(key, lease_s=_CLAIM_LEASE_S, now=self._clock())
+        try:
+            state = await self._idempotency.claim(key, lease_s=_CLAIM_LEASE_S, now=self._clock())
+        except StoreError as exc:
+            return self._unavailable("idempotency_unavailable", exc, client, event_id, started)
         if state is ClaimState.DONE:
             return self._reject(
                 Rejection(200, "duplicate", body=_DUPLICATE_BODY),
@@ -269,6 +283,14 @@ class Pipeline:
             key_id=accepted.verified.key_id,
             latency_ms=round((self._clock() - accepted.started) * 1000.0, 3),
         )
+
+    def _unavailable(
+        self, reason: str, exc: StoreError, client: str | None, event_id: str | None, started: float
+    ) -> Rejection:
+        """The shared rate-limit or idempotency store is down (Redis or PostgreSQL restarting): not the
+        sender's fault and not an acknowledgement, so a 503 the sender retries, never a crash."""
+        audit.error("inbound.store_failed", source=self.source.name, reason=reason, error=str(exc))
+        return self._reject(Rejection(503, reason, body=_UNAVAILABLE_BODY), client, event_id, started)
 
     def _reject(
         self,

@@ -24,6 +24,8 @@ import asyncpg
 
 from hookgate.errors import StoreError
 from hookgate.inbound.stores import ClaimState, RateDecision, decision
+from hookgate.store._pg import DRIVER_ERRORS as _DRIVER_ERRORS
+from hookgate.store._pg import checkout
 
 __all__ = [
     "PURGE_EVERY",
@@ -38,7 +40,6 @@ __all__ = [
 T = TypeVar("T")
 PURGE_EVERY = 256
 _PURGE_BATCH = 1000
-_DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
 _SCHEMA_LOCK = 7438202  # advisory lock: concurrent CREATE TABLE IF NOT EXISTS can still collide
 
 _SCHEMA = (
@@ -176,12 +177,10 @@ class _PoolStore:
         self._calls = itertools.count(1)
 
     async def _one(self, fn: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
-        """Run ``fn`` on a pool connection; the one place this store translates driver errors."""
-        try:
-            async with self._pool.acquire() as conn:
-                return await fn(conn)
-        except _DRIVER_ERRORS as exc:
-            raise StoreError(f"PostgreSQL inbound store error: {type(exc).__name__}: {exc}") from None
+        """Run ``fn`` on a pool connection; the one place this store translates driver errors (and
+        discards a connection they may have broken, so the store recovers after an outage)."""
+        async with checkout(self._pool, "PostgreSQL inbound store error") as conn:
+            return await fn(conn)
 
     def _purge_due(self) -> bool:
         return next(self._calls) % PURGE_EVERY == 0

@@ -9,7 +9,8 @@ not per delivery).
 Guarantees come from the store's leases, not from this loop: a worker that dies mid-request leaves its
 deliveries in flight until their lease expires, then any worker claims them again (at-least-once). On a
 graceful stop the worker stops claiming, lets in-flight requests finish for a grace period, and releases the
-rest so they are due again at once.
+rest so they are due again at once. A store outage (a database restart) does not end the loop: claims back
+off and retry, and results that could not be written are kept and written once the store answers again.
 """
 
 from __future__ import annotations
@@ -50,6 +51,9 @@ log = structlog.get_logger("hookgate.delivery")
 # delivery is put back with a later due time, so a slow or throttled endpoint cannot hold the worker's slots.
 _MAX_INLINE_WAIT_S = 1.0
 _EXCERPT_CHARS = 1024
+# While the store is unreachable (a database restart, a network cut) the claim loop and the result flusher
+# retry after a pause that doubles from the first to the second value; the first success resets it.
+_STORE_BACKOFF_S = (0.1, 5.0)
 
 
 @dataclass(slots=True)
@@ -222,14 +226,27 @@ class Worker:
         s = self.stats
         return {"delivered": s.delivered, "failed": s.failed, "dead": s.dead, "attempts": s.attempts}
 
+    def _backoff(self, failures: int) -> float:
+        """The pause before the next try after ``failures`` store errors in a row (jittered, so workers that
+        lost the same database do not all come back in the same instant)."""
+        first, cap = _STORE_BACKOFF_S
+        return min(cap, first * 2.0 ** min(failures - 1, 16)) * self._rng.uniform(0.5, 1.0)
+
     async def _claim_loop(self) -> None:
+        failures = 0
         while not self._stopping.is_set():
             try:
                 claimed = await self._claim_more()
             except StoreError as exc:
-                log.error("worker.claim_failed", owner=self.owner, error=str(exc))
-                await self._sleep_or_stop(1.0)
+                # the store is down or unreachable: keep the in-flight work going, back off, try again
+                failures += 1
+                pause = self._backoff(failures)
+                log.error("worker.claim_failed", owner=self.owner, error=str(exc), retry_in_s=round(pause, 2))
+                await self._sleep_or_stop(pause)
                 continue
+            if failures:
+                log.info("worker.store_recovered", owner=self.owner, failed_claims=failures)
+                failures = 0
             if claimed and claimed == self._last_want:
                 continue  # a full batch: more is probably due
             if self._ready:
@@ -293,6 +310,11 @@ class Worker:
                     fut.cancel()
                     with contextlib.suppress(asyncio.CancelledError, StoreError):
                         await fut
+        if waiter.done() and not waiter.cancelled() and isinstance(waiter.exception(), StoreError):
+            # the wake-up source failed at once (the store is down): wait out the timeout instead, or the
+            # loop would spin between a failing wait and a failing claim
+            log.warning("worker.wait_failed", owner=self.owner, error=str(waiter.exception()))
+            await self._sleep_or_stop(timeout)
 
     async def _wait_slot(self, timeout: float) -> None:
         self._slot_free.clear()
@@ -338,22 +360,40 @@ class Worker:
         for observe in self._observers:
             observe(result)
 
-    async def _flush(self) -> None:
+    async def _flush(self) -> bool:
+        """Apply the buffered results; False when the store failed (they are kept for the next flush)."""
         async with self._flush_lock:
             batch, self._results = self._results, []
             if not batch:
-                return
+                return True
             try:
                 await self._store.complete(batch)
             except StoreError as exc:
-                # Unapplied results leave the deliveries leased; they are retried after the lease expires.
-                log.error("worker.complete_failed", count=len(batch), error=str(exc))
+                # Applying a result again is safe (it applies only while the lease is held, and releases it),
+                # so keep those whose lease may still be held and try again; a result whose lease has expired
+                # can no longer apply: its delivery is claimed again (at-least-once).
+                now = self._clock()
+                kept = [r for r in batch if r.started_at + self._lease_s > now]
+                self._results[:0] = kept
+                log.error("worker.complete_failed", count=len(batch), kept=len(kept), error=str(exc))
+                return False
+            return True
 
     async def _flush_loop(self) -> None:
+        failures = 0
         while True:
             await self._results_ready.wait()
             self._results_ready.clear()
-            await self._flush()
+            if await self._flush():
+                failures = 0
+            elif self._stopping.is_set() and not self._tasks:
+                # shutting down with the store unreachable: the leases expire and others redeliver
+                log.error("worker.results_dropped", count=len(self._results))
+                self._results.clear()
+            else:
+                failures += 1
+                await asyncio.sleep(self._backoff(failures))  # also while stopping: tasks still report
+                self._results_ready.set()
             if self._stopping.is_set() and not self._tasks and not self._results:
                 return
 
@@ -464,6 +504,8 @@ class Worker:
         except OAuth2Error as exc:
             # the token endpoint's refusal or failure is the attempt's error: recorded, then retried
             return _Sent(None, "oauth2", str(exc), (self._clock() - started) * 1000.0)
+        except StoreError:
+            raise  # our own store failed (reading the signing key): not the endpoint's doing, see _attempt
         except HookgateError as exc:
             # signing or configuration failure: no request left; it is retried like any failure, and the
             # attempt log says why (the message names the setting, never a secret)
@@ -491,7 +533,15 @@ class Worker:
             "hookgate.attempt": delivery.attempts + 1,
         }
         with span("hookgate.delivery.attempt", **attributes) as traced:
-            sent = await self._send(claim, started)
+            try:
+                sent = await self._send(claim, started)
+            except StoreError as exc:
+                # nothing was sent: put it back without counting an attempt or blaming the endpoint
+                log.warning(
+                    "delivery.deferred", delivery_id=delivery.id, reason="store_unavailable", error=str(exc)
+                )
+                self._defer(claim, self._clock() + self._rng.uniform(0.5, 1.0), "store_unavailable")
+                return
             if traced is not None:
                 traced.set_attribute("http.response.status_code", sent.status_code or 0)
                 if sent.error_class is not None:
@@ -606,8 +656,15 @@ class Worker:
 
     async def _disable(self, endpoint: Endpoint, reason: str, now: float) -> None:
         try:
-            await self._store.set_endpoint_enabled(endpoint.id, False, reason=reason, now=now)
+            # the verdict is about the endpoint as claimed: if an operator changed or re-enabled it since
+            # (a new URL, say), the store keeps the newer version enabled
+            disabled = await self._store.set_endpoint_enabled(
+                endpoint.id, False, reason=reason, now=now, expected_version=endpoint.version
+            )
         except StoreError as exc:
             log.error("endpoint.disable_failed", endpoint_id=endpoint.id, error=str(exc))
+            return
+        if not disabled:
+            log.info("endpoint.disable_skipped", endpoint_id=endpoint.id, reason="changed since claimed")
             return
         log.warning("endpoint.disabled", endpoint_id=endpoint.id, app_id=endpoint.app_id, reason=reason)

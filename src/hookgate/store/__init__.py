@@ -55,18 +55,22 @@ async def apply_migrations(url: str) -> list[int]:
         import asyncpg
 
         from hookgate.errors import StoreError
+        from hookgate.store._pg import DRIVER_ERRORS
         from hookgate.store.postgres import migrate_postgres
 
         try:
             conn = await asyncpg.connect(url)
-        except (OSError, asyncpg.PostgresError) as exc:
+        except DRIVER_ERRORS as exc:
             raise StoreError(f"cannot connect to PostgreSQL: {type(exc).__name__}: {exc}") from None
         try:
             return await migrate_postgres(conn)
-        except asyncpg.PostgresError as exc:
+        except DRIVER_ERRORS as exc:
             raise StoreError(f"PostgreSQL migration failed: {type(exc).__name__}: {exc}") from None
         finally:
-            await conn.close()
+            try:
+                await conn.close()
+            except DRIVER_ERRORS:
+                conn.terminate()
     if url.startswith("memory://"):
         return []
     raise ConfigError("database URL must start with sqlite://, postgresql:// or memory://")

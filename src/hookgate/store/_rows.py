@@ -50,6 +50,7 @@ def endpoint_params(e: Endpoint, *, flag: Callable[[bool], Any] = int) -> dict[s
         "allow_insecure": flag(e.allow_insecure),
         "settings": json.dumps(e.settings),
         "failing_since": e.failing_since,
+        "version": e.version,
     }
 
 
@@ -74,6 +75,7 @@ def endpoint_from_row(row: Row) -> Endpoint:
         allow_insecure=bool(row["allow_insecure"]),
         settings=json.loads(row["settings"]),
         failing_since=row["failing_since"],
+        version=row["version"],
     )
 
 

@@ -142,13 +142,28 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def update_endpoint(self, endpoint: Endpoint) -> Endpoint:
-        """Replace every field of an existing endpoint. Raises `NotFoundError`."""
+        """Write the endpoint's configuration (url, event types, headers, timeout, limits, retry schedule,
+        allow_insecure, settings, sealed secrets, updated_at) if its stored version is still
+        ``endpoint.version``, and move the version on; return the endpoint as stored.
+
+        Field-scoped: enablement, ``failing_since``, application, scheme and creation time are never written
+        here (the worker changes some of them concurrently). Raises `ConflictError` when another write came
+        first (read again and reapply), `NotFoundError` when there is no such endpoint.
+        """
 
     @abc.abstractmethod
     async def set_endpoint_enabled(
-        self, endpoint_id: str, enabled: bool, *, reason: str | None, now: float
-    ) -> None:
-        """Enable or disable; disabling also turns the endpoint's pending deliveries dead."""
+        self,
+        endpoint_id: str,
+        enabled: bool,
+        *,
+        reason: str | None,
+        now: float,
+        expected_version: int | None = None,
+    ) -> bool:
+        """Enable or disable, moving the version on; disabling also turns the endpoint's pending deliveries
+        dead. With ``expected_version`` (a worker's verdict on the endpoint version it delivered to) nothing
+        happens, and False is returned, once the endpoint has changed since. Raises `NotFoundError`."""
 
     @abc.abstractmethod
     async def mark_endpoint_health(self, endpoint_id: str, ok: bool, now: float) -> float | None:

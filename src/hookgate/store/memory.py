@@ -13,7 +13,7 @@ import itertools
 from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol, TypeVar
 
-from hookgate.errors import NotFoundError, StoreError
+from hookgate.errors import ConflictError, NotFoundError, StoreError
 from hookgate.models import (
     ApiToken,
     Application,
@@ -34,6 +34,20 @@ __all__ = ["MemoryStore"]
 
 T = TypeVar("T")
 _RETRYABLE = (DeliveryStatus.PENDING, DeliveryStatus.FAILED)
+# what update_endpoint writes (the SQL stores' update_endpoint query sets the same columns)
+_ENDPOINT_CONFIGURATION = (
+    "url",
+    "updated_at",
+    "event_types",
+    "secrets_sealed",
+    "headers",
+    "timeout_s",
+    "rate_limit_per_s",
+    "max_concurrency",
+    "retry_schedule",
+    "allow_insecure",
+    "settings",
+)
 
 
 def _c(record: T) -> T:
@@ -102,23 +116,38 @@ class MemoryStore(Store):
         return [copy.deepcopy(e) for e in sorted(found, key=lambda e: (e.created_at, e.id))]
 
     async def update_endpoint(self, endpoint: Endpoint) -> Endpoint:
-        self._get(self._endpoints, endpoint.id, "endpoint")
-        self._endpoints[endpoint.id] = copy.deepcopy(endpoint)
-        return copy.deepcopy(endpoint)
+        stored = self._get(self._endpoints, endpoint.id, "endpoint")
+        if stored.version != endpoint.version:
+            raise ConflictError(f"endpoint {endpoint.id!r} changed since it was read")
+        given = copy.deepcopy(endpoint)
+        for name in _ENDPOINT_CONFIGURATION:
+            setattr(stored, name, getattr(given, name))
+        stored.version += 1
+        return copy.deepcopy(stored)
 
     async def set_endpoint_enabled(
-        self, endpoint_id: str, enabled: bool, *, reason: str | None, now: float
-    ) -> None:
+        self,
+        endpoint_id: str,
+        enabled: bool,
+        *,
+        reason: str | None,
+        now: float,
+        expected_version: int | None = None,
+    ) -> bool:
         endpoint = self._get(self._endpoints, endpoint_id, "endpoint")
+        if expected_version is not None and endpoint.version != expected_version:
+            return False
         endpoint.enabled = enabled
         endpoint.disabled_reason = None if enabled else reason
         endpoint.updated_at = now
+        endpoint.version += 1
         if enabled:
             endpoint.failing_since = None
-            return
+            return True
         for d in self._deliveries.values():
             if d.endpoint_id == endpoint_id and d.status in _RETRYABLE:
                 d.status, d.updated_at = DeliveryStatus.DEAD, now
+        return True
 
     async def mark_endpoint_health(self, endpoint_id: str, ok: bool, now: float) -> float | None:
         endpoint = self._get(self._endpoints, endpoint_id, "endpoint")
@@ -312,6 +341,7 @@ class MemoryStore(Store):
                 sources.append((src, blob))
         for e, blob in endpoints:
             e.secrets_sealed = blob
+            e.version += 1
         for k, blob in keys:
             k.private_sealed = blob
         for src, blob in sources:
@@ -443,8 +473,12 @@ class MemoryStore(Store):
     async def put_source(self, source: InboundSourceRecord) -> InboundSourceRecord:
         if any(s.name == source.name and s.id != source.id for s in self._sources.values()):
             raise StoreError(f"an inbound source named {source.name!r} already exists")
-        self._sources[source.id] = _c(source)
-        return _c(source)
+        stored = _c(source)
+        existing = self._sources.get(source.id)
+        if existing is not None:
+            stored.created_at = existing.created_at  # replacing keeps the creation time
+        self._sources[source.id] = stored
+        return _c(stored)
 
     async def get_source(self, source_id: str) -> InboundSourceRecord:
         return _c(self._get(self._sources, source_id, "inbound source"))

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 
-from hookgate.errors import HookgateError, NotFoundError, StoreError
+from hookgate.errors import ConflictError, HookgateError, NotFoundError, StoreError
 from hookgate.models import (
     ApiToken,
     Application,
@@ -30,6 +30,7 @@ from hookgate.models import (
     SigningKey,
     SigningKeyStatus,
 )
+from hookgate.store._pg import DRIVER_ERRORS, checkout
 from hookgate.store._rows import (
     api_token_from_row,
     api_token_params,
@@ -60,10 +61,8 @@ __all__ = ["PostgresStore", "migrate_postgres"]
 T = TypeVar("T")
 CHANNEL = "hookgate_work"
 _PARAM = re.compile(r"(?<!:):([a-z_]+)")
-# OutdatedSchemaCacheError: a composite type (the claim returns message and endpoint rows) changed under a
-# cached codec, e.g. a migration added a column while this process was up; asyncpg reloads its cache on this
-# error, so only the one call fails.
-_DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.exceptions.OutdatedSchemaCacheError)
+# How long the LISTEN connection may take to (re)connect before a wait falls back to polling.
+_LISTEN_CONNECT_TIMEOUT_S = 5.0
 
 
 class _Query:
@@ -132,6 +131,8 @@ class PostgresStore(Store):
         self._dsn = dsn
         self._work = asyncio.Event()
         self._listener: asyncpg.Connection | None = None
+        # set once a LISTEN connection existed or failed: a later (re)connect may have missed notifications
+        self._listen_lost = False
 
     @classmethod
     async def open(
@@ -141,29 +142,30 @@ class PostgresStore(Store):
             pool = await asyncpg.create_pool(
                 dsn, min_size=min_size, max_size=max_size, connection_class=_Connection
             )
-            if migrate:
-                async with pool.acquire() as conn:
-                    await migrate_postgres(conn)
-        except (OSError, asyncpg.PostgresError) as exc:
+        except DRIVER_ERRORS as exc:
             raise StoreError(f"cannot open PostgreSQL store: {type(exc).__name__}: {exc}") from None
+        if migrate:
+            try:
+                async with checkout(pool, "cannot migrate PostgreSQL store") as conn:
+                    await migrate_postgres(conn)
+            except BaseException:
+                pool.terminate()
+                raise
         return cls(pool, dsn)
 
+    # Every query goes through _tx or _one, the one place this store meets asyncpg: driver errors become
+    # `StoreError` there, and a connection they may have broken is terminated, not reused (see store._pg).
+
     async def _tx(self, fn: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
-        """Run ``fn`` in one transaction on a pool connection; driver errors become `StoreError`."""
-        try:
-            async with self._pool.acquire() as conn, conn.transaction():
-                return await fn(conn)
-        except _DRIVER_ERRORS as exc:
-            raise StoreError(f"PostgreSQL error: {type(exc).__name__}: {exc}") from None
+        """Run ``fn`` in one transaction on a pool connection."""
+        async with checkout(self._pool, "PostgreSQL error") as conn, conn.transaction():
+            return await fn(conn)
 
     async def _one(self, fn: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
         """Run ``fn``, which sends exactly one statement, outside an explicit transaction: a statement is
         atomic on its own, and BEGIN/COMMIT would cost two more round trips."""
-        try:
-            async with self._pool.acquire() as conn:
-                return await fn(conn)
-        except _DRIVER_ERRORS as exc:
-            raise StoreError(f"PostgreSQL error: {type(exc).__name__}: {exc}") from None
+        async with checkout(self._pool, "PostgreSQL error") as conn:
+            return await fn(conn)
 
     async def _fetchrow(self, name: str, params: dict[str, Any]) -> Any:
         q = Q[name]
@@ -182,9 +184,15 @@ class PostgresStore(Store):
 
     async def close(self) -> None:
         if self._listener is not None:
-            with contextlib.suppress(Exception):
-                await self._listener.close()
-        await self._pool.close()
+            listener, self._listener = self._listener, None
+            try:
+                await listener.close()
+            except DRIVER_ERRORS:
+                listener.terminate()
+        try:
+            await self._pool.close()
+        except DRIVER_ERRORS:
+            self._pool.terminate()  # a connection broken by an outage cannot close gracefully
 
     # -- applications and endpoints -----------------------------------------------------------------
 
@@ -225,27 +233,41 @@ class PostgresStore(Store):
         return [endpoint_from_row(r) for r in await self._fetch("list_endpoints", {"app_id": app_id})]
 
     async def update_endpoint(self, endpoint: Endpoint) -> Endpoint:
-        params = endpoint_params(endpoint, flag=bool)
-        if await self._one(lambda c: self._exec(c, "update_endpoint", params)) == 0:
+        row = await self._fetchrow("update_endpoint", endpoint_params(endpoint, flag=bool))
+        if row is not None:
+            return endpoint_from_row(row)
+        # a second read, outside the update: it only chooses the error to raise
+        if await self._fetchrow("get_endpoint", {"id": endpoint.id}) is None:
             raise NotFoundError(f"endpoint {endpoint.id!r} not found")
-        return endpoint
+        raise ConflictError(f"endpoint {endpoint.id!r} changed since it was read")
 
     async def set_endpoint_enabled(
-        self, endpoint_id: str, enabled: bool, *, reason: str | None, now: float
-    ) -> None:
-        async def tx(c: asyncpg.Connection) -> None:
+        self,
+        endpoint_id: str,
+        enabled: bool,
+        *,
+        reason: str | None,
+        now: float,
+        expected_version: int | None = None,
+    ) -> bool:
+        async def tx(c: asyncpg.Connection) -> bool:
             params = {
                 "id": endpoint_id,
                 "enabled": enabled,
                 "reason": None if enabled else reason,
                 "now": now,
+                "version": expected_version,
             }
             if await self._exec(c, "set_endpoint_enabled", params) == 0:
-                raise NotFoundError(f"endpoint {endpoint_id!r} not found")
+                q = Q["get_endpoint"]
+                if await c.fetchrow(q.sql, *q.args({"id": endpoint_id})) is None:
+                    raise NotFoundError(f"endpoint {endpoint_id!r} not found")
+                return False  # changed since the caller's version
             if not enabled:
                 await self._exec(c, "kill_pending_of_endpoint", {"id": endpoint_id, "now": now})
+            return True
 
-        await self._tx(tx)
+        return await self._tx(tx)
 
     async def mark_endpoint_health(self, endpoint_id: str, ok: bool, now: float) -> float | None:
         row = await self._fetchrow(
@@ -386,14 +408,33 @@ class PostgresStore(Store):
 
     async def wait_for_work(self, timeout: float) -> None:
         if self._listener is None or self._listener.is_closed():
-            try:
-                self._listener = await asyncpg.connect(self._dsn)
-                await self._listener.add_listener(CHANNEL, lambda *_: self._work.set())
-            except (OSError, asyncpg.PostgresError):
-                self._listener = None  # fall back to polling: the timeout still bounds the wait
+            await self._listen()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._work.wait(), timeout)
         self._work.clear()
+
+    async def _listen(self) -> None:
+        """(Re)open the LISTEN connection; on failure the wait falls back to polling (its timeout)."""
+        if self._listener is not None:
+            self._listener.terminate()  # closed by an outage: free what is left of it
+            self._listener = None
+            self._listen_lost = True
+        conn: asyncpg.Connection | None = None
+        try:
+            conn = await asyncpg.connect(self._dsn, timeout=_LISTEN_CONNECT_TIMEOUT_S)
+            await conn.add_listener(CHANNEL, lambda *_: self._work.set())
+            # losing the connection ends the current wait, so the next one reconnects without delay
+            conn.add_termination_listener(lambda _: self._work.set())
+        except DRIVER_ERRORS:
+            if conn is not None:
+                conn.terminate()
+            self._listen_lost = True
+            return
+        self._listener = conn
+        if self._listen_lost:
+            # notifications sent while nobody listened are gone: have the caller look for work now
+            self._listen_lost = False
+            self._work.set()
 
     async def resend(self, delivery_id: str, *, now: float) -> Delivery:
         async def tx(c: asyncpg.Connection) -> Any:
@@ -586,9 +627,7 @@ class PostgresStore(Store):
         return page_of("dlv", items, limit, lambda d: (d.created_at, d.id))
 
     async def put_source(self, source: InboundSourceRecord) -> InboundSourceRecord:
-        params = source_params(source)
-        await self._one(lambda c: self._exec(c, "put_source", params))
-        return source
+        return source_from_row(await self._fetchrow("put_source", source_params(source)))
 
     async def get_source(self, source_id: str) -> InboundSourceRecord:
         row = await self._fetchrow("get_source", {"id": source_id})

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from hookgate.errors import HookgateError, NotFoundError, StoreError
+from hookgate.errors import ConflictError, HookgateError, NotFoundError, StoreError
 from hookgate.models import (
     ApiToken,
     Application,
@@ -203,29 +203,42 @@ class SQLiteStore(Store):
         return [_endpoint(r) for r in rows]
 
     async def update_endpoint(self, endpoint: Endpoint) -> Endpoint:
-        count = await self._run(
-            lambda c: c.execute(Q["update_endpoint"], _endpoint_params(endpoint)).rowcount
-        )
-        if count == 0:
-            raise NotFoundError(f"endpoint {endpoint.id!r} not found")
-        return endpoint
+        def tx(c: sqlite3.Connection) -> Endpoint:
+            row = c.execute(Q["update_endpoint"], _endpoint_params(endpoint)).fetchone()
+            if row is not None:
+                return _endpoint(row)
+            if c.execute(Q["get_endpoint"], {"id": endpoint.id}).fetchone() is None:
+                raise NotFoundError(f"endpoint {endpoint.id!r} not found")
+            raise ConflictError(f"endpoint {endpoint.id!r} changed since it was read")
+
+        return await self._run(tx)
 
     async def set_endpoint_enabled(
-        self, endpoint_id: str, enabled: bool, *, reason: str | None, now: float
-    ) -> None:
-        def tx(c: sqlite3.Connection) -> None:
+        self,
+        endpoint_id: str,
+        enabled: bool,
+        *,
+        reason: str | None,
+        now: float,
+        expected_version: int | None = None,
+    ) -> bool:
+        def tx(c: sqlite3.Connection) -> bool:
             params = {
                 "id": endpoint_id,
                 "enabled": int(enabled),
                 "reason": None if enabled else reason,
                 "now": now,
+                "version": expected_version,
             }
             if c.execute(Q["set_endpoint_enabled"], params).rowcount == 0:
-                raise NotFoundError(f"endpoint {endpoint_id!r} not found")
+                if c.execute(Q["get_endpoint"], {"id": endpoint_id}).fetchone() is None:
+                    raise NotFoundError(f"endpoint {endpoint_id!r} not found")
+                return False  # changed since the caller's version
             if not enabled:
                 c.execute(Q["kill_pending_of_endpoint"], {"id": endpoint_id, "now": now})
+            return True
 
-        await self._run(tx)
+        return await self._run(tx)
 
     async def mark_endpoint_health(self, endpoint_id: str, ok: bool, now: float) -> float | None:
         query = Q["endpoint_healthy"] if ok else Q["endpoint_failing"]
@@ -599,8 +612,8 @@ class SQLiteStore(Store):
         return page_of("dlv", items, limit, lambda d: (d.created_at, d.id))
 
     async def put_source(self, source: InboundSourceRecord) -> InboundSourceRecord:
-        await self._run(lambda c: c.execute(Q["put_source"], source_params(source)))
-        return source
+        row = await self._run(lambda c: c.execute(Q["put_source"], source_params(source)).fetchone())
+        return source_from_row(row)
 
     async def get_source(self, source_id: str) -> InboundSourceRecord:
         rows = await self._rows("get_source", {"id": source_id})

@@ -24,7 +24,8 @@ CREATE TABLE endpoints (
     retry_schedule TEXT,
     allow_insecure BOOLEAN NOT NULL,
     settings TEXT NOT NULL,
-    failing_since DOUBLE PRECISION
+    failing_since DOUBLE PRECISION,
+    version INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX endpoints_app ON endpoints(app_id, created_at);
 

@@ -12,18 +12,20 @@ UPDATE applications SET name = :name WHERE id = :id RETURNING id, name, created_
 -- name: insert_endpoint
 INSERT INTO endpoints (id, app_id, url, created_at, updated_at, event_types, enabled, disabled_reason, scheme,
     secrets_sealed, headers, timeout_s, rate_limit_per_s, max_concurrency, retry_schedule, allow_insecure,
-    settings, failing_since)
+    settings, failing_since, version)
 VALUES (:id, :app_id, :url, :created_at, :updated_at, :event_types, :enabled, :disabled_reason, :scheme,
     :secrets_sealed, :headers, :timeout_s, :rate_limit_per_s, :max_concurrency, :retry_schedule, :allow_insecure,
-    :settings, :failing_since);
+    :settings, :failing_since, :version);
 
 -- name: update_endpoint
-UPDATE endpoints SET app_id = :app_id, url = :url, created_at = :created_at, updated_at = :updated_at,
-    event_types = :event_types, enabled = :enabled, disabled_reason = :disabled_reason, scheme = :scheme,
+-- field-scoped and version-checked: the configuration an operator edits, and only over the version the writer
+-- read; enablement, health, owner, scheme and creation time have their own statements and stay as stored
+UPDATE endpoints SET url = :url, updated_at = :updated_at, event_types = :event_types,
     secrets_sealed = :secrets_sealed, headers = :headers, timeout_s = :timeout_s,
     rate_limit_per_s = :rate_limit_per_s, max_concurrency = :max_concurrency, retry_schedule = :retry_schedule,
-    allow_insecure = :allow_insecure, settings = :settings, failing_since = :failing_since
-WHERE id = :id;
+    allow_insecure = :allow_insecure, settings = :settings, version = version + 1
+WHERE id = :id AND version = :version
+RETURNING *;
 
 -- name: get_endpoint
 SELECT * FROM endpoints WHERE id = :id;
@@ -32,9 +34,10 @@ SELECT * FROM endpoints WHERE id = :id;
 SELECT * FROM endpoints WHERE app_id = :app_id ORDER BY created_at, id;
 
 -- name: set_endpoint_enabled
+-- with :version (a worker's verdict about the configuration it delivered to), only while that is current
 UPDATE endpoints SET enabled = :enabled, disabled_reason = :reason, updated_at = :now,
-    failing_since = CASE WHEN :enabled THEN NULL ELSE failing_since END
-WHERE id = :id;
+    failing_since = CASE WHEN :enabled THEN NULL ELSE failing_since END, version = version + 1
+WHERE id = :id AND (:version IS NULL OR version = :version);
 
 -- name: kill_pending_of_endpoint
 UPDATE deliveries SET status = 'dead', updated_at = :now
@@ -155,7 +158,8 @@ WHERE kid = :kid
 RETURNING *;
 
 -- name: set_endpoint_secrets_sealed
-UPDATE endpoints SET secrets_sealed = :blob WHERE id = :id;
+-- a new version: a copy read before the reseal must not write the old blob back
+UPDATE endpoints SET secrets_sealed = :blob, version = version + 1 WHERE id = :id;
 
 -- name: sealed_sources
 SELECT id, config_sealed FROM inbound_sources ORDER BY id;
@@ -238,11 +242,13 @@ WHERE endpoint_id = :endpoint_id AND (:status IS NULL OR status = :status) AND (
 ORDER BY created_at DESC, id DESC LIMIT :limit;
 
 -- name: put_source
--- create or replace by id; a second source with the same name violates the unique name
+-- create or replace by id (the creation time stays); a second source with the same name violates the
+-- unique name
 INSERT INTO inbound_sources (id, name, config_sealed, created_at, updated_at)
 VALUES (:id, :name, :config_sealed, :created_at, :updated_at)
 ON CONFLICT (id) DO UPDATE SET name = excluded.name, config_sealed = excluded.config_sealed,
-    created_at = excluded.created_at, updated_at = excluded.updated_at;
+    updated_at = excluded.updated_at
+RETURNING *;
 
 -- name: get_source
 SELECT * FROM inbound_sources WHERE id = :id;

@@ -24,7 +24,8 @@ CREATE TABLE endpoints (
     retry_schedule TEXT,
     allow_insecure INTEGER NOT NULL,
     settings TEXT NOT NULL,
-    failing_since REAL
+    failing_since REAL,
+    version INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX endpoints_app ON endpoints(app_id, created_at);
 

@@ -1,0 +1,65 @@
+"""The asyncpg boundary shared by hookgate's PostgreSQL adapters: which driver errors become `StoreError`,
+and a pool checkout that throws away a connection an error may have left broken.
+
+asyncpg raises more than `asyncpg.PostgresError`: a connection lost mid-statement surfaces as
+``ConnectionDoesNotExistError``, ``InterfaceError`` or ``InternalClientError`` ("cannot switch to state 15;
+another operation is in progress"), a refused reconnect as ``OSError``. Such a connection can still look open
+while its protocol state is wrong, and the pool would hand it out again; so a connection that saw anything
+but a statement's own SQL error (or one of our errors) is terminated rather than returned to the pool.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+import asyncpg
+
+from hookgate.errors import HookgateError, StoreError
+
+__all__ = ["DRIVER_ERRORS", "checkout", "may_break_connection"]
+
+# OSError covers ConnectionError and TimeoutError (a connect timeout); InternalClientError covers asyncpg's
+# OutdatedSchemaCacheError and protocol-state errors.
+DRIVER_ERRORS: tuple[type[BaseException], ...] = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
+    OSError,
+)
+
+# server errors that end the session: 08xxx connection exceptions, 57xxx operator intervention (the
+# administrator shut the server down, it is starting up, the backend was terminated)
+_SESSION_ERRORS = (asyncpg.PostgresConnectionError, asyncpg.exceptions.OperatorInterventionError)
+
+
+def may_break_connection(exc: BaseException) -> bool:
+    """Whether the connection that raised ``exc`` may be unusable: anything but one of our own errors or a
+    server error about the statement (a unique violation, a syntax error) after which the session goes on."""
+    if isinstance(exc, HookgateError):
+        return False
+    if isinstance(exc, asyncpg.PostgresError):
+        return isinstance(exc, _SESSION_ERRORS)
+    return True  # client-side errors, OSError, cancellation: the protocol state is unknown
+
+
+@contextlib.asynccontextmanager
+async def checkout(pool: asyncpg.Pool, what: str) -> AsyncIterator[asyncpg.Connection]:
+    """A connection from ``pool`` for one unit of work.
+
+    Driver errors, from acquiring the connection or from the work, become `StoreError` (``what`` starts the
+    message); our own errors pass through. When the work failed in a way that may have broken the connection,
+    it is terminated, so the pool opens a fresh one next time instead of reusing it.
+    """
+    try:
+        async with pool.acquire() as conn:
+            try:
+                yield conn
+            except BaseException as exc:
+                if may_break_connection(exc):
+                    # already released if asyncpg saw the connection close: then it is gone anyway
+                    with contextlib.suppress(asyncpg.InterfaceError):
+                        conn.terminate()
+                raise
+    except DRIVER_ERRORS as exc:
+        raise StoreError(f"{what}: {type(exc).__name__}: {exc}") from None
