@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from hookgate.client import source_aad
 from tests.api.conftest import Api
 
@@ -81,3 +83,28 @@ async def test_names_are_unique(api: Api) -> None:
     again = await api.client.post(f"{V1}/sources", json={**SOURCE, "path": "/inbound/other"})
     assert again.status_code == 409
     assert again.json()["error"]["code"] == "conflict"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/inbound/../api/v1/tokens",
+        "/inbound/%2e%2e/api/v1/tokens",
+        "/inbound/./github",
+        "/inbound//github",
+        "/inbound/github/..",
+        "/inbound/..",
+    ],
+)
+async def test_paths_with_dot_segments_are_refused(api: Api, path: str) -> None:
+    response = await api.client.post(f"{V1}/sources", json={**SOURCE, "path": path})
+    assert response.status_code == 422, response.text
+    assert "path" in response.text
+    assert (await api.client.get(f"{V1}/sources")).json() == []
+
+
+async def test_path_segments_that_only_start_with_dots_are_fine(api: Api) -> None:
+    for n, path in enumerate(["/inbound/.well-known/hooks", "/inbound/..x", "/inbound/v1.2/github/"]):
+        body = {**SOURCE, "name": f"gh-{n}", "path": path}
+        response = await api.client.post(f"{V1}/sources", json=body)
+        assert response.status_code == 201, (path, response.text)

@@ -22,6 +22,9 @@ __all__ = ["DEFAULT_MAX_BODY", "Source"]
 DEFAULT_MAX_BODY = 1024 * 1024
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _EVENT_ID = re.compile(r"^(header:[!#$%&'*+.^_`|~0-9A-Za-z-]+|json:[A-Za-z0-9_.-]+)$")
+# RFC 3986 pchar without percent-encoding: ASGI and WSGI hand over decoded paths, so an escape can never
+# match a request, and refusing it leaves no encoded dot-segment (%2e%2e) to slip past the segment check
+_PATH_CHARS = re.compile(r"^[A-Za-z0-9\-._~!$&'()*+,;=:@/]+$")
 _FIELDS = frozenset(
     {
         "scheme",
@@ -100,8 +103,8 @@ class Source:
         ):
             raise ConfigError(f"{where}: event_id must be 'header:<Name>' or 'json:<field>'")
         _check_limits(self, where)
-        if self.path is not None and (not isinstance(self.path, str) or not self.path.startswith("/")):
-            raise ConfigError(f"{where}: path must start with '/'")
+        if self.path is not None:
+            _check_path(self.path, where)
         object.__setattr__(self, "_allow", parse_networks(self.allow_ips, f"{where}: allow_ips"))
         object.__setattr__(
             self, "_trusted", parse_networks(self.trusted_proxies, f"{where}: trusted_proxies")
@@ -194,6 +197,26 @@ def _check_forward_secret(secret: object, where: str) -> None:
         build_signer("standard-webhooks", [resolve_secret(secret, f"{where}: forward_secret")], [])
     except ConfigError as exc:
         raise ConfigError(f"{where}: forward_secret: {exc}") from None
+
+
+def _check_path(path: object, where: str) -> None:
+    """A route path in normal form: no dot-segments, empty segments or percent-escapes.
+
+    The path is matched exactly, so ``/inbound/../api/v1/tokens`` would be served by the source here while a
+    proxy or log reader normalises it to another route; such paths are refused rather than rewritten.
+    """
+    if not isinstance(path, str) or not path.startswith("/"):
+        raise ConfigError(f"{where}: path must start with '/'")
+    if len(path) > 1024 or not _PATH_CHARS.match(path):
+        raise ConfigError(
+            f"{where}: path may hold only letters, digits and -._~!$&'()*+,;=:@/ (no percent-escapes, "
+            "spaces or backslashes), at most 1024 characters"
+        )
+    segments = path[1:].split("/")
+    if segments[-1] == "":  # a trailing slash (or the root) is a route of its own, not an empty segment
+        segments.pop()
+    if any(segment in ("", ".", "..") for segment in segments):
+        raise ConfigError(f"{where}: path must be normalised: no '.' or '..' segments and no '//'")
 
 
 def _check_jwks(source: Source, where: str) -> None:
