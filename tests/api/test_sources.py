@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from typing import Any
 
+import httpx
 import pytest
 
+from hookgate.api.inbound import InboundRouter
 from hookgate.client import source_aad
-from tests.api.conftest import Api
+from tests.api.conftest import BASE, Api
 
 V1 = "/api/v1"
 INBOUND_SECRET = "s3cret-inbound-value"
@@ -83,6 +87,42 @@ async def test_names_are_unique(api: Api) -> None:
     again = await api.client.post(f"{V1}/sources", json={**SOURCE, "path": "/inbound/other"})
     assert again.status_code == 409
     assert again.json()["error"]["code"] == "conflict"
+
+
+async def test_secret_references_are_resolved_never_used_as_the_key(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("HOOKGATE_TEST_API_GH_SECRET", raising=False)
+    by_reference = {**SOURCE, "secrets": ["env:HOOKGATE_TEST_API_GH_SECRET"], "require_https": False}
+    unresolved = await api.client.post(f"{V1}/sources", json=by_reference)
+    assert unresolved.status_code == 422
+    assert "HOOKGATE_TEST_API_GH_SECRET" in unresolved.text
+    monkeypatch.setenv("HOOKGATE_TEST_API_GH_SECRET", INBOUND_SECRET)
+    created = await api.client.post(f"{V1}/sources", json=by_reference)
+    assert created.status_code == 201, created.text
+    # the reference is what is stored (so rotating the variable needs no API call), never its value
+    record = await api.hg.store.get_source(created.json()["id"])
+    assert api.hg.box is not None
+    opened = api.hg.box.open(record.config_sealed, source_aad(record.id))
+    assert b"env:HOOKGATE_TEST_API_GH_SECRET" in opened
+    assert INBOUND_SECRET.encode() not in opened
+    router = InboundRouter(api.app, api.hg, refresh_s=0.0)
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=router), base_url=BASE) as client:
+            body = b'{"action":"opened"}'
+            genuine = await client.post(
+                "/inbound/github", content=body, headers=github(INBOUND_SECRET, body, "1")
+            )
+            literal = github("env:HOOKGATE_TEST_API_GH_SECRET", body, "2")
+            forged = await client.post("/inbound/github", content=body, headers=literal)
+    finally:
+        await router.close()
+    assert (genuine.status_code, forged.status_code) == (200, 401)
+
+
+def github(secret: str, body: bytes, delivery: str) -> dict[str, str]:
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return {"X-Hub-Signature-256": f"sha256={digest}", "X-GitHub-Delivery": delivery}
 
 
 @pytest.mark.parametrize(

@@ -1,12 +1,189 @@
-"""A source's configuration: route paths in normal form."""
+"""A source's configuration: secret and key references resolved (and read again) as outbound endpoints'
+are, and route paths in normal form."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
 import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 from hookgate.errors import ConfigError
+from hookgate.inbound.asgi import HookgateMiddleware
+from hookgate.inbound.pipeline import Accepted, Admission, Pipeline, Rejection
 from hookgate.inbound.source import Source
-from tests.inbound._peers import STRIPE_SECRET
+from hookgate.outbound.security import REFERENCE_TTL_S
+from tests.inbound._peers import (
+    GH_BODY,
+    GH_SECRET,
+    STRIPE_BODY,
+    STRIPE_SECRET,
+    Clock,
+    captured_audit,
+    decisions,
+    github_headers,
+    stripe_headers,
+)
+
+
+async def check(pipeline: Pipeline, body: bytes, headers: dict[str, str]) -> Accepted | Rejection:
+    admission = Admission("127.0.0.1", pipeline._clock())
+    return await pipeline.verify(admission, body, {k.lower(): v for k, v in headers.items()})
+
+
+def stripe_with(secret: str) -> Source:
+    return Source("stripe", "stripe", secrets=(secret,), event_id="json:id", require_https=False)
+
+
+# -- item 1: references resolve to the secret, never become the key ---------------------------------------
+
+
+async def test_an_env_reference_is_the_secret_it_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOOKGATE_TEST_STRIPE_SECRET", STRIPE_SECRET)
+    pipeline = Pipeline(stripe_with("env:HOOKGATE_TEST_STRIPE_SECRET"), clock=Clock())
+    genuine = await check(pipeline, STRIPE_BODY, stripe_headers())
+    assert isinstance(genuine, Accepted), genuine
+    # whoever reads the configuration knows the text "env:...": it must not sign anything
+    forged = await check(
+        pipeline,
+        STRIPE_BODY.replace(b"evt_1NxYz", b"evt_2"),
+        stripe_headers(secret="env:HOOKGATE_TEST_STRIPE_SECRET"),
+    )
+    assert isinstance(forged, Rejection)
+    assert forged.status == 401
+
+
+async def test_a_file_reference_is_the_secret_in_the_file(tmp_path: Path) -> None:
+    secret_file = tmp_path / "github.secret"
+    secret_file.write_text(GH_SECRET + "\n", encoding="utf-8")
+    source = Source(
+        "github",
+        "github",
+        secrets=(f"file:{secret_file}",),
+        event_id="header:X-GitHub-Delivery",
+        require_https=False,
+    )
+    result = await check(Pipeline(source, clock=Clock()), GH_BODY, github_headers())
+    assert isinstance(result, Accepted), result
+
+
+@pytest.mark.parametrize(
+    ("fields", "match"),
+    [
+        ({"scheme": "stripe", "secrets": ("env:HOOKGATE_TEST_UNSET",)}, r"secrets\[0\].*HOOKGATE_TEST_UNSET"),
+        (
+            {"scheme": "stripe", "secrets": (STRIPE_SECRET, "file:/nonexistent/hookgate/secret")},
+            r"secrets\[1\].*cannot be read",
+        ),
+        ({"scheme": "jws", "keys": ("env:HOOKGATE_TEST_UNSET",)}, r"keys\[0\].*HOOKGATE_TEST_UNSET"),
+        (
+            {"scheme": "stripe", "secrets": (STRIPE_SECRET,), "forward_secret": "env:HOOKGATE_TEST_UNSET"},
+            r"forward_secret.*HOOKGATE_TEST_UNSET",
+        ),
+    ],
+)
+def test_an_unresolvable_reference_is_a_configuration_error_at_load(
+    fields: dict[str, Any], match: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("HOOKGATE_TEST_UNSET", raising=False)
+    with pytest.raises(ConfigError, match=match):
+        Source("partner", **fields)
+    with pytest.raises(ConfigError, match=match):
+        Source.from_mapping("partner", {k: list(v) if isinstance(v, tuple) else v for k, v in fields.items()})
+
+
+def test_an_empty_secret_file_is_a_configuration_error(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.write_text("\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="empty"):
+        stripe_with(f"file:{empty}")
+
+
+async def test_references_are_read_again_on_the_outbound_schedule(monkeypatch: pytest.MonkeyPatch) -> None:
+    old, new = STRIPE_SECRET, "whsec_rotated_5f2b0c8e1d9a4b7c"
+    monkeypatch.setenv("HOOKGATE_TEST_ROTATING", old)
+    clock = Clock()
+    pipeline = Pipeline(stripe_with("env:HOOKGATE_TEST_ROTATING"), clock=clock)
+
+    async def status(secret: str, event: str) -> int:
+        body = STRIPE_BODY.replace(b"evt_1NxYz", event.encode())
+        result = await check(pipeline, body, stripe_headers(body, ts=int(clock.now), secret=secret))
+        return 200 if isinstance(result, Accepted) else result.status
+
+    assert await status(old, "evt_a") == 200
+    monkeypatch.setenv("HOOKGATE_TEST_ROTATING", new)
+    clock.now += REFERENCE_TTL_S - 1  # not due yet: the secret read last is still the one in use
+    assert await status(old, "evt_b") == 200
+    assert await status(new, "evt_c") == 401
+    clock.now += 1
+    assert await status(new, "evt_d") == 200
+    assert await status(old, "evt_e") == 401
+
+
+async def test_a_reference_that_stops_resolving_refuses_as_unavailable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HOOKGATE_TEST_WITHDRAWN", STRIPE_SECRET)
+    clock = Clock()
+    pipeline = Pipeline(stripe_with("env:HOOKGATE_TEST_WITHDRAWN"), clock=clock)
+    assert isinstance(await check(pipeline, STRIPE_BODY, stripe_headers()), Accepted)
+    monkeypatch.delenv("HOOKGATE_TEST_WITHDRAWN")
+    clock.now += REFERENCE_TTL_S
+    body = STRIPE_BODY.replace(b"evt_1NxYz", b"evt_2")
+    with captured_audit(monkeypatch) as captured:
+        result = await check(pipeline, body, stripe_headers(body, ts=int(clock.now)))
+    assert isinstance(result, Rejection)
+    assert (result.status, result.reason, result.body) == (
+        503,
+        "secret_unavailable",
+        b'{"error":"unavailable"}',
+    )
+    assert [d["reason"] for d in decisions(captured)] == ["secret_unavailable"]
+    assert all(STRIPE_SECRET not in json.dumps(entry, default=str) for entry in captured)
+    # back again: the next request reads it at once
+    monkeypatch.setenv("HOOKGATE_TEST_WITHDRAWN", STRIPE_SECRET)
+    assert isinstance(await check(pipeline, body, stripe_headers(body, ts=int(clock.now))), Accepted)
+
+
+def test_references_stay_out_of_the_repr(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOOKGATE_TEST_STRIPE_SECRET", STRIPE_SECRET)
+    source = stripe_with("env:HOOKGATE_TEST_STRIPE_SECRET")
+    assert STRIPE_SECRET not in repr(source)
+    assert "HOOKGATE_TEST_STRIPE_SECRET" not in repr(source)
+
+
+async def test_middleware_sources_built_in_code_resolve_references(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOOKGATE_TEST_STRIPE_SECRET", STRIPE_SECRET)
+    seen: list[bytes] = []
+
+    async def handler(request: Request) -> Response:
+        seen.append(await request.body())
+        return JSONResponse({"ok": True})
+
+    source = Source(
+        "stripe",
+        "stripe",
+        secrets=("env:HOOKGATE_TEST_STRIPE_SECRET",),
+        path="/hooks/stripe",
+        event_id="json:id",
+    )
+    app = HookgateMiddleware(
+        Starlette(routes=[Route("/hooks/stripe", handler, methods=["POST"])]), sources=[source], clock=Clock()
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as client:
+        ok = await client.post("/hooks/stripe", content=STRIPE_BODY, headers=stripe_headers())
+        literal = stripe_headers(secret="env:HOOKGATE_TEST_STRIPE_SECRET")
+        forged = await client.post("/hooks/stripe", content=STRIPE_BODY, headers=literal)
+    assert (ok.status_code, forged.status_code) == (200, 401)
+    assert seen == [STRIPE_BODY]
+
 
 # -- item 17: route paths in normal form ------------------------------------------------------------------
 

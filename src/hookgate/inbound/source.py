@@ -2,6 +2,10 @@
 
 A `Source` is validated when it is built (in `__post_init__`, or from a TOML table with `Source.from_mapping`)
 so a typo fails at start-up with a message naming the source and the field, not at the first webhook.
+
+Secrets and keys may be references (``env:NAME``, ``file:PATH``), resolved exactly as an outbound endpoint's
+are (`hookgate.outbound.security.resolve_secret`): at build time, where a reference that cannot be resolved
+is a `ConfigError`, and again every `REFERENCE_TTL_S` seconds while requests arrive (`Source.verifier_at`).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import Any
 
 from hookgate.errors import ConfigError
 from hookgate.inbound.net import Networks, parse_networks
+from hookgate.outbound.security import REFERENCE_TTL_S, is_reference, resolve_secret
 from hookgate.schemes._base import Verifier
 from hookgate.schemes.registry import SCHEME_NAMES, build_verifier
 
@@ -50,11 +55,20 @@ _FIELDS = frozenset(
 )
 
 
+@dataclass(slots=True)
+class _Resolved:
+    """What one reading of a source's secrets and keys built, and until when it may be used."""
+
+    verifier: Verifier | None
+    valid_until: float
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class Source:
     """Everything needed to accept one provider's webhooks.
 
-    ``secrets`` (several at once while rotating) or ``keys`` (PEM/JWK/JWKS text) feed the scheme's verifier.
+    ``secrets`` (several at once while rotating) or ``keys`` (PEM/JWK/JWKS text) feed the scheme's verifier;
+    any of them may be an ``env:NAME`` or ``file:PATH`` reference.
     ``event_id`` says where the idempotency id comes from: ``header:Name``, ``json:field`` (dots for nesting)
     or None for the scheme's own message id (Standard Webhooks ``webhook-id``, the JWT ``jti``...).
     """
@@ -82,7 +96,8 @@ class Source:
     jwks_insecure: bool = False
     # the gateway re-signs what it forwards with this Standard Webhooks secret (default: the gateway's own)
     forward_secret: str | None = field(default=None, repr=False)
-    _verifier: Verifier | None = field(init=False, repr=False)
+    _resolved: _Resolved = field(init=False, repr=False)
+    _references: bool = field(init=False, repr=False)
     _allow: Networks = field(init=False, repr=False)
     _trusted: Networks = field(init=False, repr=False)
 
@@ -113,25 +128,50 @@ class Source:
             _check_forward_secret(self.forward_secret, where)
         if self.jwks_url is not None:
             _check_jwks(self, where)
-            if not self.keys:
-                object.__setattr__(self, "_verifier", None)
-                return
+        texts = (*self.secrets, *self.keys)
+        if not all(isinstance(t, str) for t in texts):
+            raise ConfigError(f"{where}: secrets and keys must be strings")
+        object.__setattr__(self, "_references", any(is_reference(t) for t in texts))
+        # a reference that cannot be resolved fails here, at load, never becoming a key
+        object.__setattr__(self, "_resolved", self._resolve(-math.inf))
+
+    def _resolve(self, now: float) -> _Resolved:
+        """Resolve the secrets and keys (references included) and build the verifier from them."""
+        where = f"source {self.name!r}"
+        secrets = [resolve_secret(v, f"{where}: secrets[{i}]") for i, v in enumerate(self.secrets)]
+        keys = [resolve_secret(v, f"{where}: keys[{i}]").encode() for i, v in enumerate(self.keys)]
+        # with references, read them again after the same interval as an outbound endpoint's
+        valid_until = now + REFERENCE_TTL_S if self._references else math.inf
+        if self.jwks_url is not None and not keys:
+            return _Resolved(None, valid_until)
         try:
             verifier = build_verifier(
                 self.scheme,
-                list(self.secrets),
-                [k.encode("utf-8") for k in self.keys],
+                secrets,
+                keys,
                 tolerance=self.tolerance_s,
                 options=dict(self.scheme_options),
             )
         except ConfigError as exc:
             raise ConfigError(f"{where}: {exc}") from None
-        object.__setattr__(self, "_verifier", verifier)
+        return _Resolved(verifier, valid_until)
 
     @property
     def verifier(self) -> Verifier | None:
         """The static verifier, or None for a JWKS-URL source without static keys (see `JwksFetcher`)."""
-        return self._verifier
+        return self._resolved.verifier
+
+    def verifier_at(self, now: float) -> Verifier | None:
+        """The static verifier at ``now``: rebuilt from the references once they are due to be read again.
+
+        Raises `ConfigError` when a reference no longer resolves (a deleted file, an unset variable): the
+        request is then refused as unavailable rather than checked against a key that was withdrawn.
+        """
+        resolved = self._resolved
+        if now >= resolved.valid_until:
+            resolved = self._resolve(now)
+            object.__setattr__(self, "_resolved", resolved)
+        return resolved.verifier
 
     @property
     def allow_networks(self) -> Networks:
