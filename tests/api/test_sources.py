@@ -11,6 +11,7 @@ import pytest
 
 from hookgate.api.inbound import InboundRouter
 from hookgate.client import source_aad
+from hookgate.keys import generate_key, load_key, public_pem
 from tests.api.conftest import BASE, Api
 
 V1 = "/api/v1"
@@ -148,3 +149,30 @@ async def test_path_segments_that_only_start_with_dots_are_fine(api: Api) -> Non
         body = {**SOURCE, "name": f"gh-{n}", "path": path}
         response = await api.client.post(f"{V1}/sources", json=body)
         assert response.status_code == 201, (path, response.text)
+
+
+async def test_jwe_sources_take_the_senders_keys(api: Api) -> None:
+    receiver = generate_key("rsa")
+    sender = public_pem(load_key(generate_key("ec"), private=True))
+    jwe = {
+        **SOURCE,
+        "name": "partner",
+        "scheme": "jwe",
+        "secrets": [],
+        "keys": [receiver],
+        "path": "/inbound/p",
+    }
+    del jwe["event_id"]
+    refused = await api.client.post(f"{V1}/sources", json=jwe)
+    assert refused.status_code == 422
+    assert "sender" in refused.text
+    created = await api.client.post(f"{V1}/sources", json={**jwe, "sender_keys": [sender]})
+    assert created.status_code == 201, created.text
+    assert receiver not in created.text
+    unsigned = {
+        **jwe,
+        "name": "partner2",
+        "path": "/inbound/p2",
+        "scheme_options": {"require_signature": False},
+    }
+    assert (await api.client.post(f"{V1}/sources", json=unsigned)).status_code == 201

@@ -51,6 +51,7 @@ class SourceIn(BaseModel):
     jwks_url: str | None = None
     jwks_allow: list[str] = Field(default_factory=list)
     jwks_insecure: bool = False
+    sender_keys: list[str] = Field(default_factory=list, max_length=8)
 
 
 class SourceOut(BaseModel):

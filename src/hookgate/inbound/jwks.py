@@ -17,6 +17,7 @@ from collections.abc import Callable
 from hookgate.errors import ConfigError, DeliveryError, KeyFormatError
 from hookgate.outbound.transport import Transport
 from hookgate.policy.ssrf import AddressPolicy
+from hookgate.schemes.claims import ClaimRules
 from hookgate.schemes.jose import JwsVerifier
 
 __all__ = ["JwksFetcher"]
@@ -35,8 +36,10 @@ class JwksFetcher:
         min_refetch_s: float = 30.0,
         transport: Transport | None = None,
         clock: Callable[[], float] = time.time,
+        claims: ClaimRules | None = ClaimRules(),  # noqa: B008 - frozen, so one shared default is safe
     ) -> None:
         self.url = url
+        self._claims = claims
         self._transport = transport or Transport(
             address_policy=address_policy or AddressPolicy(), max_response_bytes=_MAX_JWKS_BYTES
         )
@@ -89,7 +92,7 @@ class JwksFetcher:
             raise ConfigError(f"JWKS {self._origin()} answered HTTP {response.status}")
         try:
             document = json.loads(response.body)
-            return JwsVerifier(jwks=[document])
+            return JwsVerifier(jwks=[document], claims=self._claims)
         except (ValueError, KeyFormatError) as exc:
             raise ConfigError(f"JWKS {self._origin()} is not a usable JWKS document: {exc}") from None
 

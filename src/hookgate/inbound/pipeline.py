@@ -48,6 +48,7 @@ _GENERIC = {
     429: "rate_limited",
 }
 _CLAIM_LEASE_S = 60.0
+_NOT_OUR_KEY = frozenset({"unknown_key", "signature_mismatch"})  # a static key did not match: try the JWKS
 _DUPLICATE_BODY = b'{"status":"already processed"}'
 
 
@@ -113,6 +114,7 @@ class Pipeline:
                 address_policy=AddressPolicy(source.jwks_allow),
                 insecure_ok=source.jwks_insecure,
                 clock=clock,
+                claims=source.claim_rules,
             )
 
     # -- before the body --------------------------------------------------------------------------
@@ -209,16 +211,17 @@ class Pipeline:
         if static is not None:
             try:
                 return static.verify(body, headers, now=now)
-            except SignatureError:
-                pass  # not one of the static keys: try the JWKS
-        verifier = await self._jwks.verifier()
+            except SignatureError as exc:
+                if exc.reason not in _NOT_OUR_KEY:
+                    raise  # a static key matched and something else is wrong (issuer, audience...)
+        verifier = self.source.jwks_verifier(await self._jwks.verifier())
         try:
             return verifier.verify(body, headers, now=now)
         except SignatureError as exc:
             if exc.reason != "unknown_key":
                 raise
         # a kid we have not seen: the sender may have rotated; refetch (rate-limited) and try once more
-        verifier = await self._jwks.verifier(refresh=True)
+        verifier = self.source.jwks_verifier(await self._jwks.verifier(refresh=True))
         return verifier.verify(body, headers, now=self._clock())
 
     async def close(self) -> None:
