@@ -7,8 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jwt as pyjwt
 import pytest
 from click.testing import CliRunner
+from jwcrypto import jwe as jc_jwe
+from jwcrypto import jwk as jc_jwk
 
 from hookgate.cli import main
 
@@ -319,7 +322,12 @@ def test_jws_round_trip_with_pem_and_jwks(runner: CliRunner, tmp_path: Path, kin
     assert token.exit_code == 0
     assert token.stdout.count(".") == 2
     token_bytes = token.stdout.strip().encode()
-    ok = runner.invoke(main, ["verify", "--scheme", "jws", "--key", str(public)], input=token_bytes)
+    # hookgate signs the body as it is: there is no exp, and a token without one is refused by default
+    refused = runner.invoke(main, ["verify", "--scheme", "jws", "--key", str(public)], input=token_bytes)
+    assert refused.exit_code == 1
+    assert "exp" in refused.stderr
+    lax = ["--allow-no-exp"]
+    ok = runner.invoke(main, ["verify", "--scheme", "jws", "--key", str(public), *lax], input=token_bytes)
     assert ok.exit_code == 0
     assert ok.stdout_bytes == BODY
     jwks = runner.invoke(main, ["jwks", str(public)])
@@ -329,12 +337,16 @@ def test_jws_round_trip_with_pem_and_jwks(runner: CliRunner, tmp_path: Path, kin
     assert "d" not in document["keys"][0]
     jwks_file = tmp_path / "jwks.json"
     jwks_file.write_text(jwks.stdout)
-    via_jwks = runner.invoke(main, ["verify", "--scheme", "jws", "--key", str(jwks_file)], input=token_bytes)
+    via_jwks = runner.invoke(
+        main, ["verify", "--scheme", "jws", "--key", str(jwks_file), *lax], input=token_bytes
+    )
     assert via_jwks.exit_code == 0
     assert via_jwks.stdout_bytes == BODY
     tampered = token_bytes[:-4] + (b"AAAA" if not token_bytes.endswith(b"AAAA") else b"BBBB")
     assert (
-        runner.invoke(main, ["verify", "--scheme", "jws", "--key", str(public)], input=tampered).exit_code
+        runner.invoke(
+            main, ["verify", "--scheme", "jws", "--key", str(public), *lax], input=tampered
+        ).exit_code
         == 1
     )
 
@@ -353,18 +365,64 @@ def test_jwe_round_trip(runner: CliRunner, tmp_path: Path, kind: str) -> None:
     token = runner.invoke(main, ["sign", "--scheme", "jwe", "--key", str(public)], input=BODY)
     assert token.exit_code == 0
     assert token.stdout.count(".") == 4
-    ok = runner.invoke(
+    # without the sender's keys a JWE proves nothing about its sender: a usage error unless asked for
+    unsigned = runner.invoke(
         main, ["verify", "--scheme", "jwe", "--key", str(private)], input=token.stdout.encode()
+    )
+    assert unsigned.exit_code == 2
+    assert "sender" in unsigned.stderr
+    lax = ["--allow-unsigned", "--allow-no-exp"]
+    ok = runner.invoke(
+        main, ["verify", "--scheme", "jwe", "--key", str(private), *lax], input=token.stdout.encode()
     )
     assert ok.exit_code == 0
     assert ok.stdout_bytes == BODY
     # the public key cannot decrypt: a usage error (a private key is required), not a crash
     assert (
         runner.invoke(
-            main, ["verify", "--scheme", "jwe", "--key", str(public)], input=token.stdout.encode()
+            main, ["verify", "--scheme", "jwe", "--key", str(public), *lax], input=token.stdout.encode()
         ).exit_code
         == 2
     )
+
+
+def test_verify_judges_token_claims(runner: CliRunner, tmp_path: Path) -> None:
+    private, public = generate(runner, tmp_path, "ec")
+    key = private.read_text()
+
+    def verify(claims: dict[str, object], *extra: str) -> int:
+        token = pyjwt.encode(claims, key, algorithm="ES256").encode()
+        args = ["verify", "--scheme", "jws", "--key", str(public), "--now", "1700000000", *extra]
+        return runner.invoke(main, args, input=token).exit_code
+
+    assert verify({"exp": 1700000060}) == 0
+    assert verify({"exp": 1699990000}) == 1
+    assert verify({"exp": 1700000060, "nbf": 1700009000}) == 1
+    assert verify({"exp": 1700000060, "iss": "acme"}, "--issuer", "acme") == 0
+    assert verify({"exp": 1700000060, "iss": "evil"}, "--issuer", "acme") == 1
+    assert verify({"exp": 1700000060, "aud": "them"}, "--audience", "us") == 1
+
+
+def test_verify_a_sign_then_encrypt_jwe_with_the_senders_key(runner: CliRunner, tmp_path: Path) -> None:
+    receiver_private, receiver_public = generate(runner, tmp_path, "rsa")
+    sender_private, sender_public = generate(runner, tmp_path, "ed25519")
+    other = tmp_path / "stranger"
+    other.mkdir()
+    _, stranger_public = generate(runner, other, "ed25519")
+    inner = pyjwt.encode({"n": 1, "exp": 1700000060}, sender_private.read_text(), algorithm="EdDSA")
+    token = jc_jwe.JWE(
+        inner.encode(), protected=json.dumps({"alg": "RSA-OAEP-256", "enc": "A256GCM", "cty": "JWT"})
+    )
+    token.add_recipient(jc_jwk.JWK.from_pem(receiver_public.read_bytes()))
+    compact = token.serialize(compact=True).encode()
+    base = ["verify", "--scheme", "jwe", "--key", str(receiver_private), "--now", "1700000000"]
+    ok = runner.invoke(main, [*base, "--sender-key", str(sender_public)], input=compact)
+    assert ok.exit_code == 0, ok.output
+    assert json.loads(ok.stdout_bytes) == {"n": 1, "exp": 1700000060}
+    wrong = runner.invoke(main, [*base, "--sender-key", str(stranger_public)], input=compact)
+    assert wrong.exit_code == 1
+    misplaced = ["verify", "--scheme", "jws", "--key", str(sender_public), "--sender-key", str(sender_public)]
+    assert runner.invoke(main, misplaced, input=inner.encode()).exit_code == 2
 
 
 def test_keys_public(runner: CliRunner, tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from hookgate.cli import main
+from hookgate.keys import generate_key
 from hookgate.schemes import registry
 from tests.test_cli_serve import READY_LINE, TOKEN_LINE, child_env, free_port
 
@@ -698,6 +699,17 @@ def test_listen_usage_errors(cli: Callable[..., Result], tmp_path: Path) -> None
     result = cli("listen", "--port", "1", "--scheme", "jws", "--key", str(tmp_path / "missing.pem"))
     assert result.exit_code == 2
     assert "cannot read key file" in result.stderr
+    # a JWE receiver needs the sender's keys (anyone can encrypt to us), or says it takes unsigned ones
+    private = tmp_path / "receiver.pem"
+    private.write_text(generate_key("rsa"), encoding="utf-8")
+    result = cli("listen", "--port", "1", "--scheme", "jwe", "--key", str(private))
+    assert result.exit_code == 2
+    assert "sender's public keys" in result.stderr
+    result = cli(
+        "listen", "--port", "1", "--scheme", "jws", "--key", str(private), "--sender-key", str(private)
+    )
+    assert result.exit_code == 2
+    assert "only for scheme jwe" in result.stderr
 
 
 # -- bulk resend ---------------------------------------------------------------------------------------

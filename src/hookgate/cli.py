@@ -127,6 +127,25 @@ def main() -> None:
 @click.option(
     "--tolerance", type=click.IntRange(min=0), help="Accepted timestamp skew in seconds (default 300)."
 )
+@click.option("--issuer", help="jwt-hs256/jws/jwe: the iss claim the token must carry.")
+@click.option("--audience", help="jwt-hs256/jws/jwe: the aud claim the token must carry.")
+@click.option(
+    "--allow-no-exp",
+    is_flag=True,
+    help="jwt-hs256/jws/jwe: accept a token without exp (hookgate's own JWS/JWE payloads carry none).",
+)
+@click.option(
+    "--sender-key",
+    "sender_key_files",
+    multiple=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="jwe: the sender's public key file (PEM, JWK or JWKS) verifying the JWS inside (repeatable).",
+)
+@click.option(
+    "--allow-unsigned",
+    is_flag=True,
+    help="jwe: accept a JWE without an inner JWS (it proves nothing about who made it).",
+)
 @_scheme_options
 def verify(
     scheme: str,
@@ -136,14 +155,33 @@ def verify(
     body_file: Path | None,
     now: int | None,
     tolerance: int | None,
+    issuer: str | None,
+    audience: str | None,
+    allow_no_exp: bool,
+    sender_key_files: tuple[Path, ...],
+    allow_unsigned: bool,
     **options: str | None,
 ) -> None:
     """Verify a webhook: exit 0 and print the verified payload, or exit 1 with the reason."""
     headers = _parse_headers(raw_headers)
     keys = _read_keys(key_files)
+    sender_keys = _read_keys(sender_key_files)
     body = _read_body(body_file)
+    claim_options = {
+        "issuer": issuer,
+        "audience": audience,
+        "require_exp": not allow_no_exp,
+        "require_signature": not allow_unsigned,
+    }
     try:
-        verifier = cli_schemes.build_verifier(scheme, secrets, keys, tolerance=tolerance, options=options)
+        verifier = cli_schemes.build_verifier(
+            scheme,
+            secrets,
+            keys,
+            tolerance=tolerance,
+            options={**options, **claim_options},
+            sender_keys=sender_keys,
+        )
     except HookgateError as exc:
         _fail(str(exc), 2)
     try:

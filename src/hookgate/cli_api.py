@@ -1060,6 +1060,17 @@ def _print_attempt(endpoint_id: str, a: dict[str, Any], as_json: bool) -> None:
     type=click.Path(path_type=Path, dir_okay=False),
     help="A key file, PEM or JWK (repeatable).",
 )
+@click.option(
+    "--sender-key",
+    "sender_key_files",
+    multiple=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="jwe: the sender's public key file (PEM, JWK or JWKS) verifying the JWS inside (repeatable).",
+)
+@click.option("--allow-unsigned", is_flag=True, help="jwe: accept JWEs without an inner JWS.")
+@click.option(
+    "--allow-no-exp", is_flag=True, help="jwt-hs256/jws/jwe: accept tokens without exp (hookgate's JWS)."
+)
 @click.option("--max-requests", type=click.IntRange(min=1), hidden=True)
 def listen(
     port: int,
@@ -1067,17 +1078,23 @@ def listen(
     scheme: str,
     secrets: tuple[str, ...],
     key_files: tuple[Path, ...],
+    sender_key_files: tuple[Path, ...],
+    allow_unsigned: bool,
+    allow_no_exp: bool,
     max_requests: int | None,
 ) -> None:
     """A local webhook receiver: verify each POST and print it, until Ctrl-C (200 verified, 401 refused)."""
-    keys = []
-    for file in key_files:
-        try:
-            keys.append(file.read_bytes())
-        except OSError as exc:
-            _fail(f"cannot read key file {file}: {exc.strerror}", 2)
+    keys: list[bytes] = []
+    sender_keys: list[bytes] = []
+    for files, into in ((key_files, keys), (sender_key_files, sender_keys)):
+        for file in files:
+            try:
+                into.append(file.read_bytes())
+            except OSError as exc:
+                _fail(f"cannot read key file {file}: {exc.strerror}", 2)
+    options = {"require_exp": not allow_no_exp, "require_signature": not allow_unsigned}
     try:
-        verifier = schemes.build_verifier(scheme, secrets, keys)
+        verifier = schemes.build_verifier(scheme, secrets, keys, options=options, sender_keys=sender_keys)
     except HookgateError as exc:
         _fail(str(exc), 2)
     try:

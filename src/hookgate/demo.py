@@ -43,6 +43,7 @@ from hookgate.config import Settings
 from hookgate.errors import ConfigError
 from hookgate.models import DeliveryStatus
 from hookgate.outbound.worker import Worker
+from hookgate.schemes.claims import ClaimRules
 from hookgate.schemes.credentials import ApiKeyVerifier, BasicVerifier
 from hookgate.schemes.jose import JweDecrypter, JwsVerifier
 from hookgate.schemes.jwt_bearer import JwtBearerVerifier
@@ -355,8 +356,9 @@ def build_rows(setup: Setup, issuer: TokenIssuer) -> list[tuple[Row, dict[str, A
     api_sw = StandardWebhooksVerifier([apikey_secret])
     basic = BasicVerifier([("demo", basic_password)])
     jwt = JwtBearerVerifier([jwt_secret], issuer="hookgate-demo", audience="demo-receiver")
-    jws = JwsVerifier(jwks=[setup.jwks])
-    jwe = JweDecrypter([rsa_private_pem], verify_jwks=[setup.jwks])
+    # hookgate signs the event payload as it is, without JWT claims: there is no exp to require
+    jws = JwsVerifier(jwks=[setup.jwks], claims=ClaimRules(require_exp=False))
+    jwe = JweDecrypter([rsa_private_pem], verify_jwks=[setup.jwks], claims=ClaimRules(require_exp=False))
 
     def c_hmac(h: Mapping[str, str], b: bytes, _p: Mapping[str, Any] | None) -> str:
         sw.verify(b, h, now=_now())

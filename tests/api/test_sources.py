@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from typing import Any
 
+import httpx
+import pytest
 import trustme
 
+from hookgate.api.inbound import InboundRouter
 from hookgate.client import source_aad
-from tests.api.conftest import Api
+from hookgate.keys import generate_key, load_key, public_pem
+from tests.api.conftest import BASE, Api
 
 V1 = "/api/v1"
 INBOUND_SECRET = "s3cret-inbound-value"
@@ -143,3 +149,91 @@ async def test_jwks_tls_is_accepted_and_shown_without_its_client_key(api: Api) -
     )
     assert invalid.status_code == 422
     assert "jwks_tls.min_version" in invalid.text
+
+
+async def test_secret_references_are_resolved_never_used_as_the_key(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("HOOKGATE_TEST_API_GH_SECRET", raising=False)
+    by_reference = {**SOURCE, "secrets": ["env:HOOKGATE_TEST_API_GH_SECRET"], "require_https": False}
+    unresolved = await api.client.post(f"{V1}/sources", json=by_reference)
+    assert unresolved.status_code == 422
+    assert "HOOKGATE_TEST_API_GH_SECRET" in unresolved.text
+    monkeypatch.setenv("HOOKGATE_TEST_API_GH_SECRET", INBOUND_SECRET)
+    created = await api.client.post(f"{V1}/sources", json=by_reference)
+    assert created.status_code == 201, created.text
+    # the reference is what is stored (so rotating the variable needs no API call), never its value
+    record = await api.hg.store.get_source(created.json()["id"])
+    assert api.hg.box is not None
+    opened = api.hg.box.open(record.config_sealed, source_aad(record.id))
+    assert b"env:HOOKGATE_TEST_API_GH_SECRET" in opened
+    assert INBOUND_SECRET.encode() not in opened
+    router = InboundRouter(api.app, api.hg, refresh_s=0.0)
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=router), base_url=BASE) as client:
+            body = b'{"action":"opened"}'
+            genuine = await client.post(
+                "/inbound/github", content=body, headers=github(INBOUND_SECRET, body, "1")
+            )
+            literal = github("env:HOOKGATE_TEST_API_GH_SECRET", body, "2")
+            forged = await client.post("/inbound/github", content=body, headers=literal)
+    finally:
+        await router.close()
+    assert (genuine.status_code, forged.status_code) == (200, 401)
+
+
+def github(secret: str, body: bytes, delivery: str) -> dict[str, str]:
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return {"X-Hub-Signature-256": f"sha256={digest}", "X-GitHub-Delivery": delivery}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/inbound/../api/v1/tokens",
+        "/inbound/%2e%2e/api/v1/tokens",
+        "/inbound/./github",
+        "/inbound//github",
+        "/inbound/github/..",
+        "/inbound/..",
+    ],
+)
+async def test_paths_with_dot_segments_are_refused(api: Api, path: str) -> None:
+    response = await api.client.post(f"{V1}/sources", json={**SOURCE, "path": path})
+    assert response.status_code == 422, response.text
+    assert "path" in response.text
+    assert (await api.client.get(f"{V1}/sources")).json() == []
+
+
+async def test_path_segments_that_only_start_with_dots_are_fine(api: Api) -> None:
+    for n, path in enumerate(["/inbound/.well-known/hooks", "/inbound/..x", "/inbound/v1.2/github/"]):
+        body = {**SOURCE, "name": f"gh-{n}", "path": path}
+        response = await api.client.post(f"{V1}/sources", json=body)
+        assert response.status_code == 201, (path, response.text)
+
+
+async def test_jwe_sources_take_the_senders_keys(api: Api) -> None:
+    receiver = generate_key("rsa")
+    sender = public_pem(load_key(generate_key("ec"), private=True))
+    jwe = {
+        **SOURCE,
+        "name": "partner",
+        "scheme": "jwe",
+        "secrets": [],
+        "keys": [receiver],
+        "path": "/inbound/p",
+    }
+    del jwe["event_id"]
+    refused = await api.client.post(f"{V1}/sources", json=jwe)
+    assert refused.status_code == 422
+    assert "sender" in refused.text
+    created = await api.client.post(f"{V1}/sources", json={**jwe, "sender_keys": [sender]})
+    assert created.status_code == 201, created.text
+    assert receiver not in created.text
+    unsigned = {
+        **jwe,
+        "name": "partner2",
+        "path": "/inbound/p2",
+        "scheme_options": {"require_signature": False},
+    }
+    assert (await api.client.post(f"{V1}/sources", json=unsigned)).status_code == 201

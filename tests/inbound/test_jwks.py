@@ -7,14 +7,18 @@ import ssl
 from collections.abc import AsyncIterator
 from typing import Any
 
+import jwt as pyjwt
 import pytest
 import trustme
 from aiohttp import web
+from jwcrypto import jwe as jc_jwe
+from jwcrypto import jwk as jc_jwk
+from jwcrypto import jws as jc_jws
 
 from hookgate.errors import ConfigError
 from hookgate.inbound.pipeline import Accepted, Admission, Pipeline, Rejection
 from hookgate.inbound.source import Source
-from hookgate.keys import generate_key, jwks_document, load_key
+from hookgate.keys import generate_key, jwks_document, load_key, public_pem
 from hookgate.schemes.jose import JwsSigner
 
 
@@ -64,7 +68,13 @@ def signer() -> tuple[Any, JwsSigner]:
 
 
 def source(url: str, **extra: Any) -> Source:
-    options: dict[str, Any] = {"jwks_insecure": True, "jwks_allow": ("127.0.0.0/8",), "require_https": False}
+    options: dict[str, Any] = {
+        "jwks_insecure": True,
+        "jwks_allow": ("127.0.0.0/8",),
+        "require_https": False,
+        # JwsSigner signs these payloads as they are, without exp (the claim checks have their own tests)
+        "scheme_options": {"require_exp": False},
+    }
     options.update(extra)
     return Source("partner", "jws", jwks_url=url, **options)
 
@@ -162,7 +172,7 @@ async def test_the_jwks_fetch_is_ssrf_guarded(server: JwksServer) -> None:
     [
         (
             {"scheme": "standard-webhooks", "secrets": ("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",)},
-            "only for scheme jws",
+            "only for scheme jws or jwe",
         ),
         ({"jwks_url": "ftp://x/jwks"}, "https"),
         ({"jwks_url": "http://x/jwks", "jwks_insecure": False}, "must use https"),
@@ -265,3 +275,87 @@ def test_jwks_tls_is_validated_like_an_endpoints_tls(options: dict[str, Any], ma
     fields.update(options)
     with pytest.raises(ConfigError, match=match):
         Source("partner", **fields)
+
+
+# -- the claims of fetched-key tokens, and JWE sources whose inner JWS keys come from the JWKS --------------
+
+
+async def test_tokens_verified_with_fetched_keys_have_their_claims_checked(server: JwksServer) -> None:
+    key, _ = signer()
+    server.keys = [key]
+    clock = Clock()
+    pipeline = Pipeline(source(server.url, scheme_options={}), clock=clock)
+    pem = key.as_pem(private=True).decode()
+    kid = key.thumbprint()
+    try:
+        for claims in ({"exp": clock.now - 3600}, {"exp": clock.now + 60, "nbf": clock.now + 3600}, {}):
+            token = pyjwt.encode(claims, pem, algorithm="ES256", headers={"kid": kid}).encode()
+            result = await check(pipeline, token)
+            assert isinstance(result, Rejection), claims
+            assert result.status == 401
+        token = pyjwt.encode(
+            {"exp": clock.now + 60, "jti": "j-1"}, pem, algorithm="ES256", headers={"kid": kid}
+        )
+        accepted = await check(pipeline, token.encode())
+        assert isinstance(accepted, Accepted), accepted
+        assert accepted.event_id == "j-1"
+    finally:
+        await pipeline.close()
+
+
+def nested(payload: dict[str, Any], signing_key: Any, receiver_public_pem: str) -> bytes:
+    """Sign-then-encrypt the way jwcrypto does it."""
+    inner = jc_jws.JWS(json.dumps(payload).encode())
+    protected = {"alg": "ES256", "kid": signing_key.thumbprint()}
+    inner.add_signature(
+        jc_jwk.JWK.from_pem(signing_key.as_pem(private=True)), alg="ES256", protected=json.dumps(protected)
+    )
+    outer = jc_jwe.JWE(
+        inner.serialize(compact=True).encode(),
+        protected=json.dumps({"alg": "RSA-OAEP-256", "enc": "A256GCM", "cty": "JWT"}),
+    )
+    outer.add_recipient(jc_jwk.JWK.from_pem(receiver_public_pem.encode()))
+    return outer.serialize(compact=True).encode()
+
+
+async def test_a_jwe_source_verifies_the_inner_jws_with_the_fetched_keys(server: JwksServer) -> None:
+    sender, _ = signer()
+    rotated, _ = signer()
+    stranger, _ = signer()
+    server.keys = [sender]
+    receiver_pem = generate_key("rsa")
+    receiver_public = public_pem(load_key(receiver_pem, private=True))
+    clock = Clock()
+    jwe = Source(
+        "partner",
+        "jwe",
+        keys=(receiver_pem,),
+        jwks_url=server.url,
+        jwks_insecure=True,
+        jwks_allow=("127.0.0.0/8",),
+        require_https=False,
+        event_id="json:id",
+    )
+    assert jwe.verifier is None  # the decryption keys alone never verify anything
+    pipeline = Pipeline(jwe, clock=clock)
+    try:
+        ok = await check(pipeline, nested({"id": "e1", "exp": clock.now + 60}, sender, receiver_public))
+        assert isinstance(ok, Accepted), ok
+        assert ok.event_id == "e1"
+        assert json.loads(ok.verified.payload)["id"] == "e1"
+        forged = await check(pipeline, nested({"id": "e2", "exp": clock.now + 60}, stranger, receiver_public))
+        assert isinstance(forged, Rejection)
+        assert forged.status == 401
+        expired = await check(
+            pipeline, nested({"id": "e3", "exp": clock.now - 3600}, sender, receiver_public)
+        )
+        assert isinstance(expired, Rejection)
+        assert expired.status == 401
+        # the sender rotates: its new kid makes the JWKS be fetched again
+        server.keys = [sender, rotated]
+        clock.now += 31
+        after = await check(pipeline, nested({"id": "e4", "exp": clock.now + 60}, rotated, receiver_public))
+        assert isinstance(after, Accepted), after
+        assert server.hits == 2  # the first fetch, then the rotated kid (the stranger came too soon)
+    finally:
+        await pipeline.close()

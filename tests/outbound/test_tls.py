@@ -7,6 +7,7 @@ presented to a server that requires them, the TLS version floor, and where the c
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import os
 import socket
@@ -621,6 +622,11 @@ async def test_min_version_1_3_refuses_a_server_capped_at_tls_1_2(
             hg, app, server.url("/strict"), tls={"ca_bundle": ca_pem(server_ca), "min_version": "1.3"}
         )
         refused = (await deliver(hg, app, strict))[strict.endpoint.id]
+        # the client may see its failure before the server thread records its own: wait for that record
+        for _ in range(200):
+            if server.failures:
+                break
+            await asyncio.sleep(0.01)
         assert server.handshakes == 0
         assert server.failures
         lenient = await add(

@@ -23,6 +23,10 @@ from hookgate.models import InboundSourceRecord, new_id
 __all__ = ["add_routes", "load_sources"]
 
 _SECRET_FIELDS = ("secrets", "keys", "forward_secret")
+# /inbound/ then segments of the allowed characters, none of them empty, "." or ".." (the Source checks it
+# again with a precise message; the pattern puts the rule into the OpenAPI schema)
+_SEGMENT = r"(?:[A-Za-z0-9_\-][A-Za-z0-9_.\-]*|\.[A-Za-z0-9_\-][A-Za-z0-9_.\-]*|\.\.[A-Za-z0-9_.\-]+)"
+_PATH = rf"^/inbound(?:/{_SEGMENT})+/?$"
 
 
 class SourceIn(BaseModel):
@@ -42,7 +46,7 @@ class SourceIn(BaseModel):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1, le=64 * 1024 * 1024)
     require_https: bool = True
     idempotency_ttl_s: float = Field(default=3 * 24 * 3600.0, gt=0)
-    path: str = Field(pattern=r"^/inbound/[A-Za-z0-9_.\-/]+$", description="served by hookgate serve")
+    path: str = Field(pattern=_PATH, max_length=1024, description="served by hookgate serve")
     forward_to: str = Field(min_length=1, max_length=2048)
     forward_secret: str = Field(min_length=1, max_length=4096)
     # TLS for forward_to, in an endpoint's tls shape: ca_bundle, client_cert, client_key, min_version
@@ -52,6 +56,7 @@ class SourceIn(BaseModel):
     jwks_insecure: bool = False
     # TLS for the jwks_url fetch, in an endpoint's tls shape
     jwks_tls: dict[str, Any] | None = None
+    sender_keys: list[str] = Field(default_factory=list, max_length=8)
 
 
 class SourceOut(BaseModel):

@@ -19,6 +19,7 @@ from hookgate.errors import ConfigError, DeliveryError, KeyFormatError
 from hookgate.outbound.security import tls_context
 from hookgate.outbound.transport import Transport
 from hookgate.policy.ssrf import AddressPolicy
+from hookgate.schemes.claims import ClaimRules
 from hookgate.schemes.jose import JwsVerifier
 
 __all__ = ["JwksFetcher"]
@@ -38,10 +39,12 @@ class JwksFetcher:
         transport: Transport | None = None,
         tls: Mapping[str, Any] | None = None,
         clock: Callable[[], float] = time.time,
+        claims: ClaimRules | None = ClaimRules(),  # noqa: B008 - frozen, so one shared default is safe
     ) -> None:
         self.url = url
         # the source's jwks_tls, an endpoint-shaped tls section (None: the system trust store, TLS 1.2+)
         self._ssl_context = tls_context(tls, now=clock()) if tls else None
+        self._claims = claims
         self._transport = transport or Transport(
             address_policy=address_policy or AddressPolicy(), max_response_bytes=_MAX_JWKS_BYTES
         )
@@ -95,7 +98,7 @@ class JwksFetcher:
             raise ConfigError(f"JWKS {self._origin()} answered HTTP {response.status}")
         try:
             document = json.loads(response.body)
-            return JwsVerifier(jwks=[document])
+            return JwsVerifier(jwks=[document], claims=self._claims)
         except (ValueError, KeyFormatError) as exc:
             raise ConfigError(f"JWKS {self._origin()} is not a usable JWKS document: {exc}") from None
 

@@ -39,7 +39,7 @@ from hookgate.inbound.stores import (
 )
 from hookgate.policy.ratelimit import rate_limit_headers
 from hookgate.policy.ssrf import AddressPolicy
-from hookgate.schemes._base import Verified, get_header
+from hookgate.schemes._base import Verified, Verifier, get_header
 
 __all__ = ["Accepted", "Admission", "Pipeline", "Rejection"]
 
@@ -55,6 +55,7 @@ _GENERIC = {
     429: "rate_limited",
 }
 _CLAIM_LEASE_S = 60.0
+_NOT_OUR_KEY = frozenset({"unknown_key", "signature_mismatch"})  # a static key did not match: try the JWKS
 _DUPLICATE_BODY = b'{"status":"already processed"}'
 _UNAVAILABLE_BODY = b'{"error":"unavailable"}'
 
@@ -122,6 +123,7 @@ class Pipeline:
                 insecure_ok=source.jwks_insecure,
                 tls=source.jwks_tls,
                 clock=clock,
+                claims=source.claim_rules,
             )
 
     # -- before the body --------------------------------------------------------------------------
@@ -164,8 +166,17 @@ class Pipeline:
         client, started = admission.client_ip, admission.started
         if len(body) > src.max_body_bytes:
             return self._reject(Rejection(413, "body_too_large"), client, None, started)
+        now = self._clock()
         try:
-            verified = await self._verify(body, headers)
+            static = src.verifier_at(now)
+        except ConfigError as exc:
+            # a secret reference stopped resolving: the operator's problem, and the sender should retry
+            audit.error("inbound.secret_unavailable", source=src.name, error=str(exc))
+            return self._reject(
+                Rejection(503, "secret_unavailable", body=b'{"error":"unavailable"}'), client, None, started
+            )
+        try:
+            verified = await self._verify(static, body, headers, now)
         except ConfigError:
             # the sender's JWKS cannot be fetched: not their fault, not an ack; they retry later
             return self._reject(
@@ -206,23 +217,26 @@ class Pipeline:
         accepted.idempotency_key = key
         return accepted
 
-    async def _verify(self, body: bytes, headers: Mapping[str, str]) -> Verified:
+    async def _verify(
+        self, static: Verifier | None, body: bytes, headers: Mapping[str, str], now: float
+    ) -> Verified:
         if self._jwks is None:
-            assert self.source.verifier is not None  # noqa: S101 - Source guarantees it without a JWKS URL
-            return self.source.verifier.verify(body, headers, now=self._clock())
-        if self.source.verifier is not None:
+            assert static is not None  # noqa: S101 - Source guarantees it without a JWKS URL
+            return static.verify(body, headers, now=now)
+        if static is not None:
             try:
-                return self.source.verifier.verify(body, headers, now=self._clock())
-            except SignatureError:
-                pass  # not one of the static keys: try the JWKS
-        verifier = await self._jwks.verifier()
+                return static.verify(body, headers, now=now)
+            except SignatureError as exc:
+                if exc.reason not in _NOT_OUR_KEY:
+                    raise  # a static key matched and something else is wrong (issuer, audience...)
+        verifier = self.source.jwks_verifier(await self._jwks.verifier())
         try:
-            return verifier.verify(body, headers, now=self._clock())
+            return verifier.verify(body, headers, now=now)
         except SignatureError as exc:
             if exc.reason != "unknown_key":
                 raise
         # a kid we have not seen: the sender may have rotated; refetch (rate-limited) and try once more
-        verifier = await self._jwks.verifier(refresh=True)
+        verifier = self.source.jwks_verifier(await self._jwks.verifier(refresh=True))
         return verifier.verify(body, headers, now=self._clock())
 
     async def close(self) -> None:

@@ -2,6 +2,10 @@
 
 A `Source` is validated when it is built (in `__post_init__`, or from a TOML table with `Source.from_mapping`)
 so a typo fails at start-up with a message naming the source and the field, not at the first webhook.
+
+Secrets and keys may be references (``env:NAME``, ``file:PATH``), resolved exactly as an outbound endpoint's
+are (`hookgate.outbound.security.resolve_secret`): at build time, where a reference that cannot be resolved
+is a `ConfigError`, and again every `REFERENCE_TTL_S` seconds while requests arrive (`Source.verifier_at`).
 """
 
 from __future__ import annotations
@@ -15,14 +19,20 @@ from typing import Any
 
 from hookgate.errors import ConfigError
 from hookgate.inbound.net import Networks, parse_networks
+from hookgate.outbound.security import REFERENCE_TTL_S, is_reference, resolve_secret
 from hookgate.schemes._base import Verifier
-from hookgate.schemes.registry import SCHEME_NAMES, build_verifier
+from hookgate.schemes.claims import ClaimRules
+from hookgate.schemes.jose import JweDecrypter, JwsVerifier
+from hookgate.schemes.registry import SCHEME_NAMES, VERIFY_OPTIONS, build_verifier, claim_rules
 
 __all__ = ["DEFAULT_MAX_BODY", "Source"]
 
 DEFAULT_MAX_BODY = 1024 * 1024
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _EVENT_ID = re.compile(r"^(header:[!#$%&'*+.^_`|~0-9A-Za-z-]+|json:[A-Za-z0-9_.-]+)$")
+# RFC 3986 pchar without percent-encoding: ASGI and WSGI hand over decoded paths, so an escape can never
+# match a request, and refusing it leaves no encoded dot-segment (%2e%2e) to slip past the segment check
+_PATH_CHARS = re.compile(r"^[A-Za-z0-9\-._~!$&'()*+,;=:@/]+$")
 _FIELDS = frozenset(
     {
         "scheme",
@@ -46,15 +56,27 @@ _FIELDS = frozenset(
         "jwks_tls",
         "forward_secret",
         "forward_tls",
+        "sender_keys",
     }
 )
+
+
+@dataclass(slots=True)
+class _Resolved:
+    """What one reading of a source's secrets and keys built, and until when it may be used."""
+
+    verifier: Verifier | None
+    decrypter: JweDecrypter | None  # jwe: our decryption keys, to wrap around the JWKS-fetched JWS keys
+    valid_until: float
 
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Source:
     """Everything needed to accept one provider's webhooks.
 
-    ``secrets`` (several at once while rotating) or ``keys`` (PEM/JWK/JWKS text) feed the scheme's verifier.
+    ``secrets`` (several at once while rotating) or ``keys`` (PEM/JWK/JWKS text) feed the scheme's verifier;
+    any of them may be an ``env:NAME`` or ``file:PATH`` reference. For scheme ``jwe``, ``keys`` are our
+    private keys and ``sender_keys`` (or ``jwks_url``) the sender's public keys verifying the JWS inside.
     ``event_id`` says where the idempotency id comes from: ``header:Name``, ``json:field`` (dots for nesting)
     or None for the scheme's own message id (Standard Webhooks ``webhook-id``, the JWT ``jti``...).
     """
@@ -87,7 +109,11 @@ class Source:
     # TLS for the forward_to connection, in an endpoint's ``tls`` shape (ca_bundle, client_cert, client_key,
     # min_version): a destination behind a private CA or requiring mutual TLS
     forward_tls: Mapping[str, Any] | None = field(default=None, repr=False)
-    _verifier: Verifier | None = field(init=False, repr=False)
+    # scheme "jwe": the sender's public keys (PEM/JWK/JWKS) verifying the JWS inside the JWE
+    sender_keys: tuple[str, ...] = field(default=(), repr=False)
+    _resolved: _Resolved = field(init=False, repr=False)
+    _references: bool = field(init=False, repr=False)
+    _rules: ClaimRules = field(init=False, repr=False)
     _allow: Networks = field(init=False, repr=False)
     _trusted: Networks = field(init=False, repr=False)
 
@@ -108,8 +134,8 @@ class Source:
         ):
             raise ConfigError(f"{where}: event_id must be 'header:<Name>' or 'json:<field>'")
         _check_limits(self, where)
-        if self.path is not None and (not isinstance(self.path, str) or not self.path.startswith("/")):
-            raise ConfigError(f"{where}: path must start with '/'")
+        if self.path is not None:
+            _check_path(self.path, where)
         object.__setattr__(self, "_allow", parse_networks(self.allow_ips, f"{where}: allow_ips"))
         object.__setattr__(
             self, "_trusted", parse_networks(self.trusted_proxies, f"{where}: trusted_proxies")
@@ -117,27 +143,87 @@ class Source:
         if self.forward_secret is not None:
             _check_forward_secret(self.forward_secret, where)
         _check_tls_tables(self, where)
+        _check_options(self, where)
         if self.jwks_url is not None:
             _check_jwks(self, where)
-            if not self.keys:
-                object.__setattr__(self, "_verifier", None)
-                return
+        if self.sender_keys and self.scheme != "jwe":
+            raise ConfigError(f"{where}: sender_keys are only for scheme jwe")
+        texts = (*self.secrets, *self.keys, *self.sender_keys)
+        if not all(isinstance(t, str) for t in texts):
+            raise ConfigError(f"{where}: secrets, keys and sender_keys must be strings")
+        object.__setattr__(self, "_references", any(is_reference(t) for t in texts))
         try:
+            rules = claim_rules(self.scheme_options, tolerance=self.tolerance_s)
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+        object.__setattr__(self, "_rules", rules)
+        # a reference that cannot be resolved fails here, at load, never becoming a key
+        object.__setattr__(self, "_resolved", self._resolve(-math.inf))
+
+    def _resolve(self, now: float) -> _Resolved:
+        """Resolve the secrets and keys (references included) and build the verifier from them."""
+        where = f"source {self.name!r}"
+        secrets = [resolve_secret(v, f"{where}: secrets[{i}]") for i, v in enumerate(self.secrets)]
+        keys = [resolve_secret(v, f"{where}: keys[{i}]").encode() for i, v in enumerate(self.keys)]
+        sender = [
+            resolve_secret(v, f"{where}: sender_keys[{i}]").encode() for i, v in enumerate(self.sender_keys)
+        ]
+        # with references, read them again after the same interval as an outbound endpoint's
+        valid_until = now + REFERENCE_TTL_S if self._references else math.inf
+        options = dict(self.scheme_options)
+        try:
+            if self.jwks_url is not None and self.scheme == "jws" and not keys:
+                return _Resolved(None, None, valid_until)
+            if self.jwks_url is not None and self.scheme == "jwe" and not sender:
+                # the inner JWS keys arrive with the JWKS: until then only the decryption keys exist, and
+                # they are never a verifier on their own (`jwks_verifier` wraps them around the fetched keys)
+                options["require_signature"] = False
+                base = build_verifier(self.scheme, secrets, keys, tolerance=self.tolerance_s, options=options)
+                assert isinstance(base, JweDecrypter)  # noqa: S101 - the registry's class for "jwe"
+                return _Resolved(None, base, valid_until)
             verifier = build_verifier(
                 self.scheme,
-                list(self.secrets),
-                [k.encode("utf-8") for k in self.keys],
+                secrets,
+                keys,
                 tolerance=self.tolerance_s,
-                options=dict(self.scheme_options),
+                options=options,
+                sender_keys=sender,
             )
         except ConfigError as exc:
             raise ConfigError(f"{where}: {exc}") from None
-        object.__setattr__(self, "_verifier", verifier)
+        decrypter = verifier if isinstance(verifier, JweDecrypter) else None
+        return _Resolved(verifier, decrypter, valid_until)
 
     @property
     def verifier(self) -> Verifier | None:
         """The static verifier, or None for a JWKS-URL source without static keys (see `JwksFetcher`)."""
-        return self._verifier
+        return self._resolved.verifier
+
+    def verifier_at(self, now: float) -> Verifier | None:
+        """The static verifier at ``now``: rebuilt from the references once they are due to be read again.
+
+        Raises `ConfigError` when a reference no longer resolves (a deleted file, an unset variable): the
+        request is then refused as unavailable rather than checked against a key that was withdrawn.
+        """
+        resolved = self._resolved
+        if now >= resolved.valid_until:
+            resolved = self._resolve(now)
+            object.__setattr__(self, "_resolved", resolved)
+        return resolved.verifier
+
+    def jwks_verifier(self, fetched: JwsVerifier) -> Verifier:
+        """The verifier using keys fetched from ``jwks_url``: the JWS verifier itself, or for a JWE our
+        decryption keys around it (call `verifier_at` first, which keeps those keys current)."""
+        if self.scheme == "jws":
+            return fetched
+        decrypter = self._resolved.decrypter
+        assert decrypter is not None  # noqa: S101 - every jwe source has decryption keys
+        return decrypter.nested(fetched)
+
+    @property
+    def claim_rules(self) -> ClaimRules:
+        """How token claims are judged (token schemes; a JWKS-fetched verifier uses them too)."""
+        return self._rules
 
     @property
     def allow_networks(self) -> Networks:
@@ -163,7 +249,7 @@ class Source:
             raise ConfigError(f"source {name!r}: scheme is required")
         values: dict[str, Any] = {}
         for key, value in table.items():
-            if key in ("secrets", "keys", "allow_ips", "trusted_proxies", "jwks_allow"):
+            if key in ("secrets", "keys", "sender_keys", "allow_ips", "trusted_proxies", "jwks_allow"):
                 values[key] = _strings(value, f"source {name!r}: {key}")
             elif key == "scheme_options":
                 if not isinstance(value, Mapping):
@@ -226,10 +312,46 @@ def _check_tls_tables(source: Source, where: str) -> None:
             raise ConfigError(f"{where}: {name.removesuffix('tls')}{exc}") from None
 
 
+def _check_path(path: object, where: str) -> None:
+    """A route path in normal form: no dot-segments, empty segments or percent-escapes.
+
+    The path is matched exactly, so ``/inbound/../api/v1/tokens`` would be served by the source here while a
+    proxy or log reader normalises it to another route; such paths are refused rather than rewritten.
+    """
+    if not isinstance(path, str) or not path.startswith("/"):
+        raise ConfigError(f"{where}: path must start with '/'")
+    if len(path) > 1024 or not _PATH_CHARS.match(path):
+        raise ConfigError(
+            f"{where}: path may hold only letters, digits and -._~!$&'()*+,;=:@/ (no percent-escapes, "
+            "spaces or backslashes), at most 1024 characters"
+        )
+    segments = path[1:].split("/")
+    if segments[-1] == "":  # a trailing slash (or the root) is a route of its own, not an empty segment
+        segments.pop()
+    if any(segment in ("", ".", "..") for segment in segments):
+        raise ConfigError(f"{where}: path must be normalised: no '.' or '..' segments and no '//'")
+
+
+def _check_options(source: Source, where: str) -> None:
+    options = source.scheme_options
+    if not isinstance(options, Mapping) or not all(isinstance(k, str) for k in options):
+        raise ConfigError(f"{where}: scheme_options must be a table of named options")
+    allowed = VERIFY_OPTIONS[source.scheme]
+    unknown = sorted(set(options) - allowed)
+    if unknown:
+        known = ", ".join(sorted(allowed)) or "none"
+        raise ConfigError(
+            f"{where}: unknown scheme_options {', '.join(unknown)} for scheme {source.scheme} "
+            f"(known: {known})"
+        )
+
+
 def _check_jwks(source: Source, where: str) -> None:
     url = source.jwks_url
-    if source.scheme != "jws":
-        raise ConfigError(f"{where}: jwks_url is only for scheme jws")
+    if source.scheme not in ("jws", "jwe"):
+        raise ConfigError(f"{where}: jwks_url is only for scheme jws or jwe (the sender's signing keys)")
+    if source.scheme_options.get("require_signature") is False:
+        raise ConfigError(f"{where}: jwks_url verifies the inner JWS, which require_signature = false waives")
     if not isinstance(url, str) or not url.startswith(("https://", "http://")):
         raise ConfigError(f"{where}: jwks_url must be an https:// URL")
     if url.startswith("http://") and not source.jwks_insecure:

@@ -16,7 +16,13 @@ from dataclasses import dataclass
 from hookgate.crypto import SecretBox
 from hookgate.errors import ConfigError
 from hookgate.models import Endpoint, Message
-from hookgate.outbound.security import Security, has_references, load_security, resolve_secret
+from hookgate.outbound.security import (
+    REFERENCE_TTL_S,
+    Security,
+    has_references,
+    load_security,
+    resolve_secret,
+)
 from hookgate.outbound.tls import build_client_context
 from hookgate.outbound.vault import EndpointSecrets, open_secrets
 from hookgate.schemes._base import EventSigner, Signed, Signer
@@ -71,7 +77,6 @@ _MAX_CUSTOM_HEADERS = 32
 _MAX_HEADER_VALUE = 4096
 _JSON = "application/json"
 _JOSE = "application/jose"
-_REFERENCE_TTL_S = 60.0
 
 
 def validate_custom_headers(headers: Mapping[str, str]) -> dict[str, str]:
@@ -177,7 +182,7 @@ class RequestBuilder:
         valid_until = secrets.valid_until(now)
         if has_references(secrets):
             # env:/file: secrets are re-read now and then, so rotating them needs no endpoint update
-            valid_until = min(valid_until or math.inf, now + _REFERENCE_TTL_S)
+            valid_until = min(valid_until or math.inf, now + REFERENCE_TTL_S)
         prepared = _Prepared(
             sealed=endpoint.secrets_sealed,
             updated_at=endpoint.updated_at,

@@ -9,7 +9,9 @@ What an endpoint owner asks for is given as three plain mappings (the same shape
 `parse_security` checks every field (unknown keys, missing or inconsistent values, unparseable keys and
 certificates) and splits the result: the public part goes to ``Endpoint.settings``, the secret values (API
 key, password, client secret, JWT secret, bearer token, client private key) become sealed `SecretEntry`s.
-A secret value may be a reference, ``env:NAME`` or ``file:PATH``, resolved when used instead of stored.
+A secret value may be a reference, ``env:NAME`` or ``file:PATH``, resolved when used instead of stored, and
+read again every `REFERENCE_TTL_S` seconds by whoever caches what was built from it (the request builder, an
+inbound source), so rotating the secret behind a reference needs no configuration change.
 `load_security` puts the two halves back together for the request builder.
 """
 
@@ -35,6 +37,7 @@ from hookgate.schemes.oauth2 import AUTH_METHODS, ClientCredentials
 __all__ = [
     "AUTH_TYPES",
     "PAYLOAD_FORMATS",
+    "REFERENCE_TTL_S",
     "Security",
     "is_reference",
     "load_security",
@@ -44,6 +47,7 @@ __all__ = [
 ]
 
 AUTH_TYPES = ("none", "api_key", "basic", "oauth2", "jwt", "bearer")
+REFERENCE_TTL_S = 60.0
 PAYLOAD_FORMATS = ("json", "jws", "jwe")
 
 # per auth type: (allowed keys, required keys, the key holding the secret, default header)

@@ -4,6 +4,11 @@ encrypted to the receiver's public key (optionally a JWS inside: sign-then-encry
 Keys are bound to algorithms by their type (RSA -> RS256 / RSA-OAEP-256, EC P-256 -> ES256 /
 ECDH-ES+A256KW, Ed25519 -> EdDSA, also read under its RFC 9864 name ``Ed25519``), so a verifier never lets a
 token's header pick an algorithm its key was not made for: no ``none``, no HMAC-with-a-public-key.
+
+Verifying also judges the token's JWT claims (`ClaimRules`: ``exp`` required by default, ``nbf``, ``iat``,
+``iss``/``aud``) in the signed payload, and reports ``jti`` as the message id for replay protection. A JWE is
+only as trustworthy as the JWS inside it: anyone holding our public key can encrypt to us, so a decrypter
+requires and verifies an inner JWS unless told explicitly that an unsigned one will do.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from hookgate.schemes._jose import (
     jws_registry,
     translate,
 )
+from hookgate.schemes.claims import ClaimRules, token_id
 
 __all__ = ["JweDecrypter", "JweEncrypter", "JwsSigner", "JwsVerifier"]
 
@@ -77,6 +83,25 @@ def _looks_like_json_object(body: bytes) -> bool:
         return False
 
 
+def _checked(payload: bytes, rules: ClaimRules | None, now: float) -> tuple[str | None, int | None]:
+    """Judge the claims of a verified payload; return its (jti, iat) for `Verified`.
+
+    A payload that is not a JSON object has no claims: it passes only rules that do not require ``exp``.
+    """
+    if rules is None:
+        return None, None
+    try:
+        claims = json.loads(payload)
+    except (ValueError, UnicodeDecodeError):
+        claims = None
+    if not isinstance(claims, dict):
+        claims = {}
+    rules.check(claims, now)
+    iat = claims.get("iat")
+    timestamp = int(iat) if isinstance(iat, (int, float)) and not isinstance(iat, bool) else None
+    return token_id(claims), timestamp
+
+
 class JwsSigner:
     """Replace the body with a compact JWS of it, signed with our private key, ``kid`` in the header.
 
@@ -117,9 +142,13 @@ class JwsVerifier:
 
     A token with a ``kid`` is checked only against the key with that ``kid`` (its RFC 7638 thumbprint when
     the key came without one); a token without ``kid`` against every key of the matching type.
+
+    The payload's JWT claims are then judged by ``claims`` (by default: ``exp`` required, 30 s leeway);
+    ``claims=None`` checks the signature only, for a JWS that is not a JWT. hookgate's own `JwsSigner`
+    signs the payload as it is, without ``exp``: a receiver of those needs ``ClaimRules(require_exp=False)``.
     """
 
-    __slots__ = ("_keys", "algorithms")
+    __slots__ = ("_keys", "algorithms", "claims")
 
     def __init__(
         self,
@@ -127,6 +156,7 @@ class JwsVerifier:
         *,
         jwks: Sequence[str | bytes | Mapping[str, Any]] = (),
         algorithms: Sequence[str] | None = None,
+        claims: ClaimRules | None = ClaimRules(),  # noqa: B008 - frozen, so one shared default is safe
     ) -> None:
         parsed = [with_kid(_key(k, private=False), None) if isinstance(k, str | bytes) else k for k in keys]
         for doc in jwks:
@@ -138,8 +168,9 @@ class JwsVerifier:
         if not self.algorithms <= supported:
             raise KeyFormatError(f"JWS algorithms must be among {sorted(supported)}")
         self._keys = [(_kid(k), key_kind(k), k) for k in parsed]
+        self.claims = claims
 
-    def verify(self, body: bytes, headers: Mapping[str, str] | None = None, *, now: float = 0) -> Verified:
+    def verify(self, body: bytes, headers: Mapping[str, str] | None = None, *, now: float) -> Verified:
         token = _token(body)
         header = _protected_header(token, 3)
         alg, kid = header["alg"], header.get("kid")
@@ -158,7 +189,10 @@ class JwsVerifier:
                 obj = translate("JWS", jws.deserialize_compact, token, key, registry=registry)
             except SignatureError:
                 continue
-            return Verified(obj.payload, key_id=k_id, claims=dict(obj.protected))
+            msg_id, timestamp = _checked(obj.payload, self.claims, now)
+            return Verified(
+                obj.payload, msg_id=msg_id, timestamp=timestamp, key_id=k_id, claims=dict(obj.protected)
+            )
         raise SignatureError("JWS signature did not verify", reason="signature_mismatch")
 
     def __repr__(self) -> str:
@@ -219,12 +253,16 @@ class JweEncrypter:
 
 
 class JweDecrypter:
-    """Decrypt a compact JWE body with our private key(s).
+    """Decrypt a compact JWE body with our private key(s), then verify the JWS inside it.
 
-    With ``verify_keys``/``verify_jwks`` an inner JWS is required and verified (sign-then-encrypt).
+    Anyone who has our public key can make a JWE for us, so the sender is proven only by an inner JWS
+    (sign-then-encrypt) verified with ``verify_keys``/``verify_jwks`` (or, through `nested`, with a JWKS
+    fetched at run time). Without them the decrypter refuses to be built unless ``require_signature=False``
+    says that an unsigned JWE will do; its plaintext's claims are then still judged by ``claims``, though
+    nothing proves who made it.
     """
 
-    __slots__ = ("_inner", "_keys", "algorithms")
+    __slots__ = ("_inner", "_keys", "algorithms", "claims")
 
     def __init__(
         self,
@@ -233,6 +271,8 @@ class JweDecrypter:
         algorithms: Sequence[str] | None = None,
         verify_keys: Sequence[AsymmetricKey | str | bytes] = (),
         verify_jwks: Sequence[str | bytes | Mapping[str, Any]] = (),
+        require_signature: bool = True,
+        claims: ClaimRules | None = ClaimRules(),  # noqa: B008 - frozen, so one shared default is safe
     ) -> None:
         if not private_keys:
             raise KeyFormatError("JWE decryption needs at least one private key")
@@ -245,9 +285,28 @@ class JweDecrypter:
         if not self.algorithms <= supported:
             raise KeyFormatError(f"JWE algorithms must be among {sorted(supported)}")
         self._keys = [(_kid(k), key_kind(k), k) for k in keys]
-        self._inner = JwsVerifier(verify_keys, jwks=verify_jwks) if (verify_keys or verify_jwks) else None
+        self.claims = claims
+        self._inner: JwsVerifier | None = None
+        if verify_keys or verify_jwks:
+            if not require_signature:
+                raise KeyFormatError(
+                    "require_signature=False contradicts the sender keys given for the inner JWS"
+                )
+            self._inner = JwsVerifier(verify_keys, jwks=verify_jwks, claims=claims)
+        elif require_signature:
+            raise KeyFormatError(
+                "JWE decryption needs the sender's public keys to verify the inner JWS "
+                "(an unsigned JWE proves nothing about who made it), or require_signature=False"
+            )
 
-    def verify(self, body: bytes, headers: Mapping[str, str] | None = None, *, now: float = 0) -> Verified:
+    def nested(self, inner: JwsVerifier) -> JweDecrypter:
+        """The same decryption keys with ``inner`` verifying the JWS inside (keys fetched from a JWKS)."""
+        other = object.__new__(JweDecrypter)
+        other._keys, other.algorithms, other.claims = self._keys, self.algorithms, self.claims
+        other._inner = inner
+        return other
+
+    def verify(self, body: bytes, headers: Mapping[str, str] | None = None, *, now: float) -> Verified:
         token = _token(body)
         header = _protected_header(token, 5)
         alg, kid = header["alg"], header.get("kid")
@@ -257,7 +316,10 @@ class JweDecrypter:
             key for k_id, kind, key in self._keys if alg in JWE_ALGS_BY_KIND[kind] and kid in (None, k_id)
         ]
         if not candidates:
-            raise SignatureError("no key for this JWE (unknown kid or key type)", reason="unknown_key")
+            # not "unknown_key": that one asks a JWKS source to refetch the sender's keys, which cannot help
+            raise SignatureError(
+                "no key for this JWE (unknown kid or key type)", reason="unknown_decryption_key"
+            )
         registry = jwe_registry([alg, JWE_ENC])
         for key in candidates:
             try:
@@ -266,9 +328,11 @@ class JweDecrypter:
                 continue
             plaintext = obj.plaintext or b""
             if self._inner is None:
-                return Verified(plaintext, key_id=kid, claims=dict(obj.protected))
-            inner = self._inner.verify(plaintext)
-            return Verified(inner.payload, key_id=inner.key_id, claims=inner.claims)
+                msg_id, timestamp = _checked(plaintext, self.claims, now)
+                return Verified(
+                    plaintext, msg_id=msg_id, timestamp=timestamp, key_id=kid, claims=dict(obj.protected)
+                )
+            return self._inner.verify(plaintext, now=now)
         raise SignatureError("JWE could not be decrypted with any key", reason="decryption_failed")
 
     def __repr__(self) -> str:

@@ -3,7 +3,9 @@
 Claims: ``iat``, ``exp`` (default 60 s later), ``jti`` (unique per request, so a receiver can refuse replays),
 ``body_sha256`` (base64url SHA-256 of the exact body bytes), ``webhook_id`` (the message id), and optionally
 ``iss``/``aud``. The verifier accepts only ``HS256``: a token whose header names any other algorithm is
-refused before any key is used, which rules out ``none`` and algorithm confusion.
+refused before any key is used, which rules out ``none`` and algorithm confusion. Its times (``exp``,
+``nbf``, ``iat``) and ``iss``/``aud`` are judged by the `ClaimRules` every JWT verifier shares; the message id
+is ``webhook_id`` (stable across a sender's retries), else ``jti``, so a replayed token is caught.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from hookgate.errors import KeyFormatError, MalformedError, SignatureError, Time
 from hookgate.keys import Secret, parse_symmetric_secret
 from hookgate.schemes._base import Signed, Verified, get_header
 from hookgate.schemes._jose import jws_registry, translate
+from hookgate.schemes.claims import ClaimRules, token_id
 from hookgate.schemes.credentials import check_header_name
 
 __all__ = ["BODY_HASH_CLAIM", "JwtBearerSigner", "JwtBearerVerifier", "body_hash"]
@@ -97,13 +100,14 @@ def _segment_json(segment: str, what: str) -> Any:
 
 
 class JwtBearerVerifier:
-    """Check signature (HS256 only), ``exp``/``iat`` window, lifetime cap, body hash and ``iss``/``aud``.
+    """Check signature (HS256 only), ``exp``/``nbf``/``iat`` window, lifetime cap, body hash, ``iss``/``aud``.
 
-    ``jti`` is returned in `Verified.claims`; refusing a jti seen before needs a store and is the
-    receiving pipeline's job (it has one for event ids already).
+    ``iat`` is always required (the lifetime cap is measured from it), ``exp`` unless ``require_exp=False``.
+    Refusing a token seen before needs a store and is the receiving pipeline's job: it keys on the message
+    id, ``webhook_id`` when the token has one, else ``jti``.
     """
 
-    __slots__ = ("_keys", "audience", "header", "issuer", "leeway", "max_lifetime")
+    __slots__ = ("_keys", "_rules", "audience", "header", "issuer", "leeway", "max_lifetime")
 
     def __init__(
         self,
@@ -114,6 +118,7 @@ class JwtBearerVerifier:
         issuer: str | None = None,
         audience: str | None = None,
         header: str = "Authorization",
+        require_exp: bool = True,
     ) -> None:
         if not secrets:
             raise KeyFormatError("JWT verification needs at least one secret")
@@ -123,6 +128,7 @@ class JwtBearerVerifier:
         self.issuer = issuer
         self.audience = audience
         self.header = check_header_name(header)
+        self._rules = ClaimRules(leeway=leeway, require_exp=require_exp, issuer=issuer, audience=audience)
 
     def verify(self, body: bytes, headers: Mapping[str, str], *, now: float) -> Verified:
         value = get_header(headers, self.header.lower())
@@ -153,7 +159,8 @@ class JwtBearerVerifier:
         msg_id = claims.get("webhook_id")
         return Verified(
             body,
-            msg_id=msg_id if isinstance(msg_id, str) else None,
+            # a third party's standard JWT has no webhook_id: its jti still makes a replay a duplicate
+            msg_id=msg_id if isinstance(msg_id, str) and msg_id else token_id(claims),
             timestamp=claims["iat"],
             key_id=str(matched),
             claims=dict(claims),
@@ -161,30 +168,19 @@ class JwtBearerVerifier:
 
     def _check_claims(self, body: bytes, claims: Mapping[str, Any], now: float) -> None:
         iat, exp = claims.get("iat"), claims.get("exp")
-        if (
-            not isinstance(iat, int)
-            or not isinstance(exp, int)
-            or isinstance(iat, bool)
-            or isinstance(exp, bool)
-        ):
-            raise MalformedError("JWT lacks integer iat/exp claims", reason="malformed_token")
-        if exp <= now - self.leeway:
-            raise TimestampError("JWT has expired", reason="token_expired")
-        if iat > now + self.leeway:
-            raise TimestampError("JWT was issued in the future", reason="timestamp_in_future")
-        if exp - iat > self.max_lifetime:
+        # integers only, as every JWT library writes them for this kind of token
+        if not isinstance(iat, int) or isinstance(iat, bool):
+            raise MalformedError("JWT lacks an integer iat claim", reason="malformed_token")
+        if exp is not None and (not isinstance(exp, int) or isinstance(exp, bool)):
+            raise MalformedError("JWT exp claim is not an integer", reason="malformed_token")
+        self._rules.check(claims, now)
+        if exp is not None and exp - iat > self.max_lifetime:
             raise TimestampError("JWT lifetime is longer than allowed", reason="token_lifetime")
         expected_hash = claims.get(BODY_HASH_CLAIM)
         if not isinstance(expected_hash, str) or not hmac.compare_digest(
             expected_hash.encode("ascii", "replace"), body_hash(body).encode("ascii")
         ):
             raise SignatureError("JWT body hash does not match the body", reason="body_hash_mismatch")
-        if self.issuer is not None and claims.get("iss") != self.issuer:
-            raise SignatureError("JWT issuer is not the expected one", reason="bad_issuer")
-        if self.audience is not None:
-            aud = claims.get("aud")
-            if aud != self.audience and not (isinstance(aud, list) and self.audience in aud):
-                raise SignatureError("JWT audience is not the expected one", reason="bad_audience")
 
     def __repr__(self) -> str:
         return f"JwtBearerVerifier(header={self.header!r}, secrets=<{len(self._keys)} redacted>)"

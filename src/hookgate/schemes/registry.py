@@ -2,6 +2,10 @@
 
 This is the one table that maps the public scheme names (the CLI's ``--scheme``, configuration files) to the
 classes of each family, so every front end accepts exactly the same names and options.
+
+The token schemes (``jwt-hs256``, ``jws``, ``jwe``) read their claim rules from the options: ``require_exp``
+(default true: a token without ``exp`` is refused), ``issuer``, ``audience``; ``jwe`` also
+``require_signature`` (default true: the JWE must hold a JWS verified with the sender's keys).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from hookgate.keys import (
     public_pem as _public_pem,
 )
 from hookgate.schemes._base import Signer, Verifier
+from hookgate.schemes.claims import ClaimRules
 from hookgate.schemes.credentials import ApiKeySigner, ApiKeyVerifier, BasicSigner, BasicVerifier
 from hookgate.schemes.hmac_header import HmacConfig, HmacSigner, HmacVerifier
 from hookgate.schemes.jose import JweDecrypter, JweEncrypter, JwsSigner, JwsVerifier
@@ -42,9 +47,11 @@ from hookgate.schemes.standard_webhooks import (
 
 __all__ = [
     "SCHEME_NAMES",
+    "VERIFY_OPTIONS",
     "body_is_token",
     "build_signer",
     "build_verifier",
+    "claim_rules",
     "generate_key",
     "jwks_document",
     "new_message_id",
@@ -69,6 +76,22 @@ _TOKEN_SCHEMES = frozenset({"jws", "jwe"})
 _SECRET_SCHEMES = frozenset(
     {"standard-webhooks", "github", "stripe", "shopify", "slack", "hmac", "api-key", "basic", "jwt-hs256"}
 )
+_CLAIM_OPTIONS = frozenset({"require_exp", "issuer", "audience"})
+# the options each scheme's verifier reads (``alg`` is the signing side's: a verifier takes it from the key)
+VERIFY_OPTIONS: dict[str, frozenset[str]] = {
+    "standard-webhooks": frozenset(),
+    "standard-webhooks-ed25519": frozenset(),
+    "github": frozenset(),
+    "stripe": frozenset(),
+    "shopify": frozenset(),
+    "slack": frozenset(),
+    "hmac": frozenset({"header_name", "algorithm", "encoding", "prefix"}),
+    "api-key": frozenset({"header_name"}),
+    "basic": frozenset({"header_name"}),
+    "jwt-hs256": frozenset({"header_name"}) | _CLAIM_OPTIONS,
+    "jws": _CLAIM_OPTIONS,
+    "jwe": frozenset({"require_signature"}) | _CLAIM_OPTIONS,
+}
 
 
 def body_is_token(name: str) -> bool:
@@ -114,7 +137,8 @@ def _basic_pairs(secrets: Sequence[str]) -> list[tuple[str, str]]:
     return pairs
 
 
-def _jws_verify_keys(keys: Sequence[bytes]) -> JwsVerifier:
+def _split_jwks(keys: Sequence[bytes]) -> tuple[list[bytes], list[Mapping[str, Any]]]:
+    """Key texts as (PEM/JWK texts, JWKS documents)."""
     pems: list[bytes] = []
     docs: list[Mapping[str, Any]] = []
     for raw in keys:
@@ -126,7 +150,33 @@ def _jws_verify_keys(keys: Sequence[bytes]) -> JwsVerifier:
             docs.append(doc)
         else:
             pems.append(raw)
-    return JwsVerifier(pems, jwks=docs)
+    return pems, docs
+
+
+def _flag(options: Mapping[str, Any], name: str) -> bool:
+    value = options.get(name, True)
+    if value is None:
+        return True
+    if not isinstance(value, bool):
+        raise ConfigError(f"scheme_options.{name} must be true or false")
+    return value
+
+
+def _text(options: Mapping[str, Any], name: str) -> str | None:
+    value = options.get(name)
+    if value is not None and (not isinstance(value, str) or not value):
+        raise ConfigError(f"scheme_options.{name} must be a non-empty string")
+    return value
+
+
+def claim_rules(options: Mapping[str, Any], *, tolerance: int | None = None) -> ClaimRules:
+    """The JWT claim rules of a token scheme's options; the tolerance is the leeway on its times."""
+    return ClaimRules(
+        leeway=DEFAULT_TOLERANCE if tolerance is None else tolerance,
+        require_exp=_flag(options, "require_exp"),
+        issuer=_text(options, "issuer"),
+        audience=_text(options, "audience"),
+    )
 
 
 def build_verifier(
@@ -136,11 +186,17 @@ def build_verifier(
     *,
     tolerance: int | None = None,
     options: Mapping[str, Any] | None = None,
+    sender_keys: Sequence[bytes] = (),
 ) -> Verifier:
-    """The verifying side of scheme ``name``; ``keys`` are key file contents (PEM, JWK or JWKS)."""
+    """The verifying side of scheme ``name``; ``keys`` are key file contents (PEM, JWK or JWKS).
+
+    ``sender_keys`` (``jwe`` only) are the sender's public keys, PEM/JWK/JWKS, verifying the inner JWS.
+    """
     options = options or {}
     tol = DEFAULT_TOLERANCE if tolerance is None else tolerance
     _need(name, secrets, keys)
+    if sender_keys and name != "jwe":
+        raise ConfigError("sender keys are only for scheme jwe (the keys verifying the JWS inside the JWE)")
     header = options.get("header_name")
     if name == "standard-webhooks":
         return StandardWebhooksVerifier(secrets, tolerance=tol)
@@ -157,11 +213,27 @@ def build_verifier(
     if name == "basic":
         return BasicVerifier(_basic_pairs(secrets), header=header or "Authorization")
     if name == "jwt-hs256":
-        return JwtBearerVerifier(secrets, header=header or "Authorization", leeway=min(tol, 300))
+        rules = claim_rules(options, tolerance=min(tol, 300))
+        return JwtBearerVerifier(
+            secrets,
+            header=header or "Authorization",
+            leeway=int(rules.leeway),
+            issuer=rules.issuer,
+            audience=rules.audience,
+            require_exp=rules.require_exp,
+        )
     if name == "jws":
-        return _jws_verify_keys(keys)
+        pems, docs = _split_jwks(keys)
+        return JwsVerifier(pems, jwks=docs, claims=claim_rules(options, tolerance=tol))
     if name == "jwe":
-        return JweDecrypter(keys)
+        pems, docs = _split_jwks(sender_keys)
+        return JweDecrypter(
+            keys,
+            verify_keys=pems,
+            verify_jwks=docs,
+            require_signature=_flag(options, "require_signature"),
+            claims=claim_rules(options, tolerance=tol),
+        )
     raise ConfigError(f"unknown scheme {name!r}; expected one of {', '.join(SCHEME_NAMES)}")
 
 
