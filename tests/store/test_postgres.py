@@ -182,7 +182,12 @@ async def test_the_listen_connection_comes_back_after_it_is_killed(dsn: str) -> 
         await asyncio.sleep(0.1)
         assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
         await asyncio.wait_for(waiter, 5)  # far sooner than the 30 s poll timeout
-        await worker.wait_for_work(0.01)  # reconnects (and returns at once: notifications may be lost)
+        # the waiter may also have been woken by a notification before the kill landed, and the client sees
+        # the closed socket only when the event loop has read it: wait (bounded) for the reconnection
+        for _ in range(100):
+            await worker.wait_for_work(0.05)  # reconnects (and returns at once: notifications may be lost)
+            if worker._listener is not None and worker._listener.get_server_pid() != pid:
+                break
         assert worker._listener is not None
         assert worker._listener.get_server_pid() != pid
         waiter = asyncio.create_task(worker.wait_for_work(30))
