@@ -92,7 +92,7 @@ _body_option = click.option(
 
 
 def _scheme_options(func: click.decorators.FC) -> click.decorators.FC:
-    """Options that only some schemes read; each is ignored by the others."""
+    """Options that only some schemes read; giving one to a scheme that does not read it is an error."""
     options = [
         click.option(
             "--header-name", help="Header carrying the signature or credential (hmac, api-key, ...)."

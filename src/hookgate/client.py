@@ -248,7 +248,11 @@ class Hookgate:
                 key_list = [generated]
             else:
                 raise ConfigError(f"scheme {scheme} needs {'keys' if scheme in _KEY_SCHEMES else 'a secret'}")
+        if scheme_options is not None and not isinstance(scheme_options, Mapping):
+            raise ConfigError("scheme_options must be a mapping of option names to strings")
         options = dict(scheme_options or {})
+        if scheme == "none" and options:
+            raise ConfigError("scheme none takes no scheme_options")
         if scheme != "none":
             # building the signer checks the secret or key format, so a bad one fails now, not at send time
             build_signer(

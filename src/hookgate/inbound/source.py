@@ -15,13 +15,14 @@ from typing import Any
 from hookgate.errors import ConfigError
 from hookgate.inbound.net import Networks, parse_networks
 from hookgate.schemes._base import Verifier
+from hookgate.schemes.headers import check_header_name
 from hookgate.schemes.registry import SCHEME_NAMES, build_verifier
 
 __all__ = ["DEFAULT_MAX_BODY", "Source"]
 
 DEFAULT_MAX_BODY = 1024 * 1024
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-_EVENT_ID = re.compile(r"^(header:[!#$%&'*+.^_`|~0-9A-Za-z-]+|json:[A-Za-z0-9_.-]+)$")
+_JSON_FIELD = re.compile(r"[A-Za-z0-9_.-]+")
 _FIELDS = frozenset(
     {
         "scheme",
@@ -95,10 +96,8 @@ class Source:
             or self.tolerance_s < 1
         ):
             raise ConfigError(f"{where}: tolerance_s must be a positive integer number of seconds")
-        if self.event_id is not None and (
-            not isinstance(self.event_id, str) or not _EVENT_ID.match(self.event_id)
-        ):
-            raise ConfigError(f"{where}: event_id must be 'header:<Name>' or 'json:<field>'")
+        if self.event_id is not None:
+            _check_event_id(self.event_id, where)
         _check_limits(self, where)
         if self.path is not None and (not isinstance(self.path, str) or not self.path.startswith("/")):
             raise ConfigError(f"{where}: path must start with '/'")
@@ -182,6 +181,17 @@ def _check_limits(source: Source, where: str) -> None:
         raise ConfigError(f"{where}: require_https must be true or false")
     if not _positive(source.idempotency_ttl_s):
         raise ConfigError(f"{where}: idempotency_ttl_s must be a positive number of seconds")
+
+
+def _check_event_id(event_id: object, where: str) -> None:
+    kind, _, rest = event_id.partition(":") if isinstance(event_id, str) else ("", "", "")
+    if kind == "header":
+        try:
+            check_header_name(rest)
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: event_id: {exc}") from None
+    elif kind != "json" or not _JSON_FIELD.fullmatch(rest):
+        raise ConfigError(f"{where}: event_id must be 'header:<Name>' or 'json:<field>'")
 
 
 def _check_forward_secret(secret: object, where: str) -> None:

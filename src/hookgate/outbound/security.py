@@ -26,7 +26,8 @@ from hookgate.keys import Secret, load_key
 from hookgate.outbound.tls import TLS_VERSIONS, TlsSettings
 from hookgate.outbound.vault import EndpointSecrets, SecretEntry
 from hookgate.schemes._base import Signer
-from hookgate.schemes.credentials import ApiKeySigner, BasicSigner, BearerSigner, check_header_name
+from hookgate.schemes.credentials import ApiKeySigner, BasicSigner, BearerSigner
+from hookgate.schemes.headers import check_header_name
 from hookgate.schemes.jose import JweEncrypter
 from hookgate.schemes.jwt_bearer import JwtBearerSigner
 from hookgate.schemes.oauth2 import AUTH_METHODS, ClientCredentials

@@ -19,7 +19,7 @@ from typing import Any
 from hookgate.errors import ConfigError, OAuth2Error
 from hookgate.keys import Secret
 from hookgate.schemes._base import Signed
-from hookgate.schemes.credentials import check_header_name
+from hookgate.schemes.headers import check_header_name
 
 __all__ = [
     "AUTH_METHODS",

@@ -71,6 +71,31 @@ _SECRET_SCHEMES = frozenset(
 )
 
 
+# the options each scheme reads (all strings); any other option would be silently ignored, so it is refused
+_OPTIONS: dict[str, frozenset[str]] = {
+    "hmac": frozenset({"header_name", "algorithm", "encoding", "prefix"}),
+    "api-key": frozenset({"header_name"}),
+    "basic": frozenset({"header_name"}),
+    "jwt-hs256": frozenset({"header_name"}),
+    "jws": frozenset({"alg"}),
+    "jwe": frozenset({"alg"}),
+}
+
+
+def _check_options(name: str, options: Mapping[str, Any]) -> None:
+    if not isinstance(options, Mapping):
+        raise ConfigError("scheme options must be a mapping of option names to strings")
+    allowed = _OPTIONS.get(name, frozenset())
+    for key, value in options.items():
+        if value is None:
+            continue  # not given (the CLI passes every option, unset ones as None)
+        if key not in allowed:
+            takes = f"its options are {', '.join(sorted(allowed))}" if allowed else "it takes none"
+            raise ConfigError(f"scheme {name} has no option {key!r}; {takes}")
+        if not isinstance(value, str):
+            raise ConfigError(f"scheme option {key} must be a string, not {type(value).__name__}")
+
+
 def body_is_token(name: str) -> bool:
     """True when the scheme replaces the body with a JOSE token."""
     return name in _TOKEN_SCHEMES
@@ -141,6 +166,7 @@ def build_verifier(
     options = options or {}
     tol = DEFAULT_TOLERANCE if tolerance is None else tolerance
     _need(name, secrets, keys)
+    _check_options(name, options)
     header = options.get("header_name")
     if name == "standard-webhooks":
         return StandardWebhooksVerifier(secrets, tolerance=tol)
@@ -175,6 +201,7 @@ def build_signer(
     """The signing side of scheme ``name``."""
     options = options or {}
     _need(name, secrets, keys)
+    _check_options(name, options)
     header = options.get("header_name")
     alg = options.get("alg")
     if name == "standard-webhooks":
