@@ -103,6 +103,16 @@ BAD_ENDPOINTS: list[tuple[str, dict[str, Any], str]] = [
     ("https://user:pass@receiver.example.com/x", {}, "must not carry credentials"),
     ("https://token@receiver.example.com/x", {}, "must not carry credentials"),
     ("https://receiver.example.com/x#frag", {}, "fragment"),
+    # issue 10 item 14: URLs that can never be delivered are refused at save, not at delivery time
+    ("https://exa mple.com/x", {}, "endpoint URL contains ' ' at position 11"),
+    ("https://receiver.example.com/x\r\n", {}, "endpoint URL contains '\\r' at position 30"),
+    ("https://127.1/x", {}, "host '127.1' is not an IPv4 address in dotted-decimal form"),
+    ("https://0/x", {}, "host '0' is not an IPv4 address"),
+    ("https://2130706433/x", {}, "host '2130706433' is not an IPv4 address"),
+    ("https://0177.0.0.1/x", {}, "host '0177.0.0.1' is not an IPv4 address"),
+    ("https://receiver.example.com:65536/x", {}, "port '65536' must be a number from 1 to 65535"),
+    ("https://receiver.example.com:0/x", {}, "port '0' must be a number from 1 to 65535"),
+    ("https://[::1%25lo]/x", {}, "has an IPv6 zone"),
     (
         URL,
         {
@@ -128,6 +138,8 @@ BAD_ENDPOINTS: list[tuple[str, dict[str, Any], str]] = [
     ),
     (URL, {"scheme": "none", "scheme_options": {"header_name": "X"}}, "scheme none takes no scheme_options"),
     (URL, {"scheme_options": ["prefix"]}, "scheme_options must be a mapping"),
+    (URL, {"allow_insecure": "yes"}, "allow_insecure must be true or false, not 'yes'"),
+    (URL, {"allow_insecure": 1}, "allow_insecure must be true or false, not 1"),
     (URL, {"scheme": "carrier-pigeon"}, "scheme 'carrier-pigeon'; expected one of standard-webhooks"),
     (URL, {"event_types": ["user created"]}, "event filter 'user created'"),
     (URL, {"event_types": ["user.*.created"]}, "event filter 'user.*.created'"),
@@ -208,9 +220,32 @@ async def test_create_application_validation(hg: Hookgate) -> None:
     assert generated.id.startswith("app_")
 
 
-def test_validate_url_normalises_and_allows_http_when_insecure() -> None:
+async def test_endpoint_url_is_stored_exactly_as_accepted(hg: Hookgate) -> None:
+    app = await hg.create_application("Acme")
+    url = "https://Receiver.Example.com./a%2Fb?c=%7e"
+    created = await hg.create_endpoint(app.id, url)
+    assert created.endpoint.url == url
+    assert (await hg.store.get_endpoint(created.endpoint.id)).url == url
     assert validate_url("http://127.0.0.1:8080/hook", allow_insecure=True) == "http://127.0.0.1:8080/hook"
-    assert validate_url("https://Receiver.Example.com/a?b=c", allow_insecure=False).startswith("https://")
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"url": "https://receiver.example.com/x\r\nX: y"}, "endpoint URL contains '\\r'"),
+        ({"url": "https://127.1/x"}, "host '127.1' is not an IPv4 address"),
+        ({"url": "https://receiver.example.com:99999/x"}, "port '99999'"),
+        ({"allow_insecure": "no"}, "allow_insecure must be true or false, not 'no'"),
+    ],
+)
+async def test_update_endpoint_refuses_undeliverable_urls(
+    hg: Hookgate, changes: dict[str, Any], message: str
+) -> None:
+    app = await hg.create_application("Acme")
+    created = await hg.create_endpoint(app.id, URL)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        await hg.update_endpoint(created.endpoint.id, **changes)
+    assert (await hg.store.get_endpoint(created.endpoint.id)).url == URL
 
 
 async def test_valid_endpoint_is_stored_with_its_settings(hg: Hookgate) -> None:

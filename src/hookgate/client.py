@@ -13,13 +13,10 @@ import json
 import math
 import threading
 import time
-import urllib.parse
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeVar
-
-from yarl import URL
 
 from hookgate.config import Settings, load_settings, master_key_box
 from hookgate.crypto import SecretBox
@@ -47,6 +44,7 @@ from hookgate.outbound.vault import (
 )
 from hookgate.policy.retry import validate_schedule
 from hookgate.policy.ssrf import AddressPolicy
+from hookgate.policy.url import validate_url
 from hookgate.schemes.registry import build_signer
 from hookgate.store import open_store
 from hookgate.store.base import PublishResult, Store
@@ -118,22 +116,6 @@ def encode_payload(payload: object) -> bytes:
     if len(data) > MAX_PAYLOAD_BYTES:
         raise ConfigError(f"payload is {len(data)} bytes; the limit is {MAX_PAYLOAD_BYTES}")
     return data
-
-
-def validate_url(url: str, *, allow_insecure: bool) -> str:
-    try:
-        parsed = URL(url)
-    except (ValueError, TypeError):
-        raise ConfigError(f"endpoint URL {url!r} cannot be parsed") from None
-    if parsed.scheme not in ("https", "http") or not parsed.raw_host:
-        raise ConfigError("endpoint URL must be an absolute https:// URL")
-    if parsed.scheme == "http" and not allow_insecure:
-        raise ConfigError("endpoint URL must use https (allow_insecure is for development endpoints only)")
-    if parsed.user is not None or parsed.password is not None:
-        raise ConfigError("endpoint URL must not carry credentials; use the endpoint's authentication")
-    if parsed.fragment:
-        raise ConfigError("endpoint URL must not have a #fragment")
-    return str(parsed)
 
 
 class Hookgate:
@@ -229,6 +211,7 @@ class Hookgate:
         ``payload={"format": "jwe", "public_key": PEM}``, ``tls={"client_cert": PEM, "client_key": PEM}``).
         Secret values may be ``env:NAME`` or ``file:PATH`` references instead of the secret itself.
         """
+        allow_insecure = _check_flag(allow_insecure, "allow_insecure")
         if scheme not in SIGNATURE_SCHEMES:
             raise ConfigError(
                 f"unknown signature scheme {scheme!r}; expected one of {', '.join(SIGNATURE_SCHEMES)} "
@@ -264,14 +247,11 @@ class Hookgate:
         elif secrets or key_list:
             raise ConfigError("scheme none takes no secret or keys")
         now = self._clock()
-        settings, security_entries = parse_security(auth, payload, tls, now=now)
+        settings, security_entries = parse_security(
+            auth, payload, tls, now=now, allow_insecure=allow_insecure
+        )
         if options:
             settings["scheme_options"] = options
-        token_url = (settings.get("auth") or {}).get("token_url", "")
-        if not allow_insecure and urllib.parse.urlsplit(token_url).scheme.lower() == "http":
-            raise ConfigError(
-                "auth.token_url must use https (allow_insecure is for development endpoints only)"
-            )
         sealed_entries = EndpointSecrets(
             EndpointSecrets.of(secrets, key_list).entries + tuple(security_entries)
         )
@@ -311,7 +291,9 @@ class Hookgate:
             )
         endpoint = await self.store.get_endpoint(endpoint_id)
         now = self._clock()
-        allow_insecure = bool(changes.get("allow_insecure", endpoint.allow_insecure))
+        flag = changes.get("allow_insecure", endpoint.allow_insecure)
+        # an explicit None restores the default, like the other settings' None
+        allow_insecure = False if flag is None else _check_flag(flag, "allow_insecure")
         if "url" in changes or "allow_insecure" in changes:
             endpoint.url = validate_url(changes.get("url", endpoint.url), allow_insecure=allow_insecure)
             endpoint.allow_insecure = allow_insecure
@@ -331,11 +313,10 @@ class Hookgate:
         sections = [name for name in ("auth", "payload", "tls") if name in changes]
         if sections:
             self._replace_sections(endpoint, {name: changes[name] for name in sections}, now)
-        token_url = (endpoint.settings.get("auth") or {}).get("token_url", "")
-        if not endpoint.allow_insecure and urllib.parse.urlsplit(token_url).scheme.lower() == "http":
-            raise ConfigError(
-                "auth.token_url must use https (allow_insecure is for development endpoints only)"
-            )
+        token_url = (endpoint.settings.get("auth") or {}).get("token_url")
+        if token_url is not None:
+            # allow_insecure may have been switched off under an http token URL saved earlier
+            validate_url(token_url, allow_insecure=endpoint.allow_insecure, what="auth.token_url")
         endpoint.updated_at = now
         return await self.store.update_endpoint(endpoint)
 
@@ -346,7 +327,11 @@ class Hookgate:
         for name, value in sections.items():
             part = {name: value}
             new_settings, new_entries = parse_security(
-                part.get("auth"), part.get("payload"), part.get("tls"), now=now
+                part.get("auth"),
+                part.get("payload"),
+                part.get("tls"),
+                now=now,
+                allow_insecure=endpoint.allow_insecure,
             )
             settings.pop(name, None)
             if name in new_settings:
@@ -512,6 +497,13 @@ def _check_rate(value: float | None) -> float | None:
     ):
         raise ConfigError("rate_limit_per_s must be a positive number")
     return float(value)
+
+
+def _check_flag(value: object, name: str) -> bool:
+    # a truthy string ("no") must not switch a safety setting on
+    if not isinstance(value, bool):
+        raise ConfigError(f"{name} must be true or false, not {value!r}")
+    return value
 
 
 def _check_concurrency(value: int | None) -> int | None:

@@ -171,9 +171,19 @@ CONFIG_ERRORS: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     (
         "http forward_to",
         _set("gateway.allow_insecure_forward", False),
-        r"endpoint URL must use https",
+        r"source 'acme': forward_to must use https \(allow_insecure_forward",
     ),
     ("forward_to not a URL", _set("sources.acme.forward_to", "ftp://x/y"), r"absolute https:// URL"),
+    (
+        "forward_to numeric host",
+        _set("sources.acme.forward_to", "http://127.1:9/hooks"),
+        r"forward_to host '127.1' is not an IPv4 address in dotted-decimal form",
+    ),
+    (
+        "forward_to with a space",
+        _set("sources.acme.forward_to", "http://127.0.0.1:9/a b"),
+        r"forward_to contains ' ' at position 20",
+    ),
     ("tls_cert without tls_key", _set("gateway.tls_cert", "cert.pem"), r"tls_cert and tls_key"),
     ("tls_key without tls_cert", _set("gateway.tls_key", "key.pem"), r"tls_cert and tls_key"),
     (

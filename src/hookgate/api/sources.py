@@ -14,10 +14,11 @@ from fastapi import FastAPI, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from hookgate.api.auth import ApiError, Auth, require_admin
-from hookgate.client import Hookgate, source_aad, validate_url
+from hookgate.client import Hookgate, source_aad
 from hookgate.errors import ConfigError, StoreError
 from hookgate.inbound.source import Source
 from hookgate.models import InboundSourceRecord, new_id
+from hookgate.policy.url import validate_url
 
 __all__ = ["add_routes", "load_sources"]
 
@@ -127,7 +128,7 @@ def add_routes(app: FastAPI) -> None:
         table = body.model_dump(exclude_none=True)
         record = InboundSourceRecord(source_id, body.name, b"", created_at or time.time(), time.time())
         source = _source(record, table)  # validates everything, secrets included, or raises ConfigError
-        validate_url(body.forward_to, allow_insecure=False)
+        validate_url(body.forward_to, allow_insecure=False, what="forward_to")
         record.config_sealed = _seal(hg, source_id, table)
         try:
             await hg.store.put_source(record)

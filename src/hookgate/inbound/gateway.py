@@ -35,7 +35,7 @@ from typing import Any
 import structlog
 import uvicorn
 
-from hookgate.client import Hookgate, validate_url
+from hookgate.client import Hookgate
 from hookgate.config import Settings
 from hookgate.errors import ConfigError, HookgateError
 from hookgate.inbound.asgi import Message as ASGIMessage
@@ -48,6 +48,7 @@ from hookgate.outbound.security import resolve_secret
 from hookgate.outbound.tls import TLS_VERSIONS
 from hookgate.outbound.vault import EndpointSecrets, seal_secrets
 from hookgate.policy.ssrf import AddressPolicy
+from hookgate.policy.url import validate_url
 from hookgate.schemes.registry import body_is_token, build_signer
 from hookgate.store.base import PublishResult
 from hookgate.tracing import configure_tracing
@@ -180,7 +181,12 @@ def _check_source(source: Source, allow_insecure_forward: bool) -> None:
         ) from None
     if source.forward_to is None:
         raise ConfigError(f"gateway: source {source.name!r} needs forward_to (the destination URL)")
-    validate_url(source.forward_to, allow_insecure=allow_insecure_forward)
+    validate_url(
+        source.forward_to,
+        allow_insecure=allow_insecure_forward,
+        what=f"gateway: source {source.name!r}: forward_to",
+        insecure_option="allow_insecure_forward",
+    )
 
 
 class _NoIdempotency:
@@ -262,7 +268,7 @@ class Gateway:
         for source in self.config.sources:
             event_type = _event_type(source)
             secret = source.forward_secret or self.config.forward_secret
-            url = validate_url(source.forward_to or "", allow_insecure=self.config.allow_insecure_forward)
+            url = source.forward_to or ""  # checked by GatewayConfig (_check_source)
             now = self._clock()
             endpoint = existing.get((event_type,))
             if endpoint is None:

@@ -14,6 +14,7 @@ from typing import Any
 
 from hookgate.errors import ConfigError
 from hookgate.inbound.net import Networks, parse_networks
+from hookgate.policy.url import validate_url
 from hookgate.schemes._base import Verifier
 from hookgate.schemes.headers import check_header_name
 from hookgate.schemes.registry import SCHEME_NAMES, build_verifier
@@ -207,13 +208,14 @@ def _check_forward_secret(secret: object, where: str) -> None:
 
 
 def _check_jwks(source: Source, where: str) -> None:
-    url = source.jwks_url
     if source.scheme != "jws":
         raise ConfigError(f"{where}: jwks_url is only for scheme jws")
-    if not isinstance(url, str) or not url.startswith(("https://", "http://")):
-        raise ConfigError(f"{where}: jwks_url must be an https:// URL")
-    if url.startswith("http://") and not source.jwks_insecure:
-        raise ConfigError(f"{where}: jwks_url must use https (jwks_insecure is for development only)")
+    validate_url(
+        source.jwks_url,
+        allow_insecure=source.jwks_insecure,
+        what=f"{where}: jwks_url",
+        insecure_option="jwks_insecure",
+    )
     parse_networks(source.jwks_allow, f"{where}: jwks_allow")
 
 
