@@ -138,6 +138,8 @@ BAD_ENDPOINTS: list[tuple[str, dict[str, Any], str]] = [
     ),
     (URL, {"scheme": "none", "scheme_options": {"header_name": "X"}}, "scheme none takes no scheme_options"),
     (URL, {"scheme_options": ["prefix"]}, "scheme_options must be a mapping"),
+    (URL, {"event_types": "abc"}, "event types must be a list of names or patterns, not str"),
+    (URL, {"scheme": "standard-webhooks-ed25519", "keys": "PEM"}, "keys must be a list of key texts"),
     (URL, {"allow_insecure": "yes"}, "allow_insecure must be true or false, not 'yes'"),
     (URL, {"allow_insecure": 1}, "allow_insecure must be true or false, not 1"),
     (URL, {"scheme": "carrier-pigeon"}, "scheme 'carrier-pigeon'; expected one of standard-webhooks"),
@@ -209,10 +211,15 @@ async def test_create_application_validation(hg: Hookgate) -> None:
         await hg.create_application("")
     with pytest.raises(ConfigError, match="application name must be 1-256 characters"):
         await hg.create_application("x" * 257)
-    with pytest.raises(ConfigError, match="application id must be 1-64 ASCII characters"):
-        await hg.create_application("Acme", app_id="x" * 65)
-    with pytest.raises(ConfigError, match="application id must be 1-64 ASCII characters"):
-        await hg.create_application("Acme", app_id="appé")
+    for bad_id in ("x" * 65, "appé", "", "app\x00", "app\n", "a/b", "a b"):
+        with pytest.raises(
+            ConfigError, match=r"application id .* must be 1-64 characters of \[A-Za-z0-9_.-\]"
+        ):
+            await hg.create_application("Acme", app_id=bad_id)
+    with pytest.raises(ConfigError, match="application name must not contain a NUL character"):
+        await hg.create_application("Ac\x00me")
+    with pytest.raises(ConfigError, match="application name must be a string, not int"):
+        await hg.create_application(5)  # type: ignore[arg-type]
     app = await hg.create_application("Acme", app_id="app_acme")
     assert app.id == "app_acme"
     assert (await hg.store.get_application("app_acme")).name == "Acme"

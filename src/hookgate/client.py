@@ -29,8 +29,10 @@ from hookgate.models import (
     Endpoint,
     Message,
     new_id,
+    validate_application_id,
     validate_event_filter,
     validate_event_type,
+    validate_text,
 )
 from hookgate.outbound.request import SIGNATURE_SCHEMES, validate_custom_headers
 from hookgate.outbound.security import parse_security, resolve_secret
@@ -59,6 +61,7 @@ T = TypeVar("T")
 
 MAX_PAYLOAD_BYTES = 1024 * 1024
 _MAX_IDEMPOTENCY_KEY = 256
+_MAX_REASON = 512
 _MAX_TIMEOUT_S = 120.0
 # Schemes whose signing material is a secret we can generate; key schemes take keys.
 _GENERATED_SECRET = {"standard-webhooks": "hmac", "github": "hmac", "shopify": "hmac", "slack": "hmac"}
@@ -176,11 +179,12 @@ class Hookgate:
     # -- applications and endpoints -----------------------------------------------------------------
 
     async def create_application(self, name: str, *, app_id: str | None = None) -> Application:
-        if not name or len(name) > 256:
-            raise ConfigError("application name must be 1-256 characters")
-        if app_id is not None and (not app_id or len(app_id) > 64 or not app_id.isascii()):
-            raise ConfigError("application id must be 1-64 ASCII characters")
-        app = Application(id=app_id or new_id("app"), name=name, created_at=self._clock())
+        name = validate_text(name, "application name", max_length=256)
+        app = Application(
+            id=new_id("app") if app_id is None else validate_application_id(app_id),
+            name=name,
+            created_at=self._clock(),
+        )
         return await self.store.create_application(app)
 
     async def create_endpoint(
@@ -219,6 +223,8 @@ class Hookgate:
             )
         generated: str | None = None
         secrets: list[str] = [] if secret is None else [secret]
+        if isinstance(keys, (str, bytes)):
+            raise ConfigError("keys must be a list of key texts, not a single string")
         key_list = list(keys)
         if scheme in _KEY_SCHEMES and secret is not None:
             raise ConfigError(f"scheme {scheme} takes keys, not a secret")
@@ -262,7 +268,7 @@ class Hookgate:
             url=validate_url(url, allow_insecure=allow_insecure),
             created_at=now,
             updated_at=now,
-            event_types=validate_event_filter(tuple(event_types)),
+            event_types=validate_event_filter(event_types),
             scheme=scheme,
             secrets_sealed=(
                 seal_secrets(self._box(), endpoint_id, sealed_entries) if sealed_entries.entries else b""
@@ -298,7 +304,7 @@ class Hookgate:
             endpoint.url = validate_url(changes.get("url", endpoint.url), allow_insecure=allow_insecure)
             endpoint.allow_insecure = allow_insecure
         if "event_types" in changes:
-            endpoint.event_types = validate_event_filter(tuple(changes["event_types"] or ()))
+            endpoint.event_types = validate_event_filter(changes["event_types"] or ())
         if "headers" in changes:
             endpoint.headers = validate_custom_headers(changes["headers"] or {})
         if "timeout_s" in changes:
@@ -367,6 +373,7 @@ class Hookgate:
         return new_secret
 
     async def disable_endpoint(self, endpoint_id: str, *, reason: str = "disabled by operator") -> None:
+        validate_text(reason, "disable reason", max_length=_MAX_REASON)
         await self.store.set_endpoint_enabled(endpoint_id, False, reason=reason, now=self._clock())
 
     async def enable_endpoint(self, endpoint_id: str) -> None:
@@ -403,8 +410,8 @@ class Hookgate:
     ) -> Message:
         """A validated message, not yet stored (for `publish_many`)."""
         app_id = app.id if isinstance(app, Application) else app
-        if idempotency_key is not None and not 0 < len(idempotency_key) <= _MAX_IDEMPOTENCY_KEY:
-            raise ConfigError(f"idempotency key must be 1-{_MAX_IDEMPOTENCY_KEY} characters")
+        if idempotency_key is not None:
+            validate_text(idempotency_key, "idempotency key", max_length=_MAX_IDEMPOTENCY_KEY)
         return Message(
             id=new_id("msg"),
             app_id=app_id,
@@ -424,6 +431,10 @@ class Hookgate:
 
     async def recover(self, endpoint_id: str, *, since: float) -> int:
         """Retry every failed or dead delivery of an endpoint created since ``since`` (Unix seconds)."""
+        if isinstance(since, bool) or not (
+            isinstance(since, (int, float)) and math.isfinite(since) and since >= 0
+        ):
+            raise ConfigError(f"since must be a finite number of Unix seconds, at least 0, not {since!r}")
         return await self.store.recover(endpoint_id, since=since, now=self._clock())
 
     # -- keys -------------------------------------------------------------------------------------

@@ -11,9 +11,10 @@ import time
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from hookgate.api.auth import ApiError, Auth, require_admin
+from hookgate.api.strict import StrictBody
 from hookgate.client import Hookgate, source_aad
 from hookgate.errors import ConfigError, StoreError
 from hookgate.inbound.source import Source
@@ -25,9 +26,7 @@ __all__ = ["add_routes", "load_sources"]
 _SECRET_FIELDS = ("secrets", "keys", "forward_secret")
 
 
-class SourceIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class SourceIn(StrictBody):
     name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
     scheme: str
     secrets: list[str] = Field(default_factory=list, max_length=8)

@@ -87,7 +87,7 @@ class Source:
 
     def __post_init__(self) -> None:
         where = f"source {self.name!r}"
-        if not isinstance(self.name, str) or not _NAME.match(self.name):
+        if not isinstance(self.name, str) or not _NAME.fullmatch(self.name):
             raise ConfigError(f"source name {self.name!r} must be 1-64 characters of [A-Za-z0-9_.-]")
         if self.scheme not in SCHEME_NAMES:
             raise ConfigError(f"{where}: scheme must be one of {', '.join(SCHEME_NAMES)}")
