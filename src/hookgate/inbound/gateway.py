@@ -101,6 +101,7 @@ class GatewayConfig:
     workers: bool = True
 
     def __post_init__(self) -> None:
+        _check_types(self)
         if not self.sources:
             raise ConfigError("gateway: at least one [sources.<name>] table is required")
         paths = [s.path for s in self.sources]
@@ -170,6 +171,18 @@ class GatewayConfig:
             return cls(sources=tuple(built), **table)
         except TypeError as exc:
             raise ConfigError(f"gateway config: {exc}") from None
+
+
+def _check_types(config: GatewayConfig) -> None:
+    # TOML has real types: a string where a switch belongs ("no") is truthy and must not turn it on
+    for name in ("allow_insecure_forward", "workers"):
+        if not isinstance(getattr(config, name), bool):
+            raise ConfigError(f"gateway: {name} must be true or false")
+    for name in ("host", "min_tls_version", "http_mode"):
+        if not isinstance(getattr(config, name), str):
+            raise ConfigError(f"gateway: {name} must be a string")
+    if config.database_url is not None and not isinstance(config.database_url, str):
+        raise ConfigError("gateway: database_url must be a string")
 
 
 def _check_source(source: Source, allow_insecure_forward: bool) -> None:

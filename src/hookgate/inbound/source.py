@@ -22,6 +22,7 @@ from hookgate.schemes.registry import SCHEME_NAMES, build_verifier
 __all__ = ["DEFAULT_MAX_BODY", "Source"]
 
 DEFAULT_MAX_BODY = 1024 * 1024
+_MAX_TOLERANCE = 86400  # a day: a wider window is no replay protection
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _JSON_FIELD = re.compile(r"[A-Za-z0-9_.-]+")
 _FIELDS = frozenset(
@@ -94,9 +95,11 @@ class Source:
         if (
             isinstance(self.tolerance_s, bool)
             or not isinstance(self.tolerance_s, int)
-            or self.tolerance_s < 1
+            or not 1 <= self.tolerance_s <= _MAX_TOLERANCE
         ):
-            raise ConfigError(f"{where}: tolerance_s must be a positive integer number of seconds")
+            raise ConfigError(
+                f"{where}: tolerance_s must be a whole number of seconds from 1 to {_MAX_TOLERANCE}"
+            )
         if self.event_id is not None:
             _check_event_id(self.event_id, where)
         _check_limits(self, where)
@@ -178,8 +181,9 @@ def _check_limits(source: Source, where: str) -> None:
         or not (1 <= source.max_body_bytes <= 64 * 1024 * 1024)
     ):
         raise ConfigError(f"{where}: max_body_bytes must be an integer between 1 and 64 MiB")
-    if not isinstance(source.require_https, bool):
-        raise ConfigError(f"{where}: require_https must be true or false")
+    for flag in ("require_https", "jwks_insecure"):
+        if not isinstance(getattr(source, flag), bool):
+            raise ConfigError(f"{where}: {flag} must be true or false")
     if not _positive(source.idempotency_ttl_s):
         raise ConfigError(f"{where}: idempotency_ttl_s must be a positive number of seconds")
 
