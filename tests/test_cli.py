@@ -142,6 +142,10 @@ def test_stale_timestamp_exits_1_and_tolerance_widens_the_window(runner: CliRunn
         ["verify", "--scheme", "hmac", "--secret", "k", "--algorithm", "md5"],
         ["sign", "--scheme", "basic", "--secret", "no-colon"],
         ["sign", "--scheme", "api-key", "--secret", "a", "--secret", "b"],
+        # an option the scheme does not read is refused rather than silently ignored
+        ["sign", "--scheme", "standard-webhooks", "--secret", SECRET, "--prefix", "sha256="],
+        ["verify", "--scheme", "hmac", "--secret", "k", "--alg", "RS256"],
+        ["sign", "--scheme", "hmac", "--secret", "k", "--prefix", "sha256=\x0b"],
         ["keys", "generate", "--type", "dsa"],
         ["jwks"],
     ],

@@ -314,6 +314,40 @@ def test_endpoint_usage_errors(cli: Callable[..., Result]) -> None:
     assert result.stderr.startswith("hookgate: ")
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("endpoints", "update", "a", "e", "--timeout-s", "nan"), "nan is not a finite number"),
+        (("endpoints", "update", "a", "e", "--rate-limit", "inf"), "inf is not a finite number"),
+        (("endpoints", "update", "a", "e", "--timeout-s", "1e400"), "inf is not a finite number"),
+        (("endpoints", "rotate-secret", "a", "e", "--grace-s", "inf"), "inf is not a finite number"),
+        (("endpoints", "rotate-secret", "a", "e", "--grace-s", "-1"), "-1.0 is not in the range x>=0"),
+        (("tail", "a", "--interval", "inf"), "inf is not a finite number"),
+        (("recover", "a", "e", "--since", "nan"), "--since must be a finite number of Unix seconds"),
+        (("recover", "a", "e", "--since", "1e400"), "--since must be a finite number of Unix seconds"),
+        (("send", "a", "x.y", "--data", '{"n": NaN}'), "--data is not valid JSON: NaN is not a JSON number"),
+        (("send", "a", "x.y", "--data", '{"n": 1e999}'), "--data is not valid JSON: 1e999 is not a finite"),
+        (
+            ("endpoints", "create", "a", "https://r.example/h", "--auth-json", '{"lifetime": Infinity}'),
+            "--auth-json is not valid JSON: Infinity is not a JSON number",
+        ),
+        (("sources", "create", "--file", "{toml}"), "is not valid TOML: inf is not a finite number"),
+        (("sources", "create", "--file", "{json}"), "is not valid JSON: NaN is not a JSON number"),
+    ],
+)
+def test_non_finite_numbers_are_usage_errors(tmp_path: Path, args: tuple[str, ...], message: str) -> None:
+    # refused before any request (the HTTP client could not even encode them): no server needed
+    toml = tmp_path / "source.toml"
+    toml.write_text(SOURCE_TOML + "rate_limit_per_s = inf\n")
+    as_json = tmp_path / "source.json"
+    as_json.write_text('{"name": "n", "rate_limit_per_s": NaN}')
+    env = {"HOOKGATE_API_URL": "http://127.0.0.1:9", "HOOKGATE_TOKEN": "hgk_x", "HOME": str(tmp_path)}
+    argv = [{"{toml}": str(toml), "{json}": str(as_json)}.get(a, a) for a in args]
+    result = CliRunner().invoke(main, argv, env=env, catch_exceptions=False)
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr
+
+
 # -- send, messages, attempts, tail, resend, recover ---------------------------------------------------
 
 

@@ -103,6 +103,45 @@ BAD_ENDPOINTS: list[tuple[str, dict[str, Any], str]] = [
     ("https://user:pass@receiver.example.com/x", {}, "must not carry credentials"),
     ("https://token@receiver.example.com/x", {}, "must not carry credentials"),
     ("https://receiver.example.com/x#frag", {}, "fragment"),
+    # issue 10 item 14: URLs that can never be delivered are refused at save, not at delivery time
+    ("https://exa mple.com/x", {}, "endpoint URL contains ' ' at position 11"),
+    ("https://receiver.example.com/x\r\n", {}, "endpoint URL contains '\\r' at position 30"),
+    ("https://127.1/x", {}, "host '127.1' is not an IPv4 address in dotted-decimal form"),
+    ("https://0/x", {}, "host '0' is not an IPv4 address"),
+    ("https://2130706433/x", {}, "host '2130706433' is not an IPv4 address"),
+    ("https://0177.0.0.1/x", {}, "host '0177.0.0.1' is not an IPv4 address"),
+    ("https://receiver.example.com:65536/x", {}, "port '65536' must be a number from 1 to 65535"),
+    ("https://receiver.example.com:0/x", {}, "port '0' must be a number from 1 to 65535"),
+    ("https://[::1%25lo]/x", {}, "has an IPv6 zone"),
+    (
+        URL,
+        {
+            "scheme": "hmac",
+            "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            "scheme_options": {"algorithm": ["x"]},
+        },
+        "scheme option algorithm must be a string, not list",
+    ),
+    (
+        URL,
+        {
+            "scheme": "hmac",
+            "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            "scheme_options": {"prefix": "a\x0b"},
+        },
+        "prefix: header 'X-Signature': the value contains a control character",
+    ),
+    (
+        URL,
+        {"scheme_options": {"prefix": "x"}},
+        "scheme standard-webhooks has no option 'prefix'; it takes none",
+    ),
+    (URL, {"scheme": "none", "scheme_options": {"header_name": "X"}}, "scheme none takes no scheme_options"),
+    (URL, {"scheme_options": ["prefix"]}, "scheme_options must be a mapping"),
+    (URL, {"event_types": "abc"}, "event types must be a list of names or patterns, not str"),
+    (URL, {"scheme": "standard-webhooks-ed25519", "keys": "PEM"}, "keys must be a list of key texts"),
+    (URL, {"allow_insecure": "yes"}, "allow_insecure must be true or false, not 'yes'"),
+    (URL, {"allow_insecure": 1}, "allow_insecure must be true or false, not 1"),
     (URL, {"scheme": "carrier-pigeon"}, "scheme 'carrier-pigeon'; expected one of standard-webhooks"),
     (URL, {"event_types": ["user created"]}, "event filter 'user created'"),
     (URL, {"event_types": ["user.*.created"]}, "event filter 'user.*.created'"),
@@ -124,7 +163,9 @@ BAD_ENDPOINTS: list[tuple[str, dict[str, Any], str]] = [
     (URL, {"headers": {"Content-Type": "text/plain"}}, "'Content-Type' is set by hookgate"),
     (URL, {"headers": {"webhook-signature": "v1,x"}}, "'webhook-signature' is set by hookgate"),
     (URL, {"headers": {"X Bad": "1"}}, "'X Bad' is not a valid HTTP header name"),
-    (URL, {"headers": {"X-Ok": "a\r\nX-Evil: 1"}}, "CR, LF or NUL"),
+    (URL, {"headers": {"X-Ok": "a\r\nX-Evil: 1"}}, "header 'X-Ok': the value contains a control character"),
+    (URL, {"headers": {"X-Ok": "a\x0bb"}}, "header 'X-Ok': the value contains a control character ('\\x0b')"),
+    (URL, {"headers": {"X" * 10_000: "1"}}, "is 10000 characters long; at most 256 are allowed"),
     (URL, {"headers": {"X-A": "1", "x-a": "2"}}, "appears twice"),
     (URL, {"secret": "whsec_!!!not-base64"}, "whsec_ secret is not valid base64"),
     (URL, {"secret": "whsec_"}, "whsec_"),
@@ -170,10 +211,15 @@ async def test_create_application_validation(hg: Hookgate) -> None:
         await hg.create_application("")
     with pytest.raises(ConfigError, match="application name must be 1-256 characters"):
         await hg.create_application("x" * 257)
-    with pytest.raises(ConfigError, match="application id must be 1-64 ASCII characters"):
-        await hg.create_application("Acme", app_id="x" * 65)
-    with pytest.raises(ConfigError, match="application id must be 1-64 ASCII characters"):
-        await hg.create_application("Acme", app_id="appé")
+    for bad_id in ("x" * 65, "appé", "", "app\x00", "app\n", "a/b", "a b"):
+        with pytest.raises(
+            ConfigError, match=r"application id .* must be 1-64 characters of \[A-Za-z0-9_.-\]"
+        ):
+            await hg.create_application("Acme", app_id=bad_id)
+    with pytest.raises(ConfigError, match="application name must not contain a NUL character"):
+        await hg.create_application("Ac\x00me")
+    with pytest.raises(ConfigError, match="application name must be a string, not int"):
+        await hg.create_application(5)  # type: ignore[arg-type]
     app = await hg.create_application("Acme", app_id="app_acme")
     assert app.id == "app_acme"
     assert (await hg.store.get_application("app_acme")).name == "Acme"
@@ -181,9 +227,32 @@ async def test_create_application_validation(hg: Hookgate) -> None:
     assert generated.id.startswith("app_")
 
 
-def test_validate_url_normalises_and_allows_http_when_insecure() -> None:
+async def test_endpoint_url_is_stored_exactly_as_accepted(hg: Hookgate) -> None:
+    app = await hg.create_application("Acme")
+    url = "https://Receiver.Example.com./a%2Fb?c=%7e"
+    created = await hg.create_endpoint(app.id, url)
+    assert created.endpoint.url == url
+    assert (await hg.store.get_endpoint(created.endpoint.id)).url == url
     assert validate_url("http://127.0.0.1:8080/hook", allow_insecure=True) == "http://127.0.0.1:8080/hook"
-    assert validate_url("https://Receiver.Example.com/a?b=c", allow_insecure=False).startswith("https://")
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"url": "https://receiver.example.com/x\r\nX: y"}, "endpoint URL contains '\\r'"),
+        ({"url": "https://127.1/x"}, "host '127.1' is not an IPv4 address"),
+        ({"url": "https://receiver.example.com:99999/x"}, "port '99999'"),
+        ({"allow_insecure": "no"}, "allow_insecure must be true or false, not 'no'"),
+    ],
+)
+async def test_update_endpoint_refuses_undeliverable_urls(
+    hg: Hookgate, changes: dict[str, Any], message: str
+) -> None:
+    app = await hg.create_application("Acme")
+    created = await hg.create_endpoint(app.id, URL)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        await hg.update_endpoint(created.endpoint.id, **changes)
+    assert (await hg.store.get_endpoint(created.endpoint.id)).url == URL
 
 
 async def test_valid_endpoint_is_stored_with_its_settings(hg: Hookgate) -> None:

@@ -48,11 +48,46 @@ def test_env_list_and_database_url() -> None:
         ({"HOOKGATE_SSRF_ALLOWLIST": "10.0.0.0/33"}, "is not a CIDR"),
         ({"HOOKGATE_DATABASE_URL": "mysql://x"}, "database_url must start with"),
         ({"HOOKGATE_LEASE_SECONDS": "1"}, "lease_seconds must be at least 5"),
+        # issue 10 item 16: non-finite numbers
+        ({"HOOKGATE_LEASE_SECONDS": "nan"}, "lease_seconds must be at least 5 .* not nan"),
+        ({"HOOKGATE_LEASE_SECONDS": "inf"}, "lease_seconds must be at least 5 .* not inf"),
+        ({"HOOKGATE_DISABLE_AFTER_SECONDS": "nan"}, "disable_after_seconds must be a positive finite"),
+        ({"HOOKGATE_DISABLE_AFTER_SECONDS": "1e400"}, "disable_after_seconds must be a positive finite"),
+        ({"HOOKGATE_DISABLE_AFTER_SECONDS": "-1"}, "disable_after_seconds must be a positive finite"),
     ],
 )
 def test_invalid_environment_is_a_precise_error(environ: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_settings(environ=environ)
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('port = "9001"', r"port must be int, not '9001'"),
+        ("port = 9001.5", r"port must be int, not 9001.5"),
+        ("port = true", r"port must be int, not True"),
+        ("worker_concurrency = true", r"worker_concurrency must be int, not True"),
+        ('lease_seconds = "60"', r"lease_seconds must be int or float, not '60'"),
+        ("lease_seconds = nan", r"lease_seconds must be at least 5 .* not nan"),
+        ("disable_after_seconds = inf", r"disable_after_seconds must be a positive finite number, not inf"),
+        ('otel_enabled = "yes"', r"otel_enabled must be bool, not 'yes'"),
+        ("otel_enabled = 1", r"otel_enabled must be bool, not 1"),
+    ],
+)
+def test_config_file_values_are_not_coerced(tmp_path: Path, line: str, message: str) -> None:
+    config = tmp_path / "hookgate.toml"
+    config.write_text(f"[hookgate]\n{line}\n")
+    with pytest.raises(ConfigError, match=message):
+        load_settings(config_file=config, environ={})
+
+
+def test_config_file_numbers_keep_their_values(tmp_path: Path) -> None:
+    config = tmp_path / "hookgate.toml"
+    config.write_text("[hookgate]\nport = 9001\nlease_seconds = 30\notel_enabled = true\n")
+    settings = load_settings(config_file=config, environ={})
+    assert (settings.port, settings.lease_seconds, settings.otel_enabled) == (9001, 30.0, True)
+    assert isinstance(settings.lease_seconds, float)
 
 
 def test_config_file_errors(tmp_path: Path) -> None:

@@ -94,7 +94,12 @@ def test_parse_master_keys_errors(text: str, message: str) -> None:
 
 @pytest.mark.parametrize(
     ("keys", "message"),
-    [({}, "no master key"), ({"a": b"short"}, "32 bytes"), ({"bad id!": KEY_A}, "must be 1-64")],
+    [
+        ({}, "no master key"),
+        ({"a": b"short"}, "32 bytes"),
+        ({"bad id!": KEY_A}, "must be 1-64"),
+        ({"k1\n": KEY_A}, "must be 1-64"),  # '$' matches before a final newline: the id is matched whole
+    ],
 )
 def test_box_config_errors(keys: dict[str, bytes], message: str) -> None:
     with pytest.raises(ConfigError, match=message):

@@ -94,7 +94,7 @@ _body_option = click.option(
 
 
 def _scheme_options(func: click.decorators.FC) -> click.decorators.FC:
-    """Options that only some schemes read; each is ignored by the others."""
+    """Options that only some schemes read; giving one to a scheme that does not read it is an error."""
     options = [
         click.option(
             "--header-name", help="Header carrying the signature or credential (hmac, api-key, ...)."
@@ -170,8 +170,10 @@ def verify(
     claim_options = {
         "issuer": issuer,
         "audience": audience,
-        "require_exp": not allow_no_exp,
-        "require_signature": not allow_unsigned,
+        # only a flag that was given becomes an option (None is "not given"), so a scheme without claims
+        # refuses --allow-no-exp rather than ignoring it
+        "require_exp": False if allow_no_exp else None,
+        "require_signature": False if allow_unsigned else None,
     }
     try:
         verifier = cli_schemes.build_verifier(

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import math
 import os
 import sys
 import time
@@ -172,11 +173,35 @@ def _details(title: str, data: dict[str, Any], timestamps: tuple[str, ...] = ())
     _console().print(table)
 
 
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"{text} is not a finite number")
+    return number
+
+
+def _not_a_number(name: str) -> float:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _loads(text: str) -> Any:
+    """JSON without Python's extensions: no NaN or Infinity, no number that overflows to infinity (the API
+    refuses them, and the HTTP client cannot even send them)."""
+    return json.loads(text, parse_constant=_not_a_number, parse_float=_finite)
+
+
+def _finite_option(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    """A number option's callback: ``click.FLOAT`` accepts nan and inf, which JSON cannot carry."""
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"{value!r} is not a finite number", ctx, param)
+    return value
+
+
 def _parse_json_option(value: str | None, option: str) -> Any:
     if value is None:
         return None
     try:
-        parsed = json.loads(value)
+        parsed = _loads(value)
     except ValueError as exc:
         _fail(f"{option} is not valid JSON: {exc}", 2)
     if not isinstance(parsed, dict):
@@ -197,9 +222,13 @@ def _parse_headers(raw: tuple[str, ...]) -> dict[str, str]:
 
 def _parse_since(value: str) -> float:
     try:
-        return float(value)
+        since = float(value)
     except ValueError:
         pass
+    else:
+        if not math.isfinite(since):
+            _fail(f"--since must be a finite number of Unix seconds, got {value!r}", 2)
+        return since
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
@@ -364,8 +393,14 @@ def _endpoint_rows(items: list[dict[str, Any]]) -> list[list[str]]:
 @click.option("--url", help="A new URL.")
 @click.option("--event-type", "event_types", multiple=True, help="Replace the subscriptions (repeatable).")
 @click.option("--header", "raw_headers", multiple=True, help="Replace the extra headers 'Name: value'.")
-@click.option("--timeout-s", type=float, help="Request timeout in seconds.")
-@click.option("--rate-limit", "rate_limit", type=float, help="Requests per second (0: no limit).")
+@click.option("--timeout-s", type=float, callback=_finite_option, help="Request timeout in seconds.")
+@click.option(
+    "--rate-limit",
+    "rate_limit",
+    type=float,
+    callback=_finite_option,
+    help="Requests per second (0: no limit).",
+)
 @click.option("--allow-insecure/--no-allow-insecure", default=None, help="Allow an http:// URL.")
 @click.option("--auth-json", help="Replace the auth section (JSON).")
 @click.option("--payload-json", help="Replace the payload section (JSON).")
@@ -455,6 +490,7 @@ def endpoints_show(app: str, ep: str, as_json: bool, client: ApiClient) -> None:
 @click.option(
     "--grace-s",
     type=click.FloatRange(min=0),
+    callback=_finite_option,
     help="Seconds the old secret keeps signing too (default: the API's, 24 hours).",
 )
 @click.option("--secret", help="The new secret (default: generated).")
@@ -587,7 +623,7 @@ def _read_data(data: str) -> Any:
     else:
         text, origin = data, "--data"
     try:
-        payload = json.loads(text)
+        payload = _loads(text)
     except ValueError as exc:
         _fail(f"{origin} is not valid JSON: {exc}", 2)
     if not isinstance(payload, dict | list):
@@ -945,6 +981,7 @@ def _attempt_key(a: dict[str, Any]) -> tuple[Any, ...]:
 @click.option(
     "--interval",
     type=click.FloatRange(min=0.05),
+    callback=_finite_option,
     default=2.0,
     show_default=True,
     help="Seconds between polls.",
@@ -1186,14 +1223,14 @@ def _read_source_file(file: Path, name: str | None) -> dict[str, Any]:
     data: Any = None
     if suffix != ".toml":
         try:
-            data = json.loads(text)
+            data = _loads(text)
         except ValueError as exc:
             if suffix == ".json":
                 _fail(f"{file} is not valid JSON: {exc}", 2)
     if data is None:
         try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
+            data = tomllib.loads(text, parse_float=_finite)
+        except (tomllib.TOMLDecodeError, ValueError) as exc:
             kind = "TOML" if suffix == ".toml" else "JSON or TOML"
             _fail(f"{file} is not valid {kind}: {exc}", 2)
     if not isinstance(data, dict):

@@ -13,13 +13,10 @@ import json
 import math
 import threading
 import time
-import urllib.parse
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeVar
-
-from yarl import URL
 
 from hookgate.config import Settings, load_settings, master_key_box
 from hookgate.crypto import SecretBox
@@ -32,8 +29,10 @@ from hookgate.models import (
     Endpoint,
     Message,
     new_id,
+    validate_application_id,
     validate_event_filter,
     validate_event_type,
+    validate_text,
 )
 from hookgate.outbound.request import SIGNATURE_SCHEMES, validate_custom_headers
 from hookgate.outbound.security import parse_security, resolve_secret
@@ -47,6 +46,7 @@ from hookgate.outbound.vault import (
 )
 from hookgate.policy.retry import validate_schedule
 from hookgate.policy.ssrf import AddressPolicy
+from hookgate.policy.url import validate_url
 from hookgate.schemes.registry import build_signer
 from hookgate.store import open_store
 from hookgate.store.base import PublishResult, Store
@@ -61,6 +61,7 @@ T = TypeVar("T")
 
 MAX_PAYLOAD_BYTES = 1024 * 1024
 _MAX_IDEMPOTENCY_KEY = 256
+_MAX_REASON = 512
 _MAX_TIMEOUT_S = 120.0
 # version-checked endpoint edits are retried on a fresh read this many times before ConflictError
 _EDIT_ATTEMPTS = 5
@@ -122,22 +123,6 @@ def encode_payload(payload: object) -> bytes:
     return data
 
 
-def validate_url(url: str, *, allow_insecure: bool) -> str:
-    try:
-        parsed = URL(url)
-    except (ValueError, TypeError):
-        raise ConfigError(f"endpoint URL {url!r} cannot be parsed") from None
-    if parsed.scheme not in ("https", "http") or not parsed.raw_host:
-        raise ConfigError("endpoint URL must be an absolute https:// URL")
-    if parsed.scheme == "http" and not allow_insecure:
-        raise ConfigError("endpoint URL must use https (allow_insecure is for development endpoints only)")
-    if parsed.user is not None or parsed.password is not None:
-        raise ConfigError("endpoint URL must not carry credentials; use the endpoint's authentication")
-    if parsed.fragment:
-        raise ConfigError("endpoint URL must not have a #fragment")
-    return str(parsed)
-
-
 class Hookgate:
     """One application's handle on the delivery engine."""
 
@@ -196,11 +181,12 @@ class Hookgate:
     # -- applications and endpoints -----------------------------------------------------------------
 
     async def create_application(self, name: str, *, app_id: str | None = None) -> Application:
-        if not name or len(name) > 256:
-            raise ConfigError("application name must be 1-256 characters")
-        if app_id is not None and (not app_id or len(app_id) > 64 or not app_id.isascii()):
-            raise ConfigError("application id must be 1-64 ASCII characters")
-        app = Application(id=app_id or new_id("app"), name=name, created_at=self._clock())
+        name = validate_text(name, "application name", max_length=256)
+        app = Application(
+            id=new_id("app") if app_id is None else validate_application_id(app_id),
+            name=name,
+            created_at=self._clock(),
+        )
         return await self.store.create_application(app)
 
     async def create_endpoint(
@@ -231,6 +217,7 @@ class Hookgate:
         ``payload={"format": "jwe", "public_key": PEM}``, ``tls={"client_cert": PEM, "client_key": PEM}``).
         Secret values may be ``env:NAME`` or ``file:PATH`` references instead of the secret itself.
         """
+        allow_insecure = _check_flag(allow_insecure, "allow_insecure")
         if scheme not in SIGNATURE_SCHEMES:
             raise ConfigError(
                 f"unknown signature scheme {scheme!r}; expected one of {', '.join(SIGNATURE_SCHEMES)} "
@@ -238,6 +225,8 @@ class Hookgate:
             )
         generated: str | None = None
         secrets: list[str] = [] if secret is None else [secret]
+        if isinstance(keys, (str, bytes)):
+            raise ConfigError("keys must be a list of key texts, not a single string")
         key_list = list(keys)
         if scheme in _KEY_SCHEMES and secret is not None:
             raise ConfigError(f"scheme {scheme} takes keys, not a secret")
@@ -250,7 +239,11 @@ class Hookgate:
                 key_list = [generated]
             else:
                 raise ConfigError(f"scheme {scheme} needs {'keys' if scheme in _KEY_SCHEMES else 'a secret'}")
+        if scheme_options is not None and not isinstance(scheme_options, Mapping):
+            raise ConfigError("scheme_options must be a mapping of option names to strings")
         options = dict(scheme_options or {})
+        if scheme == "none" and options:
+            raise ConfigError("scheme none takes no scheme_options")
         if scheme != "none":
             # building the signer checks the secret or key format, so a bad one fails now, not at send time
             build_signer(
@@ -262,14 +255,11 @@ class Hookgate:
         elif secrets or key_list:
             raise ConfigError("scheme none takes no secret or keys")
         now = self._clock()
-        settings, security_entries = parse_security(auth, payload, tls, now=now)
+        settings, security_entries = parse_security(
+            auth, payload, tls, now=now, allow_insecure=allow_insecure
+        )
         if options:
             settings["scheme_options"] = options
-        token_url = (settings.get("auth") or {}).get("token_url", "")
-        if not allow_insecure and urllib.parse.urlsplit(token_url).scheme.lower() == "http":
-            raise ConfigError(
-                "auth.token_url must use https (allow_insecure is for development endpoints only)"
-            )
         sealed_entries = EndpointSecrets(
             EndpointSecrets.of(secrets, key_list).entries + tuple(security_entries)
         )
@@ -280,7 +270,7 @@ class Hookgate:
             url=validate_url(url, allow_insecure=allow_insecure),
             created_at=now,
             updated_at=now,
-            event_types=validate_event_filter(tuple(event_types)),
+            event_types=validate_event_filter(event_types),
             scheme=scheme,
             secrets_sealed=(
                 seal_secrets(self._box(), endpoint_id, sealed_entries) if sealed_entries.entries else b""
@@ -330,12 +320,14 @@ class Hookgate:
 
     def _apply(self, endpoint: Endpoint, changes: Mapping[str, Any]) -> None:
         now = self._clock()
-        allow_insecure = bool(changes.get("allow_insecure", endpoint.allow_insecure))
+        flag = changes.get("allow_insecure", endpoint.allow_insecure)
+        # an explicit None restores the default, like the other settings' None
+        allow_insecure = False if flag is None else _check_flag(flag, "allow_insecure")
         if "url" in changes or "allow_insecure" in changes:
             endpoint.url = validate_url(changes.get("url", endpoint.url), allow_insecure=allow_insecure)
             endpoint.allow_insecure = allow_insecure
         if "event_types" in changes:
-            endpoint.event_types = validate_event_filter(tuple(changes["event_types"] or ()))
+            endpoint.event_types = validate_event_filter(changes["event_types"] or ())
         if "headers" in changes:
             endpoint.headers = validate_custom_headers(changes["headers"] or {})
         if "timeout_s" in changes:
@@ -350,11 +342,10 @@ class Hookgate:
         sections = [name for name in ("auth", "payload", "tls") if name in changes]
         if sections:
             self._replace_sections(endpoint, {name: changes[name] for name in sections}, now)
-        token_url = (endpoint.settings.get("auth") or {}).get("token_url", "")
-        if not endpoint.allow_insecure and urllib.parse.urlsplit(token_url).scheme.lower() == "http":
-            raise ConfigError(
-                "auth.token_url must use https (allow_insecure is for development endpoints only)"
-            )
+        token_url = (endpoint.settings.get("auth") or {}).get("token_url")
+        if token_url is not None:
+            # allow_insecure may have been switched off under an http token URL saved earlier
+            validate_url(token_url, allow_insecure=endpoint.allow_insecure, what="auth.token_url")
         endpoint.updated_at = now
 
     def _replace_sections(self, endpoint: Endpoint, sections: Mapping[str, Any], now: float) -> None:
@@ -364,7 +355,11 @@ class Hookgate:
         for name, value in sections.items():
             part = {name: value}
             new_settings, new_entries = parse_security(
-                part.get("auth"), part.get("payload"), part.get("tls"), now=now
+                part.get("auth"),
+                part.get("payload"),
+                part.get("tls"),
+                now=now,
+                allow_insecure=endpoint.allow_insecure,
             )
             settings.pop(name, None)
             if name in new_settings:
@@ -405,6 +400,7 @@ class Hookgate:
 
     async def disable_endpoint(self, endpoint_id: str, *, reason: str = "disabled by operator") -> None:
         # field-scoped (enablement only) and unconditional: the operator's latest word wins
+        validate_text(reason, "disable reason", max_length=_MAX_REASON)
         await self.store.set_endpoint_enabled(endpoint_id, False, reason=reason, now=self._clock())
 
     async def enable_endpoint(self, endpoint_id: str) -> None:
@@ -441,8 +437,8 @@ class Hookgate:
     ) -> Message:
         """A validated message, not yet stored (for `publish_many`)."""
         app_id = app.id if isinstance(app, Application) else app
-        if idempotency_key is not None and not 0 < len(idempotency_key) <= _MAX_IDEMPOTENCY_KEY:
-            raise ConfigError(f"idempotency key must be 1-{_MAX_IDEMPOTENCY_KEY} characters")
+        if idempotency_key is not None:
+            validate_text(idempotency_key, "idempotency key", max_length=_MAX_IDEMPOTENCY_KEY)
         return Message(
             id=new_id("msg"),
             app_id=app_id,
@@ -462,6 +458,10 @@ class Hookgate:
 
     async def recover(self, endpoint_id: str, *, since: float) -> int:
         """Retry every failed or dead delivery of an endpoint created since ``since`` (Unix seconds)."""
+        if isinstance(since, bool) or not (
+            isinstance(since, (int, float)) and math.isfinite(since) and since >= 0
+        ):
+            raise ConfigError(f"since must be a finite number of Unix seconds, at least 0, not {since!r}")
         return await self.store.recover(endpoint_id, since=since, now=self._clock())
 
     # -- keys -------------------------------------------------------------------------------------
@@ -535,6 +535,13 @@ def _check_rate(value: float | None) -> float | None:
     ):
         raise ConfigError("rate_limit_per_s must be a positive number")
     return float(value)
+
+
+def _check_flag(value: object, name: str) -> bool:
+    # a truthy string ("no") must not switch a safety setting on
+    if not isinstance(value, bool):
+        raise ConfigError(f"{name} must be true or false, not {value!r}")
+    return value
 
 
 def _check_concurrency(value: int | None) -> int | None:

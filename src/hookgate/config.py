@@ -8,6 +8,7 @@ with a message that names the setting and where it came from.
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -52,9 +53,14 @@ class Settings:
             raise ConfigError("worker_concurrency must be at least 1")
         if not 1 <= self.claim_batch <= 10_000:
             raise ConfigError("claim_batch must be 1-10000")
-        if self.lease_seconds < 5:
+        if not 5 <= self.lease_seconds < math.inf:  # NaN fails the comparison too
             raise ConfigError(
-                "lease_seconds must be at least 5 (a lease shorter than a request would re-deliver)"
+                "lease_seconds must be at least 5 (a lease shorter than a request would re-deliver) "
+                f"and finite, not {self.lease_seconds!r}"
+            )
+        if not 0 < self.disable_after_seconds < math.inf:
+            raise ConfigError(
+                f"disable_after_seconds must be a positive finite number, not {self.disable_after_seconds!r}"
             )
         for cidr in self.ssrf_allowlist:
             try:
@@ -94,7 +100,25 @@ _CONVERTERS: dict[str, Any] = {
 }
 
 
-def _convert(name: str, value: Any, origin: str) -> Any:
+# what a TOML value of each converted setting must already be: TOML has types, the environment only text
+_TOML_TYPES: dict[str, tuple[type, ...]] = {
+    "port": (int,),
+    "worker_concurrency": (int,),
+    "claim_batch": (int,),
+    "lease_seconds": (int, float),
+    "disable_after_seconds": (int, float),
+    "otel_enabled": (bool,),
+}
+
+
+def _convert(name: str, value: Any, origin: str, *, typed: bool = False) -> Any:
+    expected = _TOML_TYPES.get(name)
+    if typed and expected is not None:
+        # no coercion of a typed value: "8000" is not 8000, true is not 1, 8000.5 is not 8000
+        if isinstance(value, bool) != (expected == (bool,)) or not isinstance(value, expected):
+            kinds = " or ".join(t.__name__ for t in expected)
+            raise ConfigError(f"{origin}: {name} must be {kinds}, not {value!r}")
+        return float(value) if isinstance(value, int | float) and float in expected else value
     if name == "ssrf_allowlist":
         if isinstance(value, str):
             return tuple(v.strip() for v in value.split(",") if v.strip())
@@ -135,7 +159,7 @@ def load_settings(
             if not isinstance(value, dict):
                 if key not in names:
                     raise ConfigError(f"{config_file}: unknown setting {key!r}")
-                values[key] = _convert(key, value, str(config_file))
+                values[key] = _convert(key, value, str(config_file), typed=True)
     for name in names:
         raw = env.get(_ENV_PREFIX + name.upper())
         if raw is not None and raw != "":

@@ -38,7 +38,7 @@ class SecretBox:
         if not keys:
             raise ConfigError("no master key configured: set HOOKGATE_MASTER_KEY or a master key file")
         for kid, key in keys.items():
-            if not _KID_RE.match(kid):
+            if not _KID_RE.fullmatch(kid):
                 raise ConfigError(f"master key id {kid!r} must be 1-64 characters of [A-Za-z0-9_.-]")
             if len(key) != 32:
                 raise ConfigError(f"master key {kid!r} must be 32 bytes (AES-256), got {len(key)}")

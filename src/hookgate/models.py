@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 import re
 import secrets as _secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,9 +28,13 @@ __all__ = [
     "SigningKey",
     "SigningKeyStatus",
     "new_id",
+    "validate_application_id",
     "validate_event_filter",
+    "validate_text",
 ]
 
+APP_ID_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
+_APP_ID = re.compile(APP_ID_PATTERN)
 _EVENT_TYPE = re.compile(r"^[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*$")
 _EVENT_FILTER = re.compile(r"^([A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*)(\.\*)?$|^\*$")
 
@@ -47,18 +52,46 @@ class DeliveryStatus(enum.StrEnum):
     DEAD = "dead"  # retries exhausted or the endpoint was disabled
 
 
+def validate_text(value: object, what: str, *, max_length: int) -> str:
+    """A free-text field (a name, a reason, a key): a string of 1 to ``max_length`` characters, no NUL.
+
+    NUL is refused because PostgreSQL text cannot hold it: every store must accept the same values.
+    """
+    if not isinstance(value, str):
+        raise ConfigError(f"{what} must be a string, not {type(value).__name__}")
+    if not 0 < len(value) <= max_length:
+        raise ConfigError(f"{what} must be 1-{max_length} characters")
+    if "\x00" in value:
+        raise ConfigError(f"{what} must not contain a NUL character")
+    return value
+
+
+def validate_application_id(app_id: object) -> str:
+    if not isinstance(app_id, str) or not _APP_ID.fullmatch(app_id):
+        raise ConfigError(f"application id {app_id!r} must be 1-64 characters of [A-Za-z0-9_.-]")
+    return app_id
+
+
 def validate_event_type(event_type: str) -> str:
-    if not event_type or len(event_type) > 256 or not _EVENT_TYPE.match(event_type):
+    if (
+        not isinstance(event_type, str)
+        or not event_type
+        or len(event_type) > 256
+        or not _EVENT_TYPE.fullmatch(event_type)
+    ):
         raise ConfigError(f"event type {event_type!r} must be dot-separated words of [A-Za-z0-9_-]")
     return event_type
 
 
-def validate_event_filter(filters: tuple[str, ...]) -> tuple[str, ...]:
-    """Exact names, ``prefix.*`` wildcards, or ``*``; an empty tuple means every event type."""
+def validate_event_filter(filters: Sequence[str]) -> tuple[str, ...]:
+    """Exact names, ``prefix.*`` wildcards, or ``*``; an empty list means every event type."""
+    if isinstance(filters, (str, bytes)) or not isinstance(filters, Sequence):
+        # a string is a sequence too: "abc" would subscribe to the event types a, b and c
+        raise ConfigError(f"event types must be a list of names or patterns, not {type(filters).__name__}")
     for item in filters:
-        if len(item) > 256 or not _EVENT_FILTER.match(item):
+        if not isinstance(item, str) or len(item) > 256 or not _EVENT_FILTER.fullmatch(item):
             raise ConfigError(f"event filter {item!r} must be an event type, 'prefix.*' or '*'")
-    return filters
+    return tuple(filters)
 
 
 def event_matches(filters: tuple[str, ...], event_type: str) -> bool:

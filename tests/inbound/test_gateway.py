@@ -172,9 +172,30 @@ CONFIG_ERRORS: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     (
         "http forward_to",
         _set("gateway.allow_insecure_forward", False),
-        r"endpoint URL must use https",
+        r"source 'acme': forward_to must use https \(allow_insecure_forward",
     ),
     ("forward_to not a URL", _set("sources.acme.forward_to", "ftp://x/y"), r"absolute https:// URL"),
+    # issue 10 item 16: TOML values of the wrong type are refused, not coerced by truthiness
+    ("insecure forward 'no'", _set("gateway.allow_insecure_forward", "no"), r"allow_insecure_forward must"),
+    ("workers 'no'", _set("gateway.workers", "no"), r"gateway: workers must be true or false"),
+    ("host not a string", _set("gateway.host", 5), r"gateway: host must be a string"),
+    ("tls version a list", _set("gateway.min_tls_version", ["1.2"]), r"min_tls_version must be a string"),
+    ("database_url a number", _set("gateway.database_url", 5), r"database_url must be a string"),
+    ("tolerance a float", _set("sources.acme.tolerance_s", 300.0), r"tolerance_s must be a whole number"),
+    ("tolerance too wide", _set("sources.acme.tolerance_s", 10**30), r"tolerance_s must be .* 1 to 86400"),
+    ("ttl infinite", _set("sources.acme.idempotency_ttl_s", float("inf")), r"idempotency_ttl_s must be"),
+    ("rate NaN", _set("sources.acme.rate_limit_per_s", float("nan")), r"rate_limit_per_s must be"),
+    ("jwks_insecure 'no'", _set("sources.acme.jwks_insecure", "no"), r"jwks_insecure must be true or false"),
+    (
+        "forward_to numeric host",
+        _set("sources.acme.forward_to", "http://127.1:9/hooks"),
+        r"forward_to host '127.1' is not an IPv4 address in dotted-decimal form",
+    ),
+    (
+        "forward_to with a space",
+        _set("sources.acme.forward_to", "http://127.0.0.1:9/a b"),
+        r"forward_to contains ' ' at position 20",
+    ),
     ("tls_cert without tls_key", _set("gateway.tls_cert", "cert.pem"), r"tls_cert and tls_key"),
     ("tls_key without tls_cert", _set("gateway.tls_key", "key.pem"), r"tls_cert and tls_key"),
     (

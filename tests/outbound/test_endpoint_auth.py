@@ -843,6 +843,16 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
         {"auth": {**OAUTH, "token_url": "http://auth.example/token"}},
         r"auth\.token_url",
     ),
+    (
+        "oauth2 numeric token_url host",
+        {"auth": {**OAUTH, "token_url": "https://2130706433/token"}},
+        r"auth\.token_url host '2130706433' is not an IPv4 address",
+    ),
+    (
+        "oauth2 token_url with CR LF",
+        {"auth": {**OAUTH, "token_url": "https://auth.example/token\r\n"}},
+        r"auth\.token_url contains '\\r'",
+    ),
     ("jwt lifetime 0", {"auth": {"type": "jwt", "secret": JWT_SECRET, "lifetime": 0}}, r"auth\.lifetime"),
     ("jwe without public_key", {"payload": {"format": "jwe"}}, r"payload \(jwe\) needs public_key"),
     ("jwe with an Ed25519 key", {"payload": {"format": "jwe", "public_key": "ED25519"}}, r"JWE.*public key"),
@@ -877,6 +887,17 @@ async def test_uppercase_http_token_url_is_refused_on_save(hg: Hookgate, app: Ap
         await hg.create_endpoint(
             app.id, "https://receiver.example/hook", auth={**OAUTH, "token_url": "HTTP://auth.example/token"}
         )
+
+
+async def test_token_url_is_checked_by_the_url_rule_on_update(hg: Hookgate, app: Application) -> None:
+    created = await hg.create_endpoint(app.id, "https://receiver.example/hook")
+    with pytest.raises(ConfigError, match=r"auth\.token_url port '0' must be a number"):
+        await hg.update_endpoint(created.endpoint.id, auth={**OAUTH, "token_url": "https://auth.example:0/t"})
+    # http is allowed with allow_insecure, and refused again when allow_insecure is switched off
+    insecure = {**OAUTH, "token_url": "http://auth.example/token"}
+    await hg.update_endpoint(created.endpoint.id, allow_insecure=True, auth=insecure)
+    with pytest.raises(ConfigError, match=r"auth\.token_url must use https"):
+        await hg.update_endpoint(created.endpoint.id, allow_insecure=False)
 
 
 # -- 10. env: and file: references --------------------------------------------------------------------------

@@ -278,9 +278,24 @@ def test_validate_custom_headers_rejects_case_duplicates() -> None:
         validate_custom_headers({"X-Tenant": "a", "x-tenant": "b"})
 
 
-@pytest.mark.parametrize("value", ["a\r\nX-Injected: 1", "a\nb", "a\rb", "a\x00b", "x" * 4097])
-def test_validate_custom_headers_rejects_bad_values(value: str) -> None:
-    with pytest.raises(ConfigError, match="value too long or contains CR, LF or NUL"):
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("a\r\nX-Injected: 1", r"contains a control character \('\\r'\)"),
+        ("a\nb", r"contains a control character \('\\n'\)"),
+        ("a\x00b", r"contains a control character \('\\x00'\)"),
+        # issue 10 item 15: these were accepted, then every delivery failed with aiohttp's ValueError
+        ("a\x0bb", r"contains a control character \('\\x0b'\)"),
+        ("a\x0cb", r"contains a control character \('\\x0c'\)"),
+        ("a\x7fb", r"contains a control character \('\\x7f'\)"),
+        ("caf\u00e9", r"contains a non-ASCII character"),
+        (" padded", r"must not start or end with a space or tab"),
+        ("x" * 4097, r"4097 characters long; at most 4096"),
+        (3, r"must be a string, not int"),
+    ],
+)
+def test_validate_custom_headers_rejects_bad_values(value: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=r"^header 'X-Tenant': the value (is )?" + message):
         validate_custom_headers({"X-Tenant": value})
 
 
@@ -295,8 +310,22 @@ def test_validate_custom_headers_rejects_invalid_names(name: str) -> None:
 
 
 def test_validate_custom_headers_rejects_non_strings() -> None:
-    with pytest.raises(ConfigError, match="must be strings"):
+    with pytest.raises(ConfigError, match="must be a string"):
         validate_custom_headers({"X-Count": 3})  # type: ignore[dict-item]
+    with pytest.raises(ConfigError, match="header name 3 must be a string"):
+        validate_custom_headers({3: "x"})  # type: ignore[dict-item]
+    with pytest.raises(ConfigError, match="must be a mapping"):
+        validate_custom_headers([("X-A", "1")])  # type: ignore[arg-type]
+
+
+def test_validate_custom_headers_caps_name_length_and_total_size() -> None:
+    with pytest.raises(ConfigError, match=r"is 10000 characters long; at most 256"):
+        validate_custom_headers({"X" * 10_000: "1"})
+    assert validate_custom_headers({"X" * 256: "1"})
+    at_limit = {f"X-{i}": "v" * (2048 - len(f"X-{i}")) for i in range(4)}
+    assert validate_custom_headers(at_limit) == at_limit
+    with pytest.raises(ConfigError, match=r"custom headers total 8193 characters; at most 8192"):
+        validate_custom_headers({**at_limit, "X": ""})
 
 
 def test_validate_custom_headers_limits_the_count() -> None:

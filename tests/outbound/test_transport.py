@@ -219,6 +219,17 @@ async def test_invalid_utf8_is_replaced(
     assert resp.excerpt == "ok\ufffd"
 
 
+async def test_nul_in_the_excerpt_is_replaced_and_the_body_kept(
+    serve: Serve, server_ctx: ssl.SSLContext, client_ctx: ssl.SSLContext, transport: Transport
+) -> None:
+    # the excerpt is stored as text, which on PostgreSQL cannot hold a NUL (issue 10 item 13)
+    port = await serve(server_ctx)
+    resp = await transport.send(
+        "POST", f"https://localhost:{port}/echo", {}, b"a\x00b", ssl_context=client_ctx
+    )
+    assert (resp.excerpt, resp.body) == ("a\ufffdb", b"a\x00b")
+
+
 async def test_redirect_is_not_followed(
     serve: Serve, server_ctx: ssl.SSLContext, client_ctx: ssl.SSLContext, transport: Transport
 ) -> None:

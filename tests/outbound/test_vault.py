@@ -235,9 +235,10 @@ def test_rotate_with_zero_grace_retires_old_at_once() -> None:
     assert rotated.active_secrets(1000.0) == [NEW]
 
 
-def test_rotate_negative_grace_is_refused() -> None:
-    with pytest.raises(ConfigError, match="must not be negative"):
-        EndpointSecrets.of([OLD]).rotate(SecretEntry(NEW), now=1000.0, grace_s=-1.0)
+@pytest.mark.parametrize("grace", [-1.0, float("nan"), float("inf"), "60", True, None])
+def test_rotate_grace_must_be_a_finite_non_negative_number(grace: object) -> None:
+    with pytest.raises(ConfigError, match="must not be negative or infinite"):
+        EndpointSecrets.of([OLD]).rotate(SecretEntry(NEW), now=1000.0, grace_s=grace)  # type: ignore[arg-type]
 
 
 def test_rotating_a_secret_leaves_keys_alone() -> None:

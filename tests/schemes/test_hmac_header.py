@@ -60,6 +60,18 @@ def _expected(config: HmacConfig, secret: str, content: bytes) -> str:
         ({"template": "}{body}"}, "placeholders"),
         ({"template": "{ID}.{body}", "id_header": "X-Id"}, "placeholders"),
         ({"tolerance": -1}, "tolerance"),
+        # issue 10 items 15 and 16: values that broke every signature, wrong types that crashed
+        ({"prefix": "sha256=\x0b"}, r"prefix: header 'X-Signature': the value contains a control character"),
+        ({"prefix": " sha256="}, r"prefix: .*must not start or end with a space"),
+        ({"prefix": "é="}, r"prefix: .*non-ASCII"),
+        ({"prefix": 5}, r"prefix must be a string, not int"),
+        ({"header": "X" * 257}, r"header: header name .* at most 256"),
+        ({"algorithm": ["sha256"]}, r"algorithm must be one of"),
+        ({"encoding": {}}, r"encoding must be one of"),
+        ({"template": 7}, r"template must be a string, not int"),
+        ({"tolerance": float("nan")}, r"tolerance must be a whole number of seconds, at least 0, not nan"),
+        ({"tolerance": 1.5}, r"tolerance must be a whole number of seconds"),
+        ({"tolerance": True}, r"tolerance must be a whole number of seconds"),
     ],
 )
 def test_config_validation(kwargs: dict[str, object], match: str) -> None:

@@ -615,6 +615,8 @@ async def test_invalid_cursors_and_limits_raise_store_error(store: Store) -> Non
         base64.urlsafe_b64encode(b'["msg", NaN, "msg_x"]').decode(),
         base64.urlsafe_b64encode(json.dumps(["att", -1]).encode()).decode(),
         base64.urlsafe_b64encode(json.dumps(["att", 1.5]).encode()).decode(),
+        # an id no record has, which PostgreSQL could not even compare: the same answer on every store
+        base64.urlsafe_b64encode(json.dumps(["msg", 1.0, "msg_\u0000"]).encode()).decode(),
         apps_cursor,  # a cursor of another listing
     ]
     for cursor in forged:
@@ -624,6 +626,9 @@ async def test_invalid_cursors_and_limits_raise_store_error(store: Store) -> Non
             await store.list_endpoint_attempts(endpoint.id, cursor=cursor)
     with pytest.raises(StoreError, match="invalid cursor"):
         await store.list_applications(cursor=messages_cursor)
+    nul = base64.urlsafe_b64encode(json.dumps(["app", 1.0, "\u0000"]).encode()).decode()
+    with pytest.raises(StoreError, match="invalid cursor"):
+        await store.list_applications(cursor=nul)
     with pytest.raises(StoreError, match="invalid cursor"):
         await store.list_endpoint_deliveries(endpoint.id, cursor=messages_cursor)
     for limit in (0, -1, 1001, True):

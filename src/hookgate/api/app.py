@@ -13,17 +13,19 @@ import time
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Header, Query, Request
+from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from hookgate.api.auth import ADMIN, ApiError, Auth, Principal, issue_token, require_admin
 from hookgate.api.metrics import CONTENT_TYPE, Metrics
 from hookgate.api.sources import add_routes as add_source_routes
+from hookgate.api.strict import StrictBody, clean_parameters
 from hookgate.client import Hookgate
 from hookgate.errors import ConfigError, ConflictError, HookgateError, NotFoundError, StoreError
 from hookgate.models import (
+    APP_ID_PATTERN,
     ApiToken,
     Application,
     Attempt,
@@ -72,13 +74,13 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 # -- request and response bodies ----------------------------------------------------------------------
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _Strict(StrictBody):
+    """A request body: strict JSON, no unknown fields, no NUL, finite numbers (`hookgate.api.strict`)."""
 
 
 class ApplicationIn(_Strict):
     name: str = Field(min_length=1, max_length=256)
-    id: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    id: str | None = Field(default=None, min_length=1, max_length=64, pattern=APP_ID_PATTERN)
 
 
 class ApplicationRename(_Strict):
@@ -185,6 +187,8 @@ class DisableIn(_Strict):
 
 
 class MessageIn(_Strict):
+    raw_fields = frozenset({"payload"})  # stored as sent (a NUL in a JSON string is stored escaped)
+
     event_type: str = Field(min_length=1, max_length=256)
     payload: dict[str, Any] | list[Any]
 
@@ -370,6 +374,7 @@ def create_app(
         version="1",
         description="Management API: applications, endpoints, messages, attempts, sources, tokens.",
         responses=_ERRORS,
+        dependencies=[Depends(clean_parameters)],
     )
     app.state.hookgate = hg
     app.state.metrics = metrics
@@ -641,8 +646,8 @@ def create_app(
         app_id: str,
         who: Auth,
         event_type: str | None = None,
-        since: float | None = None,
-        until: float | None = None,
+        since: Annotated[float | None, Query(allow_inf_nan=False)] = None,
+        until: Annotated[float | None, Query(allow_inf_nan=False)] = None,
         cursor: str | None = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 50,
         status: DeliveryStatus | None = None,

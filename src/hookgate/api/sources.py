@@ -12,13 +12,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from hookgate.api.auth import ApiError, Auth, require_admin
-from hookgate.client import Hookgate, source_aad, validate_url
+from hookgate.api.strict import StrictBody
+from hookgate.client import Hookgate, source_aad
 from hookgate.errors import ConfigError, StoreError
 from hookgate.inbound.source import Source
 from hookgate.models import InboundSourceRecord, new_id
+from hookgate.policy.url import validate_url
 
 __all__ = ["add_routes", "load_sources"]
 
@@ -29,9 +31,7 @@ _SEGMENT = r"(?:[A-Za-z0-9_\-][A-Za-z0-9_.\-]*|\.[A-Za-z0-9_\-][A-Za-z0-9_.\-]*|
 _PATH = rf"^/inbound(?:/{_SEGMENT})+/?$"
 
 
-class SourceIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class SourceIn(StrictBody):
     name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
     scheme: str
     secrets: list[str] = Field(default_factory=list, max_length=8)
@@ -145,7 +145,7 @@ def add_routes(app: FastAPI) -> None:
         table = body.model_dump(exclude_none=True)
         record = InboundSourceRecord(source_id, body.name, b"", created_at or time.time(), time.time())
         source = _source(record, table)  # validates everything, secrets included, or raises ConfigError
-        validate_url(body.forward_to, allow_insecure=False)
+        validate_url(body.forward_to, allow_insecure=False, what="forward_to")
         record.config_sealed = _seal(hg, source_id, table)
         try:
             await hg.store.put_source(record)

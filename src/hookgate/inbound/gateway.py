@@ -36,7 +36,7 @@ from typing import Any
 import structlog
 import uvicorn
 
-from hookgate.client import Hookgate, validate_url
+from hookgate.client import Hookgate
 from hookgate.config import Settings
 from hookgate.crypto import SecretBox
 from hookgate.errors import ConfigError, HookgateError, StoreError
@@ -50,6 +50,7 @@ from hookgate.outbound.security import parse_security, resolve_secret
 from hookgate.outbound.tls import TLS_VERSIONS
 from hookgate.outbound.vault import EndpointSecrets, SecretEntry, seal_secrets
 from hookgate.policy.ssrf import AddressPolicy
+from hookgate.policy.url import validate_url
 from hookgate.schemes.registry import body_is_token, build_signer
 from hookgate.store.base import PublishResult
 from hookgate.tracing import configure_tracing
@@ -102,6 +103,7 @@ class GatewayConfig:
     workers: bool = True
 
     def __post_init__(self) -> None:
+        _check_types(self)
         if not self.sources:
             raise ConfigError("gateway: at least one [sources.<name>] table is required")
         paths = [s.path for s in self.sources]
@@ -173,6 +175,18 @@ class GatewayConfig:
             raise ConfigError(f"gateway config: {exc}") from None
 
 
+def _check_types(config: GatewayConfig) -> None:
+    # TOML has real types: a string where a switch belongs ("no") is truthy and must not turn it on
+    for name in ("allow_insecure_forward", "workers"):
+        if not isinstance(getattr(config, name), bool):
+            raise ConfigError(f"gateway: {name} must be true or false")
+    for name in ("host", "min_tls_version", "http_mode"):
+        if not isinstance(getattr(config, name), str):
+            raise ConfigError(f"gateway: {name} must be a string")
+    if config.database_url is not None and not isinstance(config.database_url, str):
+        raise ConfigError("gateway: database_url must be a string")
+
+
 def _check_source(source: Source, allow_insecure_forward: bool) -> None:
     try:
         validate_event_type(_event_type(source))
@@ -182,7 +196,12 @@ def _check_source(source: Source, allow_insecure_forward: bool) -> None:
         ) from None
     if source.forward_to is None:
         raise ConfigError(f"gateway: source {source.name!r} needs forward_to (the destination URL)")
-    validate_url(source.forward_to, allow_insecure=allow_insecure_forward)
+    validate_url(
+        source.forward_to,
+        allow_insecure=allow_insecure_forward,
+        what=f"gateway: source {source.name!r}: forward_to",
+        insecure_option="allow_insecure_forward",
+    )
 
 
 def _forward_security(source: Source, secret: str, now: float) -> tuple[dict[str, Any], EndpointSecrets]:
@@ -274,7 +293,7 @@ class Gateway:
         for source in self.config.sources:
             event_type = _event_type(source)
             secret = source.forward_secret or self.config.forward_secret
-            url = validate_url(source.forward_to or "", allow_insecure=self.config.allow_insecure_forward)
+            url = source.forward_to or ""  # checked by GatewayConfig (_check_source)
             now = self._clock()
             tls_settings, sealed = _forward_security(source, secret, now)
             endpoint = existing.get((event_type,))

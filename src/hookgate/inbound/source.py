@@ -20,19 +20,22 @@ from typing import Any
 from hookgate.errors import ConfigError
 from hookgate.inbound.net import Networks, parse_networks
 from hookgate.outbound.security import REFERENCE_TTL_S, is_reference, resolve_secret
+from hookgate.policy.url import validate_url
 from hookgate.schemes._base import Verifier
 from hookgate.schemes.claims import ClaimRules
+from hookgate.schemes.headers import check_header_name
 from hookgate.schemes.jose import JweDecrypter, JwsVerifier
-from hookgate.schemes.registry import SCHEME_NAMES, VERIFY_OPTIONS, build_verifier, claim_rules
+from hookgate.schemes.registry import SCHEME_NAMES, build_verifier, check_verify_options, claim_rules
 
 __all__ = ["DEFAULT_MAX_BODY", "Source"]
 
 DEFAULT_MAX_BODY = 1024 * 1024
+_MAX_TOLERANCE = 86400  # a day: a wider window is no replay protection
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-_EVENT_ID = re.compile(r"^(header:[!#$%&'*+.^_`|~0-9A-Za-z-]+|json:[A-Za-z0-9_.-]+)$")
 # RFC 3986 pchar without percent-encoding: ASGI and WSGI hand over decoded paths, so an escape can never
 # match a request, and refusing it leaves no encoded dot-segment (%2e%2e) to slip past the segment check
 _PATH_CHARS = re.compile(r"^[A-Za-z0-9\-._~!$&'()*+,;=:@/]+$")
+_JSON_FIELD = re.compile(r"[A-Za-z0-9_.-]+")
 _FIELDS = frozenset(
     {
         "scheme",
@@ -119,20 +122,20 @@ class Source:
 
     def __post_init__(self) -> None:
         where = f"source {self.name!r}"
-        if not isinstance(self.name, str) or not _NAME.match(self.name):
+        if not isinstance(self.name, str) or not _NAME.fullmatch(self.name):
             raise ConfigError(f"source name {self.name!r} must be 1-64 characters of [A-Za-z0-9_.-]")
         if self.scheme not in SCHEME_NAMES:
             raise ConfigError(f"{where}: scheme must be one of {', '.join(SCHEME_NAMES)}")
         if (
             isinstance(self.tolerance_s, bool)
             or not isinstance(self.tolerance_s, int)
-            or self.tolerance_s < 1
+            or not 1 <= self.tolerance_s <= _MAX_TOLERANCE
         ):
-            raise ConfigError(f"{where}: tolerance_s must be a positive integer number of seconds")
-        if self.event_id is not None and (
-            not isinstance(self.event_id, str) or not _EVENT_ID.match(self.event_id)
-        ):
-            raise ConfigError(f"{where}: event_id must be 'header:<Name>' or 'json:<field>'")
+            raise ConfigError(
+                f"{where}: tolerance_s must be a whole number of seconds from 1 to {_MAX_TOLERANCE}"
+            )
+        if self.event_id is not None:
+            _check_event_id(self.event_id, where)
         _check_limits(self, where)
         if self.path is not None:
             _check_path(self.path, where)
@@ -273,10 +276,22 @@ def _check_limits(source: Source, where: str) -> None:
         or not (1 <= source.max_body_bytes <= 64 * 1024 * 1024)
     ):
         raise ConfigError(f"{where}: max_body_bytes must be an integer between 1 and 64 MiB")
-    if not isinstance(source.require_https, bool):
-        raise ConfigError(f"{where}: require_https must be true or false")
+    for flag in ("require_https", "jwks_insecure"):
+        if not isinstance(getattr(source, flag), bool):
+            raise ConfigError(f"{where}: {flag} must be true or false")
     if not _positive(source.idempotency_ttl_s):
         raise ConfigError(f"{where}: idempotency_ttl_s must be a positive number of seconds")
+
+
+def _check_event_id(event_id: object, where: str) -> None:
+    kind, _, rest = event_id.partition(":") if isinstance(event_id, str) else ("", "", "")
+    if kind == "header":
+        try:
+            check_header_name(rest)
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: event_id: {exc}") from None
+    elif kind != "json" or not _JSON_FIELD.fullmatch(rest):
+        raise ConfigError(f"{where}: event_id must be 'header:<Name>' or 'json:<field>'")
 
 
 def _check_forward_secret(secret: object, where: str) -> None:
@@ -333,29 +348,24 @@ def _check_path(path: object, where: str) -> None:
 
 
 def _check_options(source: Source, where: str) -> None:
-    options = source.scheme_options
-    if not isinstance(options, Mapping) or not all(isinstance(k, str) for k in options):
-        raise ConfigError(f"{where}: scheme_options must be a table of named options")
-    allowed = VERIFY_OPTIONS[source.scheme]
-    unknown = sorted(set(options) - allowed)
-    if unknown:
-        known = ", ".join(sorted(allowed)) or "none"
-        raise ConfigError(
-            f"{where}: unknown scheme_options {', '.join(unknown)} for scheme {source.scheme} "
-            f"(known: {known})"
-        )
+    # the registry's rule, checked here too because a JWKS-URL source builds its verifier only later
+    try:
+        check_verify_options(source.scheme, source.scheme_options)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
 
 
 def _check_jwks(source: Source, where: str) -> None:
-    url = source.jwks_url
     if source.scheme not in ("jws", "jwe"):
         raise ConfigError(f"{where}: jwks_url is only for scheme jws or jwe (the sender's signing keys)")
     if source.scheme_options.get("require_signature") is False:
         raise ConfigError(f"{where}: jwks_url verifies the inner JWS, which require_signature = false waives")
-    if not isinstance(url, str) or not url.startswith(("https://", "http://")):
-        raise ConfigError(f"{where}: jwks_url must be an https:// URL")
-    if url.startswith("http://") and not source.jwks_insecure:
-        raise ConfigError(f"{where}: jwks_url must use https (jwks_insecure is for development only)")
+    validate_url(
+        source.jwks_url,
+        allow_insecure=source.jwks_insecure,
+        what=f"{where}: jwks_url",
+        insecure_option="jwks_insecure",
+    )
     parse_networks(source.jwks_allow, f"{where}: jwks_allow")
 
 

@@ -28,8 +28,10 @@ from hookgate.errors import ConfigError
 from hookgate.keys import Secret, load_key
 from hookgate.outbound.tls import TLS_VERSIONS, TlsSettings, build_client_context
 from hookgate.outbound.vault import EndpointSecrets, SecretEntry
+from hookgate.policy.url import validate_url
 from hookgate.schemes._base import Signer
-from hookgate.schemes.credentials import ApiKeySigner, BasicSigner, BearerSigner, check_header_name
+from hookgate.schemes.credentials import ApiKeySigner, BasicSigner, BearerSigner
+from hookgate.schemes.headers import check_header_name
 from hookgate.schemes.jose import JweEncrypter
 from hookgate.schemes.jwt_bearer import JwtBearerSigner
 from hookgate.schemes.oauth2 import AUTH_METHODS, ClientCredentials
@@ -196,12 +198,16 @@ def parse_security(
     tls: Mapping[str, Any] | None,
     *,
     now: float,
+    allow_insecure: bool = False,
 ) -> tuple[dict[str, Any], list[SecretEntry]]:
-    """Validate the three option mappings; return (public settings, secret entries to seal)."""
+    """Validate the three option mappings; return (public settings, secret entries to seal).
+
+    ``allow_insecure`` is the endpoint's: it also lets an OAuth ``token_url`` use plain http.
+    """
     settings: dict[str, Any] = {}
     entries: list[SecretEntry] = []
     for name, part in (
-        ("auth", _parse_auth(_mapping(auth, "auth"), entries)),
+        ("auth", _parse_auth(_mapping(auth, "auth"), entries, allow_insecure)),
         ("payload", _parse_payload(_mapping(payload, "payload"))),
         ("tls", _parse_tls(_mapping(tls, "tls"), entries, now)),
     ):
@@ -210,7 +216,7 @@ def parse_security(
     return settings, entries
 
 
-def _parse_auth(a: dict[str, Any], entries: list[SecretEntry]) -> dict[str, Any]:
+def _parse_auth(a: dict[str, Any], entries: list[SecretEntry], allow_insecure: bool) -> dict[str, Any]:
     auth_type = a.pop("type", "none")
     if not isinstance(auth_type, str) or auth_type not in _AUTH_FIELDS:
         raise ConfigError(f"auth.type must be one of {', '.join(AUTH_TYPES)}")
@@ -224,6 +230,8 @@ def _parse_auth(a: dict[str, Any], entries: list[SecretEntry]) -> dict[str, Any]
             raise ConfigError(f"auth.{key} must be a non-empty string")
     if "header" in a:
         check_header_name(a["header"])
+    if "token_url" in a:
+        validate_url(a["token_url"], allow_insecure=allow_insecure, what="auth.token_url")
     if auth_type == "oauth2" and a.get("auth_method", "client_secret_basic") not in AUTH_METHODS:
         raise ConfigError(f"auth.auth_method must be one of {', '.join(AUTH_METHODS)}")
     if auth_type == "basic" and ":" in a["username"]:

@@ -281,7 +281,9 @@ class Transport:
         finally:
             _refusals.reset(token)
         duration_ms = (time.perf_counter() - started) * 1000.0
-        excerpt = raw[: self._max_excerpt].decode("utf-8", errors="replace")
+        # a NUL cannot be stored in a PostgreSQL text column: it would fail the attempt's record, not just
+        # garble its excerpt
+        excerpt = raw[: self._max_excerpt].decode("utf-8", errors="replace").replace("\x00", "\ufffd")
         return Response(
             status=status, headers=resp_headers, excerpt=excerpt, duration_ms=duration_ms, body=raw
         )

@@ -63,7 +63,12 @@ class EndpointSecrets:
 
     def rotate(self, new: SecretEntry, *, now: float, grace_s: float = DEFAULT_GRACE_S) -> EndpointSecrets:
         """Put ``new`` first; entries of the same kind stay valid for ``grace_s`` more, expired ones go."""
-        if not math.isfinite(grace_s) or grace_s < 0:
+        if (
+            isinstance(grace_s, bool)
+            or not isinstance(grace_s, (int, float))
+            or not math.isfinite(grace_s)
+            or grace_s < 0
+        ):
             raise ConfigError(f"rotation grace period must not be negative or infinite, got {grace_s!r}")
         kept = []
         for entry in self.entries:

@@ -10,12 +10,12 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-import re
 from collections.abc import Mapping, Sequence
 
-from hookgate.errors import ConfigError, KeyFormatError, MalformedError, SignatureError
+from hookgate.errors import KeyFormatError, MalformedError, SignatureError
 from hookgate.keys import Secret
 from hookgate.schemes._base import Signed, Verified, get_header
+from hookgate.schemes.headers import check_header_name
 
 __all__ = [
     "ApiKeySigner",
@@ -24,18 +24,9 @@ __all__ = [
     "BasicVerifier",
     "BearerSigner",
     "BearerVerifier",
-    "check_header_name",
 ]
 
-_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 MAX_CREDENTIAL_HEADER = 4096
-
-
-def check_header_name(name: str) -> str:
-    """Return ``name`` if it is a valid HTTP field name, else raise `ConfigError`."""
-    if not _TOKEN.fullmatch(name):
-        raise ConfigError(f"{name!r} is not a valid HTTP header name")
-    return name
 
 
 def _secret(value: Secret | str | bytes, what: str) -> Secret:

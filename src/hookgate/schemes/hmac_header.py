@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from hookgate.errors import ConfigError, KeyFormatError, MalformedError, SignatureError, TimestampError
 from hookgate.keys import Secret, parse_symmetric_secret
 from hookgate.schemes._base import Signed, Verified, get_header
+from hookgate.schemes.headers import check_header_name, check_header_value
 
 __all__ = ["ALGORITHMS", "ENCODINGS", "HmacConfig", "HmacSigner", "HmacVerifier"]
 
 ALGORITHMS = {"sha256": hashlib.sha256, "sha512": hashlib.sha512}
 ENCODINGS = ("hex", "base64")
-_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # RFC 9110 header field name
 _PLACEHOLDER = re.compile(r"\{(body|id|timestamp)\}")
 MAX_SIGNATURE_HEADER = 2048
 MAX_TIMESTAMP_DIGITS = 12
@@ -48,12 +48,18 @@ class HmacConfig:
             ("timestamp_header", self.timestamp_header),
             ("id_header", self.id_header),
         ):
-            if name is not None and not _TOKEN.fullmatch(name):
-                raise ConfigError(f"{label} {name!r} is not a valid HTTP header name")
-        if self.algorithm not in ALGORITHMS:
+            if name is not None:
+                try:
+                    check_header_name(name)
+                except ConfigError as exc:
+                    raise ConfigError(f"{label}: {exc}") from None
+        _check_prefix(self.prefix, self.header)
+        if not isinstance(self.algorithm, str) or self.algorithm not in ALGORITHMS:
             raise ConfigError(f"algorithm must be one of {sorted(ALGORITHMS)}, not {self.algorithm!r}")
-        if self.encoding not in ENCODINGS:
+        if not isinstance(self.encoding, str) or self.encoding not in ENCODINGS:
             raise ConfigError(f"encoding must be one of {list(ENCODINGS)}, not {self.encoding!r}")
+        if not isinstance(self.template, str):
+            raise ConfigError(f"template must be a string, not {type(self.template).__name__}")
         fields = _PLACEHOLDER.findall(self.template)
         if fields.count("body") != 1:
             raise ConfigError("template must contain {body} exactly once")
@@ -64,8 +70,10 @@ class HmacConfig:
             raise ConfigError("template uses {timestamp} but no timestamp_header is configured")
         if "id" in fields and self.id_header is None:
             raise ConfigError("template uses {id} but no id_header is configured")
-        if self.tolerance < 0:
-            raise ConfigError("tolerance must not be negative")
+        if isinstance(self.tolerance, bool) or not isinstance(self.tolerance, int) or self.tolerance < 0:
+            raise ConfigError(
+                f"tolerance must be a whole number of seconds, at least 0, not {self.tolerance!r}"
+            )
 
     @property
     def uses_timestamp(self) -> bool:
@@ -83,6 +91,16 @@ class HmacConfig:
             return part.replace("{id}", msg_id).replace("{timestamp}", str(timestamp)).encode()
 
         return fill(before), fill(after)
+
+
+def _check_prefix(prefix: object, header: str) -> None:
+    if not isinstance(prefix, str):
+        raise ConfigError(f"prefix must be a string, not {type(prefix).__name__}")
+    try:
+        # the prefix starts the signature header's value: it must survive being sent as one
+        check_header_value(prefix + "0", header)
+    except ConfigError as exc:
+        raise ConfigError(f"prefix: {exc}") from None
 
 
 def _secrets(values: Sequence[Secret | str | bytes], what: str) -> list[Secret]:

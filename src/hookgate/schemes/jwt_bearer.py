@@ -26,7 +26,7 @@ from hookgate.keys import Secret, parse_symmetric_secret
 from hookgate.schemes._base import Signed, Verified, get_header
 from hookgate.schemes._jose import jws_registry, translate
 from hookgate.schemes.claims import ClaimRules, token_id
-from hookgate.schemes.credentials import check_header_name
+from hookgate.schemes.headers import check_header_name
 
 __all__ = ["BODY_HASH_CLAIM", "JwtBearerSigner", "JwtBearerVerifier", "body_hash"]
 

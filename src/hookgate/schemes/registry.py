@@ -51,6 +51,7 @@ __all__ = [
     "body_is_token",
     "build_signer",
     "build_verifier",
+    "check_verify_options",
     "claim_rules",
     "generate_key",
     "jwks_document",
@@ -77,6 +78,7 @@ _SECRET_SCHEMES = frozenset(
     {"standard-webhooks", "github", "stripe", "shopify", "slack", "hmac", "api-key", "basic", "jwt-hs256"}
 )
 _CLAIM_OPTIONS = frozenset({"require_exp", "issuer", "audience"})
+_TOKEN_OPTIONS = _CLAIM_OPTIONS | {"require_signature"}
 # the options each scheme's verifier reads (``alg`` is the signing side's: a verifier takes it from the key)
 VERIFY_OPTIONS: dict[str, frozenset[str]] = {
     "standard-webhooks": frozenset(),
@@ -92,6 +94,37 @@ VERIFY_OPTIONS: dict[str, frozenset[str]] = {
     "jws": _CLAIM_OPTIONS,
     "jwe": frozenset({"require_signature"}) | _CLAIM_OPTIONS,
 }
+
+
+# the options each scheme's signer reads; any other option would be silently ignored, so it is refused
+SIGN_OPTIONS: dict[str, frozenset[str]] = {
+    "shopify": frozenset({"shop_domain", "api_version", "topic_separator"}),
+    "hmac": frozenset({"header_name", "algorithm", "encoding", "prefix"}),
+    "api-key": frozenset({"header_name"}),
+    "basic": frozenset({"header_name"}),
+    "jwt-hs256": frozenset({"header_name"}),
+    "jws": frozenset({"alg"}),
+    "jwe": frozenset({"alg"}),
+}
+
+
+def _check_options(name: str, options: Mapping[str, Any], allowed: frozenset[str]) -> None:
+    if not isinstance(options, Mapping):
+        raise ConfigError("scheme options must be a mapping of option names to values")
+    for key, value in options.items():
+        if value is None:
+            continue  # not given (the CLI passes every option, unset ones as None)
+        if key not in allowed:
+            takes = f"its options are {', '.join(sorted(allowed))}" if allowed else "it takes none"
+            raise ConfigError(f"scheme {name} has no option {key!r}; {takes}")
+        # the token options have their own types, checked where they are read; every other one is a string
+        if key not in _TOKEN_OPTIONS and not isinstance(value, str):
+            raise ConfigError(f"scheme option {key} must be a string, not {type(value).__name__}")
+
+
+def check_verify_options(name: str, options: Mapping[str, Any]) -> None:
+    """Refuse an option the verifier of scheme ``name`` does not read (it would be silently ignored)."""
+    _check_options(name, options, VERIFY_OPTIONS[name])
 
 
 def body_is_token(name: str) -> bool:
@@ -197,6 +230,7 @@ def build_verifier(
     _need(name, secrets, keys)
     if sender_keys and name != "jwe":
         raise ConfigError("sender keys are only for scheme jwe (the keys verifying the JWS inside the JWE)")
+    check_verify_options(name, options)
     header = options.get("header_name")
     if name == "standard-webhooks":
         return StandardWebhooksVerifier(secrets, tolerance=tol)
@@ -247,6 +281,7 @@ def build_signer(
     """The signing side of scheme ``name``."""
     options = options or {}
     _need(name, secrets, keys)
+    _check_options(name, options, SIGN_OPTIONS.get(name, frozenset()))
     header = options.get("header_name")
     alg = options.get("alg")
     if name == "standard-webhooks":

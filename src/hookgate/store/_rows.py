@@ -249,6 +249,7 @@ def decode_position(kind: str, cursor: str | None) -> tuple[float, str]:
         or not math.isfinite(value[0])
         or not isinstance(value[1], str)
         or not value[1]
+        or "\x00" in value[1]  # no id holds one, and PostgreSQL text cannot: same answer on every store
     ):
         raise StoreError("invalid cursor")
     return float(value[0]), value[1]
