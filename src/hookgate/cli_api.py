@@ -1129,7 +1129,11 @@ def listen(
                 into.append(file.read_bytes())
             except OSError as exc:
                 _fail(f"cannot read key file {file}: {exc.strerror}", 2)
-    options = {"require_exp": not allow_no_exp, "require_signature": not allow_unsigned}
+    # only a flag that was given becomes an option (None is "not given"), as in `hookgate verify`
+    options = {
+        "require_exp": False if allow_no_exp else None,
+        "require_signature": False if allow_unsigned else None,
+    }
     try:
         verifier = schemes.build_verifier(scheme, secrets, keys, options=options, sender_keys=sender_keys)
     except HookgateError as exc:
