@@ -1069,7 +1069,14 @@ async def test_plain_http_listener_rejects(tmp_path: Path) -> None:
     finally:
         for p in procs:
             await p.reap()
-    assert gw.events("inbound.decision") == []
+    # refused on the plain listener, and audited like the HTTPS listener's refusals
+    assert [
+        (d["source"], d["decision"], d["reason"], d["status"]) for d in gw.events("inbound.decision")
+    ] == [
+        ("acme", "rejected", "https_required", 403),
+        (None, "rejected", "https_required", 403),
+        (None, "rejected", "https_required", 403),
+    ]
     assert sqlite_statuses(tmp_path / "data" / "hookgate.db").total() == 0
 
 
