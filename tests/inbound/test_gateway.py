@@ -46,7 +46,7 @@ from hookgate.client import Hookgate
 from hookgate.crypto import SecretBox, generate_master_key, parse_master_keys
 from hookgate.errors import ConfigError
 from hookgate.inbound import pipeline as pipeline_module
-from hookgate.inbound.gateway import GATEWAY_APP_ID, Gateway, GatewayConfig, _HttpListener
+from hookgate.inbound.gateway import GATEWAY_APP_ID, Gateway, GatewayConfig, _HttpListener, _server
 from hookgate.keys import generate_hmac_secret
 from hookgate.models import Message
 from hookgate.outbound.vault import open_secrets
@@ -514,6 +514,47 @@ async def test_redirect_keeps_an_ipv6_host() -> None:
     )
     status, headers = await asgi_get(listener, "/in/acme", "[::1]")
     assert (status, headers["location"]) == (308, "https://[::1]:8443/in/acme")
+
+
+async def test_listeners_answer_unparseable_requests_with_the_generic_body(gw: InProcess) -> None:
+    """The gateway's uvicorn servers (`_server`, as `run_gateway` builds them) on loopback, raw bytes."""
+    upgrade = (
+        b"GET /in/nope HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, close\r\nUpgrade: websocket\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    for app in (gw.gateway, _HttpListener("reject", 8443, gw.gateway.routes)):
+        server = _server(app, "127.0.0.1", 0, None)
+        task = asyncio.create_task(server.serve())
+        try:
+            async with asyncio.timeout(30):
+                while not server.started:
+                    assert not task.done()
+                    await asyncio.sleep(0.01)
+            port = int(server.servers[0].sockets[0].getsockname()[1])
+            for request, status, body in [
+                (b"GARBAGE\r\n\r\n", b"400 Bad Request", b'{"error":"bad_request"}'),
+                (
+                    b"POST /in/acme HTTP/1.1\r\nHost: x\r\nContent-Length: 1x\r\n\r\n",
+                    b"400 Bad Request",
+                    None,
+                ),
+                (upgrade, b"404 Not Found" if app is gw.gateway else b"403 Forbidden", None),
+            ]:
+                async with asyncio.timeout(30):
+                    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                    writer.write(request)
+                    raw = await reader.read()
+                    writer.close()
+                head, _, answer = raw.partition(b"\r\n\r\n")
+                assert head.startswith(b"HTTP/1.1 " + status), raw
+                assert b"content-type: application/json" in head.lower()
+                document = json.loads(answer)
+                assert set(document) == {"error"}
+                if body is not None:
+                    assert answer == body
+        finally:
+            server.should_exit = True
+            await task
 
 
 # -- out of process: real gateways, a real receiver ------------------------------------------------------

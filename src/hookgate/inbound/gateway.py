@@ -40,6 +40,7 @@ from hookgate.config import Settings
 from hookgate.errors import ConfigError, HookgateError
 from hookgate.inbound.asgi import Message as ASGIMessage
 from hookgate.inbound.asgi import Receive, Scope, Send, check, headers_of, respond
+from hookgate.inbound.http_protocol import json_http_protocol
 from hookgate.inbound.pipeline import Accepted, Pipeline, Rejection, unrouted
 from hookgate.inbound.source import Source
 from hookgate.inbound.stores import ClaimState, MemoryRateLimiter, RateLimiter
@@ -80,6 +81,7 @@ _NOT_FOUND = Rejection(404, "no_such_source")
 _HTTPS_ONLY = Rejection(403, "https_required")
 _UNAVAILABLE = Rejection(503, "store_unavailable")
 _INTERNAL = Rejection(500, "internal_error")
+_BAD_REQUEST = Rejection(400, "bad_request")
 
 
 @dataclass(frozen=True, slots=True)
@@ -490,6 +492,9 @@ def _server(app: Any, host: str, port: int, config: GatewayConfig | None) -> Sig
         "lifespan": "on",
         # X-Forwarded-* are judged by each source's trusted_proxies in the pipeline, never by uvicorn
         "proxy_headers": False,
+        # even a request uvicorn cannot parse gets the generic JSON body; an upgrade is a plain request
+        "http": json_http_protocol(_BAD_REQUEST.body),
+        "ws": "none",
     }
     if config is not None and config.tls_cert is not None:
         kwargs["ssl_certfile"] = str(config.tls_cert)
