@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import signal
@@ -155,6 +156,54 @@ async def test_serve_sqlite(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     await serve_twice(data_dir, child_env())
     assert (data_dir / "master.key").exists()
+
+
+async def raw_exchange(base: str, data: bytes) -> tuple[bytes, dict[bytes, bytes], bytes]:
+    """Raw bytes to the server (what no HTTP client sends); the answer read until the server closes."""
+    host, port = base.removeprefix("http://").split(":")
+    async with asyncio.timeout(30):
+        reader, writer = await asyncio.open_connection(host, int(port))
+        try:
+            writer.write(data)
+            await writer.drain()
+            raw = await reader.read()
+        finally:
+            writer.close()
+    head, _, body = raw.partition(b"\r\n\r\n")
+    status_line, *lines = head.split(b"\r\n")
+    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(b":") for line in lines)}
+    return status_line, headers, body
+
+
+async def test_serve_answers_every_error_in_one_shape(tmp_path: Path) -> None:
+    run = await start(tmp_path / "data", child_env())
+    try:
+        # uvicorn itself answers a request it cannot parse: in the API's error shape, not plain text
+        status, headers, body = await raw_exchange(run.base, b"GARBAGE / HTTP/9\r\n\r\n")
+        assert status == b"HTTP/1.1 400 Bad Request"
+        assert headers[b"content-type"] == b"application/json"
+        assert json.loads(body) == {
+            "error": {"code": "bad_request", "message": "the HTTP request could not be parsed"}
+        }
+        # a WebSocket upgrade is an ordinary request: nothing here speaks WebSocket
+        upgrade = (
+            b"GET /nope HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, close\r\nUpgrade: websocket\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        status, headers, body = await raw_exchange(run.base, upgrade)
+        assert status == b"HTTP/1.1 404 Not Found"
+        assert json.loads(body) == {"error": {"code": "not_found", "message": "no such resource"}}
+        async with httpx.AsyncClient(base_url=run.base, timeout=10) as client:
+            missing = await client.get("/nope")
+            assert missing.json() == {"error": {"code": "not_found", "message": "no such resource"}}
+            wrong = await client.delete("/healthz")
+            assert (wrong.status_code, wrong.json()["error"]["code"]) == (405, "method_not_allowed")
+            assert wrong.headers["allow"] == "GET"
+            # the receiving side keeps its own generic body for webhook senders
+            inbound = await client.post("/inbound/nope", content=b"{}")
+            assert (inbound.status_code, inbound.json()) == (404, {"error": "not_found"})
+    finally:
+        await stop(run)
 
 
 @pytest.fixture

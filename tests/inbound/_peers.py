@@ -21,7 +21,6 @@ from slack_sdk.signature import SignatureVerifier
 from structlog.typing import EventDict
 from svix.webhooks import Webhook as SvixWebhook
 
-import hookgate.inbound._adapter as adapter_module
 import hookgate.inbound.pipeline as pipeline_module
 from hookgate.inbound.source import Source
 
@@ -173,7 +172,6 @@ def assert_generic(status: int, body: bytes) -> None:
 def captured_audit(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[EventDict]]:
     """The audit lines, whatever structlog configuration (cached loggers) earlier tests left behind."""
     monkeypatch.setattr(pipeline_module, "audit", structlog.get_logger("hookgate.inbound"))
-    monkeypatch.setattr(adapter_module, "audit", structlog.get_logger("hookgate.inbound"))
     with structlog.testing.capture_logs() as captured:
         yield captured
 

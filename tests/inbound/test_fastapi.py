@@ -440,6 +440,29 @@ async def test_dependency_audit_lines(monkeypatch: pytest.MonkeyPatch) -> None:
         assert value not in text, value
 
 
+async def test_webhook_route_answers_and_audits_a_wrong_method(monkeypatch: pytest.MonkeyPatch) -> None:
+    handler = Handler()
+    app = fastapi_app(handler, [stripe_source()], handler_installed=False, route_class=WebhookRoute)
+    with captured_audit(monkeypatch) as captured:
+        async with client(app) as http:
+            for method in ("GET", "PUT", "DELETE"):
+                response = await http.request(
+                    method, "/hooks/stripe", headers={"X-Forwarded-For": "10.1.1.1"}
+                )
+                assert response.status_code == 405, method
+                assert_generic(405, response.content)
+                assert response.headers["allow"] == "POST"
+            assert (await http.put("/other")).json() == {
+                "detail": "Method Not Allowed"
+            }  # not a webhook route
+    lines = decisions(captured)
+    assert [(d["source"], d["decision"], d["reason"], d["status"]) for d in lines] == [
+        ("stripe", "rejected", "method_not_allowed", 405)
+    ] * 3
+    assert {d["client_ip"] for d in lines} == {"127.0.0.1"}  # no trusted proxy: the peer, not the header
+    assert handler.calls == []
+
+
 def test_webhook_rejected_carries_the_rejection() -> None:
     from hookgate.inbound.pipeline import Rejection
 

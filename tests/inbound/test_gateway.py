@@ -46,7 +46,7 @@ from hookgate.client import Hookgate
 from hookgate.crypto import SecretBox, generate_master_key, parse_master_keys
 from hookgate.errors import ConfigError, HookgateError, StoreError
 from hookgate.inbound import pipeline as pipeline_module
-from hookgate.inbound.gateway import GATEWAY_APP_ID, Gateway, GatewayConfig, _HttpListener
+from hookgate.inbound.gateway import GATEWAY_APP_ID, Gateway, GatewayConfig, _HttpListener, _server
 from hookgate.keys import generate_hmac_secret
 from hookgate.models import DeliveryStatus, Message
 from hookgate.outbound.vault import open_secrets
@@ -431,10 +431,10 @@ async def test_store_outage_answers_503_and_a_bug_does_not_hang_the_request() ->
         store.failure = StoreError("PostgreSQL error: ConnectionRefusedError")
         down = await post()
         assert (down.status_code, down.json()) == (503, {"error": "unavailable"})
-        # not a store error: the request still gets an answer (the app's exception), it does not hang
+        # not a store error: the request still gets an answer (a generic 500), it does not hang
         store.failure = RuntimeError("a bug")
-        with pytest.raises(RuntimeError, match="a bug"):
-            await post()
+        bug = await post()
+        assert (bug.status_code, bug.json()) == (500, {"error": "internal_error"})
         store.failure = None
         up = await post()
         assert (up.status_code, up.json()) == (200, {"status": "accepted"})
@@ -787,6 +787,47 @@ def test_forward_tls_from_a_toml_file(
         "client_cert": forward_pki.cert,
         "client_key": "env:HOOKGATE_TEST_FORWARD_KEY",
     }
+
+
+async def test_listeners_answer_unparseable_requests_with_the_generic_body(gw: InProcess) -> None:
+    """The gateway's uvicorn servers (`_server`, as `run_gateway` builds them) on loopback, raw bytes."""
+    upgrade = (
+        b"GET /in/nope HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, close\r\nUpgrade: websocket\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    for app in (gw.gateway, _HttpListener("reject", 8443, gw.gateway.routes)):
+        server = _server(app, "127.0.0.1", 0, None)
+        task = asyncio.create_task(server.serve())
+        try:
+            async with asyncio.timeout(30):
+                while not server.started:
+                    assert not task.done()
+                    await asyncio.sleep(0.01)
+            port = int(server.servers[0].sockets[0].getsockname()[1])
+            for request, status, body in [
+                (b"GARBAGE\r\n\r\n", b"400 Bad Request", b'{"error":"bad_request"}'),
+                (
+                    b"POST /in/acme HTTP/1.1\r\nHost: x\r\nContent-Length: 1x\r\n\r\n",
+                    b"400 Bad Request",
+                    None,
+                ),
+                (upgrade, b"404 Not Found" if app is gw.gateway else b"403 Forbidden", None),
+            ]:
+                async with asyncio.timeout(30):
+                    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                    writer.write(request)
+                    raw = await reader.read()
+                    writer.close()
+                head, _, answer = raw.partition(b"\r\n\r\n")
+                assert head.startswith(b"HTTP/1.1 " + status), raw
+                assert b"content-type: application/json" in head.lower()
+                document = json.loads(answer)
+                assert set(document) == {"error"}
+                if body is not None:
+                    assert answer == body
+        finally:
+            server.should_exit = True
+            await task
 
 
 # -- out of process: real gateways, a real receiver ------------------------------------------------------
@@ -1342,7 +1383,14 @@ async def test_plain_http_listener_rejects(tmp_path: Path) -> None:
     finally:
         for p in procs:
             await p.reap()
-    assert gw.events("inbound.decision") == []
+    # refused on the plain listener, and audited like the HTTPS listener's refusals
+    assert [
+        (d["source"], d["decision"], d["reason"], d["status"]) for d in gw.events("inbound.decision")
+    ] == [
+        ("acme", "rejected", "https_required", 403),
+        (None, "rejected", "https_required", 403),
+        (None, "rejected", "https_required", 403),
+    ]
     assert sqlite_statuses(tmp_path / "data" / "hookgate.db").total() == 0
 
 

@@ -302,13 +302,19 @@ async def test_an_unreachable_store_answers_503_and_the_sender_retries(
     with captured_audit(monkeypatch) as captured:
         refused = await admit(limited, headers=lower(stripe_headers()))
         unclaimed = await run(deduplicated, STRIPE_BODY, stripe_headers())
-    for rejection, reason in ((refused, "rate_limit_unavailable"), (unclaimed, "idempotency_unavailable")):
+    for rejection, reason in (
+        (refused, "rate_limiter_unavailable"),
+        (unclaimed, "idempotency_store_unavailable"),
+    ):
         assert isinstance(rejection, Rejection)
         assert (rejection.status, rejection.reason) == (503, reason)
         assert json.loads(rejection.body) == {"error": "unavailable"}  # nothing about the store
-    assert [d["reason"] for d in decisions(captured)] == ["rate_limit_unavailable", "idempotency_unavailable"]
-    failures = [e for e in captured if e.get("event") == "inbound.store_failed"]
-    assert [f["reason"] for f in failures] == ["rate_limit_unavailable", "idempotency_unavailable"]
+    assert [d["reason"] for d in decisions(captured)] == [
+        "rate_limiter_unavailable",
+        "idempotency_store_unavailable",
+    ]
+    failures = [e for e in captured if e.get("event") == "inbound.store_unavailable"]
+    assert [f["store"] for f in failures] == ["rate_limiter", "idempotency_store"]
     # the same pipelines work again once the store is back: the sender's retry goes through
     stores.down = False
     assert isinstance(await admit(limited, headers=lower(stripe_headers())), Admission)

@@ -20,6 +20,7 @@ import pytest
 from werkzeug.serving import make_server
 from werkzeug.test import Client, TestResponse
 
+from hookgate.errors import StoreError
 from hookgate.inbound.source import Source
 from hookgate.inbound.stores import ClaimState, MemoryIdempotencyStore
 from hookgate.inbound.wsgi import ENVIRON_KEY, HookgateWSGIMiddleware
@@ -411,6 +412,36 @@ def test_bad_content_length_and_method(make: Make) -> None:
         assert answer.code == 405
         assert answer.headers["allow"] == "POST"
         assert_generic(405, answer.body)
+    assert handler.calls == []
+
+
+class DownStore(MemoryIdempotencyStore):
+    """An idempotency store (and rate limiter) whose backend is unreachable."""
+
+    async def claim(self, key: str, *, lease_s: float, now: float) -> ClaimState:
+        raise StoreError("Redis inbound store error: ConnectionError: refused")
+
+    async def hit(self, key: str, *, rate: float, burst: float, now: float) -> Any:
+        raise StoreError("Redis inbound store error: ConnectionError: refused")
+
+
+def test_a_store_that_fails_is_an_audited_503(make: Make, monkeypatch: pytest.MonkeyPatch) -> None:
+    handler = Handler()
+    app, _ = make(
+        handler,
+        [stripe_source(), svix_source(rate_limit_per_s=5.0)],
+        idempotency=DownStore(),
+        limiter=DownStore(),
+    )
+    with captured_audit(monkeypatch) as captured:
+        claimed = post(app, "/hooks/stripe", STRIPE_BODY, stripe_headers())
+        limited = post(app, "/hooks/svix", SVIX_BODY, svix_headers())
+    for answer in (claimed, limited):
+        assert (answer.status_code, answer.data) == (503, b'{"error":"unavailable"}')
+    assert [(d["source"], d["reason"], d["status"]) for d in decisions(captured)] == [
+        ("stripe", "idempotency_store_unavailable", 503),
+        ("svix", "rate_limiter_unavailable", 503),
+    ]
     assert handler.calls == []
 
 

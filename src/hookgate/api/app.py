@@ -11,12 +11,15 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from http import HTTPStatus
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Route
 
 from hookgate.api.auth import ADMIN, ApiError, Auth, Principal, issue_token, require_admin
 from hookgate.api.metrics import CONTENT_TYPE, Metrics
@@ -36,17 +39,84 @@ from hookgate.models import (
     Message,
 )
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "error_body"]
 
 
 # -- the error shape ----------------------------------------------------------------------------------
 
 
-def _error(status: int, code: str, message: str, details: Any = None) -> JSONResponse:
+def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    """The one error shape: ``{"error": {"code": ..., "message": ...[, "details": ...]}}``."""
     body: dict[str, Any] = {"error": {"code": code, "message": message}}
     if details is not None:
         body["error"]["details"] = details
-    return JSONResponse(body, status_code=status)
+    return body
+
+
+def _error(status: int, code: str, message: str, details: Any = None) -> JSONResponse:
+    return JSONResponse(error_body(code, message, details), status_code=status)
+
+
+_STATUSES = frozenset(s.value for s in HTTPStatus)
+# nesting levels of arrays and objects a JSON request body may have: what many receivers' parsers accept
+# for a payload (Ruby's JSON: 100), far inside what the store (deep copies), the response serializer
+# (pydantic-core stops at 255) and Python's recursion limit handle
+MAX_BODY_DEPTH = 100
+
+
+def _nested_deeper_than(value: Any, limit: int) -> bool:
+    """Whether a parsed JSON value has more than ``limit`` levels of arrays and objects (iteratively)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route takes on this path (Starlette's own 405 names only the first route's)."""
+    allowed: set[str] = set()
+    for route in request.app.router.routes:
+        if isinstance(route, Route) and route.methods and route.matches(request.scope)[0] is not Match.NONE:
+            allowed |= route.methods
+    return ", ".join(sorted(allowed))
+
+
+async def _shallow_body(request: Request) -> None:
+    """Refuse a JSON body nested deeper than `MAX_BODY_DEPTH` before it is validated, stored or echoed.
+
+    Runs as an application-wide dependency: FastAPI has parsed the body by then (Starlette caches it on
+    the request as ``_json``) and validates it only after the dependencies.
+    """
+    parsed = getattr(request, "_json", None)
+    if isinstance(parsed, (dict, list)) and _nested_deeper_than(parsed, MAX_BODY_DEPTH):
+        message = f"the request body is nested more than {MAX_BODY_DEPTH} levels deep"
+        raise RequestValidationError(
+            [{"type": "json_invalid", "loc": ("body",), "msg": message, "input": {}}]
+        )
+
+
+# what the router and FastAPI's body parsing raise as HTTPException, in our words
+_HTTP_ERRORS = {
+    404: ("not_found", "no such resource"),
+    405: ("method_not_allowed", "this method is not allowed here (see the Allow header)"),
+}
+
+
+def _unreadable_body(exc: BaseException | None) -> str | None:
+    """Why FastAPI could not parse a JSON body (it raises a bare 400 from the parser's exception)."""
+    if isinstance(exc, UnicodeDecodeError):
+        return "the request body is not valid UTF-8"
+    if isinstance(exc, RecursionError):
+        return f"the request body is nested more than {MAX_BODY_DEPTH} levels deep"
+    if isinstance(exc, ValueError) and "digits" in str(exc):  # sys.get_int_max_str_digits(), 4300 by default
+        return "the request body has an integer with too many digits"
+    if isinstance(exc, ValueError):
+        return "the request body is not valid JSON"
+    return None
 
 
 NOT_FOUND = ApiError(404, "not_found", "no such resource")
@@ -63,11 +133,13 @@ class ErrorResponse(BaseModel):
 
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse, "description": "Bad request"},
     401: {"model": ErrorResponse, "description": "Missing or invalid token"},
     403: {"model": ErrorResponse, "description": "The token may not do this"},
     404: {"model": ErrorResponse, "description": "Not found (or not visible to this token)"},
     409: {"model": ErrorResponse, "description": "Conflict"},
     422: {"model": ErrorResponse, "description": "Invalid request"},
+    500: {"model": ErrorResponse, "description": "Unexpected error (the details are in the server log)"},
 }
 
 
@@ -315,7 +387,13 @@ def _endpoint_out(e: Endpoint) -> EndpointOut:
 def _message_out(m: Message) -> MessageOut:
     try:
         payload: Any = json.loads(m.payload)
-    except ValueError:
+    except (ValueError, RecursionError):
+        payload = m.payload.decode("utf-8", errors="replace")
+    # published by another front end (the gateway, the library) deeper than the response serializer goes:
+    # shown as its JSON text, like a payload that is not JSON, rather than failing the whole answer
+    if m.payload.count(b"[") + m.payload.count(b"{") > MAX_BODY_DEPTH and _nested_deeper_than(
+        payload, MAX_BODY_DEPTH
+    ):
         payload = m.payload.decode("utf-8", errors="replace")
     return MessageOut(
         id=m.id,
@@ -374,7 +452,7 @@ def create_app(
         version="1",
         description="Management API: applications, endpoints, messages, attempts, sources, tokens.",
         responses=_ERRORS,
-        dependencies=[Depends(clean_parameters)],
+        dependencies=[Depends(clean_parameters), Depends(_shallow_body)],
     )
     app.state.hookgate = hg
     app.state.metrics = metrics
@@ -414,6 +492,31 @@ def create_app(
             for e in exc.errors()
         ]
         return _error(422, "validation_error", "the request is invalid", details)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        headers = dict(exc.headers or {})
+        if exc.status_code in (204, 304):  # no body allowed
+            return Response(status_code=exc.status_code, headers=headers)
+        unreadable = _unreadable_body(exc.__cause__) if exc.status_code == 400 else None
+        if unreadable is not None:
+            # the same answer as FastAPI gives a body that is not JSON at all
+            details = [{"loc": ["body"], "msg": unreadable, "type": "json_invalid"}]
+            return _error(422, "validation_error", "the request is invalid", details)
+        phrase = HTTPStatus(exc.status_code).phrase if exc.status_code in _STATUSES else "Error"
+        code, message = _HTTP_ERRORS.get(
+            exc.status_code, (phrase.lower().replace(" ", "_").replace("-", "_"), phrase.lower())
+        )
+        if exc.status_code == 405:
+            headers["Allow"] = _allowed_methods(request)
+        response = _error(exc.status_code, code, message)
+        response.headers.update(headers)
+        return response
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Starlette re-raises after this answer, so the server logs the traceback; the body says nothing
+        return _error(500, "internal_error", "internal server error")
 
     admin_only = require_admin
 

@@ -19,7 +19,7 @@ from hookgate.client import Hookgate
 from hookgate.errors import HookgateError
 from hookgate.inbound.asgi import ASGIApp, Receive, Scope, Send, respond
 from hookgate.inbound.gateway import Gateway, GatewayConfig
-from hookgate.inbound.pipeline import Rejection
+from hookgate.inbound.pipeline import Rejection, unrouted
 from hookgate.inbound.stores import MemoryRateLimiter, RateLimiter
 
 __all__ = ["PREFIX", "InboundRouter"]
@@ -27,8 +27,8 @@ __all__ = ["PREFIX", "InboundRouter"]
 log = structlog.get_logger("hookgate.inbound")
 
 PREFIX = "/inbound/"
-_NOT_FOUND = Rejection(404, "no_such_source", body=b'{"error":"not_found"}')
-_UNAVAILABLE = Rejection(503, "sources_unavailable", body=b'{"error":"unavailable"}')
+_NOT_FOUND = Rejection(404, "no_such_source")
+_UNAVAILABLE = Rejection(503, "sources_unavailable")
 
 
 class InboundRouter:
@@ -57,14 +57,16 @@ class InboundRouter:
         if scope["type"] != "http" or not str(scope.get("path", "")).startswith(PREFIX):
             await self._api(scope, receive, send)
             return
+        client = scope.get("client")
+        peer = client[0] if client else None
         try:
             gateway = await self._current()
         except HookgateError as exc:
             log.error("inbound.sources_unavailable", error=str(exc))
-            await respond(send, _UNAVAILABLE)
+            await respond(send, unrouted(_UNAVAILABLE, peer=peer))
             return
         if gateway is None:
-            await respond(send, _NOT_FOUND)
+            await respond(send, unrouted(_NOT_FOUND, peer=peer))
             return
         await gateway(scope, receive, send)
 

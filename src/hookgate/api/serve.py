@@ -8,13 +8,14 @@ deliveries, then the store closes.
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 from collections.abc import Callable
 
 import structlog
 import uvicorn
 
-from hookgate.api.app import create_app
+from hookgate.api.app import create_app, error_body
 from hookgate.api.auth import ADMIN, issue_token
 from hookgate.api.inbound import InboundRouter
 from hookgate.api.metrics import Metrics
@@ -22,11 +23,16 @@ from hookgate.client import Hookgate
 from hookgate.config import Settings
 from hookgate.errors import ConfigError
 from hookgate.inbound.gateway import SignalFreeServer
+from hookgate.inbound.http_protocol import json_http_protocol
 from hookgate.tracing import configure_tracing
 
 __all__ = ["bootstrap", "run_server"]
 
 log = structlog.get_logger("hookgate.serve")
+
+BAD_HTTP_REQUEST = json.dumps(
+    error_body("bad_request", "the HTTP request could not be parsed"), separators=(",", ":")
+).encode()
 
 
 async def bootstrap(hg: Hookgate) -> str | None:
@@ -61,6 +67,10 @@ async def run_server(
         access_log=False,
         proxy_headers=False,
         lifespan="off",
+        # a request uvicorn cannot parse is answered in the API's error shape too, not in plain text;
+        # nothing here speaks WebSocket, so an upgrade request is an ordinary one (answered 404/405)
+        http=json_http_protocol(BAD_HTTP_REQUEST),
+        ws="none",
     )
     server = SignalFreeServer(config)
     stop = asyncio.Event()

@@ -17,22 +17,18 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMappi
 from typing import Any
 
 from hookgate.errors import ConfigError
-from hookgate.inbound._adapter import METHOD_NOT_ALLOWED, parse_content_length, refuse
+from hookgate.inbound import driver
 from hookgate.inbound.pipeline import Accepted, Pipeline, Rejection
 from hookgate.inbound.source import Source
 from hookgate.inbound.stores import IdempotencyStore, MemoryIdempotencyStore, MemoryRateLimiter, RateLimiter
 
-__all__ = ["HookgateMiddleware", "headers_of", "read_body"]
+__all__ = ["HookgateMiddleware", "check", "headers_of", "read_body", "respond"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-
-_METHOD_NOT_ALLOWED = Rejection(
-    405, "method_not_allowed", {"Allow": "POST"}, b'{"error":"method_not_allowed"}'
-)
 
 
 def pipelines_for(
@@ -70,10 +66,6 @@ def headers_of(scope: Scope) -> dict[str, str]:
     return out
 
 
-def content_length_of(headers: Mapping[str, str]) -> int | Rejection | None:
-    return parse_content_length(headers.get("content-length"))
-
-
 async def read_body(receive: Receive, limit: int) -> bytes | None:
     """The request body, or None as soon as it grows past ``limit`` (the rest is never read)."""
     chunks: list[bytes] = []
@@ -89,6 +81,24 @@ async def read_body(receive: Receive, limit: int) -> bytes | None:
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
+
+
+async def check(
+    pipeline: Pipeline, scope: Scope, receive: Receive, headers: Mapping[str, str]
+) -> Accepted | Rejection:
+    """`hookgate.inbound.driver`'s flow on an ASGI request, for the middleware and the gateway alike.
+
+    ``headers`` is `headers_of` the scope. A `Rejection` has been audited; an `Accepted` carries the body.
+    """
+    client = scope.get("client")
+    peer = client[0] if client else None
+    admission = await driver.admit(
+        pipeline, method=scope.get("method"), scheme=scope.get("scheme", "http"), peer=peer, headers=headers
+    )
+    if isinstance(admission, Rejection):
+        return admission
+    body = await read_body(receive, pipeline.source.max_body_bytes)
+    return await driver.verify(pipeline, admission, body, headers)
 
 
 async def respond(send: Send, rejection: Rejection) -> None:
@@ -122,34 +132,11 @@ class HookgateMiddleware:
         if pipeline is None:
             await self.app(scope, receive, send)
             return
-        headers = headers_of(scope)
-        client = scope.get("client")
-        peer = client[0] if client else None
-        if scope.get("method") != "POST":
-            await respond(send, refuse(pipeline, METHOD_NOT_ALLOWED, peer=peer, headers=headers))
-            return
-        length = content_length_of(headers)
-        if isinstance(length, Rejection):
-            await respond(send, refuse(pipeline, length, peer=peer, headers=headers))
-            return
-        admission = await pipeline.admit(
-            scheme=scope.get("scheme", "http"),
-            peer=peer,
-            headers=headers,
-            content_length=length,
-        )
-        if isinstance(admission, Rejection):
-            await respond(send, admission)
-            return
-        body = await read_body(receive, pipeline.source.max_body_bytes)
-        if body is None:
-            await respond(send, pipeline.oversized(admission))
-            return
-        result = await pipeline.verify(admission, body, headers)
+        result = await check(pipeline, scope, receive, headers_of(scope))
         if isinstance(result, Rejection):
             await respond(send, result)
             return
-        await self._handle(pipeline, result, body, (scope, receive, send))
+        await self._handle(pipeline, result, (scope, receive, send))
 
     def _closing_on_shutdown(self, receive: Receive) -> Receive:
         # JWKS-URL sources hold an HTTP client: release it when the server shuts the application down
@@ -166,9 +153,10 @@ class HookgateMiddleware:
             await pipeline.close()
 
     async def _handle(
-        self, pipeline: Pipeline, accepted: Accepted, body: bytes, asgi: tuple[Scope, Receive, Send]
+        self, pipeline: Pipeline, accepted: Accepted, asgi: tuple[Scope, Receive, Send]
     ) -> None:
         scope, receive, send = asgi
+        body = accepted.body
         scope.setdefault("state", {})["webhook"] = accepted.verified
         replayed = False
 

@@ -26,6 +26,11 @@ returns (and renders `WebhookRejected` itself, so `install_exception_handler` is
 
     router = APIRouter(route_class=WebhookRoute)
 
+Under `WebhookRoute` a request with a method the route does not take is answered with the generic 405
+(``Allow`` listing the route's methods) and audited like every other refusal; on a plain ``APIRoute`` it
+never reaches the dependency, so FastAPI's router answers it (``{"detail": "Method Not Allowed"}``) and no
+audit line is written.
+
 **Decorator** for a Starlette endpoint (``async def endpoint(request) -> Response``), or a FastAPI endpoint
 that takes a ``request: Request`` parameter; the verified event is in ``request.state.webhook``::
 
@@ -45,16 +50,19 @@ from __future__ import annotations
 import functools
 import json
 import time
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
+from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
-from hookgate.inbound._adapter import parse_content_length, refuse
+from hookgate.inbound import driver
 from hookgate.inbound.pipeline import Accepted, Pipeline, Rejection
 from hookgate.inbound.source import Source
 from hookgate.inbound.stores import IdempotencyStore, RateLimiter
@@ -70,6 +78,8 @@ __all__ = [
 ]
 
 _STATUS_KEY = "hookgate.response_status"
+# webhook_dependency's functions -> their pipelines, for `WebhookRoute` to audit what never reaches them
+_PIPELINES: weakref.WeakKeyDictionary[Callable[..., Any], Pipeline] = weakref.WeakKeyDictionary()
 _E = TypeVar("_E", bound=Callable[..., Awaitable[Any]])
 
 
@@ -135,25 +145,23 @@ async def _read_capped(request: Request, limit: int) -> bytes | None:
 
 
 async def _check(pipeline: Pipeline, request: Request) -> Accepted | Rejection:
-    """Run the pipeline on a Starlette request: admit, read the body under the cap, verify."""
+    """`hookgate.inbound.driver`'s flow on a Starlette request: admit, read the body under the cap, verify.
+
+    The method is the router's business here (the route was matched by method); see `WebhookRoute`.
+    """
     headers = _headers(request)
     client = request.client
-    peer = client.host if client else None
-    length = parse_content_length(headers.get("content-length"))
-    if isinstance(length, Rejection):
-        return refuse(pipeline, length, peer=peer, headers=headers)
-    admission = await pipeline.admit(
+    admission = await driver.admit(
+        pipeline,
+        method=None,
         scheme=str(request.scope.get("scheme", "http")),
-        peer=peer,
+        peer=client.host if client else None,
         headers=headers,
-        content_length=length,
     )
     if isinstance(admission, Rejection):
         return admission
     body = await _read_capped(request, pipeline.source.max_body_bytes)
-    if body is None:
-        return pipeline.oversized(admission)
-    return await pipeline.verify(admission, body, headers)
+    return await driver.verify(pipeline, admission, body, headers)
 
 
 def _ok(status: int | None) -> bool:
@@ -191,14 +199,29 @@ def webhook_dependency(
         await pipeline.finish(result, ok=_ok(status), status=status)
 
     verified_webhook_event.__qualname__ = f"webhook_dependency[{source.name}]"
+    _PIPELINES[verified_webhook_event] = pipeline
     return verified_webhook_event
 
 
 class WebhookRoute(APIRoute):
     """An ``APIRoute`` that renders `WebhookRejected` as the generic answer and records the response status.
 
-    With it, a handler that returns e.g. ``JSONResponse(..., status_code=500)`` releases the event id.
+    With it, a handler that returns e.g. ``JSONResponse(..., status_code=500)`` releases the event id, and a
+    wrong method on a route with a `webhook_dependency` is the generic, audited 405.
     """
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        pipeline = (
+            _pipeline_of(self.dependant) if self.methods and scope["method"] not in self.methods else None
+        )
+        if pipeline is None:
+            await super().handle(scope, receive, send)
+            return
+        request = Request(scope)
+        client = request.client
+        rejection = Rejection(405, "method_not_allowed", {"Allow": ", ".join(sorted(self.methods or ()))})
+        refused = pipeline.refuse(rejection, peer=client.host if client else None, headers=_headers(request))
+        await rejection_response(refused)(scope, receive, send)
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -212,6 +235,16 @@ class WebhookRoute(APIRoute):
             return response
 
         return route_handler
+
+
+def _pipeline_of(dependant: Dependant) -> Pipeline | None:
+    for dependency in dependant.dependencies:
+        found = _PIPELINES.get(dependency.call) if dependency.call is not None else None
+        if found is None:
+            found = _pipeline_of(dependency)
+        if found is not None:
+            return found
+    return None
 
 
 def _find_request(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Request:

@@ -28,7 +28,7 @@ import signal
 import ssl
 import time
 import tomllib
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,8 +41,9 @@ from hookgate.config import Settings
 from hookgate.crypto import SecretBox
 from hookgate.errors import ConfigError, HookgateError, StoreError
 from hookgate.inbound.asgi import Message as ASGIMessage
-from hookgate.inbound.asgi import Receive, Scope, Send, content_length_of, headers_of, read_body, respond
-from hookgate.inbound.pipeline import Pipeline, Rejection
+from hookgate.inbound.asgi import Receive, Scope, Send, check, headers_of, respond
+from hookgate.inbound.http_protocol import json_http_protocol
+from hookgate.inbound.pipeline import Accepted, Pipeline, Rejection, unrouted
 from hookgate.inbound.source import Source
 from hookgate.inbound.stores import ClaimState, MemoryRateLimiter, RateLimiter
 from hookgate.models import Application, Endpoint, Message, new_id, validate_event_type
@@ -79,8 +80,11 @@ _GATEWAY_FIELDS = frozenset(
 )
 _ACCEPTED = b'{"status":"accepted"}'
 _DUPLICATE = b'{"status":"already processed"}'
-_NOT_FOUND = Rejection(404, "no_such_source", body=b'{"error":"not_found"}')
+_NOT_FOUND = Rejection(404, "no_such_source")
 _HTTPS_ONLY = Rejection(403, "https_required")
+_UNAVAILABLE = Rejection(503, "store_unavailable")
+_INTERNAL = Rejection(500, "internal_error")
+_BAD_REQUEST = Rejection(400, "bad_request")
 
 
 @dataclass(frozen=True, slots=True)
@@ -342,6 +346,11 @@ class Gateway:
 
         return edit
 
+    @property
+    def routes(self) -> Mapping[str, Pipeline]:
+        """Path -> the source's pipeline."""
+        return self._routes
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             await _lifespan(receive, send)
@@ -350,34 +359,37 @@ class Gateway:
             return
         pipeline = self._routes.get(scope.get("path", ""))
         if pipeline is None:
-            await respond(send, _NOT_FOUND)
-            return
-        if scope.get("method") != "POST":
-            await respond(send, Rejection(405, "method_not_allowed", {"Allow": "POST"}))
+            client = scope.get("client")
+            await respond(send, unrouted(_NOT_FOUND, peer=client[0] if client else None))
             return
         headers = headers_of(scope)
-        length = content_length_of(headers)
-        if isinstance(length, Rejection):
-            await respond(send, length)
-            return
-        client = scope.get("client")
-        admission = await pipeline.admit(
-            scheme=scope.get("scheme", "http"),
-            peer=client[0] if client else None,
-            headers=headers,
-            content_length=length,
-        )
-        if isinstance(admission, Rejection):
-            await respond(send, admission)
-            return
-        body = await read_body(receive, pipeline.source.max_body_bytes)
-        if body is None:
-            await respond(send, pipeline.oversized(admission))
-            return
-        result = await pipeline.verify(admission, body, headers)
+        try:
+            result = await check(pipeline, scope, receive, headers)
+        except Exception:
+            # a bug, not the sender's fault: the traceback to the log, the generic 500 (audited) to the sender
+            log.exception("gateway.internal_error", source=pipeline.source.name)
+            client = scope.get("client")
+            result = pipeline.refuse(_INTERNAL, peer=client[0] if client else None, headers=headers)
         if isinstance(result, Rejection):
             await respond(send, result)
             return
+        status, body_out = await self._store(pipeline, result, headers)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body_out)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body_out})
+
+    async def _store(
+        self, pipeline: Pipeline, result: Accepted, headers: Mapping[str, str]
+    ) -> tuple[int, bytes]:
+        """Publish a verified event; the answer is 200 only once the transaction holding it committed."""
         source = pipeline.source
         key = _idempotency_key(source, result.event_id)
         try:
@@ -386,7 +398,7 @@ class Gateway:
                 _event_type(source),
                 # token schemes forward what the token carried (the JWE plaintext, the JWS payload)
                 _payload(
-                    result.verified.payload if body_is_token(source.scheme) else body,
+                    result.verified.payload if body_is_token(source.scheme) else result.body,
                     headers.get("content-type"),
                 ),
                 idempotency_key=key,
@@ -394,23 +406,15 @@ class Gateway:
         except HookgateError as exc:
             # not stored, so not acknowledged: the provider retries
             log.error("gateway.store_failed", source=source.name, event_id=result.event_id, error=str(exc))
-            await pipeline.finish(result, ok=False, status=503)
-            await respond(send, Rejection(503, "store_unavailable", body=b'{"error":"unavailable"}'))
-            return
+            await pipeline.finish(result, ok=False, status=503, reason="store_unavailable")
+            return 503, _UNAVAILABLE.body
+        except Exception:
+            log.exception("gateway.internal_error", source=source.name, event_id=result.event_id)
+            await pipeline.finish(result, ok=False, status=500, reason="internal_error")
+            return 500, _INTERNAL.body
         await pipeline.finish(result, ok=True, status=200, duplicate=published.duplicate)
         self.accepted += 1
-        body_out = _DUPLICATE if published.duplicate else _ACCEPTED
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body_out)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body_out})
+        return 200, _DUPLICATE if published.duplicate else _ACCEPTED
 
 
 class _GroupPublisher:
@@ -442,24 +446,24 @@ class _GroupPublisher:
         while self._pending:
             batch, self._pending = self._pending, []
             try:
-                results: list[PublishResult | HookgateError] = await self._hg.publish_many(
+                results: Sequence[PublishResult | Exception] = await self._hg.publish_many(
                     [m for m, _ in batch]
                 )
-            except HookgateError as exc:
+            except Exception as exc:  # noqa: BLE001 - handed to every waiting request, none may wait forever
                 results = [exc] * len(batch)
-            except BaseException as exc:
-                # a bug or a cancellation, not a store error: still answer every waiting request (with the
-                # same failure) rather than leave them waiting forever on futures nobody will complete
+            except BaseException:
+                # a cancellation (shutdown): still answer every waiting request rather than leave them
+                # waiting forever on futures nobody will complete
                 for _, waiting in batch + self._pending:
                     if not waiting.done():
-                        waiting.set_exception(exc if isinstance(exc, Exception) else StoreError("cancelled"))
+                        waiting.set_exception(StoreError("cancelled"))
                 self._pending = []
                 raise
             self.commits += 1
             for (_, waiting), outcome in zip(batch, results, strict=True):
                 if waiting.done():
                     continue
-                if isinstance(outcome, HookgateError):
+                if isinstance(outcome, Exception):
                     waiting.set_exception(outcome)
                 else:
                     waiting.set_result(outcome)
@@ -480,11 +484,12 @@ async def _lifespan(receive: Receive, send: Send) -> None:
 
 
 class _HttpListener:
-    """The plain-HTTP side: refuse, or redirect to the same path on the HTTPS listener."""
+    """The plain-HTTP side: refuse (audited like the HTTPS side's refusals), or redirect to HTTPS."""
 
-    def __init__(self, mode: str, https_port: int) -> None:
+    def __init__(self, mode: str, https_port: int, routes: Mapping[str, Pipeline] | None = None) -> None:
         self._mode = mode
         self._https_port = https_port
+        self._routes = routes or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -493,7 +498,14 @@ class _HttpListener:
         if scope["type"] != "http":
             return
         if self._mode == "reject":
-            await respond(send, _HTTPS_ONLY)
+            # audited like the HTTPS listener's refusals: a sender configured with http:// shows in the log
+            client = scope.get("client")
+            peer = client[0] if client else None
+            pipeline = self._routes.get(scope.get("path", ""))
+            if pipeline is None:
+                await respond(send, unrouted(_HTTPS_ONLY, peer=peer))
+            else:
+                await respond(send, pipeline.refuse(_HTTPS_ONLY, peer=peer, headers=headers_of(scope)))
             return
         host = "localhost"
         for name, value in scope.get("headers", ()):
@@ -543,6 +555,9 @@ def _server(app: Any, host: str, port: int, config: GatewayConfig | None) -> Sig
         "lifespan": "on",
         # X-Forwarded-* are judged by each source's trusted_proxies in the pipeline, never by uvicorn
         "proxy_headers": False,
+        # even a request uvicorn cannot parse gets the generic JSON body; an upgrade is a plain request
+        "http": json_http_protocol(_BAD_REQUEST.body),
+        "ws": "none",
     }
     if config is not None and config.tls_cert is not None:
         kwargs["ssl_certfile"] = str(config.tls_cert)
@@ -587,7 +602,7 @@ async def run_gateway(
     worker = hg.worker(address_policy=AddressPolicy((*settings.ssrf_allowlist, *config.ssrf_allowlist)))
     servers = [_server(gateway, config.host, config.port, config)]
     if config.http_port is not None:
-        listener = _HttpListener(config.http_mode, config.port)
+        listener = _HttpListener(config.http_mode, config.port, gateway.routes)
         servers.append(_server(listener, config.host, config.http_port, None))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -2,12 +2,14 @@
 
 Order: HTTPS -> IP allowlist -> rate limit -> body size -> signature/token over the raw bytes -> timestamp
 window (inside the scheme's verifier) -> idempotency claim -> (the caller runs its handler) -> `finish`.
-Framework adapters (ASGI, WSGI, the gateway) do only I/O: they call `admit` with what they know before
-reading the body, read at most ``max_body_bytes`` + 1 bytes, call `verify`, run the handler, then `finish`.
+Framework adapters (ASGI, WSGI, FastAPI, the gateway) do only I/O and go through
+`hookgate.inbound.driver`, which calls `admit` with what they know before reading the body; they read at
+most ``max_body_bytes`` + 1 bytes, call `verify`, run the handler, then `finish`.
 
 Every rejection carries a generic body (``{"error": "unauthorized"}``...) that says nothing about which check
-failed, and every decision writes one audit line (source, decision, reason, client IP, event id, latency),
-never a secret, a signature or a body.
+failed, and every decision writes one audit line (source, decision, reason, status, client IP, event id,
+latency), never a secret, a signature or a body. A store that fails (rate limiter, idempotency store) is
+answered 503, audited like any other refusal: the sender retries later.
 """
 
 from __future__ import annotations
@@ -41,18 +43,22 @@ from hookgate.policy.ratelimit import rate_limit_headers
 from hookgate.policy.ssrf import AddressPolicy
 from hookgate.schemes._base import Verified, Verifier, get_header
 
-__all__ = ["Accepted", "Admission", "Pipeline", "Rejection"]
+__all__ = ["Accepted", "Admission", "Pipeline", "Rejection", "unrouted"]
 
 audit = structlog.get_logger("hookgate.inbound")
+log = structlog.get_logger("hookgate.inbound")
 
 _GENERIC = {
     400: "bad_request",
     401: "unauthorized",
     403: "forbidden",
+    404: "not_found",
     405: "method_not_allowed",
     409: "conflict",
     413: "payload_too_large",
     429: "rate_limited",
+    500: "internal_error",
+    503: "unavailable",
 }
 _CLAIM_LEASE_S = 60.0
 _NOT_OUR_KEY = frozenset({"unknown_key", "signature_mismatch"})  # a static key did not match: try the JWKS
@@ -96,6 +102,7 @@ class Accepted:
     started: float
     idempotency_key: str | None = None
     finished: bool = False
+    body: bytes = b""  # the raw bytes that were verified, for the adapter to replay or store
 
 
 class Pipeline:
@@ -148,7 +155,7 @@ class Pipeline:
                     f"{src.name}:{client or '?'}", rate=src.rate_limit_per_s, burst=src.burst, now=started
                 )
             except StoreError as exc:
-                return self._unavailable("rate_limit_unavailable", exc, client, None, started)
+                return self._unavailable("rate_limiter", exc, client, None, started)
             if not decision.allowed:
                 headers_out = rate_limit_headers(decision.limit, 0, decision.reset_s)
                 return self._reject(Rejection(429, "rate_limited", headers_out), client, None, started)
@@ -179,9 +186,7 @@ class Pipeline:
             verified = await self._verify(static, body, headers, now)
         except ConfigError:
             # the sender's JWKS cannot be fetched: not their fault, not an ack; they retry later
-            return self._reject(
-                Rejection(503, "jwks_unavailable", body=b'{"error":"unavailable"}'), client, None, started
-            )
+            return self._reject(Rejection(503, "jwks_unavailable"), client, None, started)
         except TimestampError as exc:
             return self._reject(Rejection(401, exc.reason), client, None, started)
         except MalformedError as exc:
@@ -192,14 +197,14 @@ class Pipeline:
         event_id = self._event_id(verified, headers)
         if src.event_id is not None and event_id is None:
             return self._reject(Rejection(400, "event_id_missing"), client, None, started)
-        accepted = Accepted(src.name, verified, event_id, client, started)
+        accepted = Accepted(src.name, verified, event_id, client, started, body=body)
         if event_id is None:
             return accepted
         key = f"{src.name}:{event_id}"
         try:
             state = await self._idempotency.claim(key, lease_s=_CLAIM_LEASE_S, now=self._clock())
         except StoreError as exc:
-            return self._unavailable("idempotency_unavailable", exc, client, event_id, started)
+            return self._unavailable("idempotency_store", exc, client, event_id, started)
         if state is ClaimState.DONE:
             return self._reject(
                 Rejection(200, "duplicate", body=_DUPLICATE_BODY),
@@ -243,6 +248,12 @@ class Pipeline:
         if self._jwks is not None:
             await self._jwks.close()
 
+    def refuse(self, rejection: Rejection, *, peer: str | None, headers: Mapping[str, str]) -> Rejection:
+        """Audit an answer an adapter gives before `admit` ran (a wrong method, a bad Content-Length)."""
+        trusted = self.source.trusted_networks
+        client = client_address(peer, get_header(headers, "x-forwarded-for"), trusted)
+        return self._reject(rejection, client, None, self._clock())
+
     def oversized(self, admission: Admission) -> Rejection:
         """The answer when the body turned out larger than the cap while being read (no Content-Length)."""
         return self._reject(Rejection(413, "body_too_large"), admission.client_ip, None, admission.started)
@@ -270,19 +281,37 @@ class Pipeline:
     # -- after the handler ------------------------------------------------------------------------
 
     async def finish(
-        self, accepted: Accepted, *, ok: bool, status: int | None = None, duplicate: bool = False
+        self,
+        accepted: Accepted,
+        *,
+        ok: bool,
+        status: int | None = None,
+        duplicate: bool = False,
+        reason: str | None = None,
     ) -> None:
-        """Record the handler's outcome: a success remembers the id, a failure releases it for the retry."""
+        """Record the handler's outcome: a success remembers the id, a failure releases it for the retry.
+
+        The answer has been decided (or sent) by now, so a failing idempotency store is logged, not raised:
+        an unremembered id means a retry is processed again, an unreleased one waits out its lease.
+        """
         if accepted.finished:
             return
         accepted.finished = True
         if accepted.idempotency_key is not None:
-            if ok:
-                await self._idempotency.complete(
-                    accepted.idempotency_key, ttl_s=self.source.idempotency_ttl_s, now=self._clock()
+            try:
+                if ok:
+                    await self._idempotency.complete(
+                        accepted.idempotency_key, ttl_s=self.source.idempotency_ttl_s, now=self._clock()
+                    )
+                else:
+                    await self._idempotency.release(accepted.idempotency_key)
+            except StoreError as exc:
+                log.error(
+                    "inbound.store_unavailable",
+                    source=self.source.name,
+                    store="idempotency_store",
+                    error=str(exc),
                 )
-            else:
-                await self._idempotency.release(accepted.idempotency_key)
         decision = ("duplicate" if duplicate else "accepted") if ok else "handler_failed"
         if self._observer is not None:
             self._observer(self.source.name, decision)
@@ -290,7 +319,7 @@ class Pipeline:
             "inbound.decision",
             source=self.source.name,
             decision=decision,
-            reason=("duplicate" if duplicate else "ok") if ok else "handler_error",
+            reason=reason or (("duplicate" if duplicate else "ok") if ok else "handler_error"),
             status=status,
             client_ip=accepted.client_ip,
             event_id=accepted.event_id,
@@ -299,12 +328,10 @@ class Pipeline:
         )
 
     def _unavailable(
-        self, reason: str, exc: StoreError, client: str | None, event_id: str | None, started: float
+        self, store: str, exc: StoreError, client: str | None, event_id: str | None, started: float
     ) -> Rejection:
-        """The shared rate-limit or idempotency store is down (Redis or PostgreSQL restarting): not the
-        sender's fault and not an acknowledgement, so a 503 the sender retries, never a crash."""
-        audit.error("inbound.store_failed", source=self.source.name, reason=reason, error=str(exc))
-        return self._reject(Rejection(503, reason, body=_UNAVAILABLE_BODY), client, event_id, started)
+        log.error("inbound.store_unavailable", source=self.source.name, store=store, error=str(exc))
+        return self._reject(Rejection(503, f"{store}_unavailable"), client, event_id, started)
 
     def _reject(
         self,
@@ -328,3 +355,21 @@ class Pipeline:
             latency_ms=round((self._clock() - started) * 1000.0, 3),
         )
         return rejection
+
+
+def unrouted(rejection: Rejection, *, peer: str | None) -> Rejection:
+    """Audit an answer to a request that reached no source (an unknown path), with ``source=None``.
+
+    There is no source, so no trusted proxies: the client is the peer address.
+    """
+    audit.info(
+        "inbound.decision",
+        source=None,
+        decision="rejected",
+        reason=rejection.reason,
+        status=rejection.status,
+        client_ip=peer,
+        event_id=None,
+        latency_ms=0.0,
+    )
+    return rejection

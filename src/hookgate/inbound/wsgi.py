@@ -41,7 +41,7 @@ from http import HTTPStatus
 from types import TracebackType
 from typing import Any, TypeVar
 
-from hookgate.inbound._adapter import METHOD_NOT_ALLOWED, parse_content_length, refuse, response_headers
+from hookgate.inbound import driver
 from hookgate.inbound.asgi import pipelines_for
 from hookgate.inbound.pipeline import Accepted, Pipeline, Rejection
 from hookgate.inbound.source import Source
@@ -185,7 +185,7 @@ def _status_line(status: int) -> str:
 
 
 def _respond(start_response: StartResponse, rejection: Rejection) -> list[bytes]:
-    start_response(_status_line(rejection.status), response_headers(rejection))
+    start_response(_status_line(rejection.status), driver.response_headers(rejection))
     return [rejection.body]
 
 
@@ -264,48 +264,38 @@ class HookgateWSGIMiddleware:
         if pipeline is None:
             return self.app(environ, start_response)
         headers = _headers(environ)
-        peer = environ.get("REMOTE_ADDR") or None
-        if environ.get("REQUEST_METHOD") != "POST":
-            return _respond(start_response, refuse(pipeline, METHOD_NOT_ALLOWED, peer=peer, headers=headers))
-        length = parse_content_length(headers.get("content-length"))
-        if isinstance(length, Rejection):
-            return _respond(start_response, refuse(pipeline, length, peer=peer, headers=headers))
         admission = self._loop.run(
-            pipeline.admit(
+            driver.admit(
+                pipeline,
+                method=str(environ.get("REQUEST_METHOD", "")),
                 scheme=str(environ.get("wsgi.url_scheme", "http")),
-                peer=peer,
+                peer=environ.get("REMOTE_ADDR") or None,
                 headers=headers,
-                content_length=length,
             )
         )
         if isinstance(admission, Rejection):
             return _respond(start_response, admission)
+        # admit() refused anything but digits and any length over the cap
+        length = driver.parse_content_length(headers.get("content-length"))
         stream = environ.get("wsgi.input")
-        cap = pipeline.source.max_body_bytes
         body: bytes | None
         if stream is None:
             body = b""
-        elif length is not None:
-            body = _read_exactly(stream, length)  # admit() already refused a length over the cap
+        elif isinstance(length, int):
+            body = _read_exactly(stream, length)
         elif environ.get("wsgi.input_terminated"):
-            body = _read_terminated(stream, cap)
+            body = _read_terminated(stream, pipeline.source.max_body_bytes)
         else:
             body = b""
-        if body is None:
-            return _respond(start_response, pipeline.oversized(admission))
-        result = self._loop.run(pipeline.verify(admission, body, headers))
+        result = self._loop.run(driver.verify(pipeline, admission, body, headers))
         if isinstance(result, Rejection):
             return _respond(start_response, result)
-        return self._handle(pipeline, result, body, environ, start_response)
+        return self._handle(pipeline, result, environ, start_response)
 
     def _handle(
-        self,
-        pipeline: Pipeline,
-        accepted: Accepted,
-        body: bytes,
-        environ: Environ,
-        start_response: StartResponse,
+        self, pipeline: Pipeline, accepted: Accepted, environ: Environ, start_response: StartResponse
     ) -> Iterable[bytes]:
+        body = accepted.body
         environ[ENVIRON_KEY] = accepted.verified
         # the replay is a plain, fixed-length, terminated stream, whatever the request's framing was
         environ["wsgi.input"] = io.BytesIO(body)
