@@ -8,9 +8,12 @@ deliveries, then the store closes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import structlog
 import uvicorn
@@ -24,9 +27,10 @@ from hookgate.config import Settings
 from hookgate.errors import ConfigError
 from hookgate.inbound.gateway import SignalFreeServer
 from hookgate.inbound.http_protocol import json_http_protocol
+from hookgate.store.base import AttemptResult
 from hookgate.tracing import configure_tracing
 
-__all__ = ["bootstrap", "run_server"]
+__all__ = ["Running", "bootstrap", "run_server", "serving", "stop_on_signals"]
 
 log = structlog.get_logger("hookgate.serve")
 
@@ -44,18 +48,53 @@ async def bootstrap(hg: Hookgate) -> str | None:
     return token
 
 
-async def run_server(
-    settings: Settings,
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[asyncio.Event]:
+    """An event set by SIGTERM/SIGINT while the block runs (the caller then shuts down in order)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        yield stop
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+
+
+async def _serve(server: SignalFreeServer) -> None:
+    try:
+        await server.serve()
+    except SystemExit:
+        # uvicorn answers a listener that cannot start (port in use) with sys.exit(); raised in a task, that
+        # would leave the event loop itself and end the process before our error and orderly shutdown
+        return
+
+
+@dataclass(frozen=True, slots=True)
+class Running:
+    """A started server: the port it listens on and the delivery worker's task (None without workers)."""
+
+    port: int
+    worker_task: asyncio.Task[None] | None
+
+
+@contextlib.asynccontextmanager
+async def serving(
+    hg: Hookgate,
     *,
+    metrics: Metrics,
     workers: bool = True,
-    announce: Callable[[str], None] = print,
-    ready: Callable[[int], None] | None = None,
-) -> None:
-    if settings.otel_enabled:
-        configure_tracing(service_name="hookgate-serve")
-    hg = await Hookgate.open(settings=settings)
-    metrics = Metrics()
-    worker = hg.worker(observers=[metrics.observe_attempt]) if workers else None
+    observers: Sequence[Callable[[AttemptResult], None]] = (),
+    **worker_options: Any,
+) -> AsyncIterator[Running]:
+    """Serve the API and inbound sources (``hg.settings`` host and port) and run the workers, for the block.
+
+    On leaving: stop the listener, then let the workers finish or release in-flight deliveries. Signals
+    belong to the caller (``run_server``, ``hookgate demo``).
+    """
+    settings = hg.settings
+    worker = hg.worker(observers=[metrics.observe_attempt, *observers], **worker_options) if workers else None
     circuit_states = worker.circuit_states if worker is not None else None
     api = create_app(hg, metrics=metrics, circuit_states=circuit_states)
     app = InboundRouter(api, hg, observer=metrics.observe_inbound)
@@ -73,17 +112,10 @@ async def run_server(
         ws="none",
     )
     server = SignalFreeServer(config)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
     serve_task: asyncio.Task[None] | None = None
     worker_task: asyncio.Task[None] | None = None
     try:
-        token = await bootstrap(hg)
-        if token is not None:
-            announce(f"admin API token (shown once, store it now): {token}")
-        serve_task = asyncio.create_task(server.serve())
+        serve_task = asyncio.create_task(_serve(server))
         if worker is not None:
             worker_task = asyncio.create_task(worker.run())
         while not server.started:
@@ -94,12 +126,7 @@ async def run_server(
         sockets = [s for srv in server.servers for s in (srv.sockets or ())]
         if sockets:
             port = int(sockets[0].getsockname()[1])
-        log.info("serve.start", host=settings.host, port=port, workers=worker is not None)
-        announce(f"hookgate API on http://{settings.host}:{port}/api/v1 (OpenAPI: /openapi.json)")
-        if ready is not None:
-            ready(port)
-        await stop.wait()
-        log.info("serve.stopping")
+        yield Running(port, worker_task)
     finally:
         server.should_exit = True
         if serve_task is not None:
@@ -110,4 +137,32 @@ async def run_server(
                 await worker_task
             await worker.close()
         await app.close()
-        await hg.close()
+
+
+async def run_server(
+    settings: Settings,
+    *,
+    workers: bool = True,
+    announce: Callable[[str], None] = print,
+    ready: Callable[[int], None] | None = None,
+) -> None:
+    if settings.otel_enabled:
+        configure_tracing(service_name="hookgate-serve")
+    hg = await Hookgate.open(settings=settings)
+    metrics = Metrics()
+    with stop_on_signals() as stop:
+        try:
+            token = await bootstrap(hg)
+            if token is not None:
+                announce(f"admin API token (shown once, store it now): {token}")
+            async with serving(hg, metrics=metrics, workers=workers) as running:
+                log.info("serve.start", host=settings.host, port=running.port, workers=workers)
+                announce(
+                    f"hookgate API on http://{settings.host}:{running.port}/api/v1 (OpenAPI: /openapi.json)"
+                )
+                if ready is not None:
+                    ready(running.port)
+                await stop.wait()
+                log.info("serve.stopping")
+        finally:
+            await hg.close()
