@@ -43,10 +43,18 @@ from standardwebhooks.webhooks import WebhookVerificationError
 
 from hookgate.cli import main
 from hookgate.client import Hookgate
+from hookgate.config import Settings
 from hookgate.crypto import SecretBox, generate_master_key, parse_master_keys
 from hookgate.errors import ConfigError, HookgateError, StoreError
 from hookgate.inbound import pipeline as pipeline_module
-from hookgate.inbound.gateway import GATEWAY_APP_ID, Gateway, GatewayConfig, _HttpListener, _server
+from hookgate.inbound.gateway import (
+    GATEWAY_APP_ID,
+    Gateway,
+    GatewayConfig,
+    _HttpListener,
+    _server,
+    run_gateway,
+)
 from hookgate.keys import generate_hmac_secret
 from hookgate.models import DeliveryStatus, Message
 from hookgate.outbound.vault import open_secrets
@@ -1424,3 +1432,18 @@ async def test_forwarded_headers_are_trusted_only_from_the_sources_trusted_proxi
         for p in procs:
             await p.reap()
     assert spoofed.status_code == 403, spoofed.text
+
+
+async def test_run_gateway_on_a_port_in_use_is_a_config_error(tmp_path: Path) -> None:
+    # uvicorn's sys.exit() on a failed bind used to leave the event loop from inside the listener's task
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = int(taken.getsockname()[1])
+        document = two_sources()
+        document["gateway"].update(
+            host="127.0.0.1", port=port, database_url=f"sqlite:///{tmp_path / 'gateway.db'}"
+        )
+        config = GatewayConfig.from_mapping(document)
+        with pytest.raises(ConfigError, match="a listener failed to start"):
+            await run_gateway(config, Settings(data_dir=tmp_path, master_key=generate_master_key()))

@@ -62,15 +62,6 @@ def stop_on_signals() -> Iterator[asyncio.Event]:
             loop.remove_signal_handler(signum)
 
 
-async def _serve(server: SignalFreeServer) -> None:
-    try:
-        await server.serve()
-    except SystemExit:
-        # uvicorn answers a listener that cannot start (port in use) with sys.exit(); raised in a task, that
-        # would leave the event loop itself and end the process before our error and orderly shutdown
-        return
-
-
 @dataclass(frozen=True, slots=True)
 class Running:
     """A started server: the port it listens on and the delivery worker's task (None without workers)."""
@@ -115,7 +106,7 @@ async def serving(
     serve_task: asyncio.Task[None] | None = None
     worker_task: asyncio.Task[None] | None = None
     try:
-        serve_task = asyncio.create_task(_serve(server))
+        serve_task = asyncio.create_task(server.serve())
         if worker is not None:
             worker_task = asyncio.create_task(worker.run())
         while not server.started:

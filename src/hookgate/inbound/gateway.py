@@ -25,6 +25,7 @@ import contextlib
 import hashlib
 import json
 import signal
+import socket
 import ssl
 import time
 import tomllib
@@ -544,6 +545,15 @@ class SignalFreeServer(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
         yield
+
+    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+        try:
+            await super().serve(sockets)
+        except SystemExit:
+            # uvicorn answers a listener that cannot start (port in use) with sys.exit(); raised in a task,
+            # that would leave the event loop and end the process before our error and orderly shutdown.
+            # The owner sees the task end before `started` and reports it.
+            return
 
 
 def _server(app: Any, host: str, port: int, config: GatewayConfig | None) -> SignalFreeServer:
