@@ -1,8 +1,12 @@
-"""Shared by the API command tests: one real ``hookgate serve`` for the package, and the CLI runner."""
+"""Shared by the CLI tests: a clean child environment, free ports, and for the API commands one real
+``hookgate serve`` for the package and the CLI runner."""
 
 from __future__ import annotations
 
 import json
+import os
+import re
+import socket
 import subprocess
 import sys
 import time
@@ -15,9 +19,34 @@ import pytest
 from click.testing import CliRunner, Result
 
 from hookgate.cli import main
-from tests.cli.test_serve import READY_LINE, TOKEN_LINE, child_env, free_port
 
 QUIET = ("--log-level", "warning")
+# settings a developer's shell may carry: a child process or a test must not inherit them
+HOOKGATE_ENV = (
+    "HOOKGATE_MASTER_KEY",
+    "HOOKGATE_MASTER_KEY_FILE",
+    "HOOKGATE_DATABASE_URL",
+    "HOOKGATE_DATA_DIR",
+    "HOOKGATE_CONFIG",
+    "HOOKGATE_HOST",
+    "HOOKGATE_PORT",
+    "HOOKGATE_SSRF_ALLOWLIST",
+    "HOOKGATE_WORKER_CONCURRENCY",
+)
+TOKEN_LINE = re.compile(r"^admin API token \(shown once, store it now\): (hgk_\S+)$")
+READY_LINE = re.compile(r"^hookgate API on http://127\.0\.0\.1:(\d+)/api/v1")
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in HOOKGATE_ENV}
+    env.update(extra)
+    return env
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 @dataclass
