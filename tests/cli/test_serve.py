@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import re
 import signal
-import socket
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -17,34 +14,10 @@ import httpx
 import pytest
 
 from hookgate.crypto import generate_master_key
+from tests.cli.conftest import READY_LINE, TOKEN_LINE, child_env, free_port
 from tests.store.conftest import postgres_dsn
 
-HOOKGATE_ENV = (
-    "HOOKGATE_MASTER_KEY",
-    "HOOKGATE_MASTER_KEY_FILE",
-    "HOOKGATE_DATABASE_URL",
-    "HOOKGATE_DATA_DIR",
-    "HOOKGATE_CONFIG",
-    "HOOKGATE_HOST",
-    "HOOKGATE_PORT",
-    "HOOKGATE_SSRF_ALLOWLIST",
-)
-TOKEN_LINE = re.compile(r"^admin API token \(shown once, store it now\): (hgk_\S+)$")
-READY_LINE = re.compile(r"^hookgate API on http://127\.0\.0\.1:(\d+)/api/v1")
-
 pytestmark = pytest.mark.slow
-
-
-def child_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in HOOKGATE_ENV}
-    env.update(extra)
-    return env
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

@@ -157,6 +157,11 @@ class ApiClient:
             if cursor is None:
                 return
 
+    def items(self, url: str, params: Mapping[str, str | int | float] | None = None) -> Iterator[Any]:
+        """Every item of a paged listing, page after page to the end."""
+        for page in self.pages(url, params):
+            yield from page["items"]
+
     def post(self, url: str, body: Any = None, *, headers: Mapping[str, str] | None = None) -> Any:
         return self.request("POST", url, json=body if body is not None else {}, headers=headers)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import re
 import signal
 import sys
@@ -24,19 +23,11 @@ from hookgate.config import Settings
 from hookgate.crypto import SecretBox, generate_master_key, parse_master_keys
 from hookgate.errors import ConfigError
 from hookgate.store.sqlite import SQLiteStore
+from tests.cli.conftest import HOOKGATE_ENV, child_env
 from tests.store.conftest import postgres_dsn
 
 # every migration from the first, in order ("applied migrations 1" while there is only one)
 APPLIED = re.compile(r"applied migrations 1(, \d+)*")
-HOOKGATE_ENV = (
-    "HOOKGATE_MASTER_KEY",
-    "HOOKGATE_MASTER_KEY_FILE",
-    "HOOKGATE_DATABASE_URL",
-    "HOOKGATE_DATA_DIR",
-    "HOOKGATE_CONFIG",
-    "HOOKGATE_SSRF_ALLOWLIST",
-    "HOOKGATE_WORKER_CONCURRENCY",
-)
 
 
 @pytest.fixture(autouse=True)
@@ -48,12 +39,6 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def runner() -> CliRunner:
     return CliRunner()
-
-
-def child_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in HOOKGATE_ENV}
-    env.update(extra)
-    return env
 
 
 async def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> tuple[int, str, str]:
