@@ -263,5 +263,5 @@ async def test_api_process_and_two_workers_deliver_exactly_once(tmp_path: Path, 
         assert not w.complaints(), (w.err, w.complaints())
     assert not [line for line in server.log() if line.get("level") not in {"info", "warning"}]
     elapsed = time.monotonic() - t0
+    # how long it took is printed, not asserted: speed is the benchmarks' business, not the tests'
     print(f"\nmessages={MESSAGES} delivered per worker={delivered} total={elapsed:.1f}s")
-    assert elapsed < 40

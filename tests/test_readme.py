@@ -1,25 +1,18 @@
 """The README's first two commands, as a newcomer runs them: in a clean clone, in a fresh virtualenv.
 
-The commands are read from the README's first ``sh`` block, so this test follows the README. The first one
-(install, then ``examples/roundtrip.sh``) is run for real in a ``git clone`` of the committed HEAD. The
-second one installs the test extras and runs the whole suite: running the suite from inside the suite would
-recurse, so instead ``.ci/run`` must run that exact command, and the install part of it must resolve
-(``pip install --dry-run`` in the virtualenv the first command made).
+The commands are read from the README's first ``sh`` block, so this test follows the README. Both install
+packages, so ``.ci/run`` runs them (the first in a fresh ``git clone`` of the committed tree, checking what a
+newcomer would see; the second is CI's own test command) and this test checks that it runs them verbatim. The
+suite itself never reaches a package index.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import shlex
-import shutil
 import subprocess
 import sys
 from pathlib import Path
-
-import pytest
-
-pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parent.parent
 FENCE = re.compile(r"^```sh\n(.*?)^```", re.MULTILINE | re.DOTALL)
@@ -54,41 +47,27 @@ def run(command: str, cwd: Path, timeout: float) -> subprocess.CompletedProcess[
     )
 
 
-def test_readme_commands_from_a_clean_clone(tmp_path: Path) -> None:
-    git = shutil.which("git")
-    assert git is not None, "git is needed to clone the repository"
+def test_ci_runs_both_readme_commands_verbatim() -> None:
+    """CI (``.ci/run``) runs the README's two commands exactly as written: the first in a fresh clone of the
+    committed tree with the newcomer's checks on its output, the second (the test command) in CI's checkout.
+
+    They are run there, not from here, because both install packages: the test suite itself never reaches a
+    package index.
+    """
     first, second = readme_commands()[:2]
     # the commands the rest of this test is about (if the README changes them, this test must change too)
     assert first.startswith("python3 -m venv .venv && "), first
     assert first.endswith("sh examples/roundtrip.sh"), first
     assert second.startswith("python3 -m venv .venv && "), second
-
-    clone = tmp_path / "hookgate"
-    subprocess.run([git, "clone", "-q", str(REPO), str(clone)], check=True, timeout=120)  # noqa: S603
-    assert not (clone / ".venv").exists()
-
-    # 1: install and run the main job, exactly as written
-    done = run(first, clone, timeout=600)
-    output = done.stdout + done.stderr
-    assert done.returncode == 0, output
-    lines = [line for line in done.stdout.splitlines() if line.strip()]
-    assert "round trip OK" in lines, output
-    assert lines[-1] == "delivery OK", output
-    assert lines.index("round trip OK") < len(lines) - 1
-    assert (clone / ".venv" / "bin" / "hookgate").exists()
-
-    # 2: CI runs the README's test command verbatim (an uncommented line of .ci/run)...
-    ci = (clone / ".ci" / "run").read_text(encoding="utf-8").splitlines()
-    assert second in [line.strip() for line in ci if not line.lstrip().startswith("#")], second
-    # ... and its install step resolves in the virtualenv the first command made
-    install = next(part.strip() for part in second.split("&&") if " install " in part)
-    args = shlex.split(install)
-    assert args[:2] == [".venv/bin/pip", "install"], install
-    # without -q: the "Would install" line is the evidence that it resolved
-    rest = [a for a in args[2:] if a not in {"-q", "--quiet"}]
-    dry = run(shlex.join([*args[:2], "--dry-run", *rest]), clone, timeout=600)
-    assert dry.returncode == 0, dry.stdout + dry.stderr
-    assert "pytest" in dry.stdout, dry.stdout  # "Would install ... pytest-..." (not installed yet)
+    assert "pytest" in second, second
+    ci = [line.strip() for line in (REPO / ".ci" / "run").read_text(encoding="utf-8").splitlines()]
+    commands = [line for line in ci if line and not line.startswith("#")]
+    assert second in commands, second
+    # the first runs inside the clean clone, with its output kept for the checks that follow it
+    (clone_line,) = [line for line in commands if first in line]
+    assert clone_line.startswith('(cd "$clone" && '), clone_line
+    assert any("round trip OK" in line for line in commands)
+    assert any("delivery OK" in line for line in commands)
 
 
 def _runtime_closure() -> set[str]:

@@ -7,7 +7,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -26,7 +25,6 @@ def free_port() -> int:
 @pytest.mark.slow
 def test_demo_once_verifies_every_scheme(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HOOKGATE_")}
-    started = time.monotonic()
     proc = subprocess.run(  # noqa: S603 - our own interpreter and module, fixed arguments
         [
             sys.executable,
@@ -54,7 +52,6 @@ def test_demo_once_verifies_every_scheme(tmp_path: Path) -> None:
         assert "verified" in row, row
         assert "REFUSED" not in row, row
     assert f"all {len(ROW_TITLES)} schemes verified" in proc.stdout
-    assert time.monotonic() - started < 90
     assert (tmp_path / "data" / "hookgate.db").exists()
 
 
