@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from hookgate.api.errors import Forbidden, Unauthorized
 from hookgate.errors import NotFoundError
 from hookgate.models import ApiToken, new_id
 from hookgate.store.base import Store
@@ -22,20 +23,10 @@ from hookgate.store.base import Store
 if TYPE_CHECKING:
     from hookgate.client import Hookgate
 
-__all__ = ["ADMIN", "ApiError", "Auth", "Principal", "authenticate", "issue_token", "principal", "token_hash"]
+__all__ = ["ADMIN", "Auth", "Principal", "authenticate", "issue_token", "principal", "token_hash"]
 
 ADMIN = "admin"
 _PREFIX = "hgk_"
-
-
-class ApiError(Exception):
-    """An API answer other than success: HTTP status, stable error code, message (the one error shape)."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
 
 
 def token_hash(token: str) -> bytes:
@@ -103,7 +94,7 @@ async def principal(
     authorization = f"Bearer {credentials.credentials}" if credentials is not None else None
     found = await authenticate(hg.store, authorization)
     if found is None:
-        raise ApiError(401, "unauthorized", "a valid bearer token is required")
+        raise Unauthorized("a valid bearer token is required")
     return found
 
 
@@ -113,4 +104,4 @@ Auth = Annotated[Principal, Depends(principal)]
 
 def require_admin(who: Principal) -> None:
     if not who.is_admin:
-        raise ApiError(403, "forbidden", "this needs an admin token")
+        raise Forbidden("this needs an admin token")

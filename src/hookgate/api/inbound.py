@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import structlog
 
-from hookgate.api.sources import load_sources
+from hookgate.api.routers.sources import load_sources
 from hookgate.client import Hookgate
 from hookgate.errors import HookgateError
 from hookgate.inbound.asgi import ASGIApp, Receive, Scope, Send, respond

@@ -15,8 +15,9 @@ from collections.abc import Callable
 import structlog
 import uvicorn
 
-from hookgate.api.app import create_app, error_body
+from hookgate.api.app import create_app
 from hookgate.api.auth import ADMIN, issue_token
+from hookgate.api.errors import error_body
 from hookgate.api.inbound import InboundRouter
 from hookgate.api.metrics import Metrics
 from hookgate.client import Hookgate
