@@ -18,7 +18,7 @@ from hookgate.api.metrics import Metrics
 from hookgate.api.strict import MAX_BODY_DEPTH, clean_parameters, nested_deeper_than
 from hookgate.client import Hookgate
 from hookgate.errors import NotFoundError
-from hookgate.models import Application, Endpoint, Message
+from hookgate.models import Application, Delivery, Endpoint, Message
 
 __all__ = [
     "HG",
@@ -26,6 +26,7 @@ __all__ = [
     "MetricsDep",
     "application",
     "clean_parameters",
+    "delivery_of",
     "endpoint_of",
     "hookgate_of",
     "message_of",
@@ -91,13 +92,13 @@ async def application(hg: Hookgate, who: Principal, app_id: str) -> Application:
     """The application ``app_id``, if ``who`` may see it."""
     if not who.may_access(app_id):
         raise _not_found()  # another tenant's application does not exist for this token
-    return await hg.store.get_application(app_id)
+    return await hg.get_application(app_id)
 
 
 async def endpoint_of(hg: Hookgate, who: Principal, app_id: str, endpoint_id: str) -> Endpoint:
     """The endpoint ``endpoint_id`` of application ``app_id``, if ``who`` may see it."""
     await application(hg, who, app_id)
-    endpoint = await hg.store.get_endpoint(endpoint_id)
+    endpoint = await hg.get_endpoint(endpoint_id)
     if endpoint.app_id != app_id:
         raise _not_found()
     return endpoint
@@ -106,7 +107,16 @@ async def endpoint_of(hg: Hookgate, who: Principal, app_id: str, endpoint_id: st
 async def message_of(hg: Hookgate, who: Principal, app_id: str, message_id: str) -> Message:
     """The message ``message_id`` of application ``app_id``, if ``who`` may see it."""
     await application(hg, who, app_id)
-    message = await hg.store.get_message(message_id)
+    message = await hg.get_message(message_id)
     if message.app_id != app_id:
         raise _not_found()
     return message
+
+
+async def delivery_of(hg: Hookgate, who: Principal, app_id: str, delivery_id: str) -> Delivery:
+    """The delivery ``delivery_id`` of a message of application ``app_id``, if ``who`` may see it."""
+    await application(hg, who, app_id)
+    delivery = await hg.get_delivery(delivery_id)
+    if (await hg.get_message(delivery.message_id)).app_id != app_id:
+        raise _not_found()
+    return delivery

@@ -8,7 +8,7 @@ except the ``secret`` shown once at creation or rotation.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -202,6 +202,14 @@ class RecoverIn(Strict):
 
 class RecoverOut(BaseModel):
     recovered: int
+
+
+class ResendIn(Strict):
+    status: Literal["dead", "failed"] = Field(default="dead", description="which deliveries to resend")
+
+
+class ResendOut(BaseModel):
+    resent: int = Field(description="how many deliveries were queued again")
 
 
 class HealthOut(BaseModel):

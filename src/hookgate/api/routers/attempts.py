@@ -23,7 +23,7 @@ async def endpoint_attempts(
     app_id: str, endpoint_id: str, who: Auth, hg: HG, cursor: str | None = None, limit: Limit = 50
 ) -> AttemptPage:
     await endpoint_of(hg, who, app_id, endpoint_id)
-    page = await hg.store.list_endpoint_attempts(endpoint_id, cursor=cursor, limit=limit)
+    page = await hg.list_endpoint_attempts(endpoint_id, cursor=cursor, limit=limit)
     return AttemptPage(items=[attempt_out(a) for a in page.items], next_cursor=page.next_cursor)
 
 
@@ -38,7 +38,7 @@ async def endpoint_deliveries(
     limit: Limit = 50,
 ) -> DeliveryPage:
     await endpoint_of(hg, who, app_id, endpoint_id)
-    page = await hg.store.list_endpoint_deliveries(endpoint_id, status=status, cursor=cursor, limit=limit)
+    page = await hg.list_endpoint_deliveries(endpoint_id, status=status, cursor=cursor, limit=limit)
     return DeliveryPage(items=[delivery_out(d) for d in page.items], next_cursor=page.next_cursor)
 
 
@@ -47,11 +47,11 @@ async def message_attempts(
     app_id: str, message_id: str, who: Auth, hg: HG, cursor: str | None = None, limit: Limit = 50
 ) -> AttemptPage:
     await message_of(hg, who, app_id, message_id)
-    page = await hg.store.list_message_attempts(message_id, cursor=cursor, limit=limit)
+    page = await hg.list_message_attempts(message_id, cursor=cursor, limit=limit)
     return AttemptPage(items=[attempt_out(a) for a in page.items], next_cursor=page.next_cursor)
 
 
 @router.get("/messages/{message_id}/deliveries")
 async def message_deliveries(app_id: str, message_id: str, who: Auth, hg: HG) -> list[DeliveryOut]:
     await message_of(hg, who, app_id, message_id)
-    return [delivery_out(d) for d in await hg.store.list_deliveries(message_id)]
+    return [delivery_out(d) for d in await hg.list_deliveries(message_id)]

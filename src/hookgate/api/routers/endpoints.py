@@ -1,4 +1,5 @@
-"""An application's endpoints: create, list, read, update, rotate the secret, disable, enable, health."""
+"""An application's endpoints: create, list, read, update, rotate the secret, disable, enable, health,
+recover and resend their deliveries."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from hookgate.api.schemas import (
     HealthOut,
     RecoverIn,
     RecoverOut,
+    ResendIn,
+    ResendOut,
     RotateIn,
     SecretRotated,
     attempt_out,
@@ -51,7 +54,7 @@ async def create_endpoint(app_id: str, body: EndpointIn, who: Auth, hg: HG) -> E
 @router.get("")
 async def list_endpoints(app_id: str, who: Auth, hg: HG) -> list[EndpointOut]:
     await application(hg, who, app_id)
-    return [endpoint_out(e) for e in await hg.store.list_endpoints(app_id)]
+    return [endpoint_out(e) for e in await hg.list_endpoints(app_id)]
 
 
 @router.get("/{endpoint_id}")
@@ -80,14 +83,14 @@ async def rotate_secret(app_id: str, endpoint_id: str, body: RotateIn, who: Auth
 async def disable_endpoint(app_id: str, endpoint_id: str, body: DisableIn, who: Auth, hg: HG) -> EndpointOut:
     await endpoint_of(hg, who, app_id, endpoint_id)
     await hg.disable_endpoint(endpoint_id, reason=body.reason)
-    return endpoint_out(await hg.store.get_endpoint(endpoint_id))
+    return endpoint_out(await hg.get_endpoint(endpoint_id))
 
 
 @router.post("/{endpoint_id}/enable")
 async def enable_endpoint(app_id: str, endpoint_id: str, who: Auth, hg: HG) -> EndpointOut:
     await endpoint_of(hg, who, app_id, endpoint_id)
     await hg.enable_endpoint(endpoint_id)
-    return endpoint_out(await hg.store.get_endpoint(endpoint_id))
+    return endpoint_out(await hg.get_endpoint(endpoint_id))
 
 
 @router.get("/{endpoint_id}/health")
@@ -95,7 +98,7 @@ async def endpoint_health(
     app_id: str, endpoint_id: str, who: Auth, hg: HG, circuit_states: Circuits
 ) -> HealthOut:
     endpoint = await endpoint_of(hg, who, app_id, endpoint_id)
-    recent = (await hg.store.list_endpoint_attempts(endpoint_id, limit=100)).items
+    recent = (await hg.list_endpoint_attempts(endpoint_id, limit=100)).items
     ok = sum(1 for a in recent if a.status_code is not None and 200 <= a.status_code < 300)
     last_error = next((a for a in recent if not (a.status_code and 200 <= a.status_code < 300)), None)
     circuit = (circuit_states() if circuit_states is not None else {}).get(endpoint_id)
@@ -115,3 +118,10 @@ async def endpoint_health(
 async def recover(app_id: str, endpoint_id: str, body: RecoverIn, who: Auth, hg: HG) -> RecoverOut:
     await endpoint_of(hg, who, app_id, endpoint_id)
     return RecoverOut(recovered=await hg.recover(endpoint_id, since=body.since))
+
+
+@router.post("/{endpoint_id}/resend")
+async def resend_endpoint(app_id: str, endpoint_id: str, body: ResendIn, who: Auth, hg: HG) -> ResendOut:
+    """Deliver again now every dead (or, with ``status``, failed) delivery of the endpoint."""
+    await endpoint_of(hg, who, app_id, endpoint_id)
+    return ResendOut(resent=await hg.resend_endpoint(endpoint_id, status=body.status))

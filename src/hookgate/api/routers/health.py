@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from fastapi import Response
 
 from hookgate.api.deps import HG, Circuits, MetricsDep, resource_router
@@ -22,13 +20,13 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz", responses={503: {"model": ErrorResponse}})
 async def readyz(hg: HG) -> dict[str, str]:
-    await hg.store.count_due(now=time.time())  # a store error becomes the 503 answer
+    await hg.due_count()  # a store error becomes the 503 answer
     return {"status": "ready"}
 
 
 @router.get("/metrics", response_class=Response)
 async def metrics_route(hg: HG, metrics: MetricsDep, circuit_states: Circuits) -> Response:
-    metrics.queue_depth.set(await hg.store.count_due(now=time.time()))
+    metrics.queue_depth.set(await hg.due_count())
     if circuit_states is not None:
         metrics.circuits_open.set(sum(1 for s in circuit_states().values() if s != "closed"))
     return Response(metrics.render(), media_type=CONTENT_TYPE)

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Header, Query
 
 from hookgate.api.auth import Auth
-from hookgate.api.deps import HG, MetricsDep, application, message_of, resource_router
+from hookgate.api.deps import HG, MetricsDep, application, delivery_of, message_of, resource_router
 from hookgate.api.schemas import (
     DeliveryOut,
     MessageIn,
@@ -17,7 +17,6 @@ from hookgate.api.schemas import (
     delivery_out,
     message_out,
 )
-from hookgate.errors import NotFoundError
 from hookgate.models import DeliveryStatus
 
 __all__ = ["router"]
@@ -58,7 +57,7 @@ async def list_messages(
     status: DeliveryStatus | None = None,
 ) -> MessagePage:
     await application(hg, who, app_id)
-    page = await hg.store.list_messages(
+    page = await hg.list_messages(
         app_id, event_type=event_type, since=since, until=until, cursor=cursor, limit=limit, status=status
     )
     return MessagePage(items=[message_out(m) for m in page.items], next_cursor=page.next_cursor)
@@ -71,8 +70,5 @@ async def get_message(app_id: str, message_id: str, who: Auth, hg: HG) -> Messag
 
 @router.post("/deliveries/{delivery_id}/resend")
 async def resend(app_id: str, delivery_id: str, who: Auth, hg: HG) -> DeliveryOut:
-    await application(hg, who, app_id)
-    delivery = await hg.store.get_delivery(delivery_id)
-    if (await hg.store.get_message(delivery.message_id)).app_id != app_id:
-        raise NotFoundError("no such resource")
+    await delivery_of(hg, who, app_id, delivery_id)
     return delivery_out(await hg.resend(delivery_id))

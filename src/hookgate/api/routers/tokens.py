@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import time
-
-from hookgate.api.auth import ADMIN, Auth, issue_token, require_admin
+from hookgate.api.auth import Auth, require_admin
 from hookgate.api.deps import HG, resource_router
 from hookgate.api.schemas import TokenCreated, TokenIn, TokenOut, token_out
 
@@ -16,19 +14,17 @@ router = resource_router("/api/v1/tokens", "tokens")
 @router.post("", status_code=201)
 async def create_token(body: TokenIn, who: Auth, hg: HG) -> TokenCreated:
     require_admin(who)
-    if body.scope != ADMIN:
-        await hg.store.get_application(body.scope)  # 404 for an unknown application
-    record, secret = await issue_token(hg.store, body.name, body.scope)
+    record, secret = await hg.create_api_token(body.name, body.scope)  # 404 for an unknown application
     return TokenCreated(token=token_out(record), secret=secret)
 
 
 @router.get("")
 async def list_tokens(who: Auth, hg: HG) -> list[TokenOut]:
     require_admin(who)
-    return [token_out(t) for t in await hg.store.list_api_tokens()]
+    return [token_out(t) for t in await hg.list_api_tokens()]
 
 
 @router.post("/{token_id}/revoke")
 async def revoke_token(token_id: str, who: Auth, hg: HG) -> TokenOut:
     require_admin(who)
-    return token_out(await hg.store.revoke_api_token(token_id, now=time.time()))
+    return token_out(await hg.revoke_api_token(token_id))
