@@ -119,9 +119,9 @@ async def test_bulk_resend_takes_dead_or_failed_only(hg: Hookgate) -> None:
     await hg.publish("shop", "order.created", {"n": 1})
     assert await hg.resend_endpoint(endpoint.id) == 0  # nothing dead: the delivery is pending
     assert await hg.resend_endpoint(endpoint.id, status=DeliveryStatus.FAILED) == 0
-    for status in ("pending", "delivered", "in_flight", "nonsense"):
+    for status in ("pending", "delivered", "in_flight", "nonsense", 1, None):
         with pytest.raises(ConfigError, match="status must be dead or failed"):
-            await hg.resend_endpoint(endpoint.id, status=status)
+            await hg.resend_endpoint(endpoint.id, status=status)  # type: ignore[arg-type]
     with pytest.raises(NotFoundError):
         await hg.resend_endpoint("ep_nope")
 

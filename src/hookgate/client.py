@@ -572,9 +572,9 @@ class Hookgate:
         The ids are collected before any is resent (resending changes a delivery's status, which would shift
         the pages); one removed in between is skipped.
         """
-        wanted = DeliveryStatus(status) if status in {s.value for s in _RESENDABLE} else None
-        if wanted is None:
+        if not isinstance(status, str) or status not in _RESENDABLE:
             raise ConfigError(f"status must be dead or failed, not {status!r}")
+        wanted = DeliveryStatus(status)
         await self.store.get_endpoint(endpoint_id)  # NotFoundError for an unknown endpoint
         ids: list[str] = []
         cursor: str | None = None
