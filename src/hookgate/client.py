@@ -20,13 +20,19 @@ from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from hookgate.config import Settings, load_settings, master_key_box
 from hookgate.crypto import SecretBox
-from hookgate.errors import ConfigError, ConflictError, HookgateError
+from hookgate.errors import ConfigError, ConflictError, DuplicateError, HookgateError, NotFoundError
+from hookgate.inbound.managed import ManagedSource, open_source, seal_source, source_aad, validate_source
 from hookgate.keyring import KeyRing
 from hookgate.keys import generate_key
 from hookgate.models import (
+    ApiToken,
     Application,
+    Attempt,
     Delivery,
+    DeliveryStatus,
     Endpoint,
+    EventType,
+    InboundSourceRecord,
     Message,
     new_id,
     validate_application_id,
@@ -49,13 +55,23 @@ from hookgate.policy.ssrf import AddressPolicy
 from hookgate.policy.url import validate_url
 from hookgate.schemes.registry import build_signer
 from hookgate.store import open_store
-from hookgate.store.base import PublishResult, Store
+from hookgate.store.base import Page, PublishResult, Store
+from hookgate.tokens import ADMIN, issue_token, token_hash
 from hookgate.tracing import span
 
 if TYPE_CHECKING:
     from hookgate.outbound.worker import Worker
 
-__all__ = ["MAX_PAYLOAD_BYTES", "Hookgate", "NewEndpoint", "SyncHookgate", "publish", "publish_sync"]
+__all__ = [
+    "MAX_PAYLOAD_BYTES",
+    "Hookgate",
+    "ManagedSource",
+    "NewEndpoint",
+    "SyncHookgate",
+    "publish",
+    "publish_sync",
+    "source_aad",
+]
 
 T = TypeVar("T")
 
@@ -63,6 +79,10 @@ MAX_PAYLOAD_BYTES = 1024 * 1024
 _MAX_IDEMPOTENCY_KEY = 256
 _MAX_REASON = 512
 _MAX_TIMEOUT_S = 120.0
+_MAX_DESCRIPTION = 4096
+# the statuses a bulk resend takes (a pending or delivered delivery needs none), and its listing page size
+_RESENDABLE = frozenset({DeliveryStatus.DEAD, DeliveryStatus.FAILED})
+_RESEND_PAGE = 1000
 # version-checked endpoint edits are retried on a fresh read this many times before ConflictError
 _EDIT_ATTEMPTS = 5
 # Schemes whose signing material is a secret we can generate; key schemes take keys.
@@ -187,7 +207,42 @@ class Hookgate:
             name=name,
             created_at=self._clock(),
         )
-        return await self.store.create_application(app)
+        try:
+            return await self.store.create_application(app)
+        except DuplicateError:
+            raise DuplicateError(f"application {app.id} exists") from None
+
+    async def get_application(self, app_id: str) -> Application:
+        return await self.store.get_application(app_id)
+
+    async def list_applications(self, *, cursor: str | None = None, limit: int = 50) -> Page[Application]:
+        """Applications, newest first, a page at a time (pass ``next_cursor`` back for the next)."""
+        return await self.store.list_applications(cursor=cursor, limit=limit)
+
+    async def rename_application(self, app_id: str, name: str) -> Application:
+        name = validate_text(name, "application name", max_length=256)
+        return await self.store.rename_application(app_id, name)
+
+    async def put_event_type(
+        self, app_id: str, name: str, *, description: str = "", archived: bool = False
+    ) -> EventType:
+        """Declare an event type of the application, or change its description or archived flag (by name)."""
+        if description:
+            validate_text(description, "event type description", max_length=_MAX_DESCRIPTION)
+        elif not isinstance(description, str):
+            raise ConfigError(f"event type description must be a string, not {type(description).__name__}")
+        archived = _check_flag(archived, "archived")
+        event_type = EventType(app_id, validate_event_type(name), self._clock(), description, archived)
+        return await self.store.put_event_type(event_type)
+
+    async def list_event_types(self, app_id: str) -> list[EventType]:
+        return await self.store.list_event_types(app_id)
+
+    async def get_endpoint(self, endpoint_id: str) -> Endpoint:
+        return await self.store.get_endpoint(endpoint_id)
+
+    async def list_endpoints(self, app_id: str) -> list[Endpoint]:
+        return await self.store.list_endpoints(app_id)
 
     async def create_endpoint(
         self,
@@ -408,6 +463,61 @@ class Hookgate:
 
     # -- messages -----------------------------------------------------------------------------------
 
+    async def get_message(self, message_id: str) -> Message:
+        return await self.store.get_message(message_id)
+
+    async def list_messages(
+        self,
+        app_id: str,
+        *,
+        event_type: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        status: DeliveryStatus | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> Page[Message]:
+        """An application's messages, newest first: by exact event type, created in [since, until), and
+        with ``status`` only those with a delivery in that status. `InvalidQueryError` for a bad cursor."""
+        return await self.store.list_messages(
+            app_id, event_type=event_type, since=since, until=until, cursor=cursor, limit=limit, status=status
+        )
+
+    async def get_delivery(self, delivery_id: str) -> Delivery:
+        return await self.store.get_delivery(delivery_id)
+
+    async def list_deliveries(self, message_id: str) -> list[Delivery]:
+        """A message's deliveries, one per endpoint it was fanned out to."""
+        return await self.store.list_deliveries(message_id)
+
+    async def list_endpoint_deliveries(
+        self,
+        endpoint_id: str,
+        *,
+        status: DeliveryStatus | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> Page[Delivery]:
+        return await self.store.list_endpoint_deliveries(
+            endpoint_id, status=status, cursor=cursor, limit=limit
+        )
+
+    async def list_endpoint_attempts(
+        self, endpoint_id: str, *, cursor: str | None = None, limit: int = 50
+    ) -> Page[Attempt]:
+        """Every attempt at the endpoint's deliveries, newest first."""
+        return await self.store.list_endpoint_attempts(endpoint_id, cursor=cursor, limit=limit)
+
+    async def list_message_attempts(
+        self, message_id: str, *, cursor: str | None = None, limit: int = 50
+    ) -> Page[Attempt]:
+        """Every attempt at the message's deliveries (all endpoints), newest first."""
+        return await self.store.list_message_attempts(message_id, cursor=cursor, limit=limit)
+
+    async def due_count(self) -> int:
+        """How many deliveries are due now (the queue depth; a store failure raises `StoreError`)."""
+        return await self.store.count_due(now=self._clock())
+
     async def publish(
         self,
         app: str | Application,
@@ -456,6 +566,35 @@ class Hookgate:
         """Deliver one delivery again now, with a fresh retry schedule."""
         return await self.store.resend(delivery_id, now=self._clock())
 
+    async def resend_endpoint(self, endpoint_id: str, *, status: DeliveryStatus | str = "dead") -> int:
+        """Deliver again now every delivery of an endpoint in ``status`` (dead or failed); returns how many.
+
+        The ids are collected before any is resent (resending changes a delivery's status, which would shift
+        the pages); one removed in between is skipped.
+        """
+        if not isinstance(status, str) or status not in _RESENDABLE:
+            raise ConfigError(f"status must be dead or failed, not {status!r}")
+        wanted = DeliveryStatus(status)
+        await self.store.get_endpoint(endpoint_id)  # NotFoundError for an unknown endpoint
+        ids: list[str] = []
+        cursor: str | None = None
+        while True:
+            page = await self.store.list_endpoint_deliveries(
+                endpoint_id, status=wanted, cursor=cursor, limit=_RESEND_PAGE
+            )
+            ids.extend(d.id for d in page.items)
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        resent = 0
+        for delivery_id in ids:
+            try:
+                await self.store.resend(delivery_id, now=self._clock())
+            except NotFoundError:
+                continue
+            resent += 1
+        return resent
+
     async def recover(self, endpoint_id: str, *, since: float) -> int:
         """Retry every failed or dead delivery of an endpoint created since ``since`` (Unix seconds)."""
         if isinstance(since, bool) or not (
@@ -463,6 +602,71 @@ class Hookgate:
         ):
             raise ConfigError(f"since must be a finite number of Unix seconds, at least 0, not {since!r}")
         return await self.store.recover(endpoint_id, since=since, now=self._clock())
+
+    # -- management API tokens ----------------------------------------------------------------------
+
+    async def create_api_token(self, name: str, scope: str) -> tuple[ApiToken, str]:
+        """A new API token for ``scope`` ("admin" or an application id); its text is returned only now."""
+        name = validate_text(name, "token name", max_length=128)
+        scope = validate_text(scope, "token scope", max_length=64)
+        if scope != ADMIN:
+            await self.store.get_application(scope)  # NotFoundError for an unknown application
+        return await issue_token(self.store, name, scope, now=self._clock())
+
+    async def find_api_token(self, token: str) -> ApiToken:
+        """The record of a presented token (revoked ones too), by its hash; `NotFoundError` if unknown."""
+        return await self.store.find_api_token(token_hash(token))
+
+    async def list_api_tokens(self) -> list[ApiToken]:
+        return await self.store.list_api_tokens()
+
+    async def revoke_api_token(self, token_id: str) -> ApiToken:
+        """Revoke a token now (revoking it again keeps the first time)."""
+        return await self.store.revoke_api_token(token_id, now=self._clock())
+
+    # -- inbound sources managed at run time ----------------------------------------------------------
+
+    async def create_source(self, name: str, settings: Mapping[str, Any]) -> ManagedSource:
+        """Validate and store an inbound source (a gateway source table), sealed; names are unique.
+
+        ``settings`` has a gateway source's keys (scheme, secrets, path, forward_to, forward_secret ...);
+        ``hookgate serve`` routes its ``path`` within seconds. `DuplicateError` if the name is taken.
+        """
+        return await self._save_source(new_id("src"), name, settings, created_at=None)
+
+    async def replace_source(self, source_id: str, name: str, settings: Mapping[str, Any]) -> ManagedSource:
+        """Replace a stored source's name and settings as a whole (validated like `create_source`)."""
+        existing = await self.store.get_source(source_id)
+        return await self._save_source(source_id, name, settings, created_at=existing.created_at)
+
+    async def _save_source(
+        self, source_id: str, name: str, settings: Mapping[str, Any], *, created_at: float | None
+    ) -> ManagedSource:
+        name = validate_text(name, "source name", max_length=64)
+        table = {"name": name, **{k: v for k, v in settings.items() if k != "name"}}
+        source = validate_source(name, table)  # secrets included, or ConfigError naming the field
+        now = self._clock()
+        sealed = seal_source(self.box, source_id, table)
+        record = InboundSourceRecord(source_id, name, sealed, now if created_at is None else created_at, now)
+        try:
+            await self.store.put_source(record)
+        except DuplicateError:
+            raise DuplicateError(f"a source named {name} exists") from None
+        return ManagedSource(record, source)
+
+    async def get_source(self, source_id: str) -> ManagedSource:
+        return open_source(self.box, await self.store.get_source(source_id))
+
+    async def list_sources(self) -> list[ManagedSource]:
+        """Every stored source, opened and validated, by name."""
+        return [open_source(self.box, record) for record in await self.store.list_sources()]
+
+    async def list_source_records(self) -> list[InboundSourceRecord]:
+        """The stored sources' records, sealed (cheap: to see whether any changed since a rebuild)."""
+        return await self.store.list_sources()
+
+    async def delete_source(self, source_id: str) -> None:
+        await self.store.delete_source(source_id)
 
     # -- keys -------------------------------------------------------------------------------------
 
@@ -512,11 +716,6 @@ class Hookgate:
         }
         options.update(overrides)
         return Worker(self.store, **options)
-
-
-def source_aad(source_id: str) -> bytes:
-    """The associated data an inbound source's sealed configuration is bound to."""
-    return f"hookgate:source:{source_id}".encode()
 
 
 def _check_timeout(value: float) -> float:

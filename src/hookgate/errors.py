@@ -13,7 +13,9 @@
     ├── OAuth2Error                 a token endpoint refused or answered garbage
     ├── StoreError                  the store failed or is inconsistent (driver errors are translated here)
     │   ├── NotFoundError           a requested record does not exist
-    │   └── ConflictError           a version-checked write lost to a concurrent change of the record
+    │   ├── ConflictError           a version-checked write lost to a concurrent change of the record
+    │   ├── DuplicateError          a record with the same unique id or name already exists
+    │   └── InvalidQueryError       a listing's cursor or limit is not one the store accepts (caller input)
     └── DeliveryError               an outbound request could not be made (transport, TLS, SSRF refusal)
         └── SSRFError               the target address is not allowed
 
@@ -29,7 +31,9 @@ __all__ = [
     "ConfigError",
     "ConflictError",
     "DeliveryError",
+    "DuplicateError",
     "HookgateError",
+    "InvalidQueryError",
     "KeyFormatError",
     "MalformedError",
     "NotFoundError",
@@ -123,6 +127,14 @@ class NotFoundError(StoreError):
 
 class ConflictError(StoreError):
     """The record changed since it was read (its version moved on): read it again and reapply the change."""
+
+
+class DuplicateError(StoreError):
+    """A record with the same unique id or name (or token hash) already exists; nothing was written."""
+
+
+class InvalidQueryError(StoreError):
+    """A listing was asked for with a cursor this store did not issue or a limit out of range."""
 
 
 class DeliveryError(HookgateError):

@@ -10,19 +10,34 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import uvicorn
 
-from hookgate.api.app import MAX_BODY_DEPTH, ErrorResponse, create_app
+from hookgate.api.app import create_app
+from hookgate.api.errors import ERROR_TABLE, ErrorResponse, Forbidden, Unauthorized, answer_for
 from hookgate.api.serve import bootstrap
+from hookgate.api.strict import MAX_BODY_DEPTH
 from hookgate.client import Hookgate
 from hookgate.crypto import SecretBox
+from hookgate.errors import (
+    ConfigError,
+    ConflictError,
+    DuplicateError,
+    HookgateError,
+    InvalidQueryError,
+    KeyFormatError,
+    NotFoundError,
+    ReplayError,
+    StoreError,
+)
 from hookgate.inbound.gateway import SignalFreeServer
 from hookgate.models import Application
 from hookgate.store.memory import MemoryStore
+from hookgate.store.sqlite import SQLiteStore
 from tests.api.conftest import BASE, Api
 
 V1 = "/api/v1"
@@ -217,3 +232,75 @@ async def test_the_openapi_document_describes_the_error_shape(api: Api) -> None:
                 schema = operation["responses"][status]["content"]["application/json"]["schema"]
                 assert schema == {"$ref": "#/components/schemas/ErrorResponse"}, (method, path, status)
     assert document["components"]["schemas"]["ErrorResponse"]["required"] == ["error"]
+
+
+# -- one table: the status follows the exception's type, never its text -----------------------------
+
+
+@pytest.mark.parametrize(
+    ("exc", "status", "code", "message"),
+    [
+        # a store failure whose text mentions a cursor, a limit, a name or uniqueness is still a failure
+        (
+            StoreError("cursor limit: unique name exists"),
+            503,
+            "store_unavailable",
+            "the store is unavailable",
+        ),
+        (DuplicateError("a source named github exists"), 409, "conflict", "a source named github exists"),
+        (InvalidQueryError("invalid cursor"), 422, "invalid", "invalid cursor"),
+        (
+            ConflictError("endpoint 'ep_1' changed"),
+            409,
+            "conflict",
+            "the resource changed concurrently; try again",
+        ),
+        (NotFoundError("application 'app_x' not found"), 404, "not_found", "no such resource"),
+        (ConfigError("url must be https"), 422, "invalid", "url must be https"),
+        (KeyFormatError("not a key"), 422, "invalid", "not a key"),
+        (
+            Unauthorized("a valid bearer token is required"),
+            401,
+            "unauthorized",
+            "a valid bearer token is required",
+        ),
+        (Forbidden("this needs an admin token"), 403, "forbidden", "this needs an admin token"),
+        (ReplayError("seen"), 400, "bad_request", "seen"),
+    ],
+    ids=lambda value: type(value).__name__ if isinstance(value, Exception) else None,
+)
+def test_the_answer_follows_the_exception_type(
+    exc: HookgateError, status: int, code: str, message: str
+) -> None:
+    assert answer_for(exc) == (status, code, message)
+
+
+def test_every_table_entry_is_one_of_our_types() -> None:
+    assert HookgateError in ERROR_TABLE  # the fallback: nothing of ours escapes as a 500
+    assert all(issubclass(kind, HookgateError) for kind in ERROR_TABLE)
+
+
+async def test_a_duplicate_source_on_sqlite_is_409_by_type(tmp_path: Path) -> None:
+    """The SQL store's unique violation becomes `DuplicateError` at its boundary, so no text is searched."""
+    hg = Hookgate(await SQLiteStore.open(tmp_path / "hookgate.db"), SecretBox({"k1": b"\x01" * 32}))
+    token = await bootstrap(hg)
+    source = {
+        "name": "github",
+        "scheme": "github",
+        "secrets": ["s3cr3t-s3cr3t"],
+        "path": "/inbound/github",
+        "forward_to": "https://internal.example/hooks",
+        "forward_secret": "fwd-secret",
+    }
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=create_app(hg)),
+            base_url=BASE,
+            headers={"Authorization": f"Bearer {token}"},
+        ) as client:
+            assert (await client.post(f"{V1}/sources", json=source)).status_code == 201
+            again = await client.post(f"{V1}/sources", json={**source, "path": "/inbound/other"})
+            assert again.status_code == 409, again.text
+            assert again.json() == {"error": {"code": "conflict", "message": "a source named github exists"}}
+    finally:
+        await hg.close()

@@ -11,7 +11,7 @@ from typing import TypeVar
 
 import pytest
 
-from hookgate.errors import ConflictError, NotFoundError, StoreError
+from hookgate.errors import ConflictError, DuplicateError, InvalidQueryError, NotFoundError, StoreError
 from hookgate.models import (
     ApiToken,
     Application,
@@ -351,7 +351,7 @@ async def test_signing_key_round_trip_keeps_every_field(store: Store) -> None:
     assert loaded[1].status is SigningKeyStatus.PENDING
     assert loaded[1].activated_at is None
     assert loaded[1].retired_at is None
-    with pytest.raises(StoreError):
+    with pytest.raises(DuplicateError):
         await store.add_signing_key(signing_key("k1"))  # kid is unique
 
 
@@ -620,25 +620,25 @@ async def test_invalid_cursors_and_limits_raise_store_error(store: Store) -> Non
         apps_cursor,  # a cursor of another listing
     ]
     for cursor in forged:
-        with pytest.raises(StoreError, match="invalid cursor"):
+        with pytest.raises(InvalidQueryError, match="invalid cursor"):
             await store.list_messages(app.id, cursor=cursor)
-        with pytest.raises(StoreError, match="invalid cursor"):
+        with pytest.raises(InvalidQueryError, match="invalid cursor"):
             await store.list_endpoint_attempts(endpoint.id, cursor=cursor)
-    with pytest.raises(StoreError, match="invalid cursor"):
+    with pytest.raises(InvalidQueryError, match="invalid cursor"):
         await store.list_applications(cursor=messages_cursor)
     nul = base64.urlsafe_b64encode(json.dumps(["app", 1.0, "\u0000"]).encode()).decode()
-    with pytest.raises(StoreError, match="invalid cursor"):
+    with pytest.raises(InvalidQueryError, match="invalid cursor"):
         await store.list_applications(cursor=nul)
-    with pytest.raises(StoreError, match="invalid cursor"):
+    with pytest.raises(InvalidQueryError, match="invalid cursor"):
         await store.list_endpoint_deliveries(endpoint.id, cursor=messages_cursor)
     for limit in (0, -1, 1001, True):
-        with pytest.raises(StoreError):
+        with pytest.raises(InvalidQueryError):
             await store.list_messages(app.id, limit=limit)
-        with pytest.raises(StoreError):
+        with pytest.raises(InvalidQueryError):
             await store.list_applications(limit=limit)
-        with pytest.raises(StoreError):
+        with pytest.raises(InvalidQueryError):
             await store.list_endpoint_attempts(endpoint.id, limit=limit)
-        with pytest.raises(StoreError):
+        with pytest.raises(InvalidQueryError):
             await store.list_endpoint_deliveries(endpoint.id, limit=limit)
     assert len((await store.list_messages(app.id, limit=1000)).items) == 3
     assert len((await store.list_messages(app.id, limit=1)).items) == 1
@@ -761,7 +761,7 @@ async def test_api_tokens_are_found_by_hash_listed_and_revoked_once(store: Store
         await store.find_api_token(hashlib.sha256(b"unknown").digest())
     duplicate = api_token("copy")
     duplicate.token_hash = admin.token_hash
-    with pytest.raises(StoreError):
+    with pytest.raises(DuplicateError):
         await store.add_api_token(duplicate)
     assert len(await store.list_api_tokens()) == 2
     revoked = await store.revoke_api_token(admin.id, now=T0 + 50)
@@ -812,7 +812,7 @@ async def test_sources_are_replaced_by_id_with_unique_names(store: Store) -> Non
     assert await store.put_source(changed) == changed
     assert await store.get_source(stripe.id) == changed
     assert await store.list_sources() == [github, changed]
-    with pytest.raises(StoreError):
+    with pytest.raises(DuplicateError):
         await store.put_source(source("github"))  # another id with a taken name
     assert await store.list_sources() == [github, changed]
     await store.put_source(source("stripe"))  # the old name is free again
@@ -980,11 +980,18 @@ async def test_list_message_attempts_rejects_invalid_cursors_and_limits(store: S
         messages_cursor,  # a cursor of another listing
     ]
     for cursor in forged:
-        with pytest.raises(StoreError, match="invalid cursor"):
+        with pytest.raises(InvalidQueryError, match="invalid cursor"):
             await store.list_message_attempts(msg.id, cursor=cursor)
     for limit in (0, -1, 1001, True):
-        with pytest.raises(StoreError):
+        with pytest.raises(InvalidQueryError):
             await store.list_message_attempts(msg.id, limit=limit)
+
+
+async def test_a_taken_application_id_is_a_duplicate(store: Store) -> None:
+    first = await store.create_application(Application(id="app_taken", name="first", created_at=T0))
+    with pytest.raises(DuplicateError):
+        await store.create_application(Application(id="app_taken", name="second", created_at=T0 + 1))
+    assert await store.get_application("app_taken") == first
 
 
 async def test_rename_application(store: Store) -> None:

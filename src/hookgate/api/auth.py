@@ -1,45 +1,25 @@
-"""API tokens: a prefix and 256 random bits, stored only as a SHA-256, scoped to admin or to one app.
+"""Who calls the management API: the bearer token of a request, as a `Principal` (admin or one application).
 
-A token is looked up by the hash of what the client presents (a keyed comparison is unnecessary: the hash of
-a 256-bit random value reveals nothing usable, and the lookup is by exact hash, not by prefix).
+Tokens themselves (issuing, hashing) are `hookgate.tokens`, stored and looked up through the `Hookgate`
+services; `ADMIN`, `issue_token` and `token_hash` are re-exported here for existing callers.
 """
 
 from __future__ import annotations
 
-import hashlib
-import secrets
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from hookgate.api.errors import Forbidden, Unauthorized
 from hookgate.errors import NotFoundError
-from hookgate.models import ApiToken, new_id
-from hookgate.store.base import Store
+from hookgate.tokens import ADMIN, PREFIX, issue_token, token_hash
 
 if TYPE_CHECKING:
     from hookgate.client import Hookgate
 
-__all__ = ["ADMIN", "ApiError", "Auth", "Principal", "authenticate", "issue_token", "principal", "token_hash"]
-
-ADMIN = "admin"
-_PREFIX = "hgk_"
-
-
-class ApiError(Exception):
-    """An API answer other than success: HTTP status, stable error code, message (the one error shape)."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-
-
-def token_hash(token: str) -> bytes:
-    return hashlib.sha256(token.encode("utf-8")).digest()
+__all__ = ["ADMIN", "Auth", "Principal", "authenticate", "issue_token", "principal", "token_hash"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,32 +37,16 @@ class Principal:
         return self.is_admin or self.scope == app_id
 
 
-async def issue_token(
-    store: Store, name: str, scope: str, *, now: float | None = None
-) -> tuple[ApiToken, str]:
-    """A new token; returns the record and the token text (shown once, never stored)."""
-    token = _PREFIX + secrets.token_urlsafe(32)
-    record = ApiToken(
-        id=new_id("tok"),
-        name=name,
-        token_hash=token_hash(token),
-        scope=scope,
-        created_at=time.time() if now is None else now,
-    )
-    await store.add_api_token(record)
-    return record, token
-
-
-async def authenticate(store: Store, authorization: str | None) -> Principal | None:
+async def authenticate(hg: Hookgate, authorization: str | None) -> Principal | None:
     """The principal for an ``Authorization: Bearer <token>`` header, or None (unknown, revoked, absent)."""
     if not authorization:
         return None
     scheme, _, value = authorization.partition(" ")
     value = value.strip()
-    if scheme.lower() != "bearer" or not value.startswith(_PREFIX) or len(value) > 200:
+    if scheme.lower() != "bearer" or not value.startswith(PREFIX) or len(value) > 200:
         return None
     try:
-        record = await store.find_api_token(token_hash(value))
+        record = await hg.find_api_token(value)
     except NotFoundError:
         return None
     if record.revoked_at is not None:
@@ -101,9 +65,9 @@ async def principal(
     """The FastAPI dependency: the caller, from ``Authorization: Bearer <token>``; 401 otherwise."""
     hg: Hookgate = request.app.state.hookgate
     authorization = f"Bearer {credentials.credentials}" if credentials is not None else None
-    found = await authenticate(hg.store, authorization)
+    found = await authenticate(hg, authorization)
     if found is None:
-        raise ApiError(401, "unauthorized", "a valid bearer token is required")
+        raise Unauthorized("a valid bearer token is required")
     return found
 
 
@@ -113,4 +77,4 @@ Auth = Annotated[Principal, Depends(principal)]
 
 def require_admin(who: Principal) -> None:
     if not who.is_admin:
-        raise ApiError(403, "forbidden", "this needs an admin token")
+        raise Forbidden("this needs an admin token")

@@ -14,7 +14,6 @@ from collections.abc import Callable
 
 import structlog
 
-from hookgate.api.sources import load_sources
 from hookgate.client import Hookgate
 from hookgate.errors import HookgateError
 from hookgate.inbound.asgi import ASGIApp, Receive, Scope, Send, respond
@@ -76,7 +75,7 @@ class InboundRouter:
         async with self._lock:
             if self._clock() - self._checked < self._refresh_s:
                 return self._gateway
-            records = await self._hg.store.list_sources()
+            records = await self._hg.list_source_records()
             version = tuple((r.id, r.updated_at) for r in records)
             if version != self._version:
                 await self._rebuild()
@@ -85,7 +84,7 @@ class InboundRouter:
             return self._gateway
 
     async def _rebuild(self) -> None:
-        sources = [source for _, source in await load_sources(self._hg)]
+        sources = [managed.source for managed in await self._hg.list_sources()]
         old, self._gateway = self._gateway, None
         if sources:
             # every API-managed source carries its own forward secret; the config's default is never used

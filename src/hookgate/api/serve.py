@@ -18,8 +18,9 @@ from typing import Any
 import structlog
 import uvicorn
 
-from hookgate.api.app import create_app, error_body
-from hookgate.api.auth import ADMIN, issue_token
+from hookgate.api.app import create_app
+from hookgate.api.auth import ADMIN
+from hookgate.api.errors import error_body
 from hookgate.api.inbound import InboundRouter
 from hookgate.api.metrics import Metrics
 from hookgate.client import Hookgate
@@ -42,8 +43,8 @@ BAD_HTTP_REQUEST = json.dumps(
 async def bootstrap(hg: Hookgate) -> str | None:
     """Create the first admin token (returned, to be shown once) and an active signing key, if missing."""
     token = None
-    if not await hg.store.list_api_tokens():
-        _, token = await issue_token(hg.store, "initial admin", ADMIN)
+    if not await hg.list_api_tokens():
+        _, token = await hg.create_api_token("initial admin", ADMIN)
     await hg.keyring.ensure_active()
     return token
 

@@ -21,7 +21,12 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 
-__all__ = ["StrictBody", "clean_parameters"]
+__all__ = ["MAX_BODY_DEPTH", "StrictBody", "clean_parameters", "nested_deeper_than"]
+
+# nesting levels of arrays and objects a JSON request body may have: what many receivers' parsers accept
+# for a payload (Ruby's JSON: 100), far inside what the store (deep copies), the response serializer
+# (pydantic-core stops at 255) and Python's recursion limit handle
+MAX_BODY_DEPTH = 100
 
 
 class StrictBody(BaseModel):
@@ -80,3 +85,15 @@ async def clean_parameters(request: Request) -> None:
     ]
     if errors:
         raise RequestValidationError(errors)
+
+
+def nested_deeper_than(value: Any, limit: int) -> bool:
+    """Whether a parsed JSON value has more than ``limit`` levels of arrays and objects (iteratively)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 
-from hookgate.errors import HookgateError, StoreError
+from hookgate.errors import DuplicateError, HookgateError, StoreError
 
 __all__ = ["DRIVER_ERRORS", "checkout", "may_break_connection"]
 
@@ -61,5 +61,7 @@ async def checkout(pool: asyncpg.Pool, what: str) -> AsyncIterator[asyncpg.Conne
                     with contextlib.suppress(asyncpg.InterfaceError):
                         conn.terminate()
                 raise
+    except asyncpg.UniqueViolationError as exc:
+        raise DuplicateError(f"{what}: {type(exc).__name__}: {exc}") from None
     except DRIVER_ERRORS as exc:
         raise StoreError(f"{what}: {type(exc).__name__}: {exc}") from None

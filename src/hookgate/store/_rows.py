@@ -9,7 +9,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from hookgate.errors import StoreError
+from hookgate.errors import InvalidQueryError
 from hookgate.models import (
     ApiToken,
     Application,
@@ -216,7 +216,7 @@ FIRST_ATTEMPT = 2**63 - 1
 
 def check_limit(limit: int) -> int:
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
-        raise StoreError(f"limit must be an integer from 1 to {MAX_LIMIT}, not {limit!r}")
+        raise InvalidQueryError(f"limit must be an integer from 1 to {MAX_LIMIT}, not {limit!r}")
     return limit
 
 
@@ -231,14 +231,16 @@ def _decode(kind: str, cursor: str) -> list[Any]:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         value = json.loads(raw)
     except (ValueError, TypeError, binascii.Error):
-        raise StoreError("invalid cursor") from None
+        raise InvalidQueryError("invalid cursor") from None
     if not isinstance(value, list) or not value or value[0] != kind:
-        raise StoreError("invalid cursor")
+        raise InvalidQueryError("invalid cursor")
     return value[1:]
 
 
 def decode_position(kind: str, cursor: str | None) -> tuple[float, str]:
-    """The (created_at, id) a ``kind`` cursor names; `FIRST_POSITION` for None. `StoreError` if malformed."""
+    """The (created_at, id) a ``kind`` cursor names; `FIRST_POSITION` for None.
+
+    `InvalidQueryError` if malformed."""
     if cursor is None:
         return FIRST_POSITION
     value = _decode(kind, cursor)
@@ -251,19 +253,19 @@ def decode_position(kind: str, cursor: str | None) -> tuple[float, str]:
         or not value[1]
         or "\x00" in value[1]  # no id holds one, and PostgreSQL text cannot: same answer on every store
     ):
-        raise StoreError("invalid cursor")
+        raise InvalidQueryError("invalid cursor")
     return float(value[0]), value[1]
 
 
 def decode_attempt_id(cursor: str | None) -> int:
-    """The attempt id an attempts cursor names; `FIRST_ATTEMPT` for None. `StoreError` if malformed."""
+    """The attempt id an attempts cursor names; `FIRST_ATTEMPT` for None. `InvalidQueryError` if malformed."""
     if cursor is None:
         return FIRST_ATTEMPT
     value = _decode("att", cursor)
     if len(value) != 1 or isinstance(value[0], bool) or not isinstance(value[0], int):
-        raise StoreError("invalid cursor")
+        raise InvalidQueryError("invalid cursor")
     if not 0 <= value[0] < FIRST_ATTEMPT:
-        raise StoreError("invalid cursor")
+        raise InvalidQueryError("invalid cursor")
     return value[0]
 
 

@@ -305,7 +305,7 @@ class Store(abc.ABC):
     ) -> Page[Message]:
         """An application's messages, newest first, filtered by exact event type and created_at in
         [since, until), and with ``status`` only those having at least one delivery in that status.
-        Raises `StoreError` for a cursor this store did not issue."""
+        Raises `InvalidQueryError` for a cursor this store did not issue."""
 
     @abc.abstractmethod
     async def list_endpoint_attempts(
@@ -318,8 +318,8 @@ class Store(abc.ABC):
         self, message_id: str, *, cursor: str | None = None, limit: int = 50
     ) -> Page[Attempt]:
         """Every attempt at the message's deliveries (all endpoints), newest first (by attempt id), with the
-        same cursors as `list_endpoint_attempts`. An unknown message gives an empty page; raises `StoreError`
-        for a cursor this store did not issue."""
+        same cursors as `list_endpoint_attempts`. An unknown message gives an empty page; raises
+        `InvalidQueryError` for a cursor this store did not issue."""
 
     @abc.abstractmethod
     async def list_endpoint_deliveries(
@@ -334,7 +334,7 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def put_source(self, source: InboundSourceRecord) -> InboundSourceRecord:
-        """Create or replace by id; names are unique (`StoreError` on a second source with the same name)."""
+        """Create or replace by id; names are unique (`DuplicateError` for another source's name)."""
 
     @abc.abstractmethod
     async def get_source(self, source_id: str) -> InboundSourceRecord:

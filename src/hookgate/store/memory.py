@@ -13,7 +13,7 @@ import itertools
 from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol, TypeVar
 
-from hookgate.errors import ConflictError, NotFoundError, StoreError
+from hookgate.errors import ConflictError, DuplicateError, NotFoundError
 from hookgate.models import (
     ApiToken,
     Application,
@@ -92,6 +92,8 @@ class MemoryStore(Store):
     # -- applications and endpoints -----------------------------------------------------------------
 
     async def create_application(self, app: Application) -> Application:
+        if app.id in self._apps:  # the SQL stores refuse it through the primary key
+            raise DuplicateError(f"application {app.id!r} already exists")
         self._apps[app.id] = _c(app)
         return _c(app)
 
@@ -296,11 +298,11 @@ class MemoryStore(Store):
     async def add_signing_key(self, key: SigningKey) -> SigningKey:
         # the SQL stores refuse these through the primary key and the one-active unique index
         if key.kid in self._signing_keys:
-            raise StoreError(f"signing key {key.kid!r} already exists")
+            raise DuplicateError(f"signing key {key.kid!r} already exists")
         if key.status is SigningKeyStatus.ACTIVE and any(
             k.status is SigningKeyStatus.ACTIVE for k in self._signing_keys.values()
         ):
-            raise StoreError("another signing key is already active")
+            raise DuplicateError("another signing key is already active")
         self._signing_keys[key.kid] = _c(key)
         return _c(key)
 
@@ -358,9 +360,9 @@ class MemoryStore(Store):
     async def add_api_token(self, token: ApiToken) -> ApiToken:
         # the SQL stores refuse these through the primary key and the unique hash
         if token.id in self._api_tokens:
-            raise StoreError(f"API token {token.id!r} already exists")
+            raise DuplicateError(f"API token {token.id!r} already exists")
         if any(t.token_hash == token.token_hash for t in self._api_tokens.values()):
-            raise StoreError("an API token with this hash already exists")
+            raise DuplicateError("an API token with this hash already exists")
         self._api_tokens[token.id] = _c(token)
         return _c(token)
 
@@ -472,7 +474,7 @@ class MemoryStore(Store):
 
     async def put_source(self, source: InboundSourceRecord) -> InboundSourceRecord:
         if any(s.name == source.name and s.id != source.id for s in self._sources.values()):
-            raise StoreError(f"an inbound source named {source.name!r} already exists")
+            raise DuplicateError(f"an inbound source named {source.name!r} already exists")
         stored = _c(source)
         existing = self._sources.get(source.id)
         if existing is not None:

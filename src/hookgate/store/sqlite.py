@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from hookgate.errors import ConflictError, HookgateError, NotFoundError, StoreError
+from hookgate.errors import ConflictError, DuplicateError, HookgateError, NotFoundError, StoreError
 from hookgate.models import (
     ApiToken,
     Application,
@@ -98,6 +98,8 @@ def _data_version(conn: sqlite3.Connection) -> int:
 
 # How often a waiting worker checks whether another process committed (see wait_for_work).
 _CROSS_PROCESS_POLL_S = 0.005
+# the constraint failures that mean "a record with this key exists" (a NOT NULL or CHECK failure is a bug)
+_UNIQUE_VIOLATIONS = frozenset({"SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"})
 
 
 class SQLiteStore(Store):
@@ -152,6 +154,10 @@ class SQLiteStore(Store):
 
         try:
             return await asyncio.get_running_loop().run_in_executor(self._executor, tx)
+        except sqlite3.IntegrityError as exc:
+            if exc.sqlite_errorname in _UNIQUE_VIOLATIONS:
+                raise DuplicateError(f"SQLite error: {exc}") from None
+            raise StoreError(f"SQLite error: {exc}") from None
         except sqlite3.Error as exc:
             raise StoreError(f"SQLite error: {exc}") from None
 

@@ -1,0 +1,127 @@
+"""An application's endpoints: create, list, read, update, rotate the secret, disable, enable, health,
+recover and resend their deliveries."""
+
+from __future__ import annotations
+
+from hookgate.api.auth import Auth
+from hookgate.api.deps import HG, Circuits, application, endpoint_of, resource_router
+from hookgate.api.schemas import (
+    DisableIn,
+    EndpointCreated,
+    EndpointIn,
+    EndpointOut,
+    EndpointPatch,
+    HealthOut,
+    RecoverIn,
+    RecoverOut,
+    ResendIn,
+    ResendOut,
+    RotateIn,
+    SecretRotated,
+    attempt_out,
+    endpoint_out,
+)
+
+__all__ = ["router"]
+
+router = resource_router("/api/v1/applications/{app_id}/endpoints", "endpoints")
+
+
+@router.post("", status_code=201)
+async def create_endpoint(app_id: str, body: EndpointIn, who: Auth, hg: HG) -> EndpointCreated:
+    await application(hg, who, app_id)
+    created = await hg.create_endpoint(
+        app_id,
+        body.url,
+        event_types=body.event_types,
+        scheme=body.scheme,
+        secret=body.secret,
+        keys=body.keys,
+        scheme_options=body.scheme_options,
+        headers=body.headers,
+        timeout_s=body.timeout_s,
+        rate_limit_per_s=body.rate_limit_per_s,
+        max_concurrency=body.max_concurrency,
+        retry_schedule=body.retry_schedule,
+        allow_insecure=body.allow_insecure,
+        auth=body.auth,
+        payload=body.payload,
+        tls=body.tls,
+    )
+    return EndpointCreated(endpoint=endpoint_out(created.endpoint), secret=created.secret)
+
+
+@router.get("")
+async def list_endpoints(app_id: str, who: Auth, hg: HG) -> list[EndpointOut]:
+    await application(hg, who, app_id)
+    return [endpoint_out(e) for e in await hg.list_endpoints(app_id)]
+
+
+@router.get("/{endpoint_id}")
+async def get_endpoint(app_id: str, endpoint_id: str, who: Auth, hg: HG) -> EndpointOut:
+    return endpoint_out(await endpoint_of(hg, who, app_id, endpoint_id))
+
+
+@router.patch("/{endpoint_id}")
+async def update_endpoint(
+    app_id: str, endpoint_id: str, body: EndpointPatch, who: Auth, hg: HG
+) -> EndpointOut:
+    await endpoint_of(hg, who, app_id, endpoint_id)
+    # explicitly sent nulls mean "no limit" / "default schedule"; fields not sent stay as they are
+    changes = body.model_dump(exclude_unset=True)
+    return endpoint_out(await hg.update_endpoint(endpoint_id, **changes))
+
+
+@router.post("/{endpoint_id}/rotate-secret")
+async def rotate_secret(app_id: str, endpoint_id: str, body: RotateIn, who: Auth, hg: HG) -> SecretRotated:
+    await endpoint_of(hg, who, app_id, endpoint_id)
+    secret = await hg.rotate_secret(endpoint_id, body.secret, grace_s=body.grace_s)
+    return SecretRotated(secret=secret, grace_s=body.grace_s)
+
+
+@router.post("/{endpoint_id}/disable")
+async def disable_endpoint(app_id: str, endpoint_id: str, body: DisableIn, who: Auth, hg: HG) -> EndpointOut:
+    await endpoint_of(hg, who, app_id, endpoint_id)
+    await hg.disable_endpoint(endpoint_id, reason=body.reason)
+    return endpoint_out(await hg.get_endpoint(endpoint_id))
+
+
+@router.post("/{endpoint_id}/enable")
+async def enable_endpoint(app_id: str, endpoint_id: str, who: Auth, hg: HG) -> EndpointOut:
+    await endpoint_of(hg, who, app_id, endpoint_id)
+    await hg.enable_endpoint(endpoint_id)
+    return endpoint_out(await hg.get_endpoint(endpoint_id))
+
+
+@router.get("/{endpoint_id}/health")
+async def endpoint_health(
+    app_id: str, endpoint_id: str, who: Auth, hg: HG, circuit_states: Circuits
+) -> HealthOut:
+    endpoint = await endpoint_of(hg, who, app_id, endpoint_id)
+    recent = (await hg.list_endpoint_attempts(endpoint_id, limit=100)).items
+    ok = sum(1 for a in recent if a.status_code is not None and 200 <= a.status_code < 300)
+    last_error = next((a for a in recent if not (a.status_code and 200 <= a.status_code < 300)), None)
+    circuit = (circuit_states() if circuit_states is not None else {}).get(endpoint_id)
+    return HealthOut(
+        endpoint_id=endpoint_id,
+        enabled=endpoint.enabled,
+        disabled_reason=endpoint.disabled_reason,
+        failing_since=endpoint.failing_since,
+        circuit=circuit,
+        recent_attempts=len(recent),
+        recent_success_rate=ok / len(recent) if recent else None,
+        last_error=attempt_out(last_error) if last_error is not None else None,
+    )
+
+
+@router.post("/{endpoint_id}/recover")
+async def recover(app_id: str, endpoint_id: str, body: RecoverIn, who: Auth, hg: HG) -> RecoverOut:
+    await endpoint_of(hg, who, app_id, endpoint_id)
+    return RecoverOut(recovered=await hg.recover(endpoint_id, since=body.since))
+
+
+@router.post("/{endpoint_id}/resend")
+async def resend_endpoint(app_id: str, endpoint_id: str, body: ResendIn, who: Auth, hg: HG) -> ResendOut:
+    """Deliver again now every dead (or, with ``status``, failed) delivery of the endpoint."""
+    await endpoint_of(hg, who, app_id, endpoint_id)
+    return ResendOut(resent=await hg.resend_endpoint(endpoint_id, status=body.status))

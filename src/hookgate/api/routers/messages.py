@@ -1,0 +1,74 @@
+"""An application's messages: publish (idempotent by key), list and filter, read, resend a delivery."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Header, Query
+
+from hookgate.api.auth import Auth
+from hookgate.api.deps import HG, MetricsDep, application, delivery_of, message_of, resource_router
+from hookgate.api.schemas import (
+    DeliveryOut,
+    MessageIn,
+    MessageOut,
+    MessagePage,
+    PublishOut,
+    delivery_out,
+    message_out,
+)
+from hookgate.models import DeliveryStatus
+
+__all__ = ["router"]
+
+router = resource_router("/api/v1/applications/{app_id}", "messages")
+
+
+@router.post("/messages", status_code=202)
+async def publish(
+    app_id: str,
+    body: MessageIn,
+    who: Auth,
+    hg: HG,
+    metrics: MetricsDep,
+    idempotency_key: Annotated[str | None, Header(max_length=256)] = None,
+) -> PublishOut:
+    await application(hg, who, app_id)
+    result = await hg.publish(app_id, body.event_type, body.payload, idempotency_key=idempotency_key)
+    if not result.duplicate:
+        metrics.published.labels(app=app_id).inc()
+    return PublishOut(
+        message=message_out(result.message),
+        deliveries=[delivery_out(d) for d in result.deliveries],
+        duplicate=result.duplicate,
+    )
+
+
+@router.get("/messages")
+async def list_messages(
+    app_id: str,
+    who: Auth,
+    hg: HG,
+    event_type: str | None = None,
+    since: Annotated[float | None, Query(allow_inf_nan=False)] = None,
+    until: Annotated[float | None, Query(allow_inf_nan=False)] = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    status: DeliveryStatus | None = None,
+) -> MessagePage:
+    await application(hg, who, app_id)
+    page = await hg.list_messages(
+        app_id, event_type=event_type, since=since, until=until, cursor=cursor, limit=limit, status=status
+    )
+    return MessagePage(items=[message_out(m) for m in page.items], next_cursor=page.next_cursor)
+
+
+@router.get("/messages/{message_id}")
+async def get_message(app_id: str, message_id: str, who: Auth, hg: HG) -> MessageOut:
+    return message_out(await message_of(hg, who, app_id, message_id))
+
+
+@router.post("/deliveries/{delivery_id}/resend")
+async def resend(app_id: str, delivery_id: str, who: Auth, hg: HG) -> DeliveryOut:
+    await delivery_of(hg, who, app_id, delivery_id)
+    return delivery_out(await hg.resend(delivery_id))
