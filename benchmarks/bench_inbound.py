@@ -151,7 +151,8 @@ async def _serve(scenario: str, port: int, data_dir: Path) -> None:
     else:
         from hookgate.client import Hookgate
         from hookgate.config import Settings
-        from hookgate.inbound.gateway import Gateway, GatewayConfig
+        from hookgate.inbound.gateway import Gateway
+        from hookgate.inbound.gateway_config import GatewayConfig
 
         gw_config = GatewayConfig.from_mapping(
             {

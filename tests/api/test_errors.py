@@ -34,7 +34,7 @@ from hookgate.errors import (
     ReplayError,
     StoreError,
 )
-from hookgate.inbound.gateway import SignalFreeServer
+from hookgate.inbound.gateway_server import SignalFreeServer
 from hookgate.models import Application
 from hookgate.store.memory import MemoryStore
 from hookgate.store.sqlite import SQLiteStore

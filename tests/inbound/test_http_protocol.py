@@ -18,7 +18,7 @@ import pytest
 import uvicorn
 
 from hookgate.errors import ConfigError
-from hookgate.inbound.gateway import SignalFreeServer
+from hookgate.inbound.gateway_server import SignalFreeServer
 from hookgate.inbound.http_protocol import json_http_protocol
 
 BODY = b'{"error":"bad_request"}'

@@ -17,7 +17,8 @@ import structlog
 from hookgate.client import Hookgate
 from hookgate.errors import HookgateError
 from hookgate.inbound.asgi import ASGIApp, Receive, Scope, Send, respond
-from hookgate.inbound.gateway import Gateway, GatewayConfig
+from hookgate.inbound.gateway import Gateway
+from hookgate.inbound.gateway_config import GatewayConfig
 from hookgate.inbound.pipeline import Rejection, unrouted
 from hookgate.inbound.stores import MemoryRateLimiter, RateLimiter
 
