@@ -23,13 +23,11 @@ from hookgate.client import (
     MAX_PAYLOAD_BYTES,
     Hookgate,
     NewEndpoint,
-    SyncHookgate,
     close_default,
     close_default_sync,
     encode_payload,
     validate_url,
 )
-from hookgate.config import Settings
 from hookgate.crypto import SecretBox, generate_master_key, parse_master_keys
 from hookgate.errors import ConfigError, ConflictError, KeyFormatError
 from hookgate.keys import generate_key
@@ -667,41 +665,6 @@ async def _exercise_postgres(dsn: str, box: SecretBox) -> None:
 # -- the sync twin -------------------------------------------------------------------------------------
 
 
-def _sync_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name == "hookgate-sync"]
-
-
-def test_sync_hookgate_from_plain_sync_code(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path, master_key=generate_master_key())
-    before = len(_sync_threads())
-    with SyncHookgate(settings=settings) as client:
-        assert isinstance(client.hookgate, Hookgate)
-        app = client.create_application("Acme")
-        created = client.create_endpoint(app.id, URL, event_types=["user.*"])
-        assert created.secret is not None
-        assert created.secret.startswith("whsec_")
-        with pytest.raises(ConfigError, match="must use https"):
-            client.create_endpoint(app.id, "http://receiver.example.com/")
-        result = client.publish(app, "user.created", {"id": 7}, idempotency_key="u7")
-        assert [d.endpoint_id for d in result.deliveries] == [created.endpoint.id]
-        assert result.message.payload == b'{"id":7}'
-        assert client.publish(app.id, "user.created", {"id": 7}, idempotency_key="u7").duplicate
-        assert client.publish(app.id, "invoice.paid", {}).deliveries == ()
-        with pytest.raises(ConfigError, match="event type"):
-            client.publish(app.id, "bad type", {})
-    assert (tmp_path / "hookgate.db").exists()
-    assert len(_sync_threads()) == before
-    client.close()  # closing twice is harmless
-
-
-def test_sync_hookgate_failed_open_stops_its_thread(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path, master_key=generate_master_key())
-    before = len(_sync_threads())
-    with pytest.raises(ConfigError, match="database URL must start with"):
-        SyncHookgate("bogus://x", settings=settings)
-    assert len(_sync_threads()) == before
-
-
 # -- the module-level default instance -----------------------------------------------------------------
 
 
@@ -769,7 +732,7 @@ def test_module_level_publish_sync(clean_env: Path) -> None:
             hookgate.publish_sync(app_id, "user.created", "{}")
     finally:
         close_default_sync()
-    assert _sync_threads() == []
+    assert [t for t in threading.enumerate() if t.name == "hookgate-sync"] == []
     close_default_sync()
 
 

@@ -12,7 +12,8 @@ from hookgate.errors import ConfigError, HookgateError, VerificationError
 from hookgate.keys import Secret
 
 if TYPE_CHECKING:
-    from hookgate.client import Hookgate, SyncHookgate, publish, publish_sync
+    from hookgate.client import Hookgate, publish, publish_sync
+    from hookgate.sync import SyncHookgate
 
 __all__ = [
     "ConfigError",
@@ -31,6 +32,10 @@ _LAZY = frozenset({"Hookgate", "SyncHookgate", "publish", "publish_sync"})
 
 def __getattr__(name: str) -> Any:
     # The delivery API pulls in the store and HTTP client layers; load them on first use only.
+    if name == "SyncHookgate":
+        from hookgate.sync import SyncHookgate
+
+        return SyncHookgate
     if name in _LAZY:
         from hookgate import client
 

@@ -61,13 +61,15 @@ from hookgate.tracing import span
 
 if TYPE_CHECKING:
     from hookgate.outbound.worker import Worker
+    from hookgate.sync import SyncHookgate
 
 __all__ = [
     "MAX_PAYLOAD_BYTES",
     "Hookgate",
     "ManagedSource",
     "NewEndpoint",
-    "SyncHookgate",
+    "close_default",
+    "close_default_sync",
     "publish",
     "publish_sync",
     "source_aad",
@@ -751,61 +753,7 @@ def _check_concurrency(value: int | None) -> int | None:
     return value
 
 
-# -- the default instance and the sync twin ---------------------------------------------------------
-
-
-class SyncHookgate:
-    """`Hookgate` for synchronous code (Flask, Django, scripts), run on a private event-loop thread."""
-
-    def __init__(self, url: str | None = None, *, settings: Settings | None = None) -> None:
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="hookgate-sync", daemon=True)
-        self._thread.start()
-        try:
-            self._hg = self._call(Hookgate.open(url, settings=settings))
-        except BaseException:
-            self._stop_loop()
-            raise
-
-    def _call(self, coro: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
-
-    @property
-    def hookgate(self) -> Hookgate:
-        return self._hg
-
-    def create_application(self, name: str, *, app_id: str | None = None) -> Application:
-        return self._call(self._hg.create_application(name, app_id=app_id))
-
-    def create_endpoint(self, app_id: str, url: str, **options: Any) -> NewEndpoint:
-        return self._call(self._hg.create_endpoint(app_id, url, **options))
-
-    def publish(
-        self, app: str | Application, event_type: str, payload: object, *, idempotency_key: str | None = None
-    ) -> PublishResult:
-        return self._call(self._hg.publish(app, event_type, payload, idempotency_key=idempotency_key))
-
-    def resend(self, delivery_id: str) -> Delivery:
-        return self._call(self._hg.resend(delivery_id))
-
-    def recover(self, endpoint_id: str, *, since: float) -> int:
-        return self._call(self._hg.recover(endpoint_id, since=since))
-
-    def close(self) -> None:
-        if self._loop.is_running():
-            self._call(self._hg.close())
-            self._stop_loop()
-
-    def _stop_loop(self) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join()
-        self._loop.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+# -- the default instances (async, and the sync twin's) ---------------------------------------------------------
 
 
 _default_async: dict[asyncio.AbstractEventLoop, Hookgate] = {}
@@ -835,6 +783,8 @@ def publish_sync(
     app: str | Application, event_type: str, payload: object, *, idempotency_key: str | None = None
 ) -> PublishResult:
     """The synchronous twin of `publish`, for code without an event loop."""
+    from hookgate.sync import SyncHookgate
+
     with _default_lock:
         if not _default_sync:
             _default_sync.append(SyncHookgate())
