@@ -6,6 +6,7 @@ The top-level API is small on purpose; framework integrations are imported by pa
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 from hookgate.errors import ConfigError, HookgateError, VerificationError
@@ -13,12 +14,14 @@ from hookgate.keys import Secret
 
 if TYPE_CHECKING:
     from hookgate.client import Hookgate, publish, publish_sync
+    from hookgate.store.base import PublishResult
     from hookgate.sync import SyncHookgate
 
 __all__ = [
     "ConfigError",
     "Hookgate",
     "HookgateError",
+    "PublishResult",
     "Secret",
     "SyncHookgate",
     "VerificationError",
@@ -27,20 +30,22 @@ __all__ = [
     "publish_sync",
 ]
 
-_LAZY = frozenset({"Hookgate", "SyncHookgate", "publish", "publish_sync"})
+# where each lazily loaded name lives: the delivery API pulls in the store and HTTP client layers
+_LAZY = {
+    "Hookgate": "hookgate.client",
+    "PublishResult": "hookgate.store.base",
+    "SyncHookgate": "hookgate.sync",
+    "publish": "hookgate.client",
+    "publish_sync": "hookgate.client",
+}
 
 
 def __getattr__(name: str) -> Any:
-    # The delivery API pulls in the store and HTTP client layers; load them on first use only.
-    if name == "SyncHookgate":
-        from hookgate.sync import SyncHookgate
-
-        return SyncHookgate
-    if name in _LAZY:
-        from hookgate import client
-
-        return getattr(client, name)
-    raise AttributeError(f"module 'hookgate' has no attribute {name!r}")
+    # loaded on first use only, so ``import hookgate`` stays light
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'hookgate' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
 
 
 __version__ = "0.1.0.dev0"

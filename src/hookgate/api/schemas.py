@@ -24,6 +24,48 @@ from hookgate.models import (
     Message,
 )
 
+__all__ = [
+    "ApplicationIn",
+    "ApplicationOut",
+    "ApplicationPage",
+    "ApplicationRename",
+    "AttemptOut",
+    "AttemptPage",
+    "DeliveryOut",
+    "DeliveryPage",
+    "DisableIn",
+    "EndpointCreated",
+    "EndpointIn",
+    "EndpointOut",
+    "EndpointPatch",
+    "EventTypeIn",
+    "EventTypeOut",
+    "HealthOut",
+    "MessageIn",
+    "MessageOut",
+    "MessagePage",
+    "PublishOut",
+    "RecoverIn",
+    "RecoverOut",
+    "ResendIn",
+    "ResendOut",
+    "RotateIn",
+    "SecretRotated",
+    "SourceIn",
+    "SourceOut",
+    "Strict",
+    "TokenCreated",
+    "TokenIn",
+    "TokenOut",
+    "app_out",
+    "attempt_out",
+    "delivery_out",
+    "endpoint_out",
+    "event_type_out",
+    "message_out",
+    "token_out",
+]
+
 
 class Strict(StrictBody):
     """A request body: strict JSON, no unknown fields, no NUL, finite numbers (`hookgate.api.strict`)."""
