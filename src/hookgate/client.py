@@ -13,7 +13,7 @@ import json
 import math
 import threading
 import time
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeVar
@@ -753,7 +753,7 @@ def _check_concurrency(value: int | None) -> int | None:
     return value
 
 
-# -- the default instances (async, and the sync twin's) ---------------------------------------------------------
+# -- the default instances (async, and the sync twin's) ----------------------------------------------
 
 
 _default_async: dict[asyncio.AbstractEventLoop, Hookgate] = {}

@@ -433,7 +433,7 @@ async def test_oauth2_twenty_events_share_one_token(
     assert {d.attempts for d in final.values()} == {1}
     assert ts.problems == []
     assert ts.requests == 1
-    assert worker._tokens.fetches == 1
+    assert worker._sender._tokens.fetches == 1
     assert rcv.statuses() == [200] * 20
     assert set(ts.tokens_seen(rcv)) == set(ts.issued)
 
@@ -457,7 +457,7 @@ async def test_oauth2_token_refreshed_before_expiry(hg: Hookgate, app: Applicati
 
     assert [d.status for d in final.values()] == [DeliveryStatus.DELIVERED]
     assert ts.requests == 2
-    assert worker._tokens.fetches == 2
+    assert worker._sender._tokens.fetches == 2
     assert rcv.statuses() == [200, 200, 200]
     tokens = ts.tokens_seen(rcv)
     assert tokens[0] == tokens[1] != tokens[2]
@@ -482,7 +482,7 @@ async def test_oauth2_revoked_token_is_replaced_within_the_attempt(
     assert delivery.attempts == 1  # the 401 was absorbed by one refresh inside the first attempt
     assert [a.status_code for a in await attempts(hg, delivery)] == [200]
     assert ts.requests == 2
-    assert worker._tokens.fetches == 2
+    assert worker._sender._tokens.fetches == 2
     assert rcv.statuses() == [200, 401, 200]
     tokens = ts.tokens_seen(rcv)
     assert tokens[0] == tokens[1] != tokens[2]

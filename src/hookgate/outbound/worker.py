@@ -28,18 +28,16 @@ from dataclasses import dataclass, field
 import structlog
 
 from hookgate.crypto import SecretBox
-from hookgate.errors import DeliveryError, HookgateError, OAuth2Error, StoreError
+from hookgate.errors import StoreError
 from hookgate.keyring import KeyRing
 from hookgate.models import DeliveryStatus, Endpoint
-from hookgate.outbound.oauth import TokenCache
-from hookgate.outbound.request import OutgoingRequest, RequestBuilder
-from hookgate.outbound.transport import Response, Transport
+from hookgate.outbound.sender import Sender, Sent, origin
+from hookgate.outbound.transport import Transport
 from hookgate.policy.circuit import CircuitBreaker, CircuitState
 from hookgate.policy.outcome import Action, classify
 from hookgate.policy.ratelimit import TokenBucket
 from hookgate.policy.retry import DEFAULT_SCHEDULE, next_attempt_at
 from hookgate.policy.ssrf import AddressPolicy
-from hookgate.schemes.oauth2 import bearer_headers
 from hookgate.store.base import AttemptResult, Claim, Store
 from hookgate.tracing import span
 
@@ -92,26 +90,6 @@ class _EndpointState:
             self.semaphore = asyncio.Semaphore(limit)
 
 
-@dataclass(frozen=True, slots=True)
-class _Sent:
-    """What came of sending one request: a response, or the class of error that prevented one."""
-
-    response: Response | None
-    error_class: str | None
-    excerpt: str
-    duration_ms: float
-
-    @property
-    def status_code(self) -> int | None:
-        return self.response.status if self.response is not None else None
-
-
-def _origin(url: str) -> str:
-    # Paths and query strings can carry credentials (Slack-style hook URLs): logs get the origin only.
-    scheme, _, rest = url.partition("://")
-    return f"{scheme}://{rest.split('/', 1)[0].split('?', 1)[0].rsplit('@', 1)[-1]}"
-
-
 def _breaker_counts(status: int | None) -> bool:
     """Only signs that the endpoint is down feed the breaker; a 4xx means it is up and answering."""
     return status is None or status >= 500 or status == 429
@@ -150,11 +128,12 @@ class Worker:
         self._transport = transport or Transport(
             address_policy=address_policy or AddressPolicy(), limit=concurrency, limit_per_host=0
         )
-        self._builder = RequestBuilder(box)
-        self._keyring = (
-            keyring if keyring is not None else (KeyRing(store, box, clock=clock) if box else None)
+        self._sender = Sender(
+            self._transport,
+            box,
+            keyring if keyring is not None else (KeyRing(store, box, clock=clock) if box else None),
+            clock=clock,
         )
-        self._tokens = TokenCache(self._transport, clock=clock)
         self.owner = owner or f"{socket.gethostname()}:{_secrets.token_hex(4)}"
         self._concurrency = concurrency
         self._endpoint_concurrency = endpoint_concurrency
@@ -468,61 +447,6 @@ class Worker:
         finally:
             state.semaphore.release()
 
-    async def _send(self, claim: Claim, started: float) -> _Sent:
-        """Build, sign and send one request; never raises for anything the endpoint or its config did."""
-        endpoint = claim.endpoint
-        try:
-            signing_key = None
-            if self._keyring is not None and self._builder.wants_signing_key(endpoint):
-                signing_key = await self._keyring.active_signer()
-            request = self._builder.build(claim.message, endpoint, now=started, signing_key=signing_key)
-            token = None
-            headers = request.headers
-            if request.oauth is not None:
-                token = await self._tokens.get(
-                    request.oauth_key,
-                    request.oauth,
-                    insecure_ok=request.insecure_ok,
-                    ssl_context=request.ssl_context,
-                )
-                headers = {**headers, **bearer_headers(token, request.oauth, b"").headers}
-            response = await self._post(request, headers)
-            if response.status == 401 and request.oauth is not None and token is not None:
-                # the token may have been revoked early: fetch a new one once before counting a failure
-                token = await self._tokens.refresh(
-                    request.oauth_key,
-                    request.oauth,
-                    token,
-                    insecure_ok=request.insecure_ok,
-                    ssl_context=request.ssl_context,
-                )
-                headers = {**request.headers, **bearer_headers(token, request.oauth, b"").headers}
-                response = await self._post(request, headers)
-        except DeliveryError as exc:
-            error_class = getattr(exc, "error_class", None) or "delivery"
-            return _Sent(None, error_class, str(exc), (self._clock() - started) * 1000.0)
-        except OAuth2Error as exc:
-            # the token endpoint's refusal or failure is the attempt's error: recorded, then retried
-            return _Sent(None, "oauth2", str(exc), (self._clock() - started) * 1000.0)
-        except StoreError:
-            raise  # our own store failed (reading the signing key): not the endpoint's doing, see _attempt
-        except HookgateError as exc:
-            # signing or configuration failure: no request left; it is retried like any failure, and the
-            # attempt log says why (the message names the setting, never a secret)
-            return _Sent(None, "config", str(exc), 0.0)
-        return _Sent(response, None, response.excerpt, response.duration_ms)
-
-    async def _post(self, request: OutgoingRequest, headers: dict[str, str]) -> Response:
-        return await self._transport.send(
-            "POST",
-            request.url,
-            headers,
-            request.body,
-            timeout_s=request.timeout_s,
-            insecure_ok=request.insecure_ok,
-            ssl_context=request.ssl_context,
-        )
-
     async def _attempt(self, claim: Claim, state: _EndpointState) -> None:
         delivery, message, endpoint = claim.delivery, claim.message, claim.endpoint
         started = self._clock()
@@ -534,7 +458,7 @@ class Worker:
         }
         with span("hookgate.delivery.attempt", **attributes) as traced:
             try:
-                sent = await self._send(claim, started)
+                sent = await self._sender.send(claim, started)
             except StoreError as exc:
                 # nothing was sent: put it back without counting an attempt or blaming the endpoint
                 log.warning(
@@ -573,7 +497,7 @@ class Worker:
             endpoint_id=endpoint.id,
             app_id=message.app_id,
             event_type=message.event_type,
-            target=_origin(endpoint.url),
+            target=origin(endpoint.url),
             attempt=delivery.attempts + 1,
             status_code=sent.status_code,
             error_class=sent.error_class,
@@ -584,7 +508,7 @@ class Worker:
         )
 
     async def _decide(
-        self, claim: Claim, state: _EndpointState, sent: _Sent
+        self, claim: Claim, state: _EndpointState, sent: Sent
     ) -> tuple[DeliveryStatus, float, str]:
         """Apply the outcome policy: the delivery's new status, when it is next due, and why."""
         endpoint = claim.endpoint
