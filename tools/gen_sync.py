@@ -88,8 +88,9 @@ class SyncHookgate:
 '''
 
 
-def _method(name: str, function: object) -> tuple[str, set[str]]:
-    """The blocking method for coroutine ``name`` and the annotation names it uses."""
+def _method(name: str, function: object) -> tuple[str, dict[str, object]]:
+    """The blocking method for coroutine ``name`` and the annotation names it uses, resolved in the module
+    that defines it (the facade's methods live in the `hookgate.services` modules)."""
     signature = inspect.signature(function)  # type: ignore[arg-type]
     params: list[str] = []
     args: list[str] = []
@@ -119,21 +120,25 @@ def _method(name: str, function: object) -> tuple[str, set[str]]:
             args.append(param.name)
     returns = signature.return_annotation
     names.update(_NAME.findall(str(returns)))
+    scope: dict[str, object] = {**vars(builtins), **function.__globals__}  # type: ignore[attr-defined]
+    resolved = {n: scope[n] for n in names if n in scope and not hasattr(builtins, n)}
+    if unknown := {n for n in names if n not in scope and n != "None"}:
+        raise SystemExit(f"cannot tell where annotation names {sorted(unknown)} of {name} come from")
     text = (
         f"    def {name}(self, {', '.join(params)}) -> {returns}:\n"
         f"        return self._call(self._hg.{name}({', '.join(args)}))\n"
     ).replace("(self, )", "(self)")
-    return text, names
+    return text, resolved
 
 
-def _imports(names: set[str]) -> str:
-    from hookgate import client
+def _imports(names: dict[str, object]) -> str:
+    from hookgate.config import Settings
 
     by_module: dict[str, set[str]] = {}
-    for name in sorted(names | {"Settings"}):
-        if hasattr(builtins, name) or name in {"None", "Hookgate", "Any", "T"}:
-            continue
-        module = getattr(getattr(client, name), "__module__", None)
+    for name, obj in sorted({**names, "Settings": Settings}.items()):
+        if name in {"Hookgate", "Any", "T"}:
+            continue  # imported at run time by the template
+        module = getattr(obj, "__module__", None)
         if module is None:
             raise SystemExit(f"cannot tell where annotation name {name!r} comes from")
         by_module.setdefault(module, set()).add(name)
@@ -147,13 +152,13 @@ def render() -> str:
     from hookgate.client import Hookgate
 
     methods: list[str] = []
-    names: set[str] = set()
+    names: dict[str, object] = {}
     for name, function in inspect.getmembers(Hookgate, inspect.iscoroutinefunction):
         if name.startswith("_") or name in SKIP:
             continue
         text, used = _method(name, function)
         methods.append(text)
-        names |= used
+        names.update(used)
     source = HEADER.replace("{imports}", _imports(names)) + "\n" + "\n".join(methods)
     ruff = str(Path(sys.executable).with_name("ruff"))
     for command in (

@@ -17,7 +17,6 @@ from hookgate.client import Hookgate
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
-    from hookgate.client import NewEndpoint
     from hookgate.config import Settings
     from hookgate.errors import HookgateError
     from hookgate.inbound.managed import ManagedSource
@@ -32,6 +31,7 @@ if TYPE_CHECKING:
         InboundSourceRecord,
         Message,
     )
+    from hookgate.services.endpoints import NewEndpoint
     from hookgate.store.base import Page, PublishResult
 
 __all__ = ["SyncHookgate"]

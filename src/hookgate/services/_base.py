@@ -1,0 +1,34 @@
+"""What every service of the `hookgate.client.Hookgate` facade stands on: the store, the master key box, the
+settings and the injected clock; and the small checks several services share."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from hookgate.config import Settings
+from hookgate.crypto import SecretBox
+from hookgate.errors import ConfigError
+from hookgate.store.base import Store
+
+__all__ = ["ServiceBase", "check_flag"]
+
+
+class ServiceBase:
+    """The state the facade's services share; `hookgate.client.Hookgate` sets it in ``__init__``."""
+
+    store: Store
+    box: SecretBox | None
+    settings: Settings
+    _clock: Callable[[], float]
+
+    def _box(self) -> SecretBox:
+        if self.box is None:
+            raise ConfigError("no master key configured: endpoint secrets cannot be stored or read")
+        return self.box
+
+
+def check_flag(value: object, name: str) -> bool:
+    # a truthy string ("no") must not switch a safety setting on
+    if not isinstance(value, bool):
+        raise ConfigError(f"{name} must be true or false, not {value!r}")
+    return value

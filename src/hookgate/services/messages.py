@@ -1,0 +1,200 @@
+"""Messages: publish (with the payload rules), read messages, deliveries and attempts, resend, recover."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+
+from hookgate.errors import ConfigError, HookgateError, NotFoundError
+from hookgate.models import (
+    Application,
+    Attempt,
+    Delivery,
+    DeliveryStatus,
+    Message,
+    new_id,
+    validate_event_type,
+    validate_text,
+)
+from hookgate.services._base import ServiceBase
+from hookgate.store.base import Page, PublishResult
+from hookgate.tracing import span
+
+__all__ = ["MAX_PAYLOAD_BYTES", "MessageServices", "encode_payload"]
+
+MAX_PAYLOAD_BYTES = 1024 * 1024
+_MAX_IDEMPOTENCY_KEY = 256
+# the statuses a bulk resend takes (a pending or delivered delivery needs none), and its listing page size
+_RESENDABLE = frozenset({DeliveryStatus.DEAD, DeliveryStatus.FAILED})
+_RESEND_PAGE = 1000
+
+
+def _reject_constant(name: str) -> object:
+    raise ValueError(f"{name} is not JSON")
+
+
+def encode_payload(payload: object) -> bytes:
+    """Bytes must already be JSON; anything else is serialised compactly. Raises `ConfigError`."""
+    if isinstance(payload, (bytes, bytearray, memoryview)):
+        data = bytes(payload)
+        # strict: json.loads(bytes) would also accept UTF-16/32, a BOM, lone surrogates and NaN, none of
+        # which a receiver parsing application/json (RFC 8259: UTF-8, no BOM) has to accept
+        try:
+            json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
+        except (UnicodeDecodeError, ValueError):
+            raise ConfigError("payload bytes are not valid UTF-8 JSON") from None
+    elif isinstance(payload, str):
+        raise ConfigError("payload must be bytes of JSON or a JSON-serialisable object, not str")
+    else:
+        try:
+            data = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"payload is not JSON-serialisable: {exc}") from None
+    if len(data) > MAX_PAYLOAD_BYTES:
+        raise ConfigError(f"payload is {len(data)} bytes; the limit is {MAX_PAYLOAD_BYTES}")
+    return data
+
+
+class MessageServices(ServiceBase):
+    """The message and delivery operations of `hookgate.client.Hookgate`."""
+
+    async def get_message(self, message_id: str) -> Message:
+        return await self.store.get_message(message_id)
+
+    async def list_messages(
+        self,
+        app_id: str,
+        *,
+        event_type: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        status: DeliveryStatus | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> Page[Message]:
+        """An application's messages, newest first: by exact event type, created in [since, until), and
+        with ``status`` only those with a delivery in that status. `InvalidQueryError` for a bad cursor."""
+        return await self.store.list_messages(
+            app_id, event_type=event_type, since=since, until=until, cursor=cursor, limit=limit, status=status
+        )
+
+    async def get_delivery(self, delivery_id: str) -> Delivery:
+        return await self.store.get_delivery(delivery_id)
+
+    async def list_deliveries(self, message_id: str) -> list[Delivery]:
+        """A message's deliveries, one per endpoint it was fanned out to."""
+        return await self.store.list_deliveries(message_id)
+
+    async def list_endpoint_deliveries(
+        self,
+        endpoint_id: str,
+        *,
+        status: DeliveryStatus | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> Page[Delivery]:
+        return await self.store.list_endpoint_deliveries(
+            endpoint_id, status=status, cursor=cursor, limit=limit
+        )
+
+    async def list_endpoint_attempts(
+        self, endpoint_id: str, *, cursor: str | None = None, limit: int = 50
+    ) -> Page[Attempt]:
+        """Every attempt at the endpoint's deliveries, newest first."""
+        return await self.store.list_endpoint_attempts(endpoint_id, cursor=cursor, limit=limit)
+
+    async def list_message_attempts(
+        self, message_id: str, *, cursor: str | None = None, limit: int = 50
+    ) -> Page[Attempt]:
+        """Every attempt at the message's deliveries (all endpoints), newest first."""
+        return await self.store.list_message_attempts(message_id, cursor=cursor, limit=limit)
+
+    async def due_count(self) -> int:
+        """How many deliveries are due now (the queue depth; a store failure raises `StoreError`)."""
+        return await self.store.count_due(now=self._clock())
+
+    async def publish(
+        self,
+        app: str | Application,
+        event_type: str,
+        payload: object,
+        *,
+        idempotency_key: str | None = None,
+    ) -> PublishResult:
+        """Store the event and one delivery per subscribed endpoint, atomically, and wake the workers.
+
+        The same ``idempotency_key`` for the same application within 24 hours returns the first message
+        (``result.duplicate`` is True) instead of publishing twice.
+        """
+        message = self.new_message(app, event_type, payload, idempotency_key=idempotency_key)
+        with span(
+            "hookgate.publish", **{"hookgate.app_id": message.app_id, "hookgate.event_type": event_type}
+        ):
+            return await self.store.publish(message, now=message.created_at)
+
+    def new_message(
+        self,
+        app: str | Application,
+        event_type: str,
+        payload: object,
+        *,
+        idempotency_key: str | None = None,
+    ) -> Message:
+        """A validated message, not yet stored (for `publish_many`)."""
+        app_id = app.id if isinstance(app, Application) else app
+        if idempotency_key is not None:
+            validate_text(idempotency_key, "idempotency key", max_length=_MAX_IDEMPOTENCY_KEY)
+        return Message(
+            id=new_id("msg"),
+            app_id=app_id,
+            event_type=validate_event_type(event_type),
+            payload=encode_payload(payload),
+            created_at=self._clock(),
+            idempotency_key=idempotency_key,
+        )
+
+    async def publish_many(self, messages: Sequence[Message]) -> list[PublishResult | HookgateError]:
+        """Store several messages in one transaction (group commit); each succeeds or fails on its own."""
+        return await self.store.publish_many(messages, now=self._clock())
+
+    async def resend(self, delivery_id: str) -> Delivery:
+        """Deliver one delivery again now, with a fresh retry schedule."""
+        return await self.store.resend(delivery_id, now=self._clock())
+
+    async def resend_endpoint(self, endpoint_id: str, *, status: DeliveryStatus | str = "dead") -> int:
+        """Deliver again now every delivery of an endpoint in ``status`` (dead or failed); returns how many.
+
+        The ids are collected before any is resent (resending changes a delivery's status, which would shift
+        the pages); one removed in between is skipped.
+        """
+        if not isinstance(status, str) or status not in _RESENDABLE:
+            raise ConfigError(f"status must be dead or failed, not {status!r}")
+        wanted = DeliveryStatus(status)
+        await self.store.get_endpoint(endpoint_id)  # NotFoundError for an unknown endpoint
+        ids: list[str] = []
+        cursor: str | None = None
+        while True:
+            page = await self.store.list_endpoint_deliveries(
+                endpoint_id, status=wanted, cursor=cursor, limit=_RESEND_PAGE
+            )
+            ids.extend(d.id for d in page.items)
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        resent = 0
+        for delivery_id in ids:
+            try:
+                await self.store.resend(delivery_id, now=self._clock())
+            except NotFoundError:
+                continue
+            resent += 1
+        return resent
+
+    async def recover(self, endpoint_id: str, *, since: float) -> int:
+        """Retry every failed or dead delivery of an endpoint created since ``since`` (Unix seconds)."""
+        if isinstance(since, bool) or not (
+            isinstance(since, (int, float)) and math.isfinite(since) and since >= 0
+        ):
+            raise ConfigError(f"since must be a finite number of Unix seconds, at least 0, not {since!r}")
+        return await self.store.recover(endpoint_id, since=since, now=self._clock())

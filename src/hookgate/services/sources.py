@@ -1,0 +1,63 @@
+"""Inbound sources managed at run time (through the API or the library), stored sealed."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from hookgate.errors import DuplicateError
+from hookgate.inbound.managed import ManagedSource, open_source, seal_source, validate_source
+from hookgate.models import (
+    InboundSourceRecord,
+    new_id,
+    validate_text,
+)
+from hookgate.services._base import ServiceBase
+
+__all__ = ["SourceServices"]
+
+
+class SourceServices(ServiceBase):
+    """Create, replace, read and delete inbound sources."""
+
+    async def create_source(self, name: str, settings: Mapping[str, Any]) -> ManagedSource:
+        """Validate and store an inbound source (a gateway source table), sealed; names are unique.
+
+        ``settings`` has a gateway source's keys (scheme, secrets, path, forward_to, forward_secret ...);
+        ``hookgate serve`` routes its ``path`` within seconds. `DuplicateError` if the name is taken.
+        """
+        return await self._save_source(new_id("src"), name, settings, created_at=None)
+
+    async def replace_source(self, source_id: str, name: str, settings: Mapping[str, Any]) -> ManagedSource:
+        """Replace a stored source's name and settings as a whole (validated like `create_source`)."""
+        existing = await self.store.get_source(source_id)
+        return await self._save_source(source_id, name, settings, created_at=existing.created_at)
+
+    async def _save_source(
+        self, source_id: str, name: str, settings: Mapping[str, Any], *, created_at: float | None
+    ) -> ManagedSource:
+        name = validate_text(name, "source name", max_length=64)
+        table = {"name": name, **{k: v for k, v in settings.items() if k != "name"}}
+        source = validate_source(name, table)  # secrets included, or ConfigError naming the field
+        now = self._clock()
+        sealed = seal_source(self.box, source_id, table)
+        record = InboundSourceRecord(source_id, name, sealed, now if created_at is None else created_at, now)
+        try:
+            await self.store.put_source(record)
+        except DuplicateError:
+            raise DuplicateError(f"a source named {name} exists") from None
+        return ManagedSource(record, source)
+
+    async def get_source(self, source_id: str) -> ManagedSource:
+        return open_source(self.box, await self.store.get_source(source_id))
+
+    async def list_sources(self) -> list[ManagedSource]:
+        """Every stored source, opened and validated, by name."""
+        return [open_source(self.box, record) for record in await self.store.list_sources()]
+
+    async def list_source_records(self) -> list[InboundSourceRecord]:
+        """The stored sources' records, sealed (cheap: to see whether any changed since a rebuild)."""
+        return await self.store.list_sources()
+
+    async def delete_source(self, source_id: str) -> None:
+        await self.store.delete_source(source_id)
