@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 
-from hookgate.client import Hookgate
+from hookgate.client import BulkResend, Hookgate
 from hookgate.crypto import SecretBox, generate_master_key, parse_master_keys
 from hookgate.errors import ConfigError, DuplicateError, InvalidQueryError, NotFoundError
 from hookgate.models import DeliveryStatus
+from hookgate.store.base import AttemptResult
 from hookgate.store.memory import MemoryStore
 from hookgate.store.sqlite import SQLiteStore
 
@@ -117,13 +118,76 @@ async def test_bulk_resend_takes_dead_or_failed_only(hg: Hookgate) -> None:
     await hg.create_application("shop", app_id="shop")
     endpoint = (await hg.create_endpoint("shop", URL)).endpoint
     await hg.publish("shop", "order.created", {"n": 1})
-    assert await hg.resend_endpoint(endpoint.id) == 0  # nothing dead: the delivery is pending
-    assert await hg.resend_endpoint(endpoint.id, status=DeliveryStatus.FAILED) == 0
+    nothing = BulkResend((), more=False, dry_run=False)
+    assert await hg.resend_endpoint(endpoint.id) == nothing  # nothing dead: the delivery is pending
+    assert await hg.resend_endpoint(endpoint.id, status=DeliveryStatus.FAILED) == nothing
     for status in ("pending", "delivered", "in_flight", "nonsense", 1, None):
         with pytest.raises(ConfigError, match="status must be dead or failed"):
             await hg.resend_endpoint(endpoint.id, status=status)  # type: ignore[arg-type]
+    for limit in (0, -1, True, 1.5, "2"):
+        with pytest.raises(ConfigError, match="limit must be a positive integer"):
+            await hg.resend_endpoint(endpoint.id, limit=limit)  # type: ignore[arg-type]
+    for flag in ("yes", 1, None):
+        with pytest.raises(ConfigError, match="dry_run must be true or false"):
+            await hg.resend_endpoint(endpoint.id, dry_run=flag)  # type: ignore[arg-type]
     with pytest.raises(NotFoundError):
         await hg.resend_endpoint("ep_nope")
+    with pytest.raises(NotFoundError):
+        await hg.resend_endpoint("ep_nope", dry_run=True)
+
+
+async def test_bulk_resend_dry_run_and_limit(hg: Hookgate, clock: Clock) -> None:
+    """The one implementation behind the API operation and ``hookgate resend --endpoint``."""
+    await hg.create_application("shop", app_id="shop")
+    endpoint = (await hg.create_endpoint("shop", URL)).endpoint
+    for n in range(5):
+        clock.now = T0 + n
+        await hg.publish("shop", "order.created", {"n": n})
+    claims = await hg.store.claim("w", 10, now=T0 + 10, lease_s=30)
+    await hg.store.complete([_dead(c.delivery.id, T0 + 11) for c in claims])
+    dead = [d.id for d in (await hg.list_endpoint_deliveries(endpoint.id, status=DeliveryStatus.DEAD)).items]
+    assert len(dead) == 5
+
+    async def still_dead() -> list[str]:
+        page = await hg.list_endpoint_deliveries(endpoint.id, status=DeliveryStatus.DEAD)
+        return [d.id for d in page.items]
+
+    preview = await hg.resend_endpoint(endpoint.id, dry_run=True)
+    assert preview == BulkResend(tuple(dead), more=False, dry_run=True)
+    assert preview.resent == 5
+    assert await hg.resend_endpoint(endpoint.id, limit=5, dry_run=True) == preview
+    assert await hg.resend_endpoint(endpoint.id, limit=2, dry_run=True) == BulkResend(
+        tuple(dead[:2]), more=True, dry_run=True
+    )
+    assert await still_dead() == dead  # a dry run changes nothing
+
+    clock.now = T0 + 100
+    done = await hg.resend_endpoint(endpoint.id, status="dead", limit=4)
+    assert done == BulkResend(tuple(dead[:4]), more=True, dry_run=False)
+    assert await still_dead() == dead[4:]
+    for delivery_id in dead[:4]:
+        resent = await hg.get_delivery(delivery_id)
+        assert (resent.status, resent.next_attempt_at) == (DeliveryStatus.PENDING, T0 + 100)
+    assert await hg.resend_endpoint(endpoint.id, limit=4) == BulkResend(
+        tuple(dead[4:]), more=False, dry_run=False
+    )
+    assert await still_dead() == []
+
+
+def _dead(delivery_id: str, at: float) -> AttemptResult:
+    return AttemptResult(
+        delivery_id=delivery_id,
+        owner="w",
+        status=DeliveryStatus.DEAD,
+        next_attempt_at=at,
+        attempted=True,
+        started_at=at,
+        duration_ms=1.0,
+        status_code=500,
+        response_excerpt="no",
+        error_class="http",
+        outcome="retry",
+    )
 
 
 async def test_api_tokens(hg: Hookgate, clock: Clock) -> None:

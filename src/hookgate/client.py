@@ -25,7 +25,7 @@ from hookgate.policy.url import validate_url
 from hookgate.services.access import AccessServices
 from hookgate.services.applications import ApplicationServices
 from hookgate.services.endpoints import EndpointServices, NewEndpoint
-from hookgate.services.messages import MAX_PAYLOAD_BYTES, MessageServices, encode_payload
+from hookgate.services.messages import MAX_PAYLOAD_BYTES, BulkResend, MessageServices, encode_payload
 from hookgate.services.sources import SourceServices
 from hookgate.store import open_store
 from hookgate.store.base import PublishResult, Store
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MAX_PAYLOAD_BYTES",
+    "BulkResend",
     "Hookgate",
     "ManagedSource",
     "NewEndpoint",

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
         Message,
     )
     from hookgate.services.endpoints import NewEndpoint
+    from hookgate.services.messages import BulkResend
     from hookgate.store.base import Page, PublishResult
 
 __all__ = ["SyncHookgate"]
@@ -254,8 +255,15 @@ class SyncHookgate:
     def resend(self, delivery_id: str) -> Delivery:
         return self._call(self._hg.resend(delivery_id))
 
-    def resend_endpoint(self, endpoint_id: str, *, status: DeliveryStatus | str = "dead") -> int:
-        return self._call(self._hg.resend_endpoint(endpoint_id, status=status))
+    def resend_endpoint(
+        self,
+        endpoint_id: str,
+        *,
+        status: DeliveryStatus | str = "dead",
+        limit: int | None = None,
+        dry_run: bool = False,
+    ) -> BulkResend:
+        return self._call(self._hg.resend_endpoint(endpoint_id, status=status, limit=limit, dry_run=dry_run))
 
     def revoke_api_token(self, token_id: str) -> ApiToken:
         return self._call(self._hg.revoke_api_token(token_id))

@@ -228,15 +228,16 @@ async def test_resend_every_dead_delivery_of_an_endpoint(api: Api, receiver: Mak
     base = f"{V1}/applications/bulk/endpoints/{endpoint_id}"
     dead = (await api.client.get(f"{base}/deliveries", params={"status": "dead"})).json()["items"]
     assert len(dead) == 3
-    assert (await api.client.post(f"{base}/resend", json={"status": "failed"})).json() == {"resent": 0}
+    nothing = {"resent": 0, "ids": [], "more": False, "dry_run": False}
+    assert (await api.client.post(f"{base}/resend", json={"status": "failed"})).json() == nothing
 
-    resent = await api.client.post(f"{base}/resend", json={})  # dead by default
+    resent = await api.client.post(f"{base}/resend", json={})  # dead by default, all of them
     assert resent.status_code == 200, resent.text
-    assert resent.json() == {"resent": 3}
+    assert resent.json() == {"resent": 3, "ids": [d["id"] for d in dead], "more": False, "dry_run": False}
     pending = (await api.client.get(f"{base}/deliveries", params={"status": "pending"})).json()["items"]
     assert {d["id"] for d in pending} == {d["id"] for d in dead}
     assert all(d["attempts"] == 0 for d in pending)
-    assert (await api.client.post(f"{base}/resend", json={"status": "dead"})).json() == {"resent": 0}
+    assert (await api.client.post(f"{base}/resend", json={"status": "dead"})).json() == nothing
 
     rec.status = 200
     await api.deliver()
@@ -244,8 +245,65 @@ async def test_resend_every_dead_delivery_of_an_endpoint(api: Api, receiver: Mak
     assert len(delivered) == 3
     assert len(rec.bodies) == 6  # three failed attempts, three delivered again
 
-    for body in ({"status": "pending"}, {"status": "delivered"}, {"status": 1}, {"limit": 5}):
+    for body in (
+        {"status": "pending"},
+        {"status": "delivered"},
+        {"status": 1},
+        {"limit": "5"},
+        {"limit": True},
+        {"limit": 1.5},
+        {"dry_run": "yes"},
+        {"dry_run": 1},
+        {"ids": []},
+    ):
         refused = await api.client.post(f"{base}/resend", json=body)
         assert (refused.status_code, error_code(refused)) == (422, "validation_error"), body
+    for body in ({"limit": 0}, {"limit": -1}):
+        refused = await api.client.post(f"{base}/resend", json=body)
+        assert (refused.status_code, error_code(refused)) == (422, "invalid"), body
+        assert "limit must be a positive integer" in refused.text
     missing = await api.client.post(f"{V1}/applications/bulk/endpoints/ep_nope/resend", json={})
     assert (missing.status_code, error_code(missing)) == (404, "not_found")
+
+
+async def test_resend_dry_run_and_limit(api: Api, receiver: MakeReceiver) -> None:
+    """A dry run answers what would be resent and changes nothing; limit takes the newest first and says
+    whether more remain; another application's endpoint is not found (the CLI's count, then its resend)."""
+    await new_app(api, "dry")
+    await new_app(api, "other")
+    rec = await receiver(500)
+    endpoint_id = (await new_endpoint(api, "dry", rec.url, retry_schedule=[0]))["endpoint"]["id"]
+    for n in range(3):
+        assert (await publish(api, "dry", payload={"n": n})).status_code == 202
+    await api.deliver()
+    base = f"{V1}/applications/dry/endpoints/{endpoint_id}"
+
+    async def dead_ids() -> list[str]:
+        answer = await api.client.get(f"{base}/deliveries", params={"status": "dead"})
+        return [d["id"] for d in answer.json()["items"]]
+
+    dead = await dead_ids()  # newest first
+    assert len(dead) == 3
+    everything = await api.client.post(f"{base}/resend", json={"dry_run": True})
+    assert everything.json() == {"resent": 3, "ids": dead, "more": False, "dry_run": True}
+    assert await dead_ids() == dead  # nothing changed
+    exactly = await api.client.post(f"{base}/resend", json={"dry_run": True, "limit": 3})
+    assert exactly.json() == {"resent": 3, "ids": dead, "more": False, "dry_run": True}
+    two = await api.client.post(f"{base}/resend", json={"dry_run": True, "limit": 2, "status": "dead"})
+    assert two.json() == {"resent": 2, "ids": dead[:2], "more": True, "dry_run": True}
+    failed = await api.client.post(f"{base}/resend", json={"dry_run": True, "status": "failed"})
+    assert failed.json() == {"resent": 0, "ids": [], "more": False, "dry_run": True}
+    assert await dead_ids() == dead
+
+    # another application's token-visible path does not reach this endpoint, dry run or not
+    for body in ({"dry_run": True}, {}):
+        across = await api.client.post(f"{V1}/applications/other/endpoints/{endpoint_id}/resend", json=body)
+        assert (across.status_code, error_code(across)) == (404, "not_found"), body
+    assert await dead_ids() == dead
+
+    one = await api.client.post(f"{base}/resend", json={"limit": 1})
+    assert one.json() == {"resent": 1, "ids": dead[:1], "more": True, "dry_run": False}
+    assert await dead_ids() == dead[1:]
+    rest = await api.client.post(f"{base}/resend", json={"limit": 5, "dry_run": False})
+    assert rest.json() == {"resent": 2, "ids": dead[1:], "more": False, "dry_run": False}
+    assert await dead_ids() == []

@@ -57,7 +57,12 @@ ROUTES = [
     Route("GET", "/applications/{app_id}/endpoints/{endpoint_id}/attempts", APP),
     Route("GET", "/applications/{app_id}/endpoints/{endpoint_id}/deliveries", APP),
     Route("POST", "/applications/{app_id}/endpoints/{endpoint_id}/recover", APP, {"since": 0}),
-    Route("POST", "/applications/{app_id}/endpoints/{endpoint_id}/resend", APP, {"status": "failed"}),
+    Route(
+        "POST",
+        "/applications/{app_id}/endpoints/{endpoint_id}/resend",
+        APP,
+        {"status": "failed", "limit": 1, "dry_run": True},
+    ),
     Route("POST", "/applications/{app_id}/messages", APP, {"event_type": "order.created", "payload": {}}),
     Route("GET", "/applications/{app_id}/messages", APP),
     Route("GET", "/applications/{app_id}/messages/{message_id}", APP),

@@ -347,3 +347,90 @@ def test_bulk_resend_all_at_once(
         single = cli("resend", app, one)
         assert single.exit_code == 0, single.stderr
         assert single.stdout.startswith(f"delivery {one} queued again (")
+
+
+@pytest.fixture
+def recording_api() -> Iterator[tuple[str, list[tuple[str, str, Any]]]]:
+    """A loopback stand-in for the API that records each request and answers only the bulk resend operation
+    (anything else, such as a per-delivery resend or a deliveries listing, gets 500)."""
+    seen: list[tuple[str, str, Any]] = []
+    waiting = ["dlv_c", "dlv_b", "dlv_a"]
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))) or b"null")
+            seen.append(("POST", self.path, body))
+            if not self.path.endswith("/endpoints/ep_1/resend"):
+                self.answer(500, {"error": {"code": "unexpected", "message": self.path}})
+                return
+            limit = body["limit"] or len(waiting)
+            ids = waiting[:limit]
+            more = len(waiting) > limit
+            self.answer(
+                200, {"resent": len(ids), "ids": ids, "more": more, "dry_run": body.get("dry_run", False)}
+            )
+
+        def do_GET(self) -> None:
+            seen.append(("GET", self.path, None))
+            self.answer(500, {"error": {"code": "unexpected", "message": self.path}})
+
+        def answer(self, code: int, doc: Any) -> None:
+            data = json.dumps(doc).encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}", seen
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(5)
+
+
+def test_bulk_resend_is_one_request_or_a_dry_run_and_one(
+    cli: Callable[..., Result], recording_api: tuple[str, list[tuple[str, str, Any]]]
+) -> None:
+    """The CLI asks the API's bulk operation (issue 11): no listing, no per-delivery loop."""
+    url, seen = recording_api
+    op = "/api/v1/applications/app/endpoints/ep_1/resend"
+    yes = ok_json(
+        cli("resend", "app", "--endpoint", "ep_1", "--all", "--yes", "--json", HOOKGATE_API_URL=url)
+    )
+    assert yes == {"resent": 3, "ids": ["dlv_c", "dlv_b", "dlv_a"]}
+    assert seen == [("POST", op, {"status": "dead", "limit": None})]
+
+    seen.clear()
+    asked = cli(
+        "resend",
+        "app",
+        "--endpoint",
+        "ep_1",
+        "--status",
+        "failed",
+        "--limit",
+        "2",
+        input="y\n",
+        HOOKGATE_API_URL=url,
+    )
+    assert asked.exit_code == 0, asked.stderr
+    assert "resend 2 failed deliveries to ep_1?" in asked.stderr
+    assert "only the first 2 failed deliveries; use --all" in asked.stderr
+    assert asked.stdout.strip() == "resent 2 deliveries to ep_1"
+    assert seen == [
+        ("POST", op, {"status": "failed", "limit": 2, "dry_run": True}),
+        ("POST", op, {"status": "failed", "limit": 2}),
+    ]
+
+    seen.clear()
+    declined = cli("resend", "app", "--endpoint", "ep_1", input="n\n", HOOKGATE_API_URL=url)
+    assert declined.exit_code == 1
+    assert seen == [("POST", op, {"status": "dead", "limit": 100, "dry_run": True})]

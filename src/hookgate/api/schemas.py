@@ -248,10 +248,15 @@ class RecoverOut(BaseModel):
 
 class ResendIn(Strict):
     status: Literal["dead", "failed"] = Field(default="dead", description="which deliveries to resend")
+    limit: int | None = Field(default=None, description="at most this many, newest first (null: all)")
+    dry_run: bool = Field(default=False, description="only count and list them; change nothing")
 
 
 class ResendOut(BaseModel):
-    resent: int = Field(description="how many deliveries were queued again")
+    resent: int = Field(description="how many deliveries were queued again (dry run: would be)")
+    ids: list[str] = Field(description="the deliveries queued again (dry run: that would be)")
+    more: bool = Field(description="whether limit left more deliveries in that status")
+    dry_run: bool = Field(description="true when nothing was changed")
 
 
 class HealthOut(BaseModel):

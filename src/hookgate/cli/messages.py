@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import math
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,6 @@ from typing import Any
 import click
 from rich.console import Console
 from rich.json import JSON
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from hookgate.cli._common import (
     api_command,
@@ -28,7 +26,7 @@ from hookgate.cli._common import (
     print_table,
     read_text,
 )
-from hookgate.cli.api_client import ApiClient, ApiError, path
+from hookgate.cli.api_client import ApiClient, path
 
 __all__ = ["attempts", "messages", "recover", "resend", "send"]
 
@@ -251,8 +249,10 @@ RESEND_STATUSES = ("dead", "failed")
     type=click.Choice(RESEND_STATUSES),
     help="--endpoint: which deliveries to resend (default: dead).",
 )
-@click.option("--limit", type=click.IntRange(1, 1000), help="--endpoint: page size (default: 100).")
-@click.option("--all", "follow", is_flag=True, help="--endpoint: follow next_cursor to the end.")
+@click.option(
+    "--limit", type=click.IntRange(1, 1000), help="--endpoint: at most this many, newest first (default 100)."
+)
+@click.option("--all", "follow", is_flag=True, help="--endpoint: every one of them (no --limit).")
 @click.option("--yes", "-y", "assume_yes", is_flag=True, help="--endpoint: do not ask for confirmation.")
 @json_option
 @api_command
@@ -283,36 +283,51 @@ def resend(
     if endpoint_id is None:  # unreachable: checked above
         return
     status = status or "dead"
+    _resend_bulk(client, app, endpoint_id, status, None if follow else (limit or 100), assume_yes, as_json)
+
+
+def _resend_bulk(
+    client: ApiClient,
+    app: str,
+    endpoint_id: str,
+    status: str,
+    limit: int | None,
+    assume_yes: bool,
+    as_json: bool,
+) -> None:
+    """The endpoint's bulk resend operation: without ``assume_yes`` a dry run first, for the confirmation."""
+    url = path("applications", app, "endpoints", endpoint_id, "resend")
     err = Console(stderr=True, highlight=False)
-    ids, more = _collect_deliveries(client, err, app, endpoint_id, status, limit or 100, follow)
-    if not ids:
-        if as_json:
-            print_json({"resent": 0, "ids": []})
-        else:
-            click.echo(f"no {status} deliveries to {endpoint_id}")
-        return
-    if more:
-        click.echo(f"hookgate: only the first {_n(len(ids), status)}; use --all for every page", err=True)
-    if not assume_yes and not click.confirm(
-        f"resend {_n(len(ids), status)} to {endpoint_id}?", default=False, err=True
-    ):
-        fail("nothing resent", 1)
-    resent, failed = _resend_each(client, err, app, ids)
-    _report_bulk(endpoint_id, resent, failed, as_json)
+    if not assume_yes:
+        with err.status(f"finding {status} deliveries to {endpoint_id} ..."):
+            preview = client.post(url, {"status": status, "limit": limit, "dry_run": True})
+        count = preview["resent"]
+        if not count:
+            _report_bulk(endpoint_id, status, [], as_json)
+            return
+        if preview["more"]:
+            _only_first(count, status)
+        if not click.confirm(f"resend {_n(count, status)} to {endpoint_id}?", default=False, err=True):
+            fail("nothing resent", 1)
+        limit = count  # never more than was confirmed
+    with err.status(f"resending {status} deliveries to {endpoint_id} ..."):
+        done = client.post(url, {"status": status, "limit": limit})
+    if done["more"] and assume_yes:
+        _only_first(done["resent"], status)
+    _report_bulk(endpoint_id, status, done["ids"], as_json)
 
 
-def _report_bulk(endpoint_id: str, resent: list[str], failed: list[tuple[str, str]], as_json: bool) -> None:
+def _only_first(count: int, status: str) -> None:
+    click.echo(f"hookgate: only the first {_n(count, status)}; use --all for every page", err=True)
+
+
+def _report_bulk(endpoint_id: str, status: str, resent: list[str], as_json: bool) -> None:
     if as_json:
-        out: dict[str, Any] = {"resent": len(resent), "ids": resent}
-        if failed:
-            out["failed"] = [{"id": i, "error": e} for i, e in failed]
-        print_json(out)
+        print_json({"resent": len(resent), "ids": resent})
+    elif not resent:
+        click.echo(f"no {status} deliveries to {endpoint_id}")
     else:
         click.echo(f"resent {_n(len(resent))} to {endpoint_id}")
-    for failed_id, error in failed:
-        click.echo(f"hookgate: cannot resend {failed_id}: {error}", err=True)
-    if failed:
-        sys.exit(1)
 
 
 def _resend_one(client: ApiClient, app: str, delivery_id: str, as_json: bool) -> None:
@@ -325,54 +340,6 @@ def _resend_one(client: ApiClient, app: str, delivery_id: str, as_json: bool) ->
 
 def _n(count: int, status: str = "") -> str:
     return f"{count} {status}{' ' if status else ''}{'delivery' if count == 1 else 'deliveries'}"
-
-
-def _collect_deliveries(
-    client: ApiClient, err: Console, app: str, endpoint_id: str, status: str, limit: int, follow: bool
-) -> tuple[list[str], bool]:
-    """The ids of the endpoint's deliveries in ``status`` (every page with ``follow``); whether more remain.
-
-    Collected before any resend: resending changes a delivery's status, which would shift the pages.
-    """
-    url = path("applications", app, "endpoints", endpoint_id, "deliveries")
-    ids: list[str] = []
-    with err.status(f"finding {status} deliveries to {endpoint_id} ...") as spinner:
-        for page in client.pages(url, {"status": status, "limit": limit}):
-            ids.extend(d["id"] for d in page["items"])
-            spinner.update(f"finding {status} deliveries to {endpoint_id} ... {len(ids)} so far")
-            if not follow:
-                return ids, page.get("next_cursor") is not None
-    return ids, False
-
-
-def _resend_each(
-    client: ApiClient, err: Console, app: str, ids: list[str]
-) -> tuple[list[str], list[tuple[str, str]]]:
-    """Resend each delivery with a progress bar on stderr (terminal only); the resent ids and the refusals."""
-    resent: list[str] = []
-    failed: list[tuple[str, str]] = []
-    progress = Progress(
-        TextColumn("resending"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-        disable=not err.is_terminal,
-    )
-    with progress:
-        task = progress.add_task("resend", total=len(ids))
-        for delivery_id in ids:
-            try:
-                client.post(path("applications", app, "deliveries", delivery_id, "resend"))
-            except ApiError as exc:
-                if exc.code == "network":  # the API is gone: the rest would fail the same way
-                    raise
-                failed.append((delivery_id, exc.message))
-            else:
-                resent.append(delivery_id)
-            progress.advance(task)
-    return resent, failed
 
 
 @click.command("recover")

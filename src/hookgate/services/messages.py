@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from hookgate.errors import ConfigError, HookgateError, NotFoundError
 from hookgate.models import (
@@ -17,17 +18,31 @@ from hookgate.models import (
     validate_event_type,
     validate_text,
 )
-from hookgate.services._base import ServiceBase
+from hookgate.services._base import ServiceBase, check_flag
 from hookgate.store.base import Page, PublishResult
 from hookgate.tracing import span
 
-__all__ = ["MAX_PAYLOAD_BYTES", "MessageServices", "encode_payload"]
+__all__ = ["MAX_PAYLOAD_BYTES", "BulkResend", "MessageServices", "encode_payload"]
 
 MAX_PAYLOAD_BYTES = 1024 * 1024
 _MAX_IDEMPOTENCY_KEY = 256
 # the statuses a bulk resend takes (a pending or delivered delivery needs none), and its listing page size
 _RESENDABLE = frozenset({DeliveryStatus.DEAD, DeliveryStatus.FAILED})
 _RESEND_PAGE = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class BulkResend:
+    """What `Hookgate.resend_endpoint` resent (with ``dry_run``: would resend), and whether ``limit`` left
+    more deliveries in that status."""
+
+    ids: tuple[str, ...]
+    more: bool
+    dry_run: bool
+
+    @property
+    def resent(self) -> int:
+        return len(self.ids)
 
 
 def _reject_constant(name: str) -> object:
@@ -162,34 +177,51 @@ class MessageServices(ServiceBase):
         """Deliver one delivery again now, with a fresh retry schedule."""
         return await self.store.resend(delivery_id, now=self._clock())
 
-    async def resend_endpoint(self, endpoint_id: str, *, status: DeliveryStatus | str = "dead") -> int:
-        """Deliver again now every delivery of an endpoint in ``status`` (dead or failed); returns how many.
+    async def resend_endpoint(
+        self,
+        endpoint_id: str,
+        *,
+        status: DeliveryStatus | str = "dead",
+        limit: int | None = None,
+        dry_run: bool = False,
+    ) -> BulkResend:
+        """Deliver again now the endpoint's deliveries in ``status`` (dead or failed), newest first, at most
+        ``limit`` (None: all); with ``dry_run`` only say which would be resent.
 
         The ids are collected before any is resent (resending changes a delivery's status, which would shift
         the pages); one removed in between is skipped.
         """
         if not isinstance(status, str) or status not in _RESENDABLE:
             raise ConfigError(f"status must be dead or failed, not {status!r}")
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+            raise ConfigError(f"limit must be a positive integer or null (all), not {limit!r}")
+        dry_run = check_flag(dry_run, "dry_run")
         wanted = DeliveryStatus(status)
         await self.store.get_endpoint(endpoint_id)  # NotFoundError for an unknown endpoint
         ids: list[str] = []
         cursor: str | None = None
-        while True:
+        while limit is None or len(ids) < limit:
+            # one row past the limit tells whether more remain
+            size = _RESEND_PAGE if limit is None else min(_RESEND_PAGE, limit - len(ids) + 1)
             page = await self.store.list_endpoint_deliveries(
-                endpoint_id, status=wanted, cursor=cursor, limit=_RESEND_PAGE
+                endpoint_id, status=wanted, cursor=cursor, limit=size
             )
             ids.extend(d.id for d in page.items)
             cursor = page.next_cursor
             if cursor is None:
                 break
-        resent = 0
+        more = limit is not None and (len(ids) > limit or cursor is not None)
+        ids = ids[:limit]
+        if dry_run:
+            return BulkResend(tuple(ids), more=more, dry_run=True)
+        resent: list[str] = []
         for delivery_id in ids:
             try:
                 await self.store.resend(delivery_id, now=self._clock())
             except NotFoundError:
                 continue
-            resent += 1
-        return resent
+            resent.append(delivery_id)
+        return BulkResend(tuple(resent), more=more, dry_run=False)
 
     async def recover(self, endpoint_id: str, *, since: float) -> int:
         """Retry every failed or dead delivery of an endpoint created since ``since`` (Unix seconds)."""

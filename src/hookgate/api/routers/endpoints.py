@@ -122,6 +122,8 @@ async def recover(app_id: str, endpoint_id: str, body: RecoverIn, who: Auth, hg:
 
 @router.post("/{endpoint_id}/resend")
 async def resend_endpoint(app_id: str, endpoint_id: str, body: ResendIn, who: Auth, hg: HG) -> ResendOut:
-    """Deliver again now every dead (or, with ``status``, failed) delivery of the endpoint."""
+    """Deliver again now the endpoint's dead (or, with ``status``, failed) deliveries, at most ``limit``;
+    with ``dry_run`` only say which would be resent."""
     await endpoint_of(hg, who, app_id, endpoint_id)
-    return ResendOut(resent=await hg.resend_endpoint(endpoint_id, status=body.status))
+    done = await hg.resend_endpoint(endpoint_id, status=body.status, limit=body.limit, dry_run=body.dry_run)
+    return ResendOut(resent=done.resent, ids=list(done.ids), more=done.more, dry_run=done.dry_run)
