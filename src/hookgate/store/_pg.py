@@ -1,5 +1,6 @@
 """The asyncpg boundary shared by hookgate's PostgreSQL adapters: which driver errors become `StoreError`,
-and a pool checkout that throws away a connection an error may have left broken.
+a pool checkout that throws away a connection an error may have left broken, and named queries compiled to
+asyncpg's placeholders.
 
 asyncpg raises more than `asyncpg.PostgresError`: a connection lost mid-statement surfaces as
 ``ConnectionDoesNotExistError``, ``InterfaceError`` or ``InternalClientError`` ("cannot switch to state 15;
@@ -11,13 +12,16 @@ but a statement's own SQL error (or one of our errors) is terminated rather than
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import AsyncIterator
+from typing import Any
 
 import asyncpg
 
 from hookgate.errors import HookgateError, StoreError
+from hookgate.store.sql import load_queries
 
-__all__ = ["DRIVER_ERRORS", "checkout", "may_break_connection"]
+__all__ = ["DRIVER_ERRORS", "Query", "checkout", "may_break_connection", "pg_queries"]
 
 # OSError covers ConnectionError and TimeoutError (a connect timeout); InternalClientError covers asyncpg's
 # OutdatedSchemaCacheError and protocol-state errors.
@@ -63,3 +67,31 @@ async def checkout(pool: asyncpg.Pool, what: str) -> AsyncIterator[asyncpg.Conne
                 raise
     except DRIVER_ERRORS as exc:
         raise StoreError(f"{what}: {type(exc).__name__}: {exc}") from None
+
+
+_PARAM = re.compile(r"(?<!:):([a-z_]+)")
+
+
+class Query:
+    """A named query with ``:name`` parameters compiled to asyncpg's ``$n``."""
+
+    __slots__ = ("names", "sql")
+
+    def __init__(self, sql: str) -> None:
+        names: list[str] = []
+
+        def number(match: re.Match[str]) -> str:
+            if match.group(1) not in names:
+                names.append(match.group(1))
+            return f"${names.index(match.group(1)) + 1}"
+
+        self.sql = _PARAM.sub(number, sql)
+        self.names = tuple(names)
+
+    def args(self, params: dict[str, Any]) -> list[Any]:
+        return [params[n] for n in self.names]
+
+
+def pg_queries(filename: str) -> dict[str, Query]:
+    """The named queries of ``sql/postgres/<filename>``, compiled."""
+    return {name: Query(sql) for name, sql in load_queries("postgres", filename).items()}

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-import re
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
@@ -30,7 +29,7 @@ from hookgate.models import (
     SigningKey,
     SigningKeyStatus,
 )
-from hookgate.store._pg import DRIVER_ERRORS, checkout
+from hookgate.store._pg import DRIVER_ERRORS, checkout, pg_queries
 from hookgate.store._rows import (
     api_token_from_row,
     api_token_params,
@@ -54,38 +53,15 @@ from hookgate.store._rows import (
     source_params,
 )
 from hookgate.store.base import IDEMPOTENCY_WINDOW, AttemptResult, Claim, Page, PublishResult, Store, fan_out
-from hookgate.store.sql import load_queries, migrations
+from hookgate.store.sql import migrations
 
 __all__ = ["PostgresStore", "migrate_postgres"]
 
 T = TypeVar("T")
 CHANNEL = "hookgate_work"
-_PARAM = re.compile(r"(?<!:):([a-z_]+)")
+Q = pg_queries("queries.sql")
 # How long the LISTEN connection may take to (re)connect before a wait falls back to polling.
 _LISTEN_CONNECT_TIMEOUT_S = 5.0
-
-
-class _Query:
-    """A named query with ``:name`` parameters compiled to asyncpg's ``$n``."""
-
-    __slots__ = ("names", "sql")
-
-    def __init__(self, sql: str) -> None:
-        names: list[str] = []
-
-        def number(match: re.Match[str]) -> str:
-            if match.group(1) not in names:
-                names.append(match.group(1))
-            return f"${names.index(match.group(1)) + 1}"
-
-        self.sql = _PARAM.sub(number, sql)
-        self.names = tuple(names)
-
-    def args(self, params: dict[str, Any]) -> list[Any]:
-        return [params[n] for n in self.names]
-
-
-Q = {name: _Query(sql) for name, sql in load_queries("postgres").items()}
 
 
 async def migrate_postgres(conn: asyncpg.Connection) -> list[int]:

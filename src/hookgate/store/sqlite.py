@@ -65,24 +65,44 @@ Q = load_queries("sqlite")
 
 
 def migrate_sqlite(conn: sqlite3.Connection) -> list[int]:
-    """Apply pending migrations in order, each in its own transaction; return the versions applied."""
-    conn.execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)"
-    )
-    done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+    """Apply pending migrations in order, each in its own transaction; return the versions applied.
+
+    Each migration runs inside ``BEGIN IMMEDIATE`` and checks there whether it is still pending: the write
+    lock makes it all-or-nothing and lets several processes (a server and its workers, inbound stores) migrate
+    one file at once. Works in autocommit mode (``isolation_level=None``) and in Python's default mode.
+    """
+    if conn.in_transaction:
+        conn.commit()
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations"
+            " (version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)"
+        )
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
     applied = []
     for migration in migrations("sqlite"):
-        if migration.version in done:
-            continue
-        with conn:
-            # executescript would commit on its own; run statements one by one inside our transaction
-            for statement in _statements(migration.sql):
-                conn.execute(statement)
-            conn.execute(
-                "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
-                (migration.version, time.time()),
-            )
-        applied.append(migration.version)
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            done = conn.execute(
+                "SELECT 1 FROM schema_migrations WHERE version = ?", (migration.version,)
+            ).fetchone()
+            if done is None:
+                # executescript would commit on its own; run statements one by one inside our transaction
+                for statement in _statements(migration.sql):
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
+                    (migration.version, time.time()),
+                )
+                applied.append(migration.version)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
     return applied
 
 

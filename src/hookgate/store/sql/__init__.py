@@ -23,14 +23,14 @@ def _read(dialect: str, filename: str) -> str:
     return resources.files(__package__).joinpath(dialect, filename).read_text(encoding="utf-8")
 
 
-def load_queries(dialect: str) -> dict[str, str]:
-    """The ``-- name: x`` blocks of ``<dialect>/queries.sql``, by name."""
-    text = _read(dialect, "queries.sql")
+def load_queries(dialect: str, filename: str = "queries.sql") -> dict[str, str]:
+    """The ``-- name: x`` blocks of ``<dialect>/<filename>`` (``queries.sql`` or ``inbound.sql``), by name."""
+    text = _read(dialect, filename)
     parts = _NAME.split(text)
     queries: dict[str, str] = {}
     for name, body in zip(parts[1::2], parts[2::2], strict=True):
         if name in queries:
-            raise RuntimeError(f"query {name} is defined twice in {dialect}/queries.sql")
+            raise RuntimeError(f"query {name} is defined twice in {dialect}/{filename}")
         queries[name] = body.strip()
     return queries
 
