@@ -17,15 +17,13 @@ full again: forgetting it changes nothing, since a new bucket starts full.
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
-from hookgate.errors import StoreError
 from hookgate.inbound.stores import ClaimState, RateDecision, bucket_after, decision
+from hookgate.store._sqlite import SQLiteConnector
 from hookgate.store.sql import load_queries
 from hookgate.store.sqlite import migrate_sqlite
 
@@ -41,35 +39,24 @@ Q = load_queries("sqlite", "inbound.sql")
 
 
 class _Connection:
-    """One sqlite3 connection owned by one thread; `run` is the single place driver errors are translated."""
+    """One `SQLiteConnector` (its thread, its transactions, its error translation) and the purge counter."""
 
-    def __init__(self, conn: sqlite3.Connection, executor: ThreadPoolExecutor) -> None:
-        self._conn = conn
-        self._executor = executor
+    def __init__(self, db: SQLiteConnector) -> None:
+        self._db = db
         self._calls = 0
 
     @classmethod
     async def open(cls, path: str | Path) -> _Connection:
-        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hookgate-inbound-sqlite")
+        def setup(conn: sqlite3.Connection) -> None:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=5000")
+            migrate_sqlite(conn)
 
-        def connect() -> sqlite3.Connection:
-            conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-            try:
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=NORMAL")
-                conn.execute("PRAGMA busy_timeout=5000")
-                migrate_sqlite(conn)
-            except BaseException:
-                conn.close()
-                raise
-            return conn
-
-        try:
-            conn = await asyncio.get_running_loop().run_in_executor(executor, connect)
-        except sqlite3.Error as exc:
-            executor.shutdown(wait=False)
-            raise StoreError(f"cannot open SQLite inbound store {path}: {exc}") from None
-        return cls(conn, executor)
+        db = await SQLiteConnector.open(
+            path, setup, Q, what="SQLite inbound store", error="SQLite inbound store error"
+        )
+        return cls(db)
 
     def purge_due(self) -> bool:
         self._calls += 1
@@ -77,26 +64,10 @@ class _Connection:
 
     async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn`` as one ``BEGIN IMMEDIATE`` transaction on the connection's thread."""
-
-        def tx() -> T:
-            conn = self._conn
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                out = fn(conn)
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-            return out
-
-        try:
-            return await asyncio.get_running_loop().run_in_executor(self._executor, tx)
-        except sqlite3.Error as exc:
-            raise StoreError(f"SQLite inbound store error: {exc}") from None
+        return await self._db.run(fn)
 
     async def close(self) -> None:
-        await asyncio.get_running_loop().run_in_executor(self._executor, self._conn.close)
-        self._executor.shutdown(wait=True)
+        await self._db.close()
 
 
 class SQLiteIdempotencyStore:
