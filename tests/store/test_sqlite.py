@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from hookgate.models import Application, Endpoint, Message, new_id
+from hookgate.store import sql as sql_module
 from hookgate.store import sqlite as sqlite_module
 from hookgate.store.sql import Migration, declared_schema, load_queries, migrations
 from hookgate.store.sqlite import SQLiteStore, _statements, migrate_sqlite
@@ -55,6 +56,13 @@ def test_every_named_query_prepares_against_the_schema() -> None:
         # EXPLAIN compiles the statement without running it: a typo in a column name fails here
         params = dict.fromkeys(re.findall(r":([a-z_]+)", sql))
         conn.execute("EXPLAIN " + sql, params)
+
+
+def test_a_dialect_cannot_redefine_a_common_query(monkeypatch: pytest.MonkeyPatch) -> None:
+    texts = {"common": "-- name: get_x\nSELECT 1;\n", "sqlite": "-- name: get_x\nSELECT 2;\n"}
+    monkeypatch.setattr(sql_module, "_read", lambda folder, filename: texts[folder])
+    with pytest.raises(RuntimeError, match="query get_x is defined twice"):
+        load_queries("sqlite")
 
 
 def test_a_failing_migration_leaves_nothing_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

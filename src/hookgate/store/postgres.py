@@ -1,4 +1,4 @@
-"""The PostgreSQL store: scale-out backend over asyncpg, queries from ``sql/postgres/queries.sql``.
+"""The PostgreSQL store: scale-out backend over asyncpg; queries from ``sql/{common,postgres}/queries.sql``.
 
 The methods that are one named query live in `hookgate.store.sql_store.SqlStore` (over the connector in
 `hookgate.store._pg`); this module adds opening and migrating, the transactions of several statements, the

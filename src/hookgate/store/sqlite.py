@@ -1,4 +1,4 @@
-"""The SQLite store: the embedded default (one file, WAL mode), queries from ``sql/sqlite/queries.sql``.
+"""The SQLite store, the embedded default (one WAL-mode file); queries in ``sql/{common,sqlite}/queries.sql``.
 
 The methods that are one named query live in `hookgate.store.sql_store.SqlStore`; this module adds opening
 and migrating the file, the transactions of several statements, the claim and the wake-ups. sqlite3 is
