@@ -215,7 +215,7 @@ def serve_main(args: argparse.Namespace) -> int:
 
         async def open_and_profile(cls: Any, *a: Any, **kw: Any) -> Any:
             hg = await original_open(cls, *a, **kw)
-            executor = getattr(hg.store, "_executor", None)
+            executor = getattr(getattr(hg.store, "_db", None), "_executor", None)  # the SQLite thread
             if executor is not None:
                 await asyncio.get_running_loop().run_in_executor(executor, thread_prof.enable)
                 thread_profiled.append(True)

@@ -41,6 +41,7 @@ from hookgate.inbound.stores import (
     RateDecision,
     RateLimiter,
 )
+from hookgate.store.sql import migrations
 from tests.store.conftest import postgres_dsn
 
 T0 = 1_700_000_000.0
@@ -388,6 +389,45 @@ async def test_sqlite_driver_errors_become_store_errors(tmp_path: Path) -> None:
         await idem.close()
 
 
+# The tables inbound stores created for themselves before they moved into the numbered migrations.
+OLD_SQLITE_TABLES = (
+    "CREATE TABLE inbound_events (key TEXT PRIMARY KEY, done INTEGER NOT NULL, expires_at REAL NOT NULL)",
+    "CREATE TABLE inbound_buckets (key TEXT PRIMARY KEY, tokens REAL NOT NULL, updated_at REAL NOT NULL)",
+    "INSERT INTO inbound_events VALUES ('src:kept', 1, 1e12)",
+    "INSERT INTO inbound_buckets VALUES ('client', 0.0, 1e12)",
+)
+
+
+async def test_sqlite_stores_on_their_own_file_run_the_store_migrations(tmp_path: Path) -> None:
+    path = tmp_path / "inbound.db"
+    stores = await asyncio.gather(*(SQLiteIdempotencyStore.open(path) for _ in range(4)))  # racing migrators
+    try:
+        with contextlib.closing(sqlite3.connect(path)) as conn:
+            versions = [row[0] for row in conn.execute("SELECT version FROM schema_migrations ORDER BY 1")]
+        assert versions == [m.version for m in migrations("sqlite")]
+        assert await stores[0].claim("k", lease_s=10, now=T0) is CLAIMED
+        assert await stores[1].claim("k", lease_s=10, now=T0) is IN_PROGRESS
+    finally:
+        for store in stores:
+            await store.close()
+
+
+async def test_sqlite_stores_keep_rows_of_tables_they_created_before_the_migrations(tmp_path: Path) -> None:
+    path = tmp_path / "inbound.db"
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        for statement in OLD_SQLITE_TABLES:
+            conn.execute(statement)
+        conn.commit()
+    idem = await SQLiteIdempotencyStore.open(path)
+    limiter = await SQLiteRateLimiter.open(path)
+    try:
+        assert await idem.claim("src:kept", lease_s=10, now=T0) is DONE
+        assert not (await limiter.hit("client", rate=0.001, burst=5, now=T0)).allowed
+    finally:
+        await idem.close()
+        await limiter.close()
+
+
 # -- PostgreSQL specifics -----------------------------------------------------------------------------------
 
 
@@ -447,6 +487,41 @@ async def test_postgres_claim_and_complete_in_a_committed_transaction(pg_dsn: st
     finally:
         await conn.close()
         await store.close()
+
+
+@pytest.mark.postgres
+async def test_postgres_stores_run_the_migrations_and_keep_rows_of_their_old_tables(
+    pg_dsn: str,
+) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(pg_dsn)
+    try:
+        # the tables as inbound stores created them before they moved into the numbered migrations
+        await conn.execute(
+            "CREATE TABLE inbound_events (key TEXT PRIMARY KEY, done BOOLEAN NOT NULL,"
+            " expires_at DOUBLE PRECISION NOT NULL);"
+            "CREATE TABLE inbound_buckets (key TEXT PRIMARY KEY, tokens DOUBLE PRECISION NOT NULL,"
+            " updated_at DOUBLE PRECISION NOT NULL, allowed BOOLEAN NOT NULL DEFAULT TRUE);"
+            "INSERT INTO inbound_events VALUES ('src:kept', true, 1e12);"
+            "INSERT INTO inbound_buckets VALUES ('client', 0, 1e12, false)"
+        )
+        stores = await asyncio.gather(*(PostgresIdempotencyStore.open(pg_dsn) for _ in range(3)))
+        limiter = await PostgresRateLimiter.open(pg_dsn)
+        try:
+            versions = await conn.fetch("SELECT version FROM schema_migrations ORDER BY 1")
+            assert [r["version"] for r in versions] == [m.version for m in migrations("postgres")]
+            assert await stores[0].claim("src:kept", lease_s=10, now=T0) is DONE
+            assert not (await limiter.hit("client", rate=0.001, burst=5, now=T0)).allowed
+            # every named inbound query prepares against the migrated schema
+            for query in postgres_stores.Q.values():
+                await conn.prepare(query.sql)
+        finally:
+            for store in stores:
+                await store.close()
+            await limiter.close()
+    finally:
+        await conn.close()
 
 
 @pytest.mark.postgres

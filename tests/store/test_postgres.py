@@ -9,6 +9,7 @@ import pytest
 
 from hookgate.errors import NotFoundError, StoreError
 from hookgate.models import Application, Endpoint, Message, new_id
+from hookgate.store._pg import pg_queries
 from hookgate.store.postgres import PostgresStore, migrate_postgres
 from hookgate.store.sql import declared_schema, migrations
 from tests.store.conftest import postgres_dsn
@@ -67,6 +68,21 @@ async def test_migrated_schema_equals_declared_schema() -> None:
             finally:
                 await migrated.close()
                 await declared.close()
+
+
+async def test_every_named_query_prepares_against_the_schema(dsn: str) -> None:
+    """The shared ``common/queries.sql`` and PostgreSQL's own queries (and the inbound ones) compile."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        await migrate_postgres(conn)
+        for filename in ("queries.sql", "inbound.sql"):
+            queries = pg_queries(filename)
+            assert queries
+            for query in queries.values():
+                await conn.prepare(query.sql)
+        assert "get_application" in pg_queries("queries.sql")  # from common/queries.sql
+    finally:
+        await conn.close()
 
 
 async def test_concurrent_claimers_never_share_a_delivery(dsn: str) -> None:

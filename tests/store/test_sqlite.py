@@ -7,8 +7,12 @@ import re
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from hookgate.models import Application, Endpoint, Message, new_id
-from hookgate.store.sql import declared_schema, load_queries, migrations
+from hookgate.store import sql as sql_module
+from hookgate.store import sqlite as sqlite_module
+from hookgate.store.sql import Migration, declared_schema, load_queries, migrations
 from hookgate.store.sqlite import SQLiteStore, _statements, migrate_sqlite
 
 T0 = 1_700_000_000.0
@@ -45,10 +49,34 @@ def test_every_named_query_prepares_against_the_schema() -> None:
     migrate_sqlite(conn)
     queries = load_queries("sqlite")
     assert len(queries) > 20
-    for sql in queries.values():
+    inbound = load_queries("sqlite", "inbound.sql")
+    assert "claim_event" in inbound
+    assert "save_bucket" in inbound
+    for sql in [*queries.values(), *inbound.values()]:
         # EXPLAIN compiles the statement without running it: a typo in a column name fails here
         params = dict.fromkeys(re.findall(r":([a-z_]+)", sql))
         conn.execute("EXPLAIN " + sql, params)
+
+
+def test_a_dialect_cannot_redefine_a_common_query(monkeypatch: pytest.MonkeyPatch) -> None:
+    texts = {"common": "-- name: get_x\nSELECT 1;\n", "sqlite": "-- name: get_x\nSELECT 2;\n"}
+    monkeypatch.setattr(sql_module, "_read", lambda folder, filename: texts[folder])
+    with pytest.raises(RuntimeError, match="query get_x is defined twice"):
+        load_queries("sqlite")
+
+
+def test_a_failing_migration_leaves_nothing_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A migration is all-or-nothing even on an autocommit connection (the store's): its first statement is
+    rolled back when a later one fails, and it stays pending."""
+    broken = Migration(
+        1, "0001_broken.sql", "CREATE TABLE first (a INTEGER);\nCREATE TABLE first (b INTEGER);"
+    )
+    monkeypatch.setattr(sqlite_module, "migrations", lambda dialect: [broken])
+    conn = sqlite3.connect(tmp_path / "db", isolation_level=None)
+    with pytest.raises(sqlite3.OperationalError, match="already exists"):
+        migrate_sqlite(conn)
+    assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'first'").fetchall() == []
+    assert conn.execute("SELECT version FROM schema_migrations").fetchall() == []
 
 
 async def test_data_survives_reopening_and_wal_is_on(tmp_path: Path) -> None:

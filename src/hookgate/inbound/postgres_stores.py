@@ -11,6 +11,10 @@ its effects: if that transaction rolls back, the claim disappears with it; if it
 before committing, concurrent deliveries of the same event wait for the commit and then see it done. Those
 functions need the tables, which `create_tables` (or opening either store once) creates.
 
+The tables come from the store's numbered migrations (``store/sql/postgres``, run by `create_tables` and by
+opening a store, whether or not the database also holds the main store); queries are named in
+``store/sql/postgres/inbound.sql``.
+
 Expired entries are purged opportunistically (a bounded batch every `PURGE_EVERY` calls per store).
 """
 
@@ -25,7 +29,8 @@ import asyncpg
 from hookgate.errors import StoreError
 from hookgate.inbound.stores import ClaimState, RateDecision, decision
 from hookgate.store._pg import DRIVER_ERRORS as _DRIVER_ERRORS
-from hookgate.store._pg import checkout
+from hookgate.store._pg import checkout, pg_queries
+from hookgate.store.postgres import migrate_postgres
 
 __all__ = [
     "PURGE_EVERY",
@@ -40,90 +45,42 @@ __all__ = [
 T = TypeVar("T")
 PURGE_EVERY = 256
 _PURGE_BATCH = 1000
-_SCHEMA_LOCK = 7438202  # advisory lock: concurrent CREATE TABLE IF NOT EXISTS can still collide
-
-_SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS inbound_events"
-    " (key TEXT PRIMARY KEY, done BOOLEAN NOT NULL, expires_at DOUBLE PRECISION NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS inbound_events_expires_at ON inbound_events (expires_at)",
-    # allowed: the outcome of the last hit, so one upsert can both apply the step and report it
-    "CREATE TABLE IF NOT EXISTS inbound_buckets"
-    " (key TEXT PRIMARY KEY, tokens DOUBLE PRECISION NOT NULL, updated_at DOUBLE PRECISION NOT NULL,"
-    " allowed BOOLEAN NOT NULL DEFAULT TRUE)",
-    "CREATE INDEX IF NOT EXISTS inbound_buckets_updated_at ON inbound_buckets (updated_at)",
-)
-
-# One row: (true, false) when this call claimed the key (new, or its lease/TTL had run out), (false, done)
-# for a live row. No row when the live row was committed after this statement's snapshot (we waited for it
-# on the unique index) or vanished meanwhile: the caller simply asks again.
-_CLAIM = """
-WITH claimed AS (
-    INSERT INTO inbound_events AS e (key, done, expires_at) VALUES ($1, false, $2::float8)
-    ON CONFLICT (key) DO UPDATE SET done = false, expires_at = EXCLUDED.expires_at
-    WHERE e.expires_at <= $3::float8
-    RETURNING true AS claimed, false AS done
-)
-SELECT claimed, done FROM claimed
-UNION ALL
-SELECT false, done FROM inbound_events
-WHERE key = $1 AND expires_at > $3::float8 AND NOT EXISTS (SELECT 1 FROM claimed)
-"""
-_COMPLETE = """
-INSERT INTO inbound_events (key, done, expires_at) VALUES ($1, true, $2::float8)
-ON CONFLICT (key) DO UPDATE SET done = true, expires_at = EXCLUDED.expires_at
-"""
-_RELEASE = "DELETE FROM inbound_events WHERE key = $1"
-# the outer condition is re-checked on the latest row version: a row claimed again meanwhile survives
-_PURGE_EVENTS = """
-DELETE FROM inbound_events WHERE key IN
-    (SELECT key FROM inbound_events WHERE expires_at <= $1::float8 LIMIT $2)
-AND expires_at <= $1::float8
-"""
-# $1 key, $2 rate, $3 burst, $4 now. A new bucket starts full; an existing one refills by
-# R = LEAST(burst, tokens + GREATEST(0, now - updated_at) * rate), as in bucket_after, then gives a token if
-# R >= 1. (R is spelled out three times: SET expressions cannot name each other.)
-_HIT = """
-INSERT INTO inbound_buckets AS b (key, tokens, updated_at, allowed)
-VALUES ($1, CASE WHEN $3::float8 >= 1 THEN $3::float8 - 1 ELSE $3::float8 END, $4::float8, $3::float8 >= 1)
-ON CONFLICT (key) DO UPDATE SET
-    tokens = CASE
-        WHEN LEAST($3::float8, b.tokens + GREATEST(0::float8, $4::float8 - b.updated_at) * $2::float8) >= 1
-        THEN LEAST($3::float8, b.tokens + GREATEST(0::float8, $4::float8 - b.updated_at) * $2::float8) - 1
-        ELSE LEAST($3::float8, b.tokens + GREATEST(0::float8, $4::float8 - b.updated_at) * $2::float8)
-    END,
-    allowed = LEAST($3::float8, b.tokens + GREATEST(0::float8, $4::float8 - b.updated_at) * $2::float8) >= 1,
-    updated_at = GREATEST(b.updated_at, $4::float8)
-RETURNING tokens, allowed
-"""
-_PURGE_BUCKETS = """
-DELETE FROM inbound_buckets WHERE key IN
-    (SELECT key FROM inbound_buckets WHERE updated_at <= $1::float8 LIMIT $2)
-AND updated_at <= $1::float8
-"""
+Q = pg_queries("inbound.sql")
 # A live row can disappear between our statement and the next (released, or purged by a faster clock);
 # asking again settles it. Past this many rounds something is churning the key: report it as busy.
 _CLAIM_ROUNDS = 8
 
 
 async def create_tables(conn: asyncpg.Connection) -> None:
-    """Create ``inbound_events`` and ``inbound_buckets`` if missing (safe to run from many processes)."""
+    """Create ``inbound_events`` and ``inbound_buckets`` if missing (safe to run from many processes).
+
+    This applies hookgate's pending migrations, so the database also gets the main store's tables.
+    """
     try:
-        async with conn.transaction():
-            await conn.execute(f"SELECT pg_advisory_xact_lock({_SCHEMA_LOCK})")
-            for statement in _SCHEMA:
-                await conn.execute(statement)
+        await migrate_postgres(conn)
     except _DRIVER_ERRORS as exc:
         raise StoreError(f"cannot create PostgreSQL inbound tables: {type(exc).__name__}: {exc}") from exc
 
 
 async def _claim(conn: asyncpg.Connection, key: str, lease_s: float, now: float) -> ClaimState:
     for _ in range(_CLAIM_ROUNDS):
-        row = await conn.fetchrow(_CLAIM, key, now + lease_s, now)
+        q = Q["claim_event"]
+        row = await conn.fetchrow(q.sql, *q.args({"key": key, "lease_until": now + lease_s, "now": now}))
         if row is not None:
             if row["claimed"]:
                 return ClaimState.CLAIMED
             return ClaimState.DONE if row["done"] else ClaimState.IN_PROGRESS
     return ClaimState.IN_PROGRESS
+
+
+async def _complete(conn: asyncpg.Connection, key: str, expires_at: float) -> None:
+    q = Q["complete_event"]
+    await conn.execute(q.sql, *q.args({"key": key, "expires_at": expires_at}))
+
+
+async def _release(conn: asyncpg.Connection, key: str) -> None:
+    q = Q["release_event"]
+    await conn.execute(q.sql, *q.args({"key": key}))
 
 
 async def claim_in_transaction(
@@ -143,7 +100,7 @@ async def claim_in_transaction(
 async def complete_in_transaction(conn: asyncpg.Connection, key: str, *, ttl_s: float, now: float) -> None:
     """`IdempotencyStore.complete` on the caller's connection (see `claim_in_transaction`)."""
     try:
-        await conn.execute(_COMPLETE, key, now + ttl_s)
+        await _complete(conn, key, now + ttl_s)
     except _DRIVER_ERRORS as exc:
         raise StoreError(f"PostgreSQL inbound complete failed: {type(exc).__name__}: {exc}") from exc
 
@@ -151,7 +108,7 @@ async def complete_in_transaction(conn: asyncpg.Connection, key: str, *, ttl_s: 
 async def release_in_transaction(conn: asyncpg.Connection, key: str) -> None:
     """`IdempotencyStore.release` on the caller's connection (see `claim_in_transaction`)."""
     try:
-        await conn.execute(_RELEASE, key)
+        await _release(conn, key)
     except _DRIVER_ERRORS as exc:
         raise StoreError(f"PostgreSQL inbound release failed: {type(exc).__name__}: {exc}") from exc
 
@@ -205,18 +162,16 @@ class PostgresIdempotencyStore(_PoolStore):
         return state
 
     async def complete(self, key: str, *, ttl_s: float, now: float) -> None:
-        await self._one(lambda c: c.execute(_COMPLETE, key, now + ttl_s))
+        await self._one(lambda c: _complete(c, key, now + ttl_s))
 
     async def release(self, key: str) -> None:
-        await self._one(lambda c: c.execute(_RELEASE, key))
+        await self._one(lambda c: _release(c, key))
 
     async def purge(self, *, now: float, limit: int | None = None) -> int:
         """Delete entries expired at ``now`` (at most ``limit`` of them); return how many."""
-        if limit is None:
-            sql, args = "DELETE FROM inbound_events WHERE expires_at <= $1::float8", [now]
-        else:
-            sql, args = _PURGE_EVENTS, [now, limit]
-        status: str = await self._one(lambda c: c.execute(sql, *args))
+        q = Q["purge_events" if limit is None else "purge_events_batch"]
+        args = q.args({"now": now, "batch": limit})
+        status: str = await self._one(lambda c: c.execute(q.sql, *args))
         return _count(status)
 
 
@@ -239,18 +194,18 @@ class PostgresRateLimiter(_PoolStore):
         return cls(await _open_pool(dsn, min_size, max_size), owns_pool=True, idle_s=idle_s)
 
     async def hit(self, key: str, *, rate: float, burst: float, now: float) -> RateDecision:
-        row: Any = await self._one(lambda c: c.fetchrow(_HIT, key, rate, burst, now))
+        q = Q["hit_bucket"]
+        args = q.args({"key": key, "rate": rate, "burst": burst, "now": now})
+        row: Any = await self._one(lambda c: c.fetchrow(q.sql, *args))
         if self._purge_due():
             await self.purge(before=now - self._idle_s, limit=_PURGE_BATCH)
         return decision(row["tokens"], row["allowed"], rate=rate, burst=burst)
 
     async def purge(self, *, before: float, limit: int | None = None) -> int:
         """Delete buckets last touched at or before ``before`` (at most ``limit``); return how many."""
-        if limit is None:
-            sql, args = "DELETE FROM inbound_buckets WHERE updated_at <= $1::float8", [before]
-        else:
-            sql, args = _PURGE_BUCKETS, [before, limit]
-        status: str = await self._one(lambda c: c.execute(sql, *args))
+        q = Q["purge_buckets" if limit is None else "purge_buckets_batch"]
+        args = q.args({"before": before, "batch": limit})
+        status: str = await self._one(lambda c: c.execute(q.sql, *args))
         return _count(status)
 
 

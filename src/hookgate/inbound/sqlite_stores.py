@@ -5,10 +5,9 @@ thread, and every call is one ``BEGIN IMMEDIATE`` transaction there, so the read
 token bucket is atomic even against other processes (or other store instances) on the same file: SQLite
 takes its write lock at BEGIN IMMEDIATE and ``busy_timeout`` makes the others wait for it.
 
-Tables (created if missing)::
-
-    inbound_events(key TEXT PRIMARY KEY, done INTEGER NOT NULL, expires_at REAL NOT NULL)
-    inbound_buckets(key TEXT PRIMARY KEY, tokens REAL NOT NULL, updated_at REAL NOT NULL)
+Tables ``inbound_events`` and ``inbound_buckets`` come from the store's numbered migrations
+(``store/sql/sqlite``), which opening a store applies, so a file used only by inbound stores works as well
+as the main store's file; queries are named in ``store/sql/sqlite/inbound.sql``.
 
 Expired rows are purged opportunistically (a bounded batch every `PURGE_EVERY` calls), so a flood of distinct
 event ids or client addresses does not grow the file without bound. A bucket is forgotten once it has been
@@ -18,15 +17,15 @@ full again: forgetting it changes nothing, since a new bucket starts full.
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
-from hookgate.errors import StoreError
 from hookgate.inbound.stores import ClaimState, RateDecision, bucket_after, decision
+from hookgate.store._sqlite import SQLiteConnector
+from hookgate.store.sql import load_queries
+from hookgate.store.sqlite import migrate_sqlite
 
 __all__ = ["PURGE_EVERY", "SQLiteIdempotencyStore", "SQLiteRateLimiter"]
 
@@ -36,76 +35,28 @@ T = TypeVar("T")
 PURGE_EVERY = 256
 _PURGE_BATCH = 1000
 
-_SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS inbound_events"
-    " (key TEXT PRIMARY KEY, done INTEGER NOT NULL, expires_at REAL NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS inbound_events_expires_at ON inbound_events (expires_at)",
-    "CREATE TABLE IF NOT EXISTS inbound_buckets"
-    " (key TEXT PRIMARY KEY, tokens REAL NOT NULL, updated_at REAL NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS inbound_buckets_updated_at ON inbound_buckets (updated_at)",
-)
-
-# Insert the claim, or take over a row whose lease or TTL has run out; a live row returns nothing.
-_CLAIM = (
-    "INSERT INTO inbound_events (key, done, expires_at) VALUES (:key, 0, :lease_until)"
-    " ON CONFLICT (key) DO UPDATE SET done = 0, expires_at = excluded.expires_at"
-    " WHERE inbound_events.expires_at <= :now"
-    " RETURNING key"
-)
-_STATE = "SELECT done FROM inbound_events WHERE key = :key"
-_COMPLETE = (
-    "INSERT INTO inbound_events (key, done, expires_at) VALUES (:key, 1, :expires_at)"
-    " ON CONFLICT (key) DO UPDATE SET done = 1, expires_at = excluded.expires_at"
-)
-_RELEASE = "DELETE FROM inbound_events WHERE key = :key"
-_PURGE_EVENTS = (
-    "DELETE FROM inbound_events WHERE rowid IN"
-    " (SELECT rowid FROM inbound_events WHERE expires_at <= :now LIMIT :batch)"
-)
-_BUCKET = "SELECT tokens, updated_at FROM inbound_buckets WHERE key = :key"
-_SAVE_BUCKET = (
-    "INSERT INTO inbound_buckets (key, tokens, updated_at) VALUES (:key, :tokens, :updated_at)"
-    " ON CONFLICT (key) DO UPDATE SET tokens = excluded.tokens, updated_at = excluded.updated_at"
-)
-_PURGE_BUCKETS = (
-    "DELETE FROM inbound_buckets WHERE rowid IN"
-    " (SELECT rowid FROM inbound_buckets WHERE updated_at <= :before LIMIT :batch)"
-)
+Q = load_queries("sqlite", "inbound.sql")
 
 
 class _Connection:
-    """One sqlite3 connection owned by one thread; `run` is the single place driver errors are translated."""
+    """One `SQLiteConnector` (its thread, its transactions, its error translation) and the purge counter."""
 
-    def __init__(self, conn: sqlite3.Connection, executor: ThreadPoolExecutor) -> None:
-        self._conn = conn
-        self._executor = executor
+    def __init__(self, db: SQLiteConnector) -> None:
+        self._db = db
         self._calls = 0
 
     @classmethod
     async def open(cls, path: str | Path) -> _Connection:
-        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hookgate-inbound-sqlite")
+        def setup(conn: sqlite3.Connection) -> None:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=5000")
+            migrate_sqlite(conn)
 
-        def connect() -> sqlite3.Connection:
-            conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-            try:
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=NORMAL")
-                conn.execute("PRAGMA busy_timeout=5000")
-                conn.execute("BEGIN IMMEDIATE")
-                for statement in _SCHEMA:
-                    conn.execute(statement)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.close()
-                raise
-            return conn
-
-        try:
-            conn = await asyncio.get_running_loop().run_in_executor(executor, connect)
-        except sqlite3.Error as exc:
-            executor.shutdown(wait=False)
-            raise StoreError(f"cannot open SQLite inbound store {path}: {exc}") from None
-        return cls(conn, executor)
+        db = await SQLiteConnector.open(
+            path, setup, Q, what="SQLite inbound store", error="SQLite inbound store error"
+        )
+        return cls(db)
 
     def purge_due(self) -> bool:
         self._calls += 1
@@ -113,26 +64,10 @@ class _Connection:
 
     async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn`` as one ``BEGIN IMMEDIATE`` transaction on the connection's thread."""
-
-        def tx() -> T:
-            conn = self._conn
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                out = fn(conn)
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-            return out
-
-        try:
-            return await asyncio.get_running_loop().run_in_executor(self._executor, tx)
-        except sqlite3.Error as exc:
-            raise StoreError(f"SQLite inbound store error: {exc}") from None
+        return await self._db.run(fn)
 
     async def close(self) -> None:
-        await asyncio.get_running_loop().run_in_executor(self._executor, self._conn.close)
-        self._executor.shutdown(wait=True)
+        await self._db.close()
 
 
 class SQLiteIdempotencyStore:
@@ -150,27 +85,26 @@ class SQLiteIdempotencyStore:
 
         def tx(c: sqlite3.Connection) -> ClaimState:
             if purge:
-                c.execute(_PURGE_EVENTS, {"now": now, "batch": _PURGE_BATCH})
+                c.execute(Q["purge_events_batch"], {"now": now, "batch": _PURGE_BATCH})
             params = {"key": key, "lease_until": now + lease_s, "now": now}
-            if c.execute(_CLAIM, params).fetchone() is not None:
+            if c.execute(Q["claim_event"], params).fetchone() is not None:
                 return ClaimState.CLAIMED
             # the write lock is held since BEGIN IMMEDIATE: the live row cannot change under us
-            row = c.execute(_STATE, {"key": key}).fetchone()
+            row = c.execute(Q["event_done"], {"key": key}).fetchone()
             return ClaimState.DONE if row is not None and row[0] else ClaimState.IN_PROGRESS
 
         return await self._conn.run(tx)
 
     async def complete(self, key: str, *, ttl_s: float, now: float) -> None:
-        await self._conn.run(lambda c: c.execute(_COMPLETE, {"key": key, "expires_at": now + ttl_s}))
+        params = {"key": key, "expires_at": now + ttl_s}
+        await self._conn.run(lambda c: c.execute(Q["complete_event"], params))
 
     async def release(self, key: str) -> None:
-        await self._conn.run(lambda c: c.execute(_RELEASE, {"key": key}))
+        await self._conn.run(lambda c: c.execute(Q["release_event"], {"key": key}))
 
     async def purge(self, *, now: float) -> int:
         """Delete every entry that has expired at ``now``; return how many."""
-        return await self._conn.run(
-            lambda c: c.execute("DELETE FROM inbound_events WHERE expires_at <= ?", (now,)).rowcount
-        )
+        return await self._conn.run(lambda c: c.execute(Q["purge_events"], {"now": now}).rowcount)
 
     async def close(self) -> None:
         await self._conn.close()
@@ -196,11 +130,11 @@ class SQLiteRateLimiter:
 
         def tx(c: sqlite3.Connection) -> tuple[float, bool]:
             if purge:
-                c.execute(_PURGE_BUCKETS, {"before": now - self._idle_s, "batch": _PURGE_BATCH})
-            row = c.execute(_BUCKET, {"key": key}).fetchone()
+                c.execute(Q["purge_buckets_batch"], {"before": now - self._idle_s, "batch": _PURGE_BATCH})
+            row = c.execute(Q["get_bucket"], {"key": key}).fetchone()
             tokens, last = (burst, now) if row is None else (row[0], row[1])
             tokens, allowed = bucket_after(tokens, last, rate=rate, burst=burst, now=now)
-            c.execute(_SAVE_BUCKET, {"key": key, "tokens": tokens, "updated_at": max(last, now)})
+            c.execute(Q["save_bucket"], {"key": key, "tokens": tokens, "updated_at": max(last, now)})
             return tokens, allowed
 
         tokens, allowed = await self._conn.run(tx)
@@ -208,9 +142,7 @@ class SQLiteRateLimiter:
 
     async def purge(self, *, before: float) -> int:
         """Delete every bucket last touched at or before ``before``; return how many."""
-        return await self._conn.run(
-            lambda c: c.execute("DELETE FROM inbound_buckets WHERE updated_at <= ?", (before,)).rowcount
-        )
+        return await self._conn.run(lambda c: c.execute(Q["purge_buckets"], {"before": before}).rowcount)
 
     async def close(self) -> None:
         await self._conn.close()

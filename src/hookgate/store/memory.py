@@ -10,24 +10,24 @@ import asyncio
 import contextlib
 import copy
 import itertools
-from collections.abc import Callable, Iterable, Sequence
-from typing import Protocol, TypeVar
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
-from hookgate.errors import ConflictError, DuplicateError, NotFoundError
+from hookgate.errors import ConflictError, DuplicateError
 from hookgate.models import (
-    ApiToken,
     Application,
     Attempt,
     Delivery,
     DeliveryStatus,
     Endpoint,
-    EventType,
-    InboundSourceRecord,
     Message,
     SigningKey,
     SigningKeyStatus,
 )
-from hookgate.store._rows import check_limit, decode_attempt_id, decode_position, page_of
+from hookgate.store._memory_admin import ManagementRecords
+from hookgate.store._memory_pages import attempts_page, existing, newest_first
+from hookgate.store._memory_pages import copied as _c
+from hookgate.store._rows import check_limit, decode_attempt_id, decode_position
 from hookgate.store.base import IDEMPOTENCY_WINDOW, AttemptResult, Claim, Page, PublishResult, Store, fan_out
 
 __all__ = ["MemoryStore"]
@@ -50,31 +50,7 @@ _ENDPOINT_CONFIGURATION = (
 )
 
 
-def _c(record: T) -> T:
-    return copy.copy(record)
-
-
-class _Listed(Protocol):
-    created_at: float
-    id: str
-
-
-L = TypeVar("L", bound=_Listed)
-
-
-def _newest_first(
-    kind: str, records: Iterable[L], after: tuple[float, str], limit: int, keep: Callable[[L], bool]
-) -> Page[L]:
-    """A page of the kept records, newest first by (created_at, id), strictly after the cursor's position."""
-    found = sorted(
-        (r for r in records if (r.created_at, r.id) < after and keep(r)),
-        key=lambda r: (r.created_at, r.id),
-        reverse=True,
-    )
-    return page_of(kind, [_c(r) for r in found[: limit + 1]], limit, lambda r: (r.created_at, r.id))
-
-
-class MemoryStore(Store):
+class MemoryStore(ManagementRecords, Store):
     def __init__(self) -> None:
         self._apps: dict[str, Application] = {}
         self._endpoints: dict[str, Endpoint] = {}
@@ -84,9 +60,7 @@ class MemoryStore(Store):
         self._attempts: dict[str, list[Attempt]] = {}
         self._attempt_ids = itertools.count(1)
         self._signing_keys: dict[str, SigningKey] = {}
-        self._api_tokens: dict[str, ApiToken] = {}
-        self._event_types: dict[tuple[str, str], EventType] = {}
-        self._sources: dict[str, InboundSourceRecord] = {}
+        ManagementRecords.__init__(self)
         self._work = asyncio.Event()
 
     # -- applications and endpoints -----------------------------------------------------------------
@@ -355,40 +329,7 @@ class MemoryStore(Store):
     async def list_applications(self, *, cursor: str | None = None, limit: int = 50) -> Page[Application]:
         check_limit(limit)
         after = decode_position("app", cursor)
-        return _newest_first("app", self._apps.values(), after, limit, lambda a: True)
-
-    async def add_api_token(self, token: ApiToken) -> ApiToken:
-        # the SQL stores refuse these through the primary key and the unique hash
-        if token.id in self._api_tokens:
-            raise DuplicateError(f"API token {token.id!r} already exists")
-        if any(t.token_hash == token.token_hash for t in self._api_tokens.values()):
-            raise DuplicateError("an API token with this hash already exists")
-        self._api_tokens[token.id] = _c(token)
-        return _c(token)
-
-    async def find_api_token(self, token_hash: bytes) -> ApiToken:
-        for t in self._api_tokens.values():
-            if t.token_hash == token_hash:
-                return _c(t)
-        raise NotFoundError("API token not found")
-
-    async def list_api_tokens(self) -> list[ApiToken]:
-        return [_c(t) for t in sorted(self._api_tokens.values(), key=lambda t: (t.created_at, t.id))]
-
-    async def revoke_api_token(self, token_id: str, *, now: float) -> ApiToken:
-        token = self._get(self._api_tokens, token_id, "API token")
-        if token.revoked_at is None:
-            token.revoked_at = now
-        return _c(token)
-
-    async def put_event_type(self, event_type: EventType) -> EventType:
-        self._get(self._apps, event_type.app_id, "application")
-        self._event_types[(event_type.app_id, event_type.name)] = _c(event_type)
-        return _c(event_type)
-
-    async def list_event_types(self, app_id: str) -> list[EventType]:
-        found = [e for (app, _), e in self._event_types.items() if app == app_id]
-        return [_c(e) for e in sorted(found, key=lambda e: e.name)]
+        return newest_first("app", self._apps.values(), after, limit, lambda a: True)
 
     async def list_messages(
         self,
@@ -409,7 +350,7 @@ class MemoryStore(Store):
             if wanted is None
             else {d.message_id for d in self._deliveries.values() if d.status is wanted}
         )
-        return _newest_first(
+        return newest_first(
             "msg",
             self._messages.values(),
             after,
@@ -427,31 +368,31 @@ class MemoryStore(Store):
         self, endpoint_id: str, *, cursor: str | None = None, limit: int = 50
     ) -> Page[Attempt]:
         check_limit(limit)
-        before = decode_attempt_id(cursor)
-        found = [
-            a
-            for delivery_id, attempts in self._attempts.items()
-            if self._deliveries[delivery_id].endpoint_id == endpoint_id
-            for a in attempts
-            if a.id is not None and a.id < before
-        ]
-        found.sort(key=lambda a: a.id or 0, reverse=True)
-        return page_of("att", [_c(a) for a in found[: limit + 1]], limit, lambda a: (a.id or 0,))
+        return attempts_page(
+            (
+                a
+                for delivery_id, attempts in self._attempts.items()
+                if self._deliveries[delivery_id].endpoint_id == endpoint_id
+                for a in attempts
+            ),
+            decode_attempt_id(cursor),
+            limit,
+        )
 
     async def list_message_attempts(
         self, message_id: str, *, cursor: str | None = None, limit: int = 50
     ) -> Page[Attempt]:
         check_limit(limit)
-        before = decode_attempt_id(cursor)
-        found = [
-            a
-            for delivery_id, attempts in self._attempts.items()
-            if self._deliveries[delivery_id].message_id == message_id
-            for a in attempts
-            if a.id is not None and a.id < before
-        ]
-        found.sort(key=lambda a: a.id or 0, reverse=True)
-        return page_of("att", [_c(a) for a in found[: limit + 1]], limit, lambda a: (a.id or 0,))
+        return attempts_page(
+            (
+                a
+                for delivery_id, attempts in self._attempts.items()
+                if self._deliveries[delivery_id].message_id == message_id
+                for a in attempts
+            ),
+            decode_attempt_id(cursor),
+            limit,
+        )
 
     async def list_endpoint_deliveries(
         self,
@@ -464,7 +405,7 @@ class MemoryStore(Store):
         check_limit(limit)
         after = decode_position("dlv", cursor)
         wanted = None if status is None else DeliveryStatus(status)
-        return _newest_first(
+        return newest_first(
             "dlv",
             self._deliveries.values(),
             after,
@@ -472,32 +413,7 @@ class MemoryStore(Store):
             lambda d: d.endpoint_id == endpoint_id and (wanted is None or d.status is wanted),
         )
 
-    async def put_source(self, source: InboundSourceRecord) -> InboundSourceRecord:
-        if any(s.name == source.name and s.id != source.id for s in self._sources.values()):
-            raise DuplicateError(f"an inbound source named {source.name!r} already exists")
-        stored = _c(source)
-        existing = self._sources.get(source.id)
-        if existing is not None:
-            stored.created_at = existing.created_at  # replacing keeps the creation time
-        self._sources[source.id] = stored
-        return _c(stored)
-
-    async def get_source(self, source_id: str) -> InboundSourceRecord:
-        return _c(self._get(self._sources, source_id, "inbound source"))
-
-    async def list_sources(self) -> list[InboundSourceRecord]:
-        return [_c(s) for s in sorted(self._sources.values(), key=lambda s: s.name)]
-
-    async def delete_source(self, source_id: str) -> None:
-        self._get(self._sources, source_id, "inbound source")
-        del self._sources[source_id]
-
     async def count_due(self, *, now: float) -> int:
         return sum(1 for d in self._deliveries.values() if self._due(d, now))
 
-    @staticmethod
-    def _get(table: dict[str, T], key: str, what: str) -> T:
-        try:
-            return table[key]
-        except KeyError:
-            raise NotFoundError(f"{what} {key!r} not found") from None
+    _get = staticmethod(existing)

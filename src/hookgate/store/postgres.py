@@ -1,4 +1,8 @@
-"""The PostgreSQL store: scale-out backend over asyncpg, queries from ``sql/postgres/queries.sql``.
+"""The PostgreSQL store: scale-out backend over asyncpg; queries from ``sql/{common,postgres}/queries.sql``.
+
+The methods that are one named query live in `hookgate.store.sql_store.SqlStore` (over the connector in
+`hookgate.store._pg`); this module adds opening and migrating, the transactions of several statements, the
+claim and the wake-ups.
 
 Claims use ``FOR UPDATE SKIP LOCKED`` so any number of worker processes on any hosts share the queue without
 blocking one another; publishing sends ``NOTIFY hookgate_work`` in the same transaction and idle workers
@@ -9,83 +13,42 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
-import re
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import asyncpg
 
-from hookgate.errors import ConflictError, HookgateError, NotFoundError, StoreError
+from hookgate.errors import HookgateError, NotFoundError, StoreError
 from hookgate.models import (
-    ApiToken,
-    Application,
-    Attempt,
     Delivery,
-    DeliveryStatus,
     Endpoint,
     EventType,
-    InboundSourceRecord,
     Message,
     SigningKey,
     SigningKeyStatus,
 )
-from hookgate.store._pg import DRIVER_ERRORS, checkout
+from hookgate.store._pg import DRIVER_ERRORS, PostgresConnector, checkout, pg_queries
 from hookgate.store._rows import (
-    api_token_from_row,
-    api_token_params,
-    application_from_row,
-    attempt_from_row,
-    check_limit,
     completion_arrays,
-    decode_attempt_id,
-    decode_position,
     delivery_from_row,
     endpoint_from_row,
     endpoint_params,
-    event_type_from_row,
     event_type_params,
     first_per_lease,
     message_from_row,
-    page_of,
     signing_key_from_row,
-    signing_key_params,
-    source_from_row,
-    source_params,
 )
-from hookgate.store.base import IDEMPOTENCY_WINDOW, AttemptResult, Claim, Page, PublishResult, Store, fan_out
-from hookgate.store.sql import load_queries, migrations
+from hookgate.store.base import IDEMPOTENCY_WINDOW, AttemptResult, Claim, PublishResult, fan_out
+from hookgate.store.sql import migrations
+from hookgate.store.sql_store import SqlStore
 
 __all__ = ["PostgresStore", "migrate_postgres"]
 
 T = TypeVar("T")
 CHANNEL = "hookgate_work"
-_PARAM = re.compile(r"(?<!:):([a-z_]+)")
+Q = pg_queries("queries.sql")
 # How long the LISTEN connection may take to (re)connect before a wait falls back to polling.
 _LISTEN_CONNECT_TIMEOUT_S = 5.0
-
-
-class _Query:
-    """A named query with ``:name`` parameters compiled to asyncpg's ``$n``."""
-
-    __slots__ = ("names", "sql")
-
-    def __init__(self, sql: str) -> None:
-        names: list[str] = []
-
-        def number(match: re.Match[str]) -> str:
-            if match.group(1) not in names:
-                names.append(match.group(1))
-            return f"${names.index(match.group(1)) + 1}"
-
-        self.sql = _PARAM.sub(number, sql)
-        self.names = tuple(names)
-
-    def args(self, params: dict[str, Any]) -> list[Any]:
-        return [params[n] for n in self.names]
-
-
-Q = {name: _Query(sql) for name, sql in load_queries("postgres").items()}
 
 
 async def migrate_postgres(conn: asyncpg.Connection) -> list[int]:
@@ -123,10 +86,11 @@ class _Connection(asyncpg.Connection):  # type: ignore[misc]
         return ""
 
 
-class PostgresStore(Store):
+class PostgresStore(SqlStore):
     """``await PostgresStore.open(dsn)``."""
 
     def __init__(self, pool: asyncpg.Pool, dsn: str) -> None:
+        self._db: PostgresConnector = PostgresConnector(pool, Q)
         self._pool = pool
         self._dsn = dsn
         self._work = asyncio.Event()
@@ -153,34 +117,15 @@ class PostgresStore(Store):
                 raise
         return cls(pool, dsn)
 
-    # Every query goes through _tx or _one, the one place this store meets asyncpg: driver errors become
-    # `StoreError` there, and a connection they may have broken is terminated, not reused (see store._pg).
-
+    # every query goes through the connector's tx or one (the asyncpg boundary, see store._pg)
     async def _tx(self, fn: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
-        """Run ``fn`` in one transaction on a pool connection."""
-        async with checkout(self._pool, "PostgreSQL error") as conn, conn.transaction():
-            return await fn(conn)
+        return await self._db.tx(fn)
 
     async def _one(self, fn: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
-        """Run ``fn``, which sends exactly one statement, outside an explicit transaction: a statement is
-        atomic on its own, and BEGIN/COMMIT would cost two more round trips."""
-        async with checkout(self._pool, "PostgreSQL error") as conn:
-            return await fn(conn)
+        return await self._db.one(fn)
 
-    async def _fetchrow(self, name: str, params: dict[str, Any]) -> Any:
-        q = Q[name]
-        return await self._one(lambda c: c.fetchrow(q.sql, *q.args(params)))
-
-    async def _fetch(self, name: str, params: dict[str, Any]) -> list[Any]:
-        q = Q[name]
-        rows: list[Any] = await self._one(lambda c: c.fetch(q.sql, *q.args(params)))
-        return rows
-
-    @staticmethod
-    async def _exec(c: asyncpg.Connection, name: str, params: dict[str, Any]) -> int:
-        q = Q[name]
-        status: str = await c.execute(q.sql, *q.args(params))
-        return int(status.rsplit(" ", 1)[-1]) if status[-1:].isdigit() else 0
+    async def _exec(self, c: asyncpg.Connection, name: str, params: dict[str, Any]) -> int:
+        return await self._db.execute_on(c, name, params)
 
     async def close(self) -> None:
         if self._listener is not None:
@@ -196,23 +141,6 @@ class PostgresStore(Store):
 
     # -- applications and endpoints -----------------------------------------------------------------
 
-    async def create_application(self, app: Application) -> Application:
-        params = {"id": app.id, "name": app.name, "created_at": app.created_at}
-        await self._one(lambda c: self._exec(c, "insert_application", params))
-        return app
-
-    async def get_application(self, app_id: str) -> Application:
-        row = await self._fetchrow("get_application", {"id": app_id})
-        if row is None:
-            raise NotFoundError(f"application {app_id!r} not found")
-        return Application(id=row["id"], name=row["name"], created_at=row["created_at"])
-
-    async def rename_application(self, app_id: str, name: str) -> Application:
-        row = await self._fetchrow("rename_application", {"id": app_id, "name": name})
-        if row is None:
-            raise NotFoundError(f"application {app_id!r} not found")
-        return Application(id=row["id"], name=row["name"], created_at=row["created_at"])
-
     async def create_endpoint(self, endpoint: Endpoint) -> Endpoint:
         async def tx(c: asyncpg.Connection) -> None:
             q = Q["get_application"]
@@ -222,24 +150,6 @@ class PostgresStore(Store):
 
         await self._tx(tx)
         return endpoint
-
-    async def get_endpoint(self, endpoint_id: str) -> Endpoint:
-        row = await self._fetchrow("get_endpoint", {"id": endpoint_id})
-        if row is None:
-            raise NotFoundError(f"endpoint {endpoint_id!r} not found")
-        return endpoint_from_row(row)
-
-    async def list_endpoints(self, app_id: str) -> list[Endpoint]:
-        return [endpoint_from_row(r) for r in await self._fetch("list_endpoints", {"app_id": app_id})]
-
-    async def update_endpoint(self, endpoint: Endpoint) -> Endpoint:
-        row = await self._fetchrow("update_endpoint", endpoint_params(endpoint, flag=bool))
-        if row is not None:
-            return endpoint_from_row(row)
-        # a second read, outside the update: it only chooses the error to raise
-        if await self._fetchrow("get_endpoint", {"id": endpoint.id}) is None:
-            raise NotFoundError(f"endpoint {endpoint.id!r} not found")
-        raise ConflictError(f"endpoint {endpoint.id!r} changed since it was read")
 
     async def set_endpoint_enabled(
         self,
@@ -268,15 +178,6 @@ class PostgresStore(Store):
             return True
 
         return await self._tx(tx)
-
-    async def mark_endpoint_health(self, endpoint_id: str, ok: bool, now: float) -> float | None:
-        row = await self._fetchrow(
-            "endpoint_healthy" if ok else "endpoint_failing", {"id": endpoint_id, "now": now}
-        )
-        if row is None:
-            raise NotFoundError(f"endpoint {endpoint_id!r} not found")
-        value: float | None = row[0]
-        return value
 
     # -- messages -----------------------------------------------------------------------------------
 
@@ -346,26 +247,6 @@ class PostgresStore(Store):
 
         return await self._tx(tx)
 
-    async def get_message(self, message_id: str) -> Message:
-        row = await self._fetchrow("get_message", {"id": message_id})
-        if row is None:
-            raise NotFoundError(f"message {message_id!r} not found")
-        return message_from_row(row)
-
-    async def list_deliveries(self, message_id: str) -> list[Delivery]:
-        return [
-            delivery_from_row(r) for r in await self._fetch("list_deliveries", {"message_id": message_id})
-        ]
-
-    async def get_delivery(self, delivery_id: str) -> Delivery:
-        row = await self._fetchrow("get_delivery", {"id": delivery_id})
-        if row is None:
-            raise NotFoundError(f"delivery {delivery_id!r} not found")
-        return delivery_from_row(row)
-
-    async def list_attempts(self, delivery_id: str) -> list[Attempt]:
-        return [attempt_from_row(r) for r in await self._fetch("list_attempts", {"delivery_id": delivery_id})]
-
     # -- the work queue -----------------------------------------------------------------------------
 
     async def claim(self, owner: str, limit: int, *, now: float, lease_s: float) -> list[Claim]:
@@ -400,11 +281,6 @@ class PostgresStore(Store):
             return released
 
         return await self._tx(tx)
-
-    async def next_due_at(self) -> float | None:
-        row = await self._fetchrow("next_due_at", {})
-        value: float | None = row[0]
-        return value
 
     async def wait_for_work(self, timeout: float) -> None:
         if self._listener is None or self._listener.is_closed():
@@ -463,14 +339,6 @@ class PostgresStore(Store):
 
     # -- signing key ring and sealed records -----------------------------------------------------------
 
-    async def add_signing_key(self, key: SigningKey) -> SigningKey:
-        params = signing_key_params(key)
-        await self._one(lambda c: self._exec(c, "insert_signing_key", params))
-        return key
-
-    async def list_signing_keys(self) -> list[SigningKey]:
-        return [signing_key_from_row(r) for r in await self._fetch("list_signing_keys", {})]
-
     async def set_signing_key_status(self, kid: str, status: SigningKeyStatus, *, now: float) -> SigningKey:
         status = SigningKeyStatus(status)
 
@@ -521,32 +389,6 @@ class PostgresStore(Store):
 
     # -- management API ---------------------------------------------------------------------------------
 
-    async def list_applications(self, *, cursor: str | None = None, limit: int = 50) -> Page[Application]:
-        c_at, c_id = decode_position("app", cursor)
-        params = {"c_at": c_at, "c_id": c_id, "limit": check_limit(limit) + 1}
-        items = [application_from_row(r) for r in await self._fetch("list_applications", params)]
-        return page_of("app", items, limit, lambda a: (a.created_at, a.id))
-
-    async def add_api_token(self, token: ApiToken) -> ApiToken:
-        params = api_token_params(token)
-        await self._one(lambda c: self._exec(c, "insert_api_token", params))
-        return token
-
-    async def find_api_token(self, token_hash: bytes) -> ApiToken:
-        row = await self._fetchrow("find_api_token", {"token_hash": bytes(token_hash)})
-        if row is None:
-            raise NotFoundError("API token not found")
-        return api_token_from_row(row)
-
-    async def list_api_tokens(self) -> list[ApiToken]:
-        return [api_token_from_row(r) for r in await self._fetch("list_api_tokens", {})]
-
-    async def revoke_api_token(self, token_id: str, *, now: float) -> ApiToken:
-        row = await self._fetchrow("revoke_api_token", {"id": token_id, "now": now})
-        if row is None:
-            raise NotFoundError(f"API token {token_id!r} not found")
-        return api_token_from_row(row)
-
     async def put_event_type(self, event_type: EventType) -> EventType:
         async def tx(c: asyncpg.Connection) -> None:
             q = Q["get_application"]
@@ -556,92 +398,3 @@ class PostgresStore(Store):
 
         await self._tx(tx)
         return event_type
-
-    async def list_event_types(self, app_id: str) -> list[EventType]:
-        return [event_type_from_row(r) for r in await self._fetch("list_event_types", {"app_id": app_id})]
-
-    async def list_messages(
-        self,
-        app_id: str,
-        *,
-        event_type: str | None = None,
-        since: float | None = None,
-        until: float | None = None,
-        cursor: str | None = None,
-        limit: int = 50,
-        status: DeliveryStatus | None = None,
-    ) -> Page[Message]:
-        c_at, c_id = decode_position("msg", cursor)
-        params: dict[str, Any] = {
-            "app_id": app_id,
-            "status": None if status is None else DeliveryStatus(status).value,
-            "event_type": event_type,
-            "since": -math.inf if since is None else float(since),
-            "until": math.inf if until is None else float(until),
-            "c_at": c_at,
-            "c_id": c_id,
-            "limit": check_limit(limit) + 1,
-        }
-        rows = await self._fetch("list_messages" if event_type is None else "list_messages_of_type", params)
-        return page_of("msg", [message_from_row(r) for r in rows], limit, lambda m: (m.created_at, m.id))
-
-    async def list_endpoint_attempts(
-        self, endpoint_id: str, *, cursor: str | None = None, limit: int = 50
-    ) -> Page[Attempt]:
-        params = {
-            "endpoint_id": endpoint_id,
-            "before": decode_attempt_id(cursor),
-            "limit": check_limit(limit) + 1,
-        }
-        items = [attempt_from_row(r) for r in await self._fetch("list_endpoint_attempts", params)]
-        return page_of("att", items, limit, lambda a: (a.id or 0,))
-
-    async def list_message_attempts(
-        self, message_id: str, *, cursor: str | None = None, limit: int = 50
-    ) -> Page[Attempt]:
-        params = {
-            "message_id": message_id,
-            "before": decode_attempt_id(cursor),
-            "limit": check_limit(limit) + 1,
-        }
-        items = [attempt_from_row(r) for r in await self._fetch("list_message_attempts", params)]
-        return page_of("att", items, limit, lambda a: (a.id or 0,))
-
-    async def list_endpoint_deliveries(
-        self,
-        endpoint_id: str,
-        *,
-        status: DeliveryStatus | None = None,
-        cursor: str | None = None,
-        limit: int = 50,
-    ) -> Page[Delivery]:
-        c_at, c_id = decode_position("dlv", cursor)
-        params = {
-            "endpoint_id": endpoint_id,
-            "status": None if status is None else DeliveryStatus(status).value,
-            "c_at": c_at,
-            "c_id": c_id,
-            "limit": check_limit(limit) + 1,
-        }
-        items = [delivery_from_row(r) for r in await self._fetch("list_endpoint_deliveries", params)]
-        return page_of("dlv", items, limit, lambda d: (d.created_at, d.id))
-
-    async def put_source(self, source: InboundSourceRecord) -> InboundSourceRecord:
-        return source_from_row(await self._fetchrow("put_source", source_params(source)))
-
-    async def get_source(self, source_id: str) -> InboundSourceRecord:
-        row = await self._fetchrow("get_source", {"id": source_id})
-        if row is None:
-            raise NotFoundError(f"inbound source {source_id!r} not found")
-        return source_from_row(row)
-
-    async def list_sources(self) -> list[InboundSourceRecord]:
-        return [source_from_row(r) for r in await self._fetch("list_sources", {})]
-
-    async def delete_source(self, source_id: str) -> None:
-        if await self._one(lambda c: self._exec(c, "delete_source", {"id": source_id})) == 0:
-            raise NotFoundError(f"inbound source {source_id!r} not found")
-
-    async def count_due(self, *, now: float) -> int:
-        row = await self._fetchrow("count_due", {"now": now})
-        return int(row[0])

@@ -23,15 +23,22 @@ def _read(dialect: str, filename: str) -> str:
     return resources.files(__package__).joinpath(dialect, filename).read_text(encoding="utf-8")
 
 
-def load_queries(dialect: str) -> dict[str, str]:
-    """The ``-- name: x`` blocks of ``<dialect>/queries.sql``, by name."""
-    text = _read(dialect, "queries.sql")
-    parts = _NAME.split(text)
+def load_queries(dialect: str, filename: str = "queries.sql") -> dict[str, str]:
+    """The ``-- name: x`` blocks of ``<dialect>/<filename>`` (``queries.sql`` or ``inbound.sql``), by name.
+
+    For ``queries.sql`` they include ``common/queries.sql``, the queries every dialect runs as written; a
+    dialect cannot redefine one of them.
+    """
     queries: dict[str, str] = {}
-    for name, body in zip(parts[1::2], parts[2::2], strict=True):
-        if name in queries:
-            raise RuntimeError(f"query {name} is defined twice in {dialect}/queries.sql")
-        queries[name] = body.strip()
+    sources = (
+        [("common", filename), (dialect, filename)] if filename == "queries.sql" else [(dialect, filename)]
+    )
+    for folder, name_of_file in sources:
+        parts = _NAME.split(_read(folder, name_of_file))
+        for name, body in zip(parts[1::2], parts[2::2], strict=True):
+            if name in queries:
+                raise RuntimeError(f"query {name} is defined twice ({folder}/{filename})")
+            queries[name] = body.strip()
     return queries
 
 

@@ -112,3 +112,18 @@ CREATE TABLE inbound_sources (
     created_at DOUBLE PRECISION NOT NULL,
     updated_at DOUBLE PRECISION NOT NULL
 );
+
+-- inbound idempotency keys (done: false while a delivery is in progress) and rate-limit token buckets
+CREATE TABLE inbound_events (
+    key TEXT PRIMARY KEY,
+    done BOOLEAN NOT NULL,
+    expires_at DOUBLE PRECISION NOT NULL
+);
+CREATE INDEX inbound_events_expires_at ON inbound_events (expires_at);
+CREATE TABLE inbound_buckets (
+    key TEXT PRIMARY KEY,
+    tokens DOUBLE PRECISION NOT NULL,
+    updated_at DOUBLE PRECISION NOT NULL,
+    allowed BOOLEAN NOT NULL DEFAULT TRUE
+);
+CREATE INDEX inbound_buckets_updated_at ON inbound_buckets (updated_at);

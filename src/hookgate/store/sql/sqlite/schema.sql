@@ -112,3 +112,9 @@ CREATE TABLE inbound_sources (
     created_at REAL NOT NULL,
     updated_at REAL NOT NULL
 );
+
+-- inbound idempotency keys (done: 0 while a delivery is in progress) and rate-limit token buckets
+CREATE TABLE inbound_events (key TEXT PRIMARY KEY, done INTEGER NOT NULL, expires_at REAL NOT NULL);
+CREATE INDEX inbound_events_expires_at ON inbound_events (expires_at);
+CREATE TABLE inbound_buckets (key TEXT PRIMARY KEY, tokens REAL NOT NULL, updated_at REAL NOT NULL);
+CREATE INDEX inbound_buckets_updated_at ON inbound_buckets (updated_at);

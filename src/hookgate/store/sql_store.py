@@ -1,0 +1,270 @@
+"""The store logic the SQL backends share, written once over a small connector per database.
+
+`SqlStore` implements every `Store` method that is one named query and a conversion of its rows: the
+records' reads and listings, the single-statement writes. It reaches its database only through a `Connector`
+(``fetchrow``/``fetch``/``execute`` of a named query, and how that database spells a boolean), so the SQLite
+and PostgreSQL adapters (`hookgate.store.sqlite`, `hookgate.store.postgres`) keep only what really differs:
+opening and migrating, the transactions of several statements (SQLite's one writer thread against asyncpg's
+pool), the claim (``SKIP LOCKED`` against the write lock) and the wake-ups (``NOTIFY`` against polling
+``PRAGMA data_version``). Each connector is its adapter's one boundary where driver errors become
+`StoreError`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from hookgate.errors import ConflictError, NotFoundError
+from hookgate.models import (
+    ApiToken,
+    Application,
+    Attempt,
+    Delivery,
+    DeliveryStatus,
+    Endpoint,
+    EventType,
+    InboundSourceRecord,
+    Message,
+    SigningKey,
+)
+from hookgate.store._rows import (
+    api_token_from_row,
+    api_token_params,
+    application_from_row,
+    attempt_from_row,
+    check_limit,
+    decode_attempt_id,
+    decode_position,
+    delivery_from_row,
+    endpoint_from_row,
+    endpoint_params,
+    event_type_from_row,
+    message_from_row,
+    page_of,
+    signing_key_from_row,
+    signing_key_params,
+    source_from_row,
+    source_params,
+)
+from hookgate.store.base import Page, Store
+
+__all__ = ["Connector", "SqlStore"]
+
+
+class Connector(Protocol):
+    """One database as `SqlStore` sees it: named queries with ``:named`` parameters, each run on its own
+    (atomic as one statement); driver errors come out as `StoreError`."""
+
+    # how the database stores a boolean parameter (0/1 for SQLite, a real boolean for PostgreSQL)
+    flag: Callable[[bool], Any]
+
+    async def fetchrow(self, name: str, params: dict[str, Any]) -> Any:
+        """The first row of the query's result, or None."""
+
+    async def fetch(self, name: str, params: dict[str, Any]) -> list[Any]:
+        """Every row of the query's result."""
+
+    async def execute(self, name: str, params: dict[str, Any]) -> int:
+        """Run the query; return how many rows it changed."""
+
+
+class SqlStore(Store):
+    """The single-query `Store` methods over ``self._db``; subclasses add the rest."""
+
+    _db: Connector
+
+    # -- applications and endpoints -----------------------------------------------------------------
+
+    async def create_application(self, app: Application) -> Application:
+        await self._db.execute(
+            "insert_application", {"id": app.id, "name": app.name, "created_at": app.created_at}
+        )
+        return app
+
+    async def get_application(self, app_id: str) -> Application:
+        row = await self._db.fetchrow("get_application", {"id": app_id})
+        if row is None:
+            raise NotFoundError(f"application {app_id!r} not found")
+        return application_from_row(row)
+
+    async def rename_application(self, app_id: str, name: str) -> Application:
+        row = await self._db.fetchrow("rename_application", {"id": app_id, "name": name})
+        if row is None:
+            raise NotFoundError(f"application {app_id!r} not found")
+        return application_from_row(row)
+
+    async def get_endpoint(self, endpoint_id: str) -> Endpoint:
+        row = await self._db.fetchrow("get_endpoint", {"id": endpoint_id})
+        if row is None:
+            raise NotFoundError(f"endpoint {endpoint_id!r} not found")
+        return endpoint_from_row(row)
+
+    async def list_endpoints(self, app_id: str) -> list[Endpoint]:
+        return [endpoint_from_row(r) for r in await self._db.fetch("list_endpoints", {"app_id": app_id})]
+
+    async def update_endpoint(self, endpoint: Endpoint) -> Endpoint:
+        row = await self._db.fetchrow("update_endpoint", endpoint_params(endpoint, flag=self._db.flag))
+        if row is not None:
+            return endpoint_from_row(row)
+        # a second read, outside the update: it only chooses the error to raise
+        if await self._db.fetchrow("get_endpoint", {"id": endpoint.id}) is None:
+            raise NotFoundError(f"endpoint {endpoint.id!r} not found")
+        raise ConflictError(f"endpoint {endpoint.id!r} changed since it was read")
+
+    async def mark_endpoint_health(self, endpoint_id: str, ok: bool, now: float) -> float | None:
+        query = "endpoint_healthy" if ok else "endpoint_failing"
+        row = await self._db.fetchrow(query, {"id": endpoint_id, "now": now})
+        if row is None:
+            raise NotFoundError(f"endpoint {endpoint_id!r} not found")
+        value: float | None = row[0]
+        return value
+
+    # -- messages, deliveries, attempts -----------------------------------------------------------------
+
+    async def get_message(self, message_id: str) -> Message:
+        row = await self._db.fetchrow("get_message", {"id": message_id})
+        if row is None:
+            raise NotFoundError(f"message {message_id!r} not found")
+        return message_from_row(row)
+
+    async def list_deliveries(self, message_id: str) -> list[Delivery]:
+        rows = await self._db.fetch("list_deliveries", {"message_id": message_id})
+        return [delivery_from_row(r) for r in rows]
+
+    async def get_delivery(self, delivery_id: str) -> Delivery:
+        row = await self._db.fetchrow("get_delivery", {"id": delivery_id})
+        if row is None:
+            raise NotFoundError(f"delivery {delivery_id!r} not found")
+        return delivery_from_row(row)
+
+    async def list_attempts(self, delivery_id: str) -> list[Attempt]:
+        rows = await self._db.fetch("list_attempts", {"delivery_id": delivery_id})
+        return [attempt_from_row(r) for r in rows]
+
+    async def next_due_at(self) -> float | None:
+        row = await self._db.fetchrow("next_due_at", {})
+        value: float | None = row[0]
+        return value
+
+    async def count_due(self, *, now: float) -> int:
+        row = await self._db.fetchrow("count_due", {"now": now})
+        return int(row[0])
+
+    # -- signing key ring -------------------------------------------------------------------------------
+
+    async def add_signing_key(self, key: SigningKey) -> SigningKey:
+        await self._db.execute("insert_signing_key", signing_key_params(key))
+        return key
+
+    async def list_signing_keys(self) -> list[SigningKey]:
+        return [signing_key_from_row(r) for r in await self._db.fetch("list_signing_keys", {})]
+
+    # -- management API ---------------------------------------------------------------------------------
+
+    async def list_applications(self, *, cursor: str | None = None, limit: int = 50) -> Page[Application]:
+        c_at, c_id = decode_position("app", cursor)
+        params = {"c_at": c_at, "c_id": c_id, "limit": check_limit(limit) + 1}
+        items = [application_from_row(r) for r in await self._db.fetch("list_applications", params)]
+        return page_of("app", items, limit, lambda a: (a.created_at, a.id))
+
+    async def add_api_token(self, token: ApiToken) -> ApiToken:
+        await self._db.execute("insert_api_token", api_token_params(token))
+        return token
+
+    async def find_api_token(self, token_hash: bytes) -> ApiToken:
+        row = await self._db.fetchrow("find_api_token", {"token_hash": bytes(token_hash)})
+        if row is None:
+            raise NotFoundError("API token not found")
+        return api_token_from_row(row)
+
+    async def list_api_tokens(self) -> list[ApiToken]:
+        return [api_token_from_row(r) for r in await self._db.fetch("list_api_tokens", {})]
+
+    async def revoke_api_token(self, token_id: str, *, now: float) -> ApiToken:
+        row = await self._db.fetchrow("revoke_api_token", {"id": token_id, "now": now})
+        if row is None:
+            raise NotFoundError(f"API token {token_id!r} not found")
+        return api_token_from_row(row)
+
+    async def list_event_types(self, app_id: str) -> list[EventType]:
+        return [event_type_from_row(r) for r in await self._db.fetch("list_event_types", {"app_id": app_id})]
+
+    async def list_messages(
+        self,
+        app_id: str,
+        *,
+        event_type: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+        status: DeliveryStatus | None = None,
+    ) -> Page[Message]:
+        c_at, c_id = decode_position("msg", cursor)
+        params: dict[str, Any] = {
+            "app_id": app_id,
+            "status": None if status is None else DeliveryStatus(status).value,
+            "event_type": event_type,
+            "since": -math.inf if since is None else float(since),
+            "until": math.inf if until is None else float(until),
+            "c_at": c_at,
+            "c_id": c_id,
+            "limit": check_limit(limit) + 1,
+        }
+        query = "list_messages" if event_type is None else "list_messages_of_type"
+        rows = await self._db.fetch(query, params)
+        return page_of("msg", [message_from_row(r) for r in rows], limit, lambda m: (m.created_at, m.id))
+
+    async def list_endpoint_attempts(
+        self, endpoint_id: str, *, cursor: str | None = None, limit: int = 50
+    ) -> Page[Attempt]:
+        return await self._attempt_page("list_endpoint_attempts", {"endpoint_id": endpoint_id}, cursor, limit)
+
+    async def list_message_attempts(
+        self, message_id: str, *, cursor: str | None = None, limit: int = 50
+    ) -> Page[Attempt]:
+        return await self._attempt_page("list_message_attempts", {"message_id": message_id}, cursor, limit)
+
+    async def _attempt_page(
+        self, query: str, params: dict[str, Any], cursor: str | None, limit: int
+    ) -> Page[Attempt]:
+        params = {**params, "before": decode_attempt_id(cursor), "limit": check_limit(limit) + 1}
+        items = [attempt_from_row(r) for r in await self._db.fetch(query, params)]
+        return page_of("att", items, limit, lambda a: (a.id or 0,))
+
+    async def list_endpoint_deliveries(
+        self,
+        endpoint_id: str,
+        *,
+        status: DeliveryStatus | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> Page[Delivery]:
+        c_at, c_id = decode_position("dlv", cursor)
+        params = {
+            "endpoint_id": endpoint_id,
+            "status": None if status is None else DeliveryStatus(status).value,
+            "c_at": c_at,
+            "c_id": c_id,
+            "limit": check_limit(limit) + 1,
+        }
+        items = [delivery_from_row(r) for r in await self._db.fetch("list_endpoint_deliveries", params)]
+        return page_of("dlv", items, limit, lambda d: (d.created_at, d.id))
+
+    async def put_source(self, source: InboundSourceRecord) -> InboundSourceRecord:
+        return source_from_row(await self._db.fetchrow("put_source", source_params(source)))
+
+    async def get_source(self, source_id: str) -> InboundSourceRecord:
+        row = await self._db.fetchrow("get_source", {"id": source_id})
+        if row is None:
+            raise NotFoundError(f"inbound source {source_id!r} not found")
+        return source_from_row(row)
+
+    async def list_sources(self) -> list[InboundSourceRecord]:
+        return [source_from_row(r) for r in await self._db.fetch("list_sources", {})]
+
+    async def delete_source(self, source_id: str) -> None:
+        if await self._db.execute("delete_source", {"id": source_id}) == 0:
+            raise NotFoundError(f"inbound source {source_id!r} not found")
