@@ -16,8 +16,9 @@
     │   ├── ConflictError           a version-checked write lost to a concurrent change of the record
     │   ├── DuplicateError          a record with the same unique id or name already exists
     │   └── InvalidQueryError       a listing's cursor or limit is not one the store accepts (caller input)
-    └── DeliveryError               an outbound request could not be made (transport, TLS, SSRF refusal)
-        └── SSRFError               the target address is not allowed
+    ├── DeliveryError               an outbound request could not be made; ``error_class`` for the log
+    │   └── SSRFError               the target address is not allowed
+    └── JwksUnavailableError        a sender's JWKS cannot be fetched or used (inbound answers 503)
 
 Third-party exceptions (binascii, json, cryptography, joserfc, sqlite3, asyncpg, aiohttp, redis) are
 translated
@@ -34,6 +35,7 @@ __all__ = [
     "DuplicateError",
     "HookgateError",
     "InvalidQueryError",
+    "JwksUnavailableError",
     "KeyFormatError",
     "MalformedError",
     "NotFoundError",
@@ -138,8 +140,25 @@ class InvalidQueryError(StoreError):
 
 
 class DeliveryError(HookgateError):
-    """An outbound request could not be made at all (as opposed to a non-2xx answer)."""
+    """An outbound request could not be made at all (as opposed to a non-2xx answer).
+
+    ``error_class`` is what the attempt log records: ``connect``, ``tls``, ``timeout``, ``protocol``,
+    ``bad_url``, ``insecure_url``, ``tls_config`` or ``ssrf``.
+    """
+
+    default_error_class = "delivery"
+
+    def __init__(self, message: str, *, error_class: str | None = None) -> None:
+        super().__init__(message)
+        self.error_class = error_class or self.default_error_class
 
 
 class SSRFError(DeliveryError):
     """The target resolves to an address that outbound delivery must not reach."""
+
+    default_error_class = "ssrf"
+
+
+class JwksUnavailableError(HookgateError):
+    """A sender's JWKS could not be fetched or is not a usable key set: not the request's fault (the
+    receiver answers 503 so the sender retries), and not a configuration error either."""

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from hookgate.errors import ConfigError, DeliveryError, KeyFormatError
+from hookgate.errors import DeliveryError, JwksUnavailableError, KeyFormatError
 from hookgate.outbound.security import tls_context
 from hookgate.outbound.transport import Transport
 from hookgate.policy.ssrf import AddressPolicy
@@ -73,7 +73,7 @@ class JwksFetcher:
                 return self._verifier  # someone else refreshed while we waited
             try:
                 self._verifier = await self._fetch()
-            except ConfigError:
+            except JwksUnavailableError:
                 if self._verifier is None:
                     raise
                 # keep verifying with the last good keys; the failure is retried after min_refetch_s
@@ -93,14 +93,16 @@ class JwksFetcher:
                 ssl_context=self._ssl_context,
             )
         except DeliveryError as exc:
-            raise ConfigError(f"JWKS {self._origin()} unreachable: {exc}") from None
+            raise JwksUnavailableError(f"JWKS {self._origin()} unreachable: {exc}") from None
         if response.status != 200:
-            raise ConfigError(f"JWKS {self._origin()} answered HTTP {response.status}")
+            raise JwksUnavailableError(f"JWKS {self._origin()} answered HTTP {response.status}")
         try:
             document = json.loads(response.body)
             return JwsVerifier(jwks=[document], claims=self._claims)
         except (ValueError, KeyFormatError) as exc:
-            raise ConfigError(f"JWKS {self._origin()} is not a usable JWKS document: {exc}") from None
+            raise JwksUnavailableError(
+                f"JWKS {self._origin()} is not a usable JWKS document: {exc}"
+            ) from None
 
     def _origin(self) -> str:
         return self.url.split("?", 1)[0]

@@ -23,10 +23,9 @@ import structlog
 
 from hookgate.errors import (
     ConfigError,
-    MalformedError,
+    JwksUnavailableError,
     SignatureError,
     StoreError,
-    TimestampError,
     VerificationError,
 )
 from hookgate.inbound.jwks import JwksFetcher
@@ -184,15 +183,12 @@ class Pipeline:
             )
         try:
             verified = await self._verify(static, body, headers, now)
-        except ConfigError:
+        except JwksUnavailableError:
             # the sender's JWKS cannot be fetched: not their fault, not an ack; they retry later
             return self._reject(Rejection(503, "jwks_unavailable"), client, None, started)
-        except TimestampError as exc:
-            return self._reject(Rejection(401, exc.reason), client, None, started)
-        except MalformedError as exc:
-            # malformed signatures get the same answer as wrong ones: a prober learns nothing
-            return self._reject(Rejection(401, exc.reason), client, None, started)
         except VerificationError as exc:
+            # one answer for every failed check, whatever the error's ``status_hint`` (400 for a malformed
+            # header, say): a prober learns nothing; the audit line keeps the precise reason
             return self._reject(Rejection(401, exc.reason), client, None, started)
         event_id = self._event_id(verified, headers)
         if src.event_id is not None and event_id is None:

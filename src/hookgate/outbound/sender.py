@@ -92,8 +92,7 @@ class Sender:
                 headers = {**request.headers, **bearer_headers(token, request.oauth, b"").headers}
                 response = await self._post(request, headers)
         except DeliveryError as exc:
-            error_class = getattr(exc, "error_class", None) or "delivery"
-            return Sent(None, error_class, str(exc), (self._clock() - started) * 1000.0)
+            return Sent(None, exc.error_class, str(exc), (self._clock() - started) * 1000.0)
         except OAuth2Error as exc:
             # the token endpoint's refusal or failure is the attempt's error: recorded, then retried
             return Sent(None, "oauth2", str(exc), (self._clock() - started) * 1000.0)

@@ -59,19 +59,15 @@ _refusals: contextvars.ContextVar[list[SSRFError] | None] = contextvars.ContextV
 
 
 def delivery_error(message: str, error_class: str) -> DeliveryError:
-    """Build a `DeliveryError` (an `SSRFError` for ``"ssrf"``) with ``error_class`` set on the instance."""
-    err: DeliveryError = SSRFError(message) if error_class == "ssrf" else DeliveryError(message)
-    # errors.py does not declare the attribute (it is owned elsewhere); it is set per instance instead.
-    setattr(err, "error_class", error_class)  # noqa: B010
-    return err
+    """A `DeliveryError` of ``error_class`` (an `SSRFError` for ``"ssrf"``)."""
+    if error_class == "ssrf":
+        return SSRFError(message)
+    return DeliveryError(message, error_class=error_class)
 
 
 def error_class_of(exc: BaseException) -> str:
-    """The ``error_class`` of a delivery error, ``"ssrf"`` for a bare `SSRFError`, else ``"unknown"``."""
-    value = getattr(exc, "error_class", None)
-    if isinstance(value, str):
-        return value
-    return "ssrf" if isinstance(exc, SSRFError) else "unknown"
+    """The ``error_class`` of a delivery error, else ``"unknown"``."""
+    return exc.error_class if isinstance(exc, DeliveryError) else "unknown"
 
 
 @dataclass(frozen=True, slots=True)
