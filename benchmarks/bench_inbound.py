@@ -151,8 +151,8 @@ async def _serve(scenario: str, port: int, data_dir: Path) -> None:
     else:
         from hookgate.client import Hookgate
         from hookgate.config import Settings
-        from hookgate.inbound.gateway import Gateway
-        from hookgate.inbound.gateway_config import GatewayConfig
+        from hookgate.gateway.app import Gateway
+        from hookgate.gateway.config import GatewayConfig
 
         gw_config = GatewayConfig.from_mapping(
             {

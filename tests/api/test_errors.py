@@ -34,8 +34,8 @@ from hookgate.errors import (
     ReplayError,
     StoreError,
 )
-from hookgate.inbound.gateway_server import SignalFreeServer
 from hookgate.models import Application
+from hookgate.runtime import SignalFreeServer
 from hookgate.store.memory import MemoryStore
 from hookgate.store.sqlite import SQLiteStore
 from tests.api.conftest import BASE, Api

@@ -9,7 +9,7 @@ import pytest
 import trustme
 
 from hookgate.api.inbound import InboundRouter
-from hookgate.inbound.gateway import GATEWAY_APP_ID
+from hookgate.gateway.app import GATEWAY_APP_ID
 from hookgate.outbound.vault import open_secrets
 from tests.api.conftest import Api
 from tests.inbound._peers import GH_BODY, GH_SECRET, github_headers

@@ -23,9 +23,9 @@ from starlette.routing import Route
 from hookgate.client import Hookgate
 from hookgate.crypto import SecretBox, generate_master_key, parse_master_keys
 from hookgate.errors import StoreError
+from hookgate.gateway.app import Gateway
+from hookgate.gateway.config import GatewayConfig
 from hookgate.inbound.asgi import HookgateMiddleware
-from hookgate.inbound.gateway import Gateway
-from hookgate.inbound.gateway_config import GatewayConfig
 from hookgate.inbound.source import Source
 from hookgate.inbound.stores import ClaimState, MemoryRateLimiter, RateDecision
 from hookgate.keys import generate_hmac_secret

@@ -18,8 +18,8 @@ import pytest
 import uvicorn
 
 from hookgate.errors import ConfigError
-from hookgate.inbound.gateway_server import SignalFreeServer
 from hookgate.inbound.http_protocol import json_http_protocol
+from hookgate.runtime import SignalFreeServer
 
 BODY = b'{"error":"bad_request"}'
 IMPLEMENTATIONS = [

@@ -16,9 +16,9 @@ import structlog
 
 from hookgate.client import Hookgate
 from hookgate.errors import HookgateError
+from hookgate.gateway.app import Gateway
+from hookgate.gateway.config import GatewayConfig
 from hookgate.inbound.asgi import ASGIApp, Receive, Scope, Send, respond
-from hookgate.inbound.gateway import Gateway
-from hookgate.inbound.gateway_config import GatewayConfig
 from hookgate.inbound.pipeline import Rejection, unrouted
 from hookgate.inbound.stores import MemoryRateLimiter, RateLimiter
 

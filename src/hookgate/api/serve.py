@@ -26,8 +26,8 @@ from hookgate.api.metrics import Metrics
 from hookgate.client import Hookgate
 from hookgate.config import Settings
 from hookgate.errors import ConfigError
-from hookgate.inbound.gateway_server import SignalFreeServer
 from hookgate.inbound.http_protocol import json_http_protocol
+from hookgate.runtime import SignalFreeServer
 from hookgate.store.base import AttemptResult
 from hookgate.tracing import configure_tracing
 

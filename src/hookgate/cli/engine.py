@@ -226,8 +226,8 @@ def master_key_rotate(config_file: Path | None, database_url: str | None, data_d
 )
 def gateway(gateway_file: Path, data_dir: Path | None, log_format: str, log_level: str) -> None:
     """Receive webhooks from many providers, store them durably, forward them re-signed (until SIGTERM)."""
-    from hookgate.inbound.gateway_config import GatewayConfig
-    from hookgate.inbound.gateway_server import run_gateway
+    from hookgate.gateway.config import GatewayConfig
+    from hookgate.gateway.server import run_gateway
 
     settings = _load(None, data_dir=data_dir)
     try:

@@ -13,8 +13,8 @@ idempotency key, so a provider's retry of an acknowledged event is acknowledged 
 inside a JSON envelope ``{"content_type": ..., "body_base64": ...}``.
 
 This module is the gateway's ASGI app and its forwarding setup; its configuration is
-`hookgate.inbound.gateway_config` and its process (listeners, TLS termination, worker, signals)
-`hookgate.inbound.gateway_server`.
+`hookgate.gateway.config` and its process (listeners, TLS termination, worker, signals)
+`hookgate.gateway.server`.
 """
 
 from __future__ import annotations
@@ -32,9 +32,9 @@ import structlog
 from hookgate.client import Hookgate
 from hookgate.crypto import SecretBox
 from hookgate.errors import ConfigError, HookgateError, StoreError
+from hookgate.gateway.config import GatewayConfig, forward_event_type
 from hookgate.inbound.asgi import Message as ASGIMessage
 from hookgate.inbound.asgi import Receive, Scope, Send, check, headers_of, respond
-from hookgate.inbound.gateway_config import GatewayConfig, forward_event_type
 from hookgate.inbound.pipeline import Accepted, Pipeline, Rejection, unrouted
 from hookgate.inbound.source import Source
 from hookgate.inbound.stores import ClaimState, MemoryRateLimiter, RateLimiter

@@ -46,10 +46,10 @@ from hookgate.client import Hookgate
 from hookgate.config import Settings
 from hookgate.crypto import SecretBox, generate_master_key, parse_master_keys
 from hookgate.errors import ConfigError, HookgateError, StoreError
+from hookgate.gateway.app import GATEWAY_APP_ID, Gateway
+from hookgate.gateway.config import GatewayConfig
+from hookgate.gateway.server import _HttpListener, _server, run_gateway
 from hookgate.inbound import pipeline as pipeline_module
-from hookgate.inbound.gateway import GATEWAY_APP_ID, Gateway
-from hookgate.inbound.gateway_config import GatewayConfig
-from hookgate.inbound.gateway_server import _HttpListener, _server, run_gateway
 from hookgate.keys import generate_hmac_secret
 from hookgate.models import DeliveryStatus, Message
 from hookgate.outbound.vault import open_secrets

@@ -24,12 +24,12 @@ from jwcrypto import jws as jc_jws
 from hookgate.client import Hookgate
 from hookgate.crypto import SecretBox, generate_master_key, parse_master_keys
 from hookgate.errors import ConfigError
-from hookgate.inbound.gateway import Gateway
-from hookgate.inbound.gateway_config import GatewayConfig
+from hookgate.gateway.app import Gateway
+from hookgate.gateway.config import GatewayConfig
 from hookgate.keys import generate_hmac_secret, generate_key, load_key, public_pem
 from hookgate.schemes.jwt_bearer import body_hash
 from tests.inbound._peers import GH_SECRET
-from tests.inbound.test_gateway import RecordingStore, event_body
+from tests.gateway.test_gateway import RecordingStore, event_body
 
 FORWARD = generate_hmac_secret()
 INBOUND = generate_hmac_secret()

@@ -1,6 +1,5 @@
 """The gateway process: its uvicorn listeners (TLS, mutual TLS, the plain-HTTP reject/redirect side), the
-delivery worker that forwards, and an orderly stop on SIGTERM/SIGINT. ``SignalFreeServer`` is shared with
-``hookgate serve``.
+delivery worker that forwards, and an orderly stop on SIGTERM/SIGINT.
 
 TLS is terminated here when ``tls_cert``/``tls_key`` are set (TLS 1.2 minimum, 1.3 selectable); with
 ``client_ca`` every client must present a certificate from those CAs (mutual TLS), checked in the handshake.
@@ -10,11 +9,9 @@ An optional plain-HTTP listener either rejects (403) or redirects (308) to the H
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import signal
-import socket
 import ssl
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import structlog
@@ -23,16 +20,17 @@ import uvicorn
 from hookgate.client import Hookgate
 from hookgate.config import Settings
 from hookgate.errors import ConfigError
+from hookgate.gateway.app import Gateway, _lifespan
+from hookgate.gateway.config import GatewayConfig
 from hookgate.inbound.asgi import Receive, Scope, Send, headers_of, respond
-from hookgate.inbound.gateway import Gateway, _lifespan
-from hookgate.inbound.gateway_config import GatewayConfig
 from hookgate.inbound.http_protocol import json_http_protocol
 from hookgate.inbound.pipeline import Pipeline, Rejection, unrouted
 from hookgate.outbound.tls import TLS_VERSIONS
 from hookgate.policy.ssrf import AddressPolicy
+from hookgate.runtime import SignalFreeServer
 from hookgate.tracing import configure_tracing
 
-__all__ = ["SignalFreeServer", "run_gateway"]
+__all__ = ["run_gateway"]
 
 log = structlog.get_logger("hookgate.gateway")
 
@@ -89,27 +87,6 @@ def _host_without_port(value: str) -> str:
         return value[: end + 1] if end > 0 else ""
     host, sep, port = value.rpartition(":")
     return host if sep and port.isdigit() else value
-
-
-class SignalFreeServer(uvicorn.Server):
-    """A uvicorn server that leaves SIGTERM/SIGINT to its owner (the gateway, ``hookgate serve``).
-
-    uvicorn would re-raise the signal after its own shutdown, ending the process before the delivery
-    workers have finished or released their in-flight deliveries.
-    """
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        yield
-
-    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
-        try:
-            await super().serve(sockets)
-        except SystemExit:
-            # uvicorn answers a listener that cannot start (port in use) with sys.exit(); raised in a task,
-            # that would leave the event loop and end the process before our error and orderly shutdown.
-            # The owner sees the task end before `started` and reports it.
-            return
 
 
 def _server(app: Any, host: str, port: int, config: GatewayConfig | None) -> SignalFreeServer:
