@@ -28,8 +28,8 @@ from hookgate.gateway.app import Gateway
 from hookgate.gateway.config import GatewayConfig
 from hookgate.keys import generate_hmac_secret, generate_key, load_key, public_pem
 from hookgate.schemes.jwt_bearer import body_hash
-from tests.inbound._peers import GH_SECRET
 from tests.gateway.test_gateway import RecordingStore, event_body
+from tests.inbound._peers import GH_SECRET
 
 FORWARD = generate_hmac_secret()
 INBOUND = generate_hmac_secret()

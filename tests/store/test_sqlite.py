@@ -125,3 +125,13 @@ async def test_a_commit_since_the_last_claim_wakes_the_waiter_at_once(tmp_path: 
     finally:
         await worker.close()
         await publisher.close()
+
+
+async def test_stores_opening_one_new_file_at_once_all_open(tmp_path: Path) -> None:
+    # switching a new file to WAL takes a lock SQLite's busy handler does not wait for: before the retry in
+    # prepare_connection about one round in ten failed with "database is locked"
+    for round_ in range(30):
+        path = tmp_path / f"race-{round_}.db"
+        stores = await asyncio.gather(*(SQLiteStore.open(path) for _ in range(4)))
+        for store in stores:
+            await store.close()

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from hookgate.inbound.stores import ClaimState, RateDecision, bucket_after, decision
-from hookgate.store._sqlite import SQLiteConnector
+from hookgate.store._sqlite import SQLiteConnector, prepare_connection
 from hookgate.store.sql import load_queries
 from hookgate.store.sqlite import migrate_sqlite
 
@@ -48,9 +48,7 @@ class _Connection:
     @classmethod
     async def open(cls, path: str | Path) -> _Connection:
         def setup(conn: sqlite3.Connection) -> None:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA busy_timeout=5000")
+            prepare_connection(conn)
             migrate_sqlite(conn)
 
         db = await SQLiteConnector.open(

@@ -34,6 +34,7 @@ async def apply_migrations(url: str) -> list[int]:
         import sqlite3
 
         from hookgate.errors import StoreError
+        from hookgate.store._sqlite import prepare_connection
         from hookgate.store.sqlite import migrate_sqlite
 
         path = _sqlite_path(url)
@@ -41,8 +42,7 @@ async def apply_migrations(url: str) -> list[int]:
         def run() -> list[int]:
             conn = sqlite3.connect(path, isolation_level=None)
             try:
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA busy_timeout=5000")
+                prepare_connection(conn)
                 return migrate_sqlite(conn)
             finally:
                 conn.close()

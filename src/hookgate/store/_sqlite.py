@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any, TypeVar
 
 from hookgate.errors import DuplicateError, StoreError
 
-__all__ = ["SQLiteConnector", "data_version"]
+__all__ = ["SQLiteConnector", "data_version", "prepare_connection"]
 
 T = TypeVar("T")
 
@@ -24,6 +25,33 @@ def data_version(conn: sqlite3.Connection) -> int:
 
 # the constraint failures that mean "a record with this key exists" (a NOT NULL or CHECK failure is a bug)
 _UNIQUE_VIOLATIONS = frozenset({"SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"})
+
+
+_BUSY_TIMEOUT_MS = 5000
+
+
+def prepare_connection(conn: sqlite3.Connection) -> None:
+    """Wait up to the busy timeout for locks, and put the file in WAL mode (synchronous=NORMAL).
+
+    Switching a new file to WAL takes a lock for which SQLite does not call the busy handler, so several
+    processes or stores opening the same new file at once see "database is locked" there: retried here for
+    as long as the busy timeout would have waited.
+    """
+    conn.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+    deadline = time.monotonic() + _BUSY_TIMEOUT_MS / 1000
+    pause = 0.005
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.1)
+    # NORMAL is durable across application crashes in WAL mode; only an OS crash can lose the last
+    # commits, the trade the embedded default makes for 3x the write rate (see DESIGN.md)
+    conn.execute("PRAGMA synchronous=NORMAL")
 
 
 class SQLiteConnector:

@@ -38,7 +38,7 @@ from hookgate.store._rows import endpoint_from_row as _endpoint
 from hookgate.store._rows import endpoint_params as _endpoint_params
 from hookgate.store._rows import message_from_row as _message
 from hookgate.store._rows import signing_key_from_row as _signing_key
-from hookgate.store._sqlite import SQLiteConnector, data_version
+from hookgate.store._sqlite import SQLiteConnector, data_version, prepare_connection
 from hookgate.store.base import IDEMPOTENCY_WINDOW, AttemptResult, Claim, PublishResult, fan_out
 from hookgate.store.sql import load_queries, migrations
 from hookgate.store.sql_store import SqlStore
@@ -114,12 +114,8 @@ class SQLiteStore(SqlStore):
     async def open(cls, path: str | Path, *, migrate: bool = True) -> SQLiteStore:
         def setup(conn: sqlite3.Connection) -> None:
             conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode=WAL")
-            # NORMAL is durable across application crashes in WAL mode; only an OS crash can lose the last
-            # commits, the trade the embedded default makes for 3x the write rate (see DESIGN.md)
-            conn.execute("PRAGMA synchronous=NORMAL")
+            prepare_connection(conn)
             conn.execute("PRAGMA foreign_keys=ON")
-            conn.execute("PRAGMA busy_timeout=5000")
             if migrate:
                 migrate_sqlite(conn)
 
