@@ -1,7 +1,7 @@
 """Who calls the management API: the bearer token of a request, as a `Principal` (admin or one application).
 
 Tokens themselves (issuing, hashing) are `hookgate.tokens`, stored and looked up through the `Hookgate`
-services; `ADMIN`, `issue_token` and `token_hash` are re-exported here for existing callers.
+services.
 """
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from hookgate.api.errors import Forbidden, Unauthorized
 from hookgate.errors import NotFoundError
-from hookgate.tokens import ADMIN, PREFIX, issue_token, token_hash
+from hookgate.tokens import ADMIN, PREFIX
 
 if TYPE_CHECKING:
     from hookgate.client import Hookgate
 
-__all__ = ["ADMIN", "Auth", "Principal", "authenticate", "issue_token", "principal", "token_hash"]
+__all__ = ["Auth", "Principal", "authenticate", "principal"]
 
 
 @dataclass(frozen=True, slots=True)

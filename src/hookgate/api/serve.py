@@ -19,7 +19,6 @@ import structlog
 import uvicorn
 
 from hookgate.api.app import create_app
-from hookgate.api.auth import ADMIN
 from hookgate.api.errors import error_body
 from hookgate.api.inbound import InboundRouter
 from hookgate.api.metrics import Metrics
@@ -29,6 +28,7 @@ from hookgate.errors import ConfigError
 from hookgate.inbound.http_protocol import json_http_protocol
 from hookgate.runtime import SignalFreeServer
 from hookgate.store.base import AttemptResult
+from hookgate.tokens import ADMIN
 from hookgate.tracing import configure_tracing
 
 __all__ = ["Running", "bootstrap", "run_server", "serving", "stop_on_signals"]

@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from hookgate.api.auth import ADMIN, issue_token
 from hookgate.api.metrics import Metrics
 from hookgate.api.serve import bootstrap, serving, stop_on_signals
 from hookgate.client import Hookgate
@@ -27,6 +26,7 @@ from hookgate.demo.receivers import TokenIssuer, receiving
 from hookgate.demo.scenarios import EVENTS, Row, Setup, build_rows
 from hookgate.models import DeliveryStatus
 from hookgate.store.base import AttemptResult
+from hookgate.tokens import ADMIN
 
 __all__ = ["ONCE_TIMEOUT_S", "run_demo"]
 
@@ -77,7 +77,7 @@ class _Tour:
         stack.push_async_callback(hg.close)
         token = await bootstrap(hg)
         if token is None:  # a reused data directory: its first token was shown before; issue one for the demo
-            _, token = await issue_token(hg.store, "hookgate demo", ADMIN)
+            _, token = await hg.create_api_token("hookgate demo", ADMIN)
         await hg.keyring.generate("ec", activate=True)
 
         issuer = TokenIssuer("hookgate-demo", secrets.token_urlsafe(24))

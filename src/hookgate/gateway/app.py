@@ -31,14 +31,14 @@ import structlog
 
 from hookgate.client import Hookgate
 from hookgate.crypto import SecretBox
-from hookgate.errors import ConfigError, HookgateError, StoreError
+from hookgate.errors import ConfigError, HookgateError, NotFoundError, StoreError
 from hookgate.gateway.config import GatewayConfig, forward_event_type
 from hookgate.inbound.asgi import Message as ASGIMessage
 from hookgate.inbound.asgi import Receive, Scope, Send, check, headers_of, respond
 from hookgate.inbound.pipeline import Accepted, Pipeline, Rejection, unrouted
 from hookgate.inbound.source import Source
 from hookgate.inbound.stores import ClaimState, MemoryRateLimiter, RateLimiter
-from hookgate.models import Application, Endpoint, Message, new_id
+from hookgate.models import Endpoint, Message
 from hookgate.outbound.security import parse_security
 from hookgate.outbound.vault import EndpointSecrets, SecretEntry, seal_secrets
 from hookgate.schemes.registry import body_is_token
@@ -129,43 +129,38 @@ class Gateway:
 
     async def setup(self) -> None:
         """Make sure the gateway application and one forwarding endpoint per source exist and are current."""
-        store = self.hg.store
+        hg = self.hg
         try:
-            await store.get_application(GATEWAY_APP_ID)
-        except HookgateError:
-            await store.create_application(Application(GATEWAY_APP_ID, "hookgate gateway", self._clock()))
-        existing = {e.event_types: e for e in await store.list_endpoints(GATEWAY_APP_ID)}
-        box = self.hg.box
+            await hg.get_application(GATEWAY_APP_ID)
+        except NotFoundError:
+            await hg.create_application("hookgate gateway", app_id=GATEWAY_APP_ID)
+        existing = {e.event_types: e for e in await hg.list_endpoints(GATEWAY_APP_ID)}
+        box = hg.box
         if box is None:
             raise ConfigError("gateway: no master key configured to seal the forwarding secret")
         for source in self.config.sources:
             event_type = forward_event_type(source)
             secret = source.forward_secret or self.config.forward_secret
             url = source.forward_to or ""  # checked by GatewayConfig (_check_source)
-            now = self._clock()
-            tls_settings, sealed = _forward_security(source, secret, now)
             endpoint = existing.get((event_type,))
             if endpoint is None:
-                endpoint_id = new_id("ep")
-                endpoint = Endpoint(
-                    id=endpoint_id,
-                    app_id=GATEWAY_APP_ID,
-                    url=url,
-                    created_at=now,
-                    updated_at=now,
-                    event_types=(event_type,),
+                # the service validates and seals it like any endpoint (secret, forward_tls as its tls)
+                await hg.create_endpoint(
+                    GATEWAY_APP_ID,
+                    url,
+                    event_types=[event_type],
+                    secret=secret,
+                    tls=source.forward_tls,
                     allow_insecure=self.config.allow_insecure_forward,
-                    secrets_sealed=seal_secrets(box, endpoint_id, sealed),
-                    settings=tls_settings,
                 )
-                await store.create_endpoint(endpoint)
-            else:
-                # version-checked: a worker's concurrent change (a disable after a 410) is not overwritten
-                endpoint = await self.hg.edit_endpoint(
-                    endpoint.id, self._forwarding(box, url, sealed, tls_settings, now)
-                )
-                if not endpoint.enabled:
-                    await store.set_endpoint_enabled(endpoint.id, True, reason=None, now=now)
+                continue
+            tls_settings, sealed = _forward_security(source, secret, self._clock())
+            # version-checked: a worker's concurrent change (a disable after a 410) is not overwritten
+            endpoint = await hg.edit_endpoint(
+                endpoint.id, self._forwarding(box, url, sealed, tls_settings, self._clock())
+            )
+            if not endpoint.enabled:
+                await hg.enable_endpoint(endpoint.id)
 
     def _forwarding(
         self,

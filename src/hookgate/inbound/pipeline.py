@@ -45,7 +45,6 @@ from hookgate.schemes._base import Verified, Verifier, get_header
 __all__ = ["Accepted", "Admission", "Pipeline", "Rejection", "unrouted"]
 
 audit = structlog.get_logger("hookgate.inbound")
-log = structlog.get_logger("hookgate.inbound")
 
 _GENERIC = {
     400: "bad_request",
@@ -302,7 +301,7 @@ class Pipeline:
                 else:
                     await self._idempotency.release(accepted.idempotency_key)
             except StoreError as exc:
-                log.error(
+                audit.error(
                     "inbound.store_unavailable",
                     source=self.source.name,
                     store="idempotency_store",
@@ -326,7 +325,7 @@ class Pipeline:
     def _unavailable(
         self, store: str, exc: StoreError, client: str | None, event_id: str | None, started: float
     ) -> Rejection:
-        log.error("inbound.store_unavailable", source=self.source.name, store=store, error=str(exc))
+        audit.error("inbound.store_unavailable", source=self.source.name, store=store, error=str(exc))
         return self._reject(Rejection(503, f"{store}_unavailable"), client, event_id, started)
 
     def _reject(
