@@ -14,7 +14,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,6 +28,7 @@ from aiohttp import web
 
 from hookgate.crypto import generate_master_key
 from tests.store.conftest import postgres_dsn
+from tests.support import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -42,12 +42,6 @@ READY_LINE = re.compile(r"^hookgate API on http://127\.0\.0\.1:(\d+)/api/v1")
 async def pg_dsn() -> AsyncIterator[str]:
     async for value in postgres_dsn():
         yield value
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def base_env(dsn: str, master_key: str) -> dict[str, str]:

@@ -28,7 +28,8 @@ import pytest
 from aiohttp import web
 
 from hookgate.crypto import generate_master_key
-from tests.test_multiprocess import READY_LINE, TOKEN_LINE, Proc, base_env, free_port, until
+from tests.support import free_port
+from tests.test_multiprocess import READY_LINE, TOKEN_LINE, Proc, base_env, until
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 

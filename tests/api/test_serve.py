@@ -22,12 +22,7 @@ from hookgate.errors import ConfigError
 from hookgate.models import DeliveryStatus
 from hookgate.store.base import AttemptResult
 from hookgate.store.memory import MemoryStore
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.support import free_port
 
 
 def engine(port: int) -> Hookgate:

@@ -9,8 +9,9 @@ import pytest
 from click.testing import CliRunner, Result
 
 from hookgate.cli import main
-from tests.cli.conftest import Server, free_port, ok_json
+from tests.cli.conftest import Server, ok_json
 from tests.cli.test_sources import SOURCE_TOML
+from tests.support import free_port
 
 pytestmark = pytest.mark.slow
 

@@ -15,7 +15,7 @@ from click.testing import Result
 
 from hookgate.keys import generate_key
 from hookgate.schemes import registry
-from tests.cli.conftest import free_port
+from tests.support import free_port
 
 pytestmark = pytest.mark.slow
 

@@ -14,8 +14,9 @@ import httpx
 import pytest
 
 from hookgate.crypto import generate_master_key
-from tests.cli.conftest import READY_LINE, TOKEN_LINE, child_env, free_port
+from tests.cli.conftest import READY_LINE, TOKEN_LINE, child_env
 from tests.store.conftest import postgres_dsn
+from tests.support import free_port
 
 pytestmark = pytest.mark.slow
 

@@ -14,12 +14,7 @@ import pytest
 from hookgate.demo import run_demo
 from hookgate.errors import ConfigError
 from tests.demo._rows import ROW_TITLES
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.support import free_port
 
 
 @pytest.mark.slow

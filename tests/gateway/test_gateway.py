@@ -56,6 +56,7 @@ from hookgate.outbound.vault import open_secrets
 from hookgate.policy.ssrf import AddressPolicy
 from hookgate.store.base import PublishResult
 from hookgate.store.memory import MemoryStore
+from tests.support import free_port
 
 INBOUND = generate_hmac_secret()  # what the provider signs with
 FORWARD = generate_hmac_secret()  # what the gateway re-signs with
@@ -848,12 +849,6 @@ def to_toml(document: Mapping[str, Any]) -> str:
             lines.append(f"[{name}]")
             lines.extend(f"{k} = {json.dumps(v)}" for k, v in table.items())
     return "\n".join(lines) + "\n"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
