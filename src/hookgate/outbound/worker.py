@@ -100,6 +100,7 @@ class Worker:
         self._last_want = 0
         self._slot_free = asyncio.Event()
         self._stopping = asyncio.Event()
+        self._hurry = asyncio.Event()
         self.stats = WorkerStats()
         self._results = ResultBuffer(
             store, lease_s=lease_s, clock=clock, backoff=self._backoff, observers=observers
@@ -122,9 +123,19 @@ class Worker:
         """Ask `run` to stop claiming and shut down gracefully (safe to call from a signal handler)."""
         self._stopping.set()
 
+    def hurry(self) -> None:
+        """Stop without the grace period: cancel in-flight deliveries at once and release them."""
+        self._hurry.set()
+        self._stopping.set()
+
     @property
     def in_flight(self) -> int:
         return len(self._tasks)
+
+    @property
+    def shutdown_grace_s(self) -> float:
+        """How long a graceful stop lets in-flight deliveries finish before releasing them."""
+        return self._grace_s
 
     def circuit_states(self) -> dict[str, str]:
         """Endpoint id -> breaker state, for the endpoints this worker has seen."""
@@ -278,7 +289,7 @@ class Worker:
             except StoreError as exc:
                 log.error("worker.release_failed", count=len(queued), error=str(exc))
         if self._tasks:
-            _, pending = await asyncio.wait(list(self._tasks.values()), timeout=self._grace_s)
+            pending = await self._drain(list(self._tasks.values()))
             unfinished = [d for d, t in self._tasks.items() if t in pending]
             for task in pending:
                 task.cancel()
@@ -294,3 +305,15 @@ class Worker:
         self._results.wake()
         self._stopping.set()
         await flusher
+
+    async def _drain(self, tasks: list[asyncio.Task[None]]) -> set[asyncio.Task[None]]:
+        """Wait for the tasks for the grace period or until `hurry`; the ones still running."""
+        finished = asyncio.ensure_future(asyncio.wait(tasks, timeout=self._grace_s))
+        hurried = asyncio.ensure_future(self._hurry.wait())
+        try:
+            await asyncio.wait({finished, hurried}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for fut in (finished, hurried):
+                fut.cancel()  # cancels the waiting only, not the delivery tasks
+            await asyncio.gather(finished, hurried, return_exceptions=True)
+        return {task for task in tasks if not task.done()}
