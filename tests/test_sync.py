@@ -80,6 +80,9 @@ def test_sync_hookgate_from_plain_sync_code(tmp_path: Path) -> None:
     assert (tmp_path / "hookgate.db").exists()
     assert len(_sync_threads()) == before
     client.close()  # closing twice is harmless
+    # a call after close is refused plainly (the loop thread is the one `hookgate._loop_thread` bridge)
+    with pytest.raises(RuntimeError, match="SyncHookgate is closed"):
+        client.list_applications()
 
 
 def test_sync_hookgate_failed_open_stops_its_thread(tmp_path: Path) -> None:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,7 +12,7 @@ import pytest
 from aiohttp import web
 
 from hookgate.api.metrics import Metrics
-from hookgate.api.serve import run_server, serving, stop_on_signals
+from hookgate.api.serve import run_server, serving
 from hookgate.client import Hookgate
 from hookgate.config import Settings
 from hookgate.crypto import SecretBox
@@ -99,11 +97,3 @@ async def test_run_server_on_a_port_in_use_is_a_config_error(tmp_path: Path) -> 
         settings = Settings(data_dir=tmp_path, host="127.0.0.1", port=port)
         with pytest.raises(ConfigError, match=f"cannot listen on 127.0.0.1:{port}"):
             await run_server(settings, announce=lambda _: None)
-
-
-async def test_stop_on_signals_sets_the_event_then_lets_go_of_the_signals() -> None:
-    loop = asyncio.get_running_loop()
-    with stop_on_signals() as stop:
-        os.kill(os.getpid(), signal.SIGTERM)
-        await asyncio.wait_for(stop.wait(), 10)
-    assert not loop.remove_signal_handler(signal.SIGTERM)  # none left installed

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -90,3 +94,39 @@ def test_listen_usage_errors(cli: Callable[..., Result], tmp_path: Path) -> None
     )
     assert result.exit_code == 2
     assert "only for scheme jwe" in result.stderr
+
+
+def test_listen_on_a_port_in_use_exits_2_with_a_hint(cli: Callable[..., Result]) -> None:
+    secret, _ = registry.generate_key("hmac")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = int(taken.getsockname()[1])
+        result = cli("listen", "--port", str(port), "--scheme", "standard-webhooks", "--secret", secret)
+    assert result.exit_code == 2, result.output
+    assert f"cannot listen on 127.0.0.1:{port}: port {port} is in use; use --port" in result.stderr
+
+
+def test_listen_stops_in_order_on_sigterm() -> None:
+    # it used to leave SIGTERM to the default action (killed, no drain); now like every other server
+    secret, _ = registry.generate_key("hmac")
+    port = free_port()
+    command = ["listen", "--port", str(port), "--scheme", "standard-webhooks", "--secret", secret]
+    proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+        [sys.executable, "-m", "hookgate", *command],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline().decode()
+        assert f"listening on http://127.0.0.1:{port}/" in first, first
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err.decode()
+    assert "SIGTERM: stopping; waiting for open requests to finish" in out.decode()

@@ -48,12 +48,13 @@ from hookgate.crypto import SecretBox, generate_master_key, parse_master_keys
 from hookgate.errors import ConfigError, HookgateError, StoreError
 from hookgate.gateway.app import GATEWAY_APP_ID, Gateway
 from hookgate.gateway.config import GatewayConfig
-from hookgate.gateway.server import _HttpListener, _server, run_gateway
+from hookgate.gateway.server import _config, _HttpListener, run_gateway
 from hookgate.inbound import pipeline as pipeline_module
 from hookgate.keys import generate_hmac_secret
 from hookgate.models import DeliveryStatus, Message
 from hookgate.outbound.vault import open_secrets
 from hookgate.policy.ssrf import AddressPolicy
+from hookgate.runtime import Runtime
 from hookgate.store.base import PublishResult
 from hookgate.store.memory import MemoryStore
 from tests.support import free_port
@@ -794,20 +795,16 @@ def test_forward_tls_from_a_toml_file(
 
 
 async def test_listeners_answer_unparseable_requests_with_the_generic_body(gw: InProcess) -> None:
-    """The gateway's uvicorn servers (`_server`, as `run_gateway` builds them) on loopback, raw bytes."""
+    """The gateway's uvicorn servers (`_config`, as `run_gateway` runs them) on loopback, raw bytes."""
     upgrade = (
         b"GET /in/nope HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, close\r\nUpgrade: websocket\r\n"
         b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
     )
     for app in (gw.gateway, _HttpListener("reject", 8443, gw.gateway.routes)):
-        server = _server(app, "127.0.0.1", 0, None)
-        task = asyncio.create_task(server.serve())
+        runtime = Runtime()
         try:
             async with asyncio.timeout(30):
-                while not server.started:
-                    assert not task.done()
-                    await asyncio.sleep(0.01)
-            port = int(server.servers[0].sockets[0].getsockname()[1])
+                port = await runtime.serve(_config(app, "127.0.0.1", 0, None), hint="")
             for request, status, body in [
                 (b"GARBAGE\r\n\r\n", b"400 Bad Request", b'{"error":"bad_request"}'),
                 (
@@ -830,8 +827,7 @@ async def test_listeners_answer_unparseable_requests_with_the_generic_body(gw: I
                 if body is not None:
                     assert answer == body
         finally:
-            server.should_exit = True
-            await task
+            await runtime.stop()
 
 
 # -- out of process: real gateways, a real receiver ------------------------------------------------------

@@ -30,7 +30,7 @@ from hookgate.client import Hookgate, NewEndpoint
 from hookgate.crypto import SecretBox
 from hookgate.errors import ConfigError, DeliveryError, StoreError
 from hookgate.models import Application, Attempt, Delivery, DeliveryStatus, SigningKey
-from hookgate.outbound import worker as worker_module
+from hookgate.outbound import delivery as delivery_module
 from hookgate.outbound.transport import Transport
 from hookgate.outbound.worker import Worker
 from hookgate.policy.circuit import CircuitBreaker
@@ -781,9 +781,9 @@ async def test_resend_and_recover(hg: Hookgate, app: Application, serve: Serve) 
 async def test_logs_carry_ids_but_no_secrets(
     hg: Hookgate, app: Application, serve: Serve, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # A process-wide structlog.configure(cache_logger_on_first_use=True) (the CLI's) freezes the worker's
+    # A process-wide structlog.configure(cache_logger_on_first_use=True) (the CLI's) freezes the delivery
     # module logger on first use; a fresh proxy makes capture_logs see the events whatever ran before.
-    monkeypatch.setattr(worker_module, "log", structlog.get_logger("hookgate.delivery"))
+    monkeypatch.setattr(delivery_module, "log", structlog.get_logger("hookgate.delivery"))
     receiver = await serve(Receiver(script(500, 200)))
     path = "/hook/SECRETPATHTOKEN"
     new = await add_endpoint(hg, app, receiver.url(path), retry_schedule=[0, 0.1])

@@ -10,8 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import signal
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,14 +23,13 @@ from hookgate.api.inbound import InboundRouter
 from hookgate.api.metrics import Metrics
 from hookgate.client import Hookgate
 from hookgate.config import Settings
-from hookgate.errors import ConfigError
 from hookgate.inbound.http_protocol import json_http_protocol
-from hookgate.runtime import SignalFreeServer
+from hookgate.runtime import Runtime, running
 from hookgate.store.base import AttemptResult
 from hookgate.tokens import ADMIN
 from hookgate.tracing import configure_tracing
 
-__all__ = ["Running", "bootstrap", "run_server", "serving", "stop_on_signals"]
+__all__ = ["Running", "bootstrap", "run_server", "serving"]
 
 log = structlog.get_logger("hookgate.serve")
 
@@ -49,20 +47,6 @@ async def bootstrap(hg: Hookgate) -> str | None:
     return token
 
 
-@contextlib.contextmanager
-def stop_on_signals() -> Iterator[asyncio.Event]:
-    """An event set by SIGTERM/SIGINT while the block runs (the caller then shuts down in order)."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    try:
-        yield stop
-    finally:
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(signum)
-
-
 @dataclass(frozen=True, slots=True)
 class Running:
     """A started server: the port it listens on and the delivery worker's task (None without workers)."""
@@ -78,14 +62,17 @@ async def serving(
     metrics: Metrics,
     workers: bool = True,
     observers: Sequence[Callable[[AttemptResult], None]] = (),
+    runtime: Runtime | None = None,
     **worker_options: Any,
 ) -> AsyncIterator[Running]:
     """Serve the API and inbound sources (``hg.settings`` host and port) and run the workers, for the block.
 
-    On leaving: stop the listener, then let the workers finish or release in-flight deliveries. Signals
-    belong to the caller (``run_server``, ``hookgate demo``).
+    They run in ``runtime`` (the caller's, with its signal handling: ``run_server``, ``hookgate demo``), or
+    in one of their own. On leaving: stop the listener, then let the workers finish or release in-flight
+    deliveries.
     """
     settings = hg.settings
+    runtime = runtime or Runtime()
     worker = hg.worker(observers=[metrics.observe_attempt, *observers], **worker_options) if workers else None
     circuit_states = worker.circuit_states if worker is not None else None
     api = create_app(hg, metrics=metrics, circuit_states=circuit_states)
@@ -103,31 +90,16 @@ async def serving(
         http=json_http_protocol(BAD_HTTP_REQUEST),
         ws="none",
     )
-    server = SignalFreeServer(config)
-    serve_task: asyncio.Task[None] | None = None
     worker_task: asyncio.Task[None] | None = None
     try:
-        serve_task = asyncio.create_task(server.serve())
+        port = await runtime.serve(config, hint="use --port")
         if worker is not None:
-            worker_task = asyncio.create_task(worker.run())
-        while not server.started:
-            if serve_task.done():
-                raise ConfigError(f"cannot listen on {settings.host}:{settings.port} (is the port in use?)")
-            await asyncio.sleep(0.02)
-        port = settings.port
-        sockets = [s for srv in server.servers for s in (srv.sockets or ())]
-        if sockets:
-            port = int(sockets[0].getsockname()[1])
+            worker_task = runtime.start_worker(worker)
         yield Running(port, worker_task)
     finally:
-        server.should_exit = True
-        if serve_task is not None:
-            await asyncio.gather(serve_task, return_exceptions=True)
-        if worker is not None:
-            if worker_task is not None:
-                worker.stop()
-                await worker_task
-            await worker.close()
+        await runtime.stop()
+        if worker is not None and worker_task is None:
+            await worker.close()  # never started (the listener failed): the runtime does not own it
         await app.close()
 
 
@@ -138,23 +110,24 @@ async def run_server(
     announce: Callable[[str], None] = print,
     ready: Callable[[int], None] | None = None,
 ) -> None:
+    """Serve until SIGTERM/SIGINT (``hookgate serve``); then stop in order (`hookgate.runtime`)."""
     if settings.otel_enabled:
         configure_tracing(service_name="hookgate-serve")
     hg = await Hookgate.open(settings=settings)
     metrics = Metrics()
-    with stop_on_signals() as stop:
-        try:
+    try:
+        async with running() as runtime:
             token = await bootstrap(hg)
             if token is not None:
                 announce(f"admin API token (shown once, store it now): {token}")
-            async with serving(hg, metrics=metrics, workers=workers) as running:
-                log.info("serve.start", host=settings.host, port=running.port, workers=workers)
+            async with serving(hg, metrics=metrics, workers=workers, runtime=runtime) as started:
+                log.info("serve.start", host=settings.host, port=started.port, workers=workers)
                 announce(
-                    f"hookgate API on http://{settings.host}:{running.port}/api/v1 (OpenAPI: /openapi.json)"
+                    f"hookgate API on http://{settings.host}:{started.port}/api/v1 (OpenAPI: /openapi.json)"
                 )
                 if ready is not None:
-                    ready(running.port)
-                await stop.wait()
+                    ready(started.port)
+                await runtime.wait()
                 log.info("serve.stopping")
-        finally:
-            await hg.close()
+    finally:
+        await hg.close()

@@ -7,7 +7,6 @@ A store that cannot be reached exits 1 (try again later); bad settings exit 2.
 from __future__ import annotations
 
 import asyncio
-import signal
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
@@ -109,16 +108,13 @@ async def _run_worker(settings: Settings) -> None:
         from hookgate.tracing import configure_tracing
 
         configure_tracing(service_name="hookgate-worker")
+    from hookgate.runtime import running
+
     hg = await Hookgate.open(settings=settings)
     try:
-        w = hg.worker()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, w.stop)
-        try:
-            await w.run()
-        finally:
-            await w.close()
+        async with running() as runtime:
+            runtime.start_worker(hg.worker())
+            await runtime.wait()
     finally:
         await hg.close()
 

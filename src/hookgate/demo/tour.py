@@ -18,13 +18,14 @@ from pathlib import Path
 from typing import TextIO
 
 from hookgate.api.metrics import Metrics
-from hookgate.api.serve import bootstrap, serving, stop_on_signals
+from hookgate.api.serve import bootstrap, serving
 from hookgate.client import Hookgate
 from hookgate.config import Settings
 from hookgate.demo.display import REFRESH_S, Display
 from hookgate.demo.receivers import TokenIssuer, receiving
 from hookgate.demo.scenarios import EVENTS, Row, Setup, build_rows
 from hookgate.models import DeliveryStatus
+from hookgate.runtime import Runtime, running
 from hookgate.store.base import AttemptResult
 from hookgate.tokens import ADMIN
 
@@ -47,8 +48,10 @@ async def run_demo(
             data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="hookgate-demo-")))
         data_dir.mkdir(parents=True, exist_ok=True)
         settings = Settings(data_dir=data_dir, host="127.0.0.1", port=port, ssrf_allowlist=("127.0.0.0/8",))
-        tour = _Tour(out, stack.enter_context(stop_on_signals()))
-        # the stack closes in reverse: the server and worker, then the receivers, the store, the signals
+        # the table shows the first Ctrl-C's message (printing it at once would cut through a live table)
+        runtime = await stack.enter_async_context(running(announce=lambda _message: None))
+        tour = _Tour(out, runtime)
+        # the stack closes in reverse: the server and worker, then the receivers, the store, the runtime
         await tour.start(stack, settings)
         return await tour.watch(once=once, timeout_s=timeout_s)
     raise AssertionError("unreachable")  # pragma: no cover - mypy cannot see that AsyncExitStack re-raises
@@ -57,9 +60,10 @@ async def run_demo(
 class _Tour:
     """One demo run: its rows, what was delivered, and the worker whose failure ends the run."""
 
-    def __init__(self, out: TextIO, stop: asyncio.Event) -> None:
+    def __init__(self, out: TextIO, runtime: Runtime) -> None:
         self.out = out
-        self.stop = stop
+        self.runtime = runtime
+        self.stop = runtime.stopping
         self.started = time.monotonic()
         self.rows: list[Row] = []
         self.rows_by_key: dict[str, Row] = {}
@@ -94,7 +98,7 @@ class _Tour:
             self.rows.append(row)
 
         running = await stack.enter_async_context(
-            serving(hg, metrics=Metrics(), observers=[self._observe], idle_poll_s=0.2)
+            serving(hg, metrics=Metrics(), observers=[self._observe], runtime=self.runtime, idle_poll_s=0.2)
         )
         self.worker_task = running.worker_task
         base = f"http://{settings.host}:{running.port}"
@@ -139,7 +143,8 @@ class _Tour:
                 if self.worker_task is not None and self.worker_task.done():
                     raise RuntimeError("the delivery worker stopped") from self.worker_task.exception()
             if not once:
-                display.say("stopping (Ctrl-C received)")
+                waiting = self.runtime.waiting_for()
+                display.say(f"stopping (Ctrl-C received): waiting for {waiting} (Ctrl-C again to stop now)")
         elapsed = time.monotonic() - self.started
         if not once:
             return 0

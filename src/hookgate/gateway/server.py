@@ -1,5 +1,5 @@
 """The gateway process: its uvicorn listeners (TLS, mutual TLS, the plain-HTTP reject/redirect side), the
-delivery worker that forwards, and an orderly stop on SIGTERM/SIGINT.
+delivery worker that forwards, and an orderly stop on SIGTERM/SIGINT (``hookgate.runtime``).
 
 TLS is terminated here when ``tls_cert``/``tls_key`` are set (TLS 1.2 minimum, 1.3 selectable); with
 ``client_ca`` every client must present a certificate from those CAs (mutual TLS), checked in the handshake.
@@ -8,8 +8,6 @@ An optional plain-HTTP listener either rejects (403) or redirects (308) to the H
 
 from __future__ import annotations
 
-import asyncio
-import signal
 import ssl
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -27,7 +25,7 @@ from hookgate.inbound.http_protocol import json_http_protocol
 from hookgate.inbound.pipeline import Pipeline, Rejection, unrouted
 from hookgate.outbound.tls import TLS_VERSIONS
 from hookgate.policy.ssrf import AddressPolicy
-from hookgate.runtime import SignalFreeServer
+from hookgate.runtime import running
 from hookgate.tracing import configure_tracing
 
 __all__ = ["run_gateway"]
@@ -89,7 +87,7 @@ def _host_without_port(value: str) -> str:
     return host if sep and port.isdigit() else value
 
 
-def _server(app: Any, host: str, port: int, config: GatewayConfig | None) -> SignalFreeServer:
+def _config(app: Any, host: str, port: int, config: GatewayConfig | None) -> uvicorn.Config:
     kwargs: dict[str, Any] = {
         "host": host,
         "port": port,
@@ -115,17 +113,10 @@ def _server(app: Any, host: str, port: int, config: GatewayConfig | None) -> Sig
         raise ConfigError(f"gateway: cannot load TLS certificate or key: {exc}") from None
     if server_config.ssl is not None and config is not None:
         server_config.ssl.minimum_version = TLS_VERSIONS[config.min_tls_version]
-    return SignalFreeServer(server_config)
+    return server_config
 
 
-async def _started(servers: list[SignalFreeServer], tasks: list[asyncio.Task[None]]) -> None:
-    while not all(s.started for s in servers):
-        failed = [t for t in tasks if t.done()]
-        if failed:
-            errors = [t.exception() for t in failed if not t.cancelled() and t.exception() is not None]
-            detail = f": {errors[0]}" if errors else " (is the port in use?)"
-            raise ConfigError(f"gateway: a listener failed to start{detail}")
-        await asyncio.sleep(0.02)
+_FAILED = "gateway: a listener failed to start: "
 
 
 async def run_gateway(
@@ -143,36 +134,28 @@ async def run_gateway(
         limiter = RedisRateLimiter.from_url(settings.redis_url)
     gateway = Gateway(config, hg, limiter=limiter)
     worker = hg.worker(address_policy=AddressPolicy((*settings.ssrf_allowlist, *config.ssrf_allowlist)))
-    servers = [_server(gateway, config.host, config.port, config)]
+    configs = [(_config(gateway, config.host, config.port, config), "port")]
     if config.http_port is not None:
         listener = _HttpListener(config.http_mode, config.port, gateway.routes)
-        servers.append(_server(listener, config.host, config.http_port, None))
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    tasks: list[asyncio.Task[None]] = []
-    worker_task: asyncio.Task[None] | None = None
+        configs.append((_config(listener, config.host, config.http_port, None), "http_port"))
+    worker_task = None
     try:
-        await gateway.setup()
-        tasks = [asyncio.create_task(s.serve()) for s in servers]
-        if config.workers:
-            worker_task = asyncio.create_task(worker.run())
-        await _started(servers, tasks)
-        sources = [s.name for s in config.sources]
-        log.info("gateway.start", host=config.host, port=config.port, sources=sources)
-        if ready is not None:
-            ready()
-        await stop.wait()
-        log.info("gateway.stopping")
+        async with running() as runtime:
+            await gateway.setup()
+            for server_config, key in configs:
+                hint = f"change {key} in the [gateway] table"
+                await runtime.serve(server_config, prefix=_FAILED, hint=hint)
+            if config.workers:
+                worker_task = runtime.start_worker(worker)
+            sources = [s.name for s in config.sources]
+            log.info("gateway.start", host=config.host, port=config.port, sources=sources)
+            if ready is not None:
+                ready()
+            await runtime.wait()
+            log.info("gateway.stopping")
     finally:
-        for s in servers:
-            s.should_exit = True
-        await asyncio.gather(*tasks, return_exceptions=True)
-        if worker_task is not None:
-            worker.stop()
-            await worker_task
-        await worker.close()
+        if worker_task is None:
+            await worker.close()  # never started: the runtime did not take it over
         await gateway.close()
         if limiter is not None:
             await limiter.close()

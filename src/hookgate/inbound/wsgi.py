@@ -16,7 +16,7 @@ An application that raises or answers non-2xx releases the event id so the sende
     # in the view: request.META["hookgate.webhook"]
 
 The pipeline and its stores are asynchronous. The middleware owns a private event loop running in a daemon
-thread; every pipeline step is submitted to it with `asyncio.run_coroutine_threadsafe` and the WSGI worker
+thread (``hookgate._loop_thread``); every pipeline step is submitted to it and the WSGI worker
 thread waits for the answer, so the stores (in-memory, Redis, PostgreSQL...) are only ever touched from that
 one loop whatever the server's threading model. Call `close` (or use the middleware as a context manager)
 to stop the loop.
@@ -31,16 +31,14 @@ same ``HTTP_X_FORWARDED_FOR`` as the proxy's own header (Werkzeug's server and n
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import io
-import threading
 import time
-from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from http import HTTPStatus
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any
 
+from hookgate._loop_thread import LoopThread
 from hookgate.inbound import driver
 from hookgate.inbound.asgi import pipelines_for
 from hookgate.inbound.pipeline import Accepted, Pipeline, Rejection
@@ -56,68 +54,7 @@ ExcInfo = tuple[type[BaseException], BaseException, TracebackType] | tuple[None,
 StartResponse = Callable[..., Callable[[bytes], object]]
 WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
 
-_T = TypeVar("_T")
 _READ_CHUNK = 64 * 1024
-
-
-class _LoopThread:
-    """A private event loop in a daemon thread; `run` submits a coroutine to it and waits for the result."""
-
-    def __init__(self) -> None:
-        self._loop = asyncio.new_event_loop()
-        self._lock = threading.Lock()
-        self._closed = False
-        self._pending: set[concurrent.futures.Future[Any]] = set()
-        self._thread = threading.Thread(target=self._serve, name="hookgate-wsgi-loop", daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        try:
-            self._loop.run_forever()
-        finally:
-            try:
-                # steps still in flight are cancelled (their callers get RuntimeError), then the loop closes
-                tasks = asyncio.all_tasks(self._loop)
-                for task in tasks:
-                    task.cancel()
-                self._loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
-                self._loop.run_until_complete(self._loop.shutdown_asyncgens())
-            finally:
-                self._loop.close()
-
-    def run(self, coro: Coroutine[Any, Any, _T]) -> _T:
-        with self._lock:
-            if self._closed:
-                coro.close()
-                raise RuntimeError("HookgateWSGIMiddleware is closed")
-            future = asyncio.run_coroutine_threadsafe(coro, self._loop)
-            self._pending.add(future)
-        try:
-            return future.result()
-        except concurrent.futures.CancelledError:
-            if self._closed:
-                raise RuntimeError("HookgateWSGIMiddleware was closed during the request") from None
-            raise
-        finally:
-            with self._lock:
-                self._pending.discard(future)
-
-    def close(self) -> None:
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join()
-        with self._lock:
-            pending = list(self._pending)
-        for future in pending:  # anything the loop did not get to: its caller gets RuntimeError
-            future.cancel()
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
 
 
 def _headers(environ: Environ) -> dict[str, str]:
@@ -238,7 +175,7 @@ class HookgateWSGIMiddleware:
     ) -> None:
         self.app = app
         self._routes = pipelines_for(sources, idempotency=idempotency, limiter=limiter, clock=clock)
-        self._loop = _LoopThread()
+        self._loop = LoopThread(name="hookgate-wsgi-loop", owner="HookgateWSGIMiddleware")
 
     def close(self) -> None:
         """Stop the private event loop (idempotent).

@@ -1,10 +1,10 @@
-"""The delivery worker: claim due deliveries, send them, apply the outcome policy, report results in batches.
+"""The delivery worker's loop: claim due deliveries, start one delivery task per claim within the concurrency
+limit, and stop in order.
 
 One `Worker` is one asyncio loop of claims feeding delivery tasks, bounded by a global concurrency limit and,
-per endpoint, by a concurrency limit, a token bucket and a circuit breaker (all local to this process; several
-worker processes each keep their own). Results are written back by a single flusher task, so every commit
-carries all the results that finished while the previous commit ran (group commit: one transaction per batch,
-not per delivery).
+per endpoint, by a concurrency limit, a token bucket and a circuit breaker (``hookgate.outbound.delivery``
+and ``hookgate.outbound.endpoint_state``; all local to this process, several worker processes each keep
+their own). Results are written back in batches by one flusher task (``hookgate.outbound.results``).
 
 Guarantees come from the store's leases, not from this loop: a worker that dies mid-request leaves its
 deliveries in flight until their lease expires, then any worker claims them again (at-least-once). On a
@@ -23,76 +23,28 @@ import secrets as _secrets
 import socket
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 
 import structlog
 
 from hookgate.crypto import SecretBox
 from hookgate.errors import StoreError
 from hookgate.keyring import KeyRing
-from hookgate.models import DeliveryStatus, Endpoint
-from hookgate.outbound.sender import Sender, Sent, origin
+from hookgate.outbound.delivery import Deliverer
+from hookgate.outbound.endpoint_state import EndpointStates
+from hookgate.outbound.results import ResultBuffer, WorkerStats
+from hookgate.outbound.sender import Sender
 from hookgate.outbound.transport import Transport
-from hookgate.policy.circuit import CircuitBreaker, CircuitState
-from hookgate.policy.outcome import Action, classify
-from hookgate.policy.ratelimit import TokenBucket
-from hookgate.policy.retry import DEFAULT_SCHEDULE, next_attempt_at
+from hookgate.policy.circuit import CircuitBreaker
 from hookgate.policy.ssrf import AddressPolicy
 from hookgate.store.base import AttemptResult, Claim, Store
-from hookgate.tracing import span
 
 __all__ = ["Worker", "WorkerStats"]
 
 log = structlog.get_logger("hookgate.delivery")
 
-# A delivery waits inline for its endpoint's rate limit or concurrency slot at most this long; beyond it the
-# delivery is put back with a later due time, so a slow or throttled endpoint cannot hold the worker's slots.
-_MAX_INLINE_WAIT_S = 1.0
-_EXCERPT_CHARS = 1024
 # While the store is unreachable (a database restart, a network cut) the claim loop and the result flusher
 # retry after a pause that doubles from the first to the second value; the first success resets it.
 _STORE_BACKOFF_S = (0.1, 5.0)
-
-
-@dataclass(slots=True)
-class WorkerStats:
-    claimed: int = 0
-    attempts: int = 0
-    delivered: int = 0
-    failed: int = 0  # attempts that failed and were scheduled again
-    dead: int = 0
-    deferred: int = 0  # put back without an attempt (circuit open, rate limit, endpoint busy)
-    released: int = 0
-    by_error_class: dict[str, int] = field(default_factory=dict)
-
-
-class _EndpointState:
-    """What this worker remembers about one endpoint between deliveries."""
-
-    __slots__ = ("breaker", "bucket", "bucket_rate", "failing_since", "limit", "semaphore")
-
-    def __init__(self, endpoint: Endpoint, default_limit: int, breaker: CircuitBreaker) -> None:
-        self.breaker = breaker
-        self.failing_since = endpoint.failing_since
-        self.limit = endpoint.max_concurrency or default_limit
-        self.semaphore = asyncio.Semaphore(self.limit)
-        self.bucket_rate = endpoint.rate_limit_per_s
-        self.bucket = TokenBucket(endpoint.rate_limit_per_s) if endpoint.rate_limit_per_s else None
-
-    def refresh(self, endpoint: Endpoint) -> None:
-        """Follow configuration changes (rate limit, concurrency) without losing the breaker's history."""
-        if endpoint.rate_limit_per_s != self.bucket_rate:
-            self.bucket_rate = endpoint.rate_limit_per_s
-            self.bucket = TokenBucket(endpoint.rate_limit_per_s) if endpoint.rate_limit_per_s else None
-        limit = endpoint.max_concurrency or self.limit
-        if endpoint.max_concurrency and limit != self.limit:
-            self.limit = limit
-            self.semaphore = asyncio.Semaphore(limit)
-
-
-def _breaker_counts(status: int | None) -> bool:
-    """Only signs that the endpoint is down feed the breaker; a 4xx means it is up and answering."""
-    return status is None or status >= 500 or status == 429
 
 
 class Worker:
@@ -136,26 +88,34 @@ class Worker:
         )
         self.owner = owner or f"{socket.gethostname()}:{_secrets.token_hex(4)}"
         self._concurrency = concurrency
-        self._endpoint_concurrency = endpoint_concurrency
         self._claim_batch = claim_batch
         self._lease_s = lease_s
-        self._disable_after_s = disable_after_s
         self._idle_poll_s = idle_poll_s
         self._grace_s = shutdown_grace_s
-        self._breaker_factory = breaker_factory
         self._clock = clock
         self._rng = rng or random.Random()  # noqa: S311 - retry jitter, not security
-        self._endpoints: dict[str, _EndpointState] = {}
+        self._endpoints = EndpointStates(endpoint_concurrency, breaker_factory)
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._ready: collections.deque[Claim] = collections.deque()
         self._last_want = 0
-        self._results: list[AttemptResult] = []
-        self._results_ready = asyncio.Event()
         self._slot_free = asyncio.Event()
         self._stopping = asyncio.Event()
-        self._flush_lock = asyncio.Lock()
+        self._hurry = asyncio.Event()
         self.stats = WorkerStats()
-        self._observers = tuple(observers)
+        self._results = ResultBuffer(
+            store, lease_s=lease_s, clock=clock, backoff=self._backoff, observers=observers
+        )
+        self._deliverer = Deliverer(
+            store,
+            self._sender,
+            self._endpoints,
+            self.stats,
+            self._results.report,
+            owner=self.owner,
+            disable_after_s=disable_after_s,
+            clock=clock,
+            rng=self._rng,
+        )
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -163,18 +123,28 @@ class Worker:
         """Ask `run` to stop claiming and shut down gracefully (safe to call from a signal handler)."""
         self._stopping.set()
 
+    def hurry(self) -> None:
+        """Stop without the grace period: cancel in-flight deliveries at once and release them."""
+        self._hurry.set()
+        self._stopping.set()
+
     @property
     def in_flight(self) -> int:
         return len(self._tasks)
 
+    @property
+    def shutdown_grace_s(self) -> float:
+        """How long a graceful stop lets in-flight deliveries finish before releasing them."""
+        return self._grace_s
+
     def circuit_states(self) -> dict[str, str]:
         """Endpoint id -> breaker state, for the endpoints this worker has seen."""
-        return {endpoint_id: state.breaker.state.value for endpoint_id, state in self._endpoints.items()}
+        return self._endpoints.circuit_states()
 
     async def run(self) -> None:
         """Claim and deliver until `stop`; then finish or release in-flight work and flush results."""
         log.info("worker.start", owner=self.owner, concurrency=self._concurrency)
-        flusher = asyncio.create_task(self._flush_loop(), name="hookgate-flush")
+        flusher = asyncio.create_task(self._results.run(self._finished), name="hookgate-flush")
         try:
             await self._claim_loop()
         finally:
@@ -183,13 +153,14 @@ class Worker:
 
     async def run_until_idle(self, *, timeout: float = 30.0) -> None:
         """Deliver everything due now (and what becomes due while doing so), then return. For tests/CLI."""
-        flusher = asyncio.create_task(self._flush_loop(), name="hookgate-flush")
+        flusher = asyncio.create_task(self._results.run(self._finished), name="hookgate-flush")
         try:
             async with asyncio.timeout(timeout):
                 while True:
                     claimed = await self._claim_more()
                     if not claimed and not self._tasks and not self._ready:
-                        await self._flush()  # results still in the buffer hold leases: apply, then look again
+                        # results still in the buffer hold leases: apply them, then look again
+                        await self._results.flush()
                         if not await self._claim_more():
                             break
                     elif not claimed:
@@ -200,6 +171,10 @@ class Worker:
     async def close(self) -> None:
         if self._owns_transport:
             await self._transport.close()
+
+    def _finished(self) -> bool:
+        """Stopping with nothing in flight: once its results are written, the flusher may return."""
+        return self._stopping.is_set() and not self._tasks
 
     def _stats_fields(self) -> dict[str, int]:
         s = self.stats
@@ -255,7 +230,7 @@ class Worker:
     def _start_ready(self) -> None:
         while self._ready and len(self._tasks) < self._concurrency and not self._stopping.is_set():
             claim = self._ready.popleft()
-            task = asyncio.create_task(self._deliver(claim))
+            task = asyncio.create_task(self._deliverer.deliver(claim))
             self._tasks[claim.delivery.id] = task
             task.add_done_callback(self._task_done(claim.delivery.id))
 
@@ -314,7 +289,7 @@ class Worker:
             except StoreError as exc:
                 log.error("worker.release_failed", count=len(queued), error=str(exc))
         if self._tasks:
-            _, pending = await asyncio.wait(list(self._tasks.values()), timeout=self._grace_s)
+            pending = await self._drain(list(self._tasks.values()))
             unfinished = [d for d, t in self._tasks.items() if t in pending]
             for task in pending:
                 task.cancel()
@@ -327,268 +302,18 @@ class Worker:
                 else:
                     self.stats.released += released
                     log.info("worker.released", count=released)
-        self._results_ready.set()
+        self._results.wake()
         self._stopping.set()
         await flusher
 
-    # -- results -----------------------------------------------------------------------------------
-
-    def _report(self, result: AttemptResult) -> None:
-        self._results.append(result)
-        self._results_ready.set()
-        for observe in self._observers:
-            observe(result)
-
-    async def _flush(self) -> bool:
-        """Apply the buffered results; False when the store failed (they are kept for the next flush)."""
-        async with self._flush_lock:
-            batch, self._results = self._results, []
-            if not batch:
-                return True
-            try:
-                await self._store.complete(batch)
-            except StoreError as exc:
-                # Applying a result again is safe (it applies only while the lease is held, and releases it),
-                # so keep those whose lease may still be held and try again; a result whose lease has expired
-                # can no longer apply: its delivery is claimed again (at-least-once).
-                now = self._clock()
-                kept = [r for r in batch if r.started_at + self._lease_s > now]
-                self._results[:0] = kept
-                log.error("worker.complete_failed", count=len(batch), kept=len(kept), error=str(exc))
-                return False
-            return True
-
-    async def _flush_loop(self) -> None:
-        failures = 0
-        while True:
-            await self._results_ready.wait()
-            self._results_ready.clear()
-            if await self._flush():
-                failures = 0
-            elif self._stopping.is_set() and not self._tasks:
-                # shutting down with the store unreachable: the leases expire and others redeliver
-                log.error("worker.results_dropped", count=len(self._results))
-                self._results.clear()
-            else:
-                failures += 1
-                await asyncio.sleep(self._backoff(failures))  # also while stopping: tasks still report
-                self._results_ready.set()
-            if self._stopping.is_set() and not self._tasks and not self._results:
-                return
-
-    # -- one delivery ------------------------------------------------------------------------------
-
-    def _state(self, endpoint: Endpoint) -> _EndpointState:
-        state = self._endpoints.get(endpoint.id)
-        if state is None:
-            state = _EndpointState(endpoint, self._endpoint_concurrency, self._breaker_factory())
-            self._endpoints[endpoint.id] = state
-        else:
-            state.refresh(endpoint)
-        return state
-
-    def _defer(self, claim: Claim, until: float, reason: str) -> None:
-        now = self._clock()
-        self.stats.deferred += 1
-        status = DeliveryStatus.FAILED if claim.delivery.attempts else DeliveryStatus.PENDING
-        self._report(
-            AttemptResult(
-                delivery_id=claim.delivery.id,
-                owner=self.owner,
-                status=status,
-                next_attempt_at=max(until, now),
-                attempted=False,
-                started_at=now,
-                duration_ms=0.0,
-                status_code=None,
-                response_excerpt="",
-                error_class=None,
-                outcome=reason,
-            )
-        )
-
-    async def _deliver(self, claim: Claim) -> None:
-        endpoint = claim.endpoint
-        if not endpoint.enabled:
-            self._finish_dead(claim, "endpoint_disabled")
-            return
-        state = self._state(endpoint)
-        now = self._clock()
-        if not state.breaker.allow(now):
-            self._defer(claim, state.breaker.retry_at(now) + self._rng.uniform(0, 0.5), "circuit_open")
-            return
-        if state.bucket is not None:
-            wait = state.bucket.peek_wait(now)
-            if wait > _MAX_INLINE_WAIT_S:
-                self._defer(claim, now + wait + self._rng.uniform(0, 1.0 / state.bucket.rate), "rate_limited")
-                return
-            wait = state.bucket.take(now)
-            if wait > 0:
-                await asyncio.sleep(wait)
-                if state.breaker.state is CircuitState.OPEN:
-                    self._defer(claim, state.breaker.retry_at(self._clock()), "circuit_open")
-                    return
-        if state.semaphore.locked():
-            try:
-                await asyncio.wait_for(state.semaphore.acquire(), _MAX_INLINE_WAIT_S)
-            except TimeoutError:
-                self._defer(claim, self._clock() + self._rng.uniform(0.1, 1.0), "endpoint_busy")
-                return
-            if state.breaker.state is CircuitState.OPEN:
-                # the circuit opened while this delivery waited for its slot: do not send it (a pure read:
-                # allow() would count this delivery as a second half-open probe)
-                state.semaphore.release()
-                self._defer(claim, state.breaker.retry_at(self._clock()), "circuit_open")
-                return
-        else:
-            await state.semaphore.acquire()  # free slot: returns at once, without a task or a timer
+    async def _drain(self, tasks: list[asyncio.Task[None]]) -> set[asyncio.Task[None]]:
+        """Wait for the tasks for the grace period or until `hurry`; the ones still running."""
+        finished = asyncio.ensure_future(asyncio.wait(tasks, timeout=self._grace_s))
+        hurried = asyncio.ensure_future(self._hurry.wait())
         try:
-            await self._attempt(claim, state)
+            await asyncio.wait({finished, hurried}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            state.semaphore.release()
-
-    async def _attempt(self, claim: Claim, state: _EndpointState) -> None:
-        delivery, message, endpoint = claim.delivery, claim.message, claim.endpoint
-        started = self._clock()
-        attributes: dict[str, str | int] = {
-            "hookgate.delivery_id": delivery.id,
-            "hookgate.message_id": message.id,
-            "hookgate.endpoint_id": endpoint.id,
-            "hookgate.attempt": delivery.attempts + 1,
-        }
-        with span("hookgate.delivery.attempt", **attributes) as traced:
-            try:
-                sent = await self._sender.send(claim, started)
-            except StoreError as exc:
-                # nothing was sent: put it back without counting an attempt or blaming the endpoint
-                log.warning(
-                    "delivery.deferred", delivery_id=delivery.id, reason="store_unavailable", error=str(exc)
-                )
-                self._defer(claim, self._clock() + self._rng.uniform(0.5, 1.0), "store_unavailable")
-                return
-            if traced is not None:
-                traced.set_attribute("http.response.status_code", sent.status_code or 0)
-                if sent.error_class is not None:
-                    traced.set_attribute("hookgate.error_class", sent.error_class)
-        self.stats.attempts += 1
-        if sent.error_class is not None:
-            counts = self.stats.by_error_class
-            counts[sent.error_class] = counts.get(sent.error_class, 0) + 1
-        status, next_at, outcome = await self._decide(claim, state, sent)
-        self._report(
-            AttemptResult(
-                delivery_id=delivery.id,
-                owner=self.owner,
-                status=status,
-                next_attempt_at=next_at,
-                attempted=True,
-                started_at=started,
-                duration_ms=sent.duration_ms,
-                status_code=sent.status_code,
-                response_excerpt=sent.excerpt[:_EXCERPT_CHARS],
-                error_class=sent.error_class,
-                outcome=outcome,
-            )
-        )
-        log.info(
-            "delivery.attempt",
-            delivery_id=delivery.id,
-            message_id=message.id,
-            endpoint_id=endpoint.id,
-            app_id=message.app_id,
-            event_type=message.event_type,
-            target=origin(endpoint.url),
-            attempt=delivery.attempts + 1,
-            status_code=sent.status_code,
-            error_class=sent.error_class,
-            outcome=outcome,
-            result=str(status),
-            next_attempt_at=next_at if status is DeliveryStatus.FAILED else None,
-            duration_ms=round(sent.duration_ms, 2),
-        )
-
-    async def _decide(
-        self, claim: Claim, state: _EndpointState, sent: Sent
-    ) -> tuple[DeliveryStatus, float, str]:
-        """Apply the outcome policy: the delivery's new status, when it is next due, and why."""
-        endpoint = claim.endpoint
-        now = self._clock()
-        response = sent.response
-        decision = classify(
-            status=sent.status_code,
-            headers=response.headers if response is not None else None,
-            error_class=sent.error_class,
-            now=now,
-        )
-        if decision.action is Action.DELIVERED:
-            state.breaker.record_success(now)
-            self.stats.delivered += 1
-            if state.failing_since is not None:
-                state.failing_since = None
-                await self._health(endpoint.id, ok=True, now=now)
-            return DeliveryStatus.DELIVERED, now, decision.reason
-        if _breaker_counts(sent.status_code):
-            state.breaker.record_failure(now)
-        else:
-            # a 4xx is an answer: the endpoint is up (it may be rejecting this message), so a half-open
-            # probe answered this way closes the circuit instead of leaving it half-open forever
-            state.breaker.record_success(now)
-        if state.failing_since is None:
-            state.failing_since = await self._health(endpoint.id, ok=False, now=now) or now
-        if decision.action is Action.DISABLE_ENDPOINT:
-            await self._disable(endpoint, "the endpoint answered 410 Gone", now)
-            return self._dead(now, "endpoint_gone")
-        if now - state.failing_since >= self._disable_after_s:
-            await self._disable(endpoint, f"failing continuously since {state.failing_since:.0f}", now)
-            return self._dead(now, "endpoint_disabled_after_failures")
-        schedule = endpoint.retry_schedule or DEFAULT_SCHEDULE
-        due = next_attempt_at(claim.delivery.attempts + 1, schedule, now, self._rng, decision.retry_after)
-        if decision.action is Action.GIVE_UP or due is None:
-            return self._dead(now, f"{decision.reason}; retries exhausted")
-        self.stats.failed += 1
-        return DeliveryStatus.FAILED, due, decision.reason
-
-    def _dead(self, now: float, outcome: str) -> tuple[DeliveryStatus, float, str]:
-        self.stats.dead += 1
-        return DeliveryStatus.DEAD, now, outcome
-
-    def _finish_dead(self, claim: Claim, reason: str) -> None:
-        self.stats.dead += 1
-        now = self._clock()
-        self._report(
-            AttemptResult(
-                delivery_id=claim.delivery.id,
-                owner=self.owner,
-                status=DeliveryStatus.DEAD,
-                next_attempt_at=now,
-                attempted=False,
-                started_at=now,
-                duration_ms=0.0,
-                status_code=None,
-                response_excerpt="",
-                error_class=None,
-                outcome=reason,
-            )
-        )
-
-    async def _health(self, endpoint_id: str, *, ok: bool, now: float) -> float | None:
-        try:
-            return await self._store.mark_endpoint_health(endpoint_id, ok, now)
-        except StoreError as exc:
-            log.error("endpoint.health_failed", endpoint_id=endpoint_id, error=str(exc))
-            return None
-
-    async def _disable(self, endpoint: Endpoint, reason: str, now: float) -> None:
-        try:
-            # the verdict is about the endpoint as claimed: if an operator changed or re-enabled it since
-            # (a new URL, say), the store keeps the newer version enabled
-            disabled = await self._store.set_endpoint_enabled(
-                endpoint.id, False, reason=reason, now=now, expected_version=endpoint.version
-            )
-        except StoreError as exc:
-            log.error("endpoint.disable_failed", endpoint_id=endpoint.id, error=str(exc))
-            return
-        if not disabled:
-            log.info("endpoint.disable_skipped", endpoint_id=endpoint.id, reason="changed since claimed")
-            return
-        log.warning("endpoint.disabled", endpoint_id=endpoint.id, app_id=endpoint.app_id, reason=reason)
+            for fut in (finished, hurried):
+                fut.cancel()  # cancels the waiting only, not the delivery tasks
+            await asyncio.gather(finished, hurried, return_exceptions=True)
+        return {task for task in tasks if not task.done()}
