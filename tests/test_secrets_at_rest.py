@@ -38,7 +38,7 @@ from hookgate.store.base import Store
 from hookgate.store.memory import MemoryStore
 from hookgate.store.postgres import PostgresStore
 from hookgate.store.sqlite import SQLiteStore
-from tests.store.conftest import postgres_dsn
+from tests.support import postgres_dsn
 
 LOOPBACK = AddressPolicy(allow=["127.0.0.0/8"])
 SCHEDULE = [0, 0.1]

@@ -24,7 +24,7 @@ from hookgate.crypto import SecretBox, generate_master_key, parse_master_keys
 from hookgate.errors import ConfigError
 from hookgate.store.sqlite import SQLiteStore
 from tests.cli.conftest import HOOKGATE_ENV, child_env
-from tests.store.conftest import postgres_dsn
+from tests.support import postgres_dsn
 
 # every migration from the first, in order ("applied migrations 1" while there is only one)
 APPLIED = re.compile(r"applied migrations 1(, \d+)*")
