@@ -3,16 +3,14 @@ from `hookgate.testing`) and a private CA for them."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import trustme
 
 from hookgate.testing import FixedClock, RecordingReceiver
-from tests.support import server_tls
-
-MakeReceiver = Callable[..., RecordingReceiver]
+from tests.support import MakeReceiver, server_tls
 
 
 @pytest.fixture

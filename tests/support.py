@@ -7,17 +7,20 @@ import os
 import secrets
 import socket
 import ssl
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 
 import pytest
 import trustme
 
-from hookgate.testing import tls_server_context
+from hookgate.testing import RecordingReceiver, tls_server_context
 
-__all__ = ["PG_DSN", "REDIS_URL", "free_port", "postgres_dsn", "server_tls"]
+__all__ = ["PG_DSN", "REDIS_URL", "MakeReceiver", "free_port", "postgres_dsn", "server_tls"]
 
 PG_DSN = os.environ.get("HOOKGATE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("HOOKGATE_TEST_REDIS", "redis://127.0.0.1:6379/0")
+
+#: the root conftest's ``receivers`` fixture: ``receivers(respond, **options)`` starts a receiver
+MakeReceiver = Callable[..., RecordingReceiver]
 
 
 async def postgres_dsn() -> AsyncGenerator[str, None]:
