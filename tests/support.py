@@ -3,18 +3,19 @@ the suite may use, TLS server contexts from a trustme CA, and a port for a serve
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import socket
 import ssl
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Iterator
 
 import pytest
 import trustme
 
 from hookgate.testing import RecordingReceiver, tls_server_context
 
-__all__ = ["PG_DSN", "REDIS_URL", "MakeReceiver", "free_port", "postgres_dsn", "server_tls"]
+__all__ = ["PG_DSN", "REDIS_URL", "MakeReceiver", "free_port", "postgres_dsn", "refusing_port", "server_tls"]
 
 PG_DSN = os.environ.get("HOOKGATE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("HOOKGATE_TEST_REDIS", "redis://127.0.0.1:6379/0")
@@ -68,3 +69,12 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def refusing_port() -> Iterator[int]:
+    """A loopback port that refuses connections for the block: bound but never listening, so nothing else
+    can take it meanwhile (unlike a port from `free_port`)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        yield int(s.getsockname()[1])
