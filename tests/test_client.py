@@ -37,7 +37,8 @@ from hookgate.outbound.vault import open_secrets
 from hookgate.store.memory import MemoryStore
 from hookgate.store.postgres import PostgresStore
 from hookgate.store.sqlite import SQLiteStore
-from tests.store.conftest import postgres_dsn
+from hookgate.testing import FixedClock
+from tests.support import postgres_dsn
 
 URL = "https://receiver.example.com/webhooks"
 HOOKGATE_ENV = (
@@ -50,27 +51,20 @@ HOOKGATE_ENV = (
 )
 
 
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def box() -> SecretBox:
     return SecretBox(parse_master_keys(generate_master_key()))
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock(time.time())
+def clock() -> FixedClock:
+    """Fixed at the real time now (what it stamps is checked against real-time rules)."""
+    return FixedClock(time.time())
 
 
 @pytest.fixture(params=["memory", "sqlite"])
 async def hg(
-    request: pytest.FixtureRequest, tmp_path: Path, box: SecretBox, clock: Clock
+    request: pytest.FixtureRequest, tmp_path: Path, box: SecretBox, clock: FixedClock
 ) -> AsyncIterator[Hookgate]:
     if request.param == "memory":
         store: Any = MemoryStore()
@@ -371,7 +365,7 @@ async def test_publish_with_no_endpoints_stores_the_message(hg: Hookgate) -> Non
     assert (await hg.store.get_message(result.message.id)).payload == b'{"id":1}'
 
 
-async def test_payload_object_is_serialised_compactly(hg: Hookgate, clock: Clock) -> None:
+async def test_payload_object_is_serialised_compactly(hg: Hookgate, clock: FixedClock) -> None:
     app = await hg.create_application("Acme")
     result = await hg.publish(app.id, "user.created", {"name": "Zoë", "tags": [1, 2], "ok": True, "n": None})
     expected = '{"name":"Zoë","tags":[1,2],"ok":true,"n":null}'.encode()
@@ -493,7 +487,7 @@ async def test_idempotency_key_length_is_checked(hg: Hookgate) -> None:
 
 
 async def test_rotate_secret_keeps_the_old_one_during_grace(
-    hg: Hookgate, box: SecretBox, clock: Clock
+    hg: Hookgate, box: SecretBox, clock: FixedClock
 ) -> None:
     app = await hg.create_application("Acme")
     created = await hg.create_endpoint(app.id, URL)

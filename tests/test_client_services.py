@@ -18,6 +18,7 @@ from hookgate.models import DeliveryStatus
 from hookgate.store.base import AttemptResult
 from hookgate.store.memory import MemoryStore
 from hookgate.store.sqlite import SQLiteStore
+from hookgate.testing import FixedClock
 
 T0 = 1_700_000_000.0
 URL = "https://receiver.example.com/webhooks"
@@ -30,21 +31,8 @@ SOURCE: dict[str, Any] = {
 }
 
 
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock(T0)
-
-
 @pytest.fixture(params=["memory", "sqlite"])
-async def hg(request: pytest.FixtureRequest, tmp_path: Path, clock: Clock) -> AsyncIterator[Hookgate]:
+async def hg(request: pytest.FixtureRequest, tmp_path: Path, clock: FixedClock) -> AsyncIterator[Hookgate]:
     store: Any = MemoryStore() if request.param == "memory" else await SQLiteStore.open(tmp_path / "h.db")
     client = Hookgate(store, SecretBox(parse_master_keys(generate_master_key())), clock=clock)
     try:
@@ -74,7 +62,7 @@ async def test_applications_read_list_rename_and_a_taken_id(hg: Hookgate) -> Non
         await hg.get_application("nope")
 
 
-async def test_event_types_are_stamped_by_the_clock(hg: Hookgate, clock: Clock) -> None:
+async def test_event_types_are_stamped_by_the_clock(hg: Hookgate, clock: FixedClock) -> None:
     await hg.create_application("shop", app_id="shop")
     clock.now = T0 + 5
     created = await hg.put_event_type("shop", "order.created", description="an order")
@@ -91,7 +79,7 @@ async def test_event_types_are_stamped_by_the_clock(hg: Hookgate, clock: Clock) 
 
 
 async def test_messages_deliveries_and_the_queue_read_through_the_services(
-    hg: Hookgate, clock: Clock
+    hg: Hookgate, clock: FixedClock
 ) -> None:
     await hg.create_application("shop", app_id="shop")
     endpoint = (await hg.create_endpoint("shop", URL)).endpoint
@@ -136,7 +124,7 @@ async def test_bulk_resend_takes_dead_or_failed_only(hg: Hookgate) -> None:
         await hg.resend_endpoint("ep_nope", dry_run=True)
 
 
-async def test_bulk_resend_dry_run_and_limit(hg: Hookgate, clock: Clock) -> None:
+async def test_bulk_resend_dry_run_and_limit(hg: Hookgate, clock: FixedClock) -> None:
     """The one implementation behind the API operation and ``hookgate resend --endpoint``."""
     await hg.create_application("shop", app_id="shop")
     endpoint = (await hg.create_endpoint("shop", URL)).endpoint
@@ -190,7 +178,7 @@ def _dead(delivery_id: str, at: float) -> AttemptResult:
     )
 
 
-async def test_api_tokens(hg: Hookgate, clock: Clock) -> None:
+async def test_api_tokens(hg: Hookgate, clock: FixedClock) -> None:
     await hg.create_application("shop", app_id="shop")
     admin, admin_text = await hg.create_api_token("ops", "admin")
     scoped, scoped_text = await hg.create_api_token("shop bot", "shop")
@@ -210,7 +198,7 @@ async def test_api_tokens(hg: Hookgate, clock: Clock) -> None:
     assert (await hg.find_api_token(scoped_text)).revoked_at == T0 + 30
 
 
-async def test_sources_are_library_calls(hg: Hookgate, clock: Clock) -> None:
+async def test_sources_are_library_calls(hg: Hookgate, clock: FixedClock) -> None:
     created = await hg.create_source("github", SOURCE)
     assert (created.record.name, created.source.scheme) == ("github", "github")
     assert (created.record.created_at, created.record.updated_at) == (T0, T0)

@@ -18,21 +18,11 @@ from hookgate.models import SigningKeyStatus
 from hookgate.store.base import Store
 from hookgate.store.memory import MemoryStore
 from hookgate.store.sqlite import SQLiteStore
+from hookgate.testing import FixedClock
 
 KINDS = ("ed25519", "ec", "rsa")
 ALGS = {"ed25519": "EdDSA", "ec": "ES256", "rsa": "RS256"}
 PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
-
-
-class FakeClock:
-    def __init__(self, start: float = 1_700_000_000.0) -> None:
-        self.times = [start]
-
-    def __call__(self) -> float:
-        return self.times[-1]
-
-    def advance(self, seconds: float) -> None:
-        self.times.append(self.times[-1] + seconds)
 
 
 def _box(kid: str = "m1") -> SecretBox:
@@ -54,12 +44,7 @@ def box() -> SecretBox:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def ring(store: Store, box: SecretBox, clock: FakeClock) -> KeyRing:
+def ring(store: Store, box: SecretBox, clock: FixedClock) -> KeyRing:
     return KeyRing(store, box, clock=clock)
 
 
@@ -84,7 +69,7 @@ async def _status(ring: KeyRing, kid: str) -> SigningKeyStatus:
 
 
 @pytest.mark.parametrize("kind", KINDS)
-async def test_generate_is_pending_and_published(ring: KeyRing, kind: str, clock: FakeClock) -> None:
+async def test_generate_is_pending_and_published(ring: KeyRing, kind: str, clock: FixedClock) -> None:
     key = await ring.generate(kind)
     assert key.status is SigningKeyStatus.PENDING
     assert key.kind == kind
@@ -140,7 +125,7 @@ async def test_active_signer_signs_verifiable_tokens(ring: KeyRing, kind: str) -
     assert payload == b'{"event":"order.paid"}'
 
 
-async def test_generate_with_activate(ring: KeyRing, clock: FakeClock) -> None:
+async def test_generate_with_activate(ring: KeyRing, clock: FixedClock) -> None:
     key = await ring.generate("ec", activate=True)
     assert key.status is SigningKeyStatus.ACTIVE
     assert key.activated_at == clock()
@@ -182,7 +167,7 @@ async def test_reactivating_a_previous_key(ring: KeyRing) -> None:
 # --- retire ---
 
 
-async def test_retire_previous_removes_it_from_jwks(ring: KeyRing, clock: FakeClock) -> None:
+async def test_retire_previous_removes_it_from_jwks(ring: KeyRing, clock: FixedClock) -> None:
     first = await ring.generate(activate=True)
     second = await ring.generate(activate=True)
     clock.advance(10)
@@ -248,7 +233,7 @@ async def test_ensure_active_ignores_pending_keys(ring: KeyRing) -> None:
 
 
 async def test_signer_cache_picks_up_a_key_activated_elsewhere(
-    store: Store, box: SecretBox, clock: FakeClock
+    store: Store, box: SecretBox, clock: FixedClock
 ) -> None:
     server = KeyRing(store, box, clock=clock, cache_s=5.0)
     admin = KeyRing(store, box, clock=clock)
@@ -268,7 +253,7 @@ async def test_signer_cache_picks_up_a_key_activated_elsewhere(
     assert fresh.kid == second.kid
 
 
-async def test_signer_cache_remembers_none_too(store: Store, box: SecretBox, clock: FakeClock) -> None:
+async def test_signer_cache_remembers_none_too(store: Store, box: SecretBox, clock: FixedClock) -> None:
     server = KeyRing(store, box, clock=clock, cache_s=5.0)
     admin = KeyRing(store, box, clock=clock)
     assert await server.active_signer() is None
@@ -307,7 +292,9 @@ async def test_sealed_key_needs_the_right_box_and_kid(ring: KeyRing, box: Secret
         box.open(first.private_sealed, KeyRing.reseal_aad(second.kid))
 
 
-async def test_active_signer_with_the_wrong_box_fails(store: Store, box: SecretBox, clock: FakeClock) -> None:
+async def test_active_signer_with_the_wrong_box_fails(
+    store: Store, box: SecretBox, clock: FixedClock
+) -> None:
     await KeyRing(store, box, clock=clock).generate(activate=True)
     with pytest.raises(ConfigError):
         await KeyRing(store, _box("m1"), clock=clock).active_signer()

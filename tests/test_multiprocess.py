@@ -27,8 +27,7 @@ import pytest
 from aiohttp import web
 
 from hookgate.crypto import generate_master_key
-from tests.store.conftest import postgres_dsn
-from tests.support import free_port
+from tests.support import free_port, postgres_dsn
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 

@@ -35,6 +35,14 @@ def test_every_public_module_declares_what_it_exports_and_each_export_exists() -
             assert getattr(module, name, None) is not None, f"{module.__name__}.{name} is listed but missing"
 
 
+def test_the_testing_module_is_public_and_offers_its_doubles() -> None:
+    import hookgate.testing
+
+    assert hookgate.testing in _public_modules()
+    assert {"FixedClock", "RecordingReceiver", "capture_logs"} <= set(hookgate.testing.__all__)
+    assert hookgate.testing.__all__ == sorted(hookgate.testing.__all__)
+
+
 def test_import_hookgate_offers_exactly_its_all() -> None:
     offered = {
         name

@@ -14,14 +14,13 @@ import json
 import os
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import trustme
-from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from jwcrypto import jwk, jws
 from standardwebhooks import Webhook
@@ -38,43 +37,19 @@ from hookgate.store.base import Store
 from hookgate.store.memory import MemoryStore
 from hookgate.store.postgres import PostgresStore
 from hookgate.store.sqlite import SQLiteStore
-from tests.store.conftest import postgres_dsn
+from hookgate.testing import RecordingReceiver
+from tests.support import postgres_dsn
 
 LOOPBACK = AddressPolicy(allow=["127.0.0.0/8"])
 SCHEDULE = [0, 0.1]
 
 
-# -- a receiver ------------------------------------------------------------------------------------------
+# -- the receiver (the root conftest's) -------------------------------------------------------------
 
 
-@dataclass(slots=True)
-class Receiver:
-    seen: list[tuple[str, bytes, dict[str, str]]] = field(default_factory=list)
-    port: int = 0
-
-    async def handle(self, request: web.Request) -> web.Response:
-        self.seen.append((request.path, await request.read(), dict(request.headers)))
-        return web.Response(text="ok")
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    def at(self, path: str) -> list[tuple[bytes, dict[str, str]]]:
-        return [(body, headers) for p, body, headers in self.seen if p == path]
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    rec = Receiver()
-    application = web.Application()
-    application.router.add_route("*", "/{tail:.*}", rec.handle)
-    runner = web.AppRunner(application, shutdown_timeout=0.5)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    rec.port = int(runner.addresses[-1][1])
-    yield rec
-    await runner.cleanup()
+def at(receiver: RecordingReceiver, path: str) -> list[tuple[bytes, Mapping[str, str]]]:
+    """What reached ``path``: (body, headers) per request."""
+    return [(r.body, r.headers) for r in receiver.requests_to(path)]
 
 
 async def run_worker(hg: Hookgate) -> None:
@@ -133,7 +108,7 @@ def _whsec_needles(label: str, secret: str) -> dict[str, bytes]:
     }
 
 
-async def populate(hg: Hookgate, receiver: Receiver, leaf: trustme.LeafCert) -> Populated:
+async def populate(hg: Hookgate, receiver: RecordingReceiver, leaf: trustme.LeafCert) -> Populated:
     """One endpoint per kind of secret, a key ring key, and one delivery attempt each."""
     app = await hg.create_application("at-rest")
     needles: dict[str, bytes] = {}
@@ -141,7 +116,7 @@ async def populate(hg: Hookgate, receiver: Receiver, leaf: trustme.LeafCert) -> 
 
     async def add(path: str, **options: Any) -> NewEndpoint:
         options.setdefault("retry_schedule", SCHEDULE)
-        new = await hg.create_endpoint(app.id, receiver.url(path), allow_insecure=True, **options)
+        new = await hg.create_endpoint(app.id, receiver.url_for(path), allow_insecure=True, **options)
         endpoints.append(new)
         if new.secret is not None:
             needles.update(_whsec_needles(f"generated secret of {path}", new.secret))
@@ -226,12 +201,12 @@ def assert_absent(dump: bytes, needles: dict[str, bytes], leaf: trustme.LeafCert
     assert b"PRIVATE KEY".hex().encode() not in dump.lower()
 
 
-async def check_deliveries(hg: Hookgate, populated: Populated, receiver: Receiver) -> None:
+async def check_deliveries(hg: Hookgate, populated: Populated, receiver: RecordingReceiver) -> None:
     """Sanity: the secrets were really usable (so the dump check is not vacuous)."""
-    paths = {p for p, _, _ in receiver.seen}
+    paths = {r.path for r in receiver.requests}
     assert paths >= {"/standard", "/generated", "/github", "/api-key", "/basic", "/jwt", "/bearer", "/mtls"}
     assert "/oauth2" not in paths  # its token endpoint is unreachable
-    ((_, headers),) = receiver.at("/api-key")
+    ((_, headers),) = at(receiver, "/api-key")
     assert headers["X-API-Key"] == populated.needles["api key"].decode()
 
 
@@ -239,7 +214,7 @@ async def check_deliveries(hg: Hookgate, populated: Populated, receiver: Receive
 
 
 async def test_sqlite_files_hold_no_secret(
-    tmp_path: Path, receiver: Receiver, client_leaf: trustme.LeafCert
+    tmp_path: Path, receiver: RecordingReceiver, client_leaf: trustme.LeafCert
 ) -> None:
     path = tmp_path / "hg.db"
     hg = Hookgate(await SQLiteStore.open(path), SecretBox({"k1": os.urandom(32)}))
@@ -257,7 +232,7 @@ async def test_sqlite_files_hold_no_secret(
 
 
 async def test_sqlite_wal_holds_no_secret_while_open(
-    tmp_path: Path, receiver: Receiver, client_leaf: trustme.LeafCert
+    tmp_path: Path, receiver: RecordingReceiver, client_leaf: trustme.LeafCert
 ) -> None:
     """The write-ahead log, read while the store is still open (before any checkpoint on close)."""
     path = tmp_path / "hg.db"
@@ -297,7 +272,9 @@ async def dump_postgres(dsn: str) -> bytes:
 
 
 @pytest.mark.postgres
-async def test_postgres_rows_hold_no_secret(receiver: Receiver, client_leaf: trustme.LeafCert) -> None:
+async def test_postgres_rows_hold_no_secret(
+    receiver: RecordingReceiver, client_leaf: trustme.LeafCert
+) -> None:
     async with contextlib.aclosing(postgres_dsn()) as dsns:
         dsn = await anext(dsns)
         hg = Hookgate(await PostgresStore.open(dsn), SecretBox({"k1": os.urandom(32)}))
@@ -324,7 +301,7 @@ class Stored:
 
 
 @pytest.fixture
-async def stored(tmp_path: Path, receiver: Receiver) -> Stored:
+async def stored(tmp_path: Path, receiver: RecordingReceiver) -> Stored:
     """A SQLite database written with master key k1, then closed."""
     key = os.urandom(32)
     path = tmp_path / "hg.db"
@@ -332,11 +309,11 @@ async def stored(tmp_path: Path, receiver: Receiver) -> Stored:
     try:
         app = await hg.create_application("keys")
         signed = await hg.create_endpoint(
-            app.id, receiver.url("/signed"), allow_insecure=True, retry_schedule=SCHEDULE
+            app.id, receiver.url_for("/signed"), allow_insecure=True, retry_schedule=SCHEDULE
         )
         jws_ep = await hg.create_endpoint(
             app.id,
-            receiver.url("/jws"),
+            receiver.url_for("/jws"),
             allow_insecure=True,
             retry_schedule=SCHEDULE,
             scheme="none",
@@ -369,41 +346,45 @@ def assert_config_failure(attempt: Attempt, pattern: str) -> None:
     assert pattern in attempt.response_excerpt, attempt.response_excerpt
 
 
-async def test_wrong_master_key_with_the_same_id_fails_clearly(stored: Stored, receiver: Receiver) -> None:
+async def test_wrong_master_key_with_the_same_id_fails_clearly(
+    stored: Stored, receiver: RecordingReceiver
+) -> None:
     attempts = await attempts_with(SecretBox({"k1": os.urandom(32)}), stored)
     for attempt in attempts.values():
         assert_config_failure(
             attempt, "does not open with master key 'k1': wrong key, or the record was altered"
         )
-    assert receiver.seen == []
+    assert receiver.requests == []
 
 
-async def test_master_key_missing_from_the_ring_fails_clearly(stored: Stored, receiver: Receiver) -> None:
+async def test_master_key_missing_from_the_ring_fails_clearly(
+    stored: Stored, receiver: RecordingReceiver
+) -> None:
     attempts = await attempts_with(SecretBox({"k2": os.urandom(32)}), stored)
     for attempt in attempts.values():
         assert_config_failure(attempt, "sealed with master key 'k1', which is not configured")
-    assert receiver.seen == []
+    assert receiver.requests == []
 
 
-async def test_no_master_key_fails_clearly(stored: Stored, receiver: Receiver) -> None:
+async def test_no_master_key_fails_clearly(stored: Stored, receiver: RecordingReceiver) -> None:
     attempts = await attempts_with(None, stored)
     assert_config_failure(attempts[stored.signed.endpoint.id], "no master key configured")
     # the JWS endpoint has nothing sealed, but without a key ring its payload cannot be signed either
     assert_config_failure(attempts[stored.jws.endpoint.id], "JWS payloads need an active signing key")
-    assert receiver.seen == []
+    assert receiver.requests == []
 
 
-async def test_the_right_key_still_delivers(stored: Stored, receiver: Receiver) -> None:
+async def test_the_right_key_still_delivers(stored: Stored, receiver: RecordingReceiver) -> None:
     hg = Hookgate(await SQLiteStore.open(stored.path), SecretBox({"k1": stored.key}))
     try:
         await hg.publish(stored.app, "order.created", {"n": 1})
         await run_worker(hg)
     finally:
         await hg.close()
-    ((body, headers),) = receiver.at("/signed")
+    ((body, headers),) = at(receiver, "/signed")
     assert stored.signed.secret is not None
     assert Webhook(stored.signed.secret).verify(body, headers) == {"n": 1}
-    assert len(receiver.at("/jws")) == 1
+    assert len(at(receiver, "/jws")) == 1
 
 
 async def test_api_calls_with_a_wrong_or_missing_key_raise(stored: Stored) -> None:
@@ -448,11 +429,13 @@ async def test_blobs_do_not_open_elsewhere_or_when_altered(stored: Stored) -> No
         open_secrets(box, ep_id, blob[:20])
 
 
-async def test_a_blob_moved_to_another_endpoint_fails_delivery(stored: Stored, receiver: Receiver) -> None:
+async def test_a_blob_moved_to_another_endpoint_fails_delivery(
+    stored: Stored, receiver: RecordingReceiver
+) -> None:
     hg = Hookgate(await SQLiteStore.open(stored.path), SecretBox({"k1": stored.key}))
     try:
         victim = await hg.create_endpoint(
-            stored.app.id, receiver.url("/victim"), allow_insecure=True, retry_schedule=SCHEDULE
+            stored.app.id, receiver.url_for("/victim"), allow_insecure=True, retry_schedule=SCHEDULE
         )
         endpoint = await hg.store.get_endpoint(victim.endpoint.id)
         endpoint.secrets_sealed = stored.signed.endpoint.secrets_sealed
@@ -464,7 +447,7 @@ async def test_a_blob_moved_to_another_endpoint_fails_delivery(stored: Stored, r
     finally:
         await hg.close()
     assert_config_failure(attempt, "wrong key, or the record was altered")
-    assert receiver.at("/victim") == []
+    assert at(receiver, "/victim") == []
 
 
 # -- 3. master key rotation ----------------------------------------------------------------------------
@@ -502,7 +485,9 @@ def jws_verify(token: bytes, jwks_doc: dict[str, Any]) -> tuple[str, bytes]:
 Opener = Callable[[SecretBox], Awaitable[Hookgate]]
 
 
-async def test_master_key_rotation(store: Store, receiver: Receiver, client_leaf: trustme.LeafCert) -> None:
+async def test_master_key_rotation(
+    store: Store, receiver: RecordingReceiver, client_leaf: trustme.LeafCert
+) -> None:
     k1, k2 = os.urandom(32), os.urandom(32)
     box1 = SecretBox({"old": k1})
     hg1 = Hookgate(store, box1)
@@ -510,7 +495,7 @@ async def test_master_key_rotation(store: Store, receiver: Receiver, client_leaf
 
     async def add(path: str, **options: Any) -> NewEndpoint:
         return await hg1.create_endpoint(
-            app.id, receiver.url(path), allow_insecure=True, retry_schedule=SCHEDULE, **options
+            app.id, receiver.url_for(path), allow_insecure=True, retry_schedule=SCHEDULE, **options
         )
 
     signed = await add("/signed")
@@ -572,17 +557,17 @@ async def test_master_key_rotation(store: Store, receiver: Receiver, client_leaf
     await hg2.publish(app, "order.created", {"n": 7})
     await run_worker(hg2)
 
-    ((body, headers),) = receiver.at("/signed")
+    ((body, headers),) = at(receiver, "/signed")
     assert signed.secret is not None
     assert Webhook(signed.secret).verify(body, headers) == {"n": 7}
-    ((body, headers),) = receiver.at("/keyed")
+    ((body, headers),) = at(receiver, "/keyed")
     assert headers["X-API-Key"] == api_key
     assert keyed.secret is not None
     assert Webhook(keyed.secret).verify(body, headers) == {"n": 7}
-    ((body, headers),) = receiver.at("/rotated")
+    ((body, headers),) = at(receiver, "/rotated")
     assert Webhook(rotated.secret).verify(body, headers) == {"n": 7}
     assert Webhook(newer).verify(body, headers) == {"n": 7}
-    ((body, _),) = receiver.at("/jws")
+    ((body, _),) = at(receiver, "/jws")
     kid, payload = jws_verify(body, await hg2.jwks())
     assert kid == active.kid
     assert payload == b'{"n":7}'

@@ -1,14 +1,13 @@
-"""Fixtures for the management API tests: an in-memory engine, its API app, an admin token, a receiver."""
+"""Fixtures for the management API tests: an in-memory engine, its API app, an admin token, receivers."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
-from aiohttp import web
 
 from hookgate.api.app import create_app
 from hookgate.api.metrics import Metrics
@@ -17,6 +16,8 @@ from hookgate.client import Hookgate
 from hookgate.crypto import SecretBox
 from hookgate.policy.ssrf import AddressPolicy
 from hookgate.store.memory import MemoryStore
+from hookgate.testing import RecordingReceiver, Reply
+from tests.support import MakeReceiver
 
 BASE = "http://testserver"
 
@@ -61,37 +62,11 @@ async def api() -> AsyncIterator[Api]:
     await hg.close()
 
 
-@dataclass
-class Receiver:
-    url: str
-    status: int = 200
-    bodies: list[bytes] = field(default_factory=list)
-
-
 @pytest.fixture
-async def receiver() -> AsyncIterator[Callable[[int], Awaitable[Receiver]]]:
-    """A factory of loopback aiohttp receivers answering a fixed status."""
-    runners: list[web.AppRunner] = []
+def receiver(receivers: MakeReceiver) -> Callable[[int], Awaitable[RecordingReceiver]]:
+    """A factory of loopback receivers answering a fixed status (``rec.respond = 200`` changes it)."""
 
-    async def make(status: int = 200) -> Receiver:
-        rec = Receiver(url="")
+    async def make(status: int = 200) -> RecordingReceiver:
+        return receivers(Reply(status, "ok" if status < 300 else "nope"))
 
-        async def handle(request: web.Request) -> web.Response:
-            rec.bodies.append(await request.read())
-            return web.Response(status=rec.status, text="ok" if rec.status < 300 else "nope")
-
-        app = web.Application()
-        app.router.add_post("/hook", handle)
-        runner = web.AppRunner(app, shutdown_timeout=0.5)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        runners.append(runner)
-        port = runner.addresses[0][1]
-        rec.url = f"http://127.0.0.1:{port}/hook"
-        rec.status = status
-        return rec
-
-    yield make
-    for runner in runners:
-        await runner.cleanup()
+    return make

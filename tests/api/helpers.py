@@ -7,11 +7,12 @@ from typing import Any
 
 import httpx
 
-from tests.api.conftest import Api, Receiver
+from hookgate.testing import RecordingReceiver
+from tests.api.conftest import Api
 
 V1 = "/api/v1"
 
-MakeReceiver = Callable[[int], Awaitable[Receiver]]
+MakeReceiver = Callable[[int], Awaitable[RecordingReceiver]]
 
 
 def error_code(response: httpx.Response) -> str:

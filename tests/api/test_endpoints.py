@@ -239,7 +239,7 @@ async def test_resend_every_dead_delivery_of_an_endpoint(api: Api, receiver: Mak
     assert all(d["attempts"] == 0 for d in pending)
     assert (await api.client.post(f"{base}/resend", json={"status": "dead"})).json() == nothing
 
-    rec.status = 200
+    rec.respond = 200
     await api.deliver()
     delivered = (await api.client.get(f"{base}/deliveries", params={"status": "delivered"})).json()["items"]
     assert len(delivered) == 3

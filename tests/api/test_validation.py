@@ -24,7 +24,7 @@ from hookgate.policy.ssrf import AddressPolicy
 from hookgate.store.base import Store
 from hookgate.store.postgres import PostgresStore
 from hookgate.store.sqlite import SQLiteStore
-from tests.store.conftest import postgres_dsn
+from tests.support import postgres_dsn
 
 V1 = "/api/v1"
 APP = "app_v"

@@ -11,7 +11,7 @@ from click.testing import CliRunner, Result
 from hookgate.cli import main
 from tests.cli.conftest import Server, ok_json
 from tests.cli.test_sources import SOURCE_TOML
-from tests.support import free_port
+from tests.support import refusing_port
 
 pytestmark = pytest.mark.slow
 
@@ -46,7 +46,8 @@ def test_bad_token_and_unreachable_api(cli: Callable[..., Result], server: Serve
     assert result.exit_code == 1
     assert result.stderr.startswith("hookgate: a valid bearer token is required")
     assert "hgk_wrong" not in result.output + result.stderr
-    result = cli("apps", "list", "--api-url", f"http://127.0.0.1:{free_port()}")
+    with refusing_port() as port:
+        result = cli("apps", "list", "--api-url", f"http://127.0.0.1:{port}")
     assert result.exit_code == 1
     assert "cannot reach the API" in result.stderr
     assert server.token not in result.stderr

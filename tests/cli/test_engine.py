@@ -8,12 +8,10 @@ import json
 import re
 import signal
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 from click.testing import CliRunner
 from standardwebhooks import Webhook
 
@@ -23,8 +21,9 @@ from hookgate.config import Settings
 from hookgate.crypto import SecretBox, generate_master_key, parse_master_keys
 from hookgate.errors import ConfigError
 from hookgate.store.sqlite import SQLiteStore
+from hookgate.testing import RecordingReceiver
 from tests.cli.conftest import HOOKGATE_ENV, child_env
-from tests.store.conftest import postgres_dsn
+from tests.support import postgres_dsn
 
 # every migration from the first, in order ("applied migrations 1" while there is only one)
 APPLIED = re.compile(r"applied migrations 1(, \d+)*")
@@ -166,35 +165,8 @@ async def test_worker_settings_with_external_database_need_a_master_key(tmp_path
 # -- worker ----------------------------------------------------------------------------------------------
 
 
-class Receiver:
-    def __init__(self) -> None:
-        self.requests: list[tuple[bytes, dict[str, str]]] = []
-        self.got = asyncio.Event()
-
-    async def handle(self, request: web.Request) -> web.Response:
-        self.requests.append((await request.read(), dict(request.headers)))
-        self.got.set()
-        return web.Response(status=204)
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[tuple[Receiver, int]]:
-    state = Receiver()
-    app = web.Application()
-    app.router.add_post("/hook", state.handle)
-    app_runner = web.AppRunner(app)
-    await app_runner.setup()
-    site = web.TCPSite(app_runner, "127.0.0.1", 0)
-    await site.start()
-    port = app_runner.addresses[0][1]
-    try:
-        yield state, port
-    finally:
-        await app_runner.cleanup()
-
-
-async def test_worker_delivers_and_stops_on_sigterm(tmp_path: Path, receiver: tuple[Receiver, int]) -> None:
-    state, port = receiver
+async def test_worker_delivers_and_stops_on_sigterm(tmp_path: Path, receiver: RecordingReceiver) -> None:
+    receiver.respond = 204
     master_key = generate_master_key()
     box = SecretBox(parse_master_keys(master_key))
 
@@ -203,7 +175,7 @@ async def test_worker_delivers_and_stops_on_sigterm(tmp_path: Path, receiver: tu
     try:
         app = await hg.create_application("Acme")
         created = await hg.create_endpoint(
-            app.id, f"http://127.0.0.1:{port}/hook", allow_insecure=True, headers={"X-Tenant": "acme"}
+            app.id, receiver.url, allow_insecure=True, headers={"X-Tenant": "acme"}
         )
         published = await hg.publish(app.id, "user.created", {"id": 42, "name": "Zoë"})
     finally:
@@ -228,7 +200,7 @@ async def test_worker_delivers_and_stops_on_sigterm(tmp_path: Path, receiver: tu
     )
     try:
         try:
-            await asyncio.wait_for(state.got.wait(), 60)
+            await receiver.wait_for_async(1, timeout=60)
         except TimeoutError:
             proc.kill()
             _, err = await proc.communicate()
@@ -247,8 +219,8 @@ async def test_worker_delivers_and_stops_on_sigterm(tmp_path: Path, receiver: tu
     assert out == b""
 
     # exactly the published message arrived, signed so that the reference library accepts it
-    assert len(state.requests) == 1
-    body, headers = state.requests[0]
+    assert receiver.count == 1
+    body, headers = receiver.requests[0].body, receiver.requests[0].headers
     assert body == '{"id":42,"name":"Zoë"}'.encode()
     assert headers["webhook-id"] == published.message.id
     assert headers["X-Tenant"] == "acme"

@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,42 +14,11 @@ import pytest
 from click.testing import Result
 
 from hookgate.schemes import registry
+from hookgate.testing import RecordedRequest, RecordingReceiver, Reply
 from tests.cli.conftest import Server, ok_json
+from tests.support import MakeReceiver
 
 pytestmark = pytest.mark.slow
-
-
-@dataclass
-class Receiver:
-    url: str
-    requests: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    got: list[tuple[dict[str, str], bytes]] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            got.append((dict(self.headers.items()), body))
-            self.send_response(200)
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"ok")
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield Receiver(f"http://127.0.0.1:{httpd.server_address[1]}/hook", got)
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(5)
 
 
 def wait_for(check: Callable[[], Any], timeout: float = 20.0) -> Any:
@@ -65,7 +32,7 @@ def wait_for(check: Callable[[], Any], timeout: float = 20.0) -> Any:
 
 
 def test_send_and_follow_the_delivery(
-    cli: Callable[..., Result], server: Server, receiver: Receiver, tmp_path: Path
+    cli: Callable[..., Result], server: Server, receiver: RecordingReceiver, tmp_path: Path
 ) -> None:
     secret, _ = registry.generate_key("hmac")
     cli("apps", "create", "Deliver", "--id", "dlv-app")
@@ -94,7 +61,8 @@ def test_send_and_follow_the_delivery(
     assert "duplicate" in dup.stdout
 
     # the delivery engine signs and posts it to the receiver
-    headers, body = wait_for(lambda: receiver.requests and receiver.requests[0])
+    first = receiver.wait_for(1, timeout=20)[0]
+    headers, body = first.headers, first.body
     assert json.loads(body) == {"order": 1}
     verifier = registry.build_verifier("standard-webhooks", [secret], [])
     verified = verifier.verify(body, {k.lower(): v for k, v in headers.items()}, now=time.time())
@@ -142,7 +110,7 @@ def test_send_and_follow_the_delivery(
     assert health["recent_attempts"] >= 1
 
     # tail: the recent attempts first, then new ones as they happen
-    wait_for(lambda: len(receiver.requests) >= 4)
+    receiver.wait_for(4, timeout=20)
     wait_for(
         lambda: (
             len(ok_json(cli("attempts", "list", "dlv-app", "--endpoint", endpoint_id, "--json"))["items"])
@@ -204,44 +172,18 @@ def test_send_usage_errors(cli: Callable[..., Result], tmp_path: Path) -> None:
     assert cli("send", "send-app", "x.y").exit_code == 2  # --data is required
 
 
-@dataclass
-class FlakyReceiver:
-    url: str
-    ok: threading.Event
-    hits: list[int] = field(default_factory=list)
-
-
 @pytest.fixture
-def flaky_receiver() -> Iterator[FlakyReceiver]:
-    """Answers 500 until ``ok`` is set, then 200."""
-    ok = threading.Event()
-    hits: list[int] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            code = 200 if ok.is_set() else 500
-            hits.append(code)
-            self.send_response(code)
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"ok" if code == 200 else b"no")
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield FlakyReceiver(f"http://127.0.0.1:{httpd.server_address[1]}/hook", ok, hits)
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(5)
+def flaky_receiver(receivers: MakeReceiver) -> RecordingReceiver:
+    """Answers 500 until its ``respond`` is set to 200."""
+    return receivers(Reply(500, "no"))
 
 
-def test_bulk_resend(cli: Callable[..., Result], server: Server, flaky_receiver: FlakyReceiver) -> None:
+def answered(receiver: RecordingReceiver) -> list[int]:
+    """The status of every answered request, in arrival order."""
+    return [r.reply.status for r in receiver.requests if r.reply is not None]
+
+
+def test_bulk_resend(cli: Callable[..., Result], server: Server, flaky_receiver: RecordingReceiver) -> None:
     app = "bulk-app"
     assert cli("apps", "create", "Bulk", "--id", app).exit_code == 0
     api = httpx.Client(base_url=server.base, headers={"Authorization": f"Bearer {server.token}"}, timeout=10)
@@ -288,7 +230,7 @@ def test_bulk_resend(cli: Callable[..., Result], server: Server, flaky_receiver:
         assert {d["id"] for d in deliveries("dead")} == dead_ids
 
         # one page of two without --all: a note on stderr, confirmed with input
-        flaky_receiver.ok.set()
+        flaky_receiver.respond = 200
         first = cli("resend", app, "--endpoint", endpoint_id, "--limit", "2", input="y\n")
         assert first.exit_code == 0, first.stderr
         assert first.stdout.strip() == f"resent 2 deliveries to {endpoint_id}"
@@ -305,11 +247,11 @@ def test_bulk_resend(cli: Callable[..., Result], server: Server, flaky_receiver:
         by_id = {d["id"]: d for d in deliveries()}
         assert all(by_id[i]["status"] in {"pending", "in_flight", "failed", "delivered"} for i in dead_ids)
         wait_for(lambda: {d["id"] for d in deliveries("delivered")} == dead_ids)
-        assert flaky_receiver.hits.count(200) == 3
+        assert answered(flaky_receiver).count(200) == 3
 
 
 def test_bulk_resend_all_at_once(
-    cli: Callable[..., Result], server: Server, flaky_receiver: FlakyReceiver
+    cli: Callable[..., Result], server: Server, flaky_receiver: RecordingReceiver
 ) -> None:
     app = "bulk-app-2"
     assert cli("apps", "create", "Bulk 2", "--id", app).exit_code == 0
@@ -331,7 +273,9 @@ def test_bulk_resend_all_at_once(
         for n in range(3):
             assert cli("send", app, "order.created", "--data", json.dumps({"n": n})).exit_code == 0
         wait_for(lambda: (s := statuses()) and len(s) == 3 and set(s.values()) == {"dead"})
-        flaky_receiver.ok.set()  # from now on the receiver accepts: a resent delivery cannot go dead again
+        flaky_receiver.respond = (
+            200  # from now on the receiver accepts: a resent delivery cannot go dead again
+        )
 
         bulk = ok_json(
             cli("resend", app, "--endpoint", endpoint_id, "--status", "dead", "--all", "--yes", "--json")
@@ -340,7 +284,7 @@ def test_bulk_resend_all_at_once(
         assert set(bulk["ids"]) == set(statuses())
         assert all(s in {"pending", "in_flight", "failed", "delivered"} for s in statuses().values())
         wait_for(lambda: set(statuses().values()) == {"delivered"})
-        assert flaky_receiver.hits.count(200) == 3
+        assert answered(flaky_receiver).count(200) == 3
 
         # the single-delivery form still works
         one = next(iter(bulk["ids"]))
@@ -350,50 +294,29 @@ def test_bulk_resend_all_at_once(
 
 
 @pytest.fixture
-def recording_api() -> Iterator[tuple[str, list[tuple[str, str, Any]]]]:
+def recording_api(receivers: MakeReceiver) -> tuple[str, list[tuple[str, str, Any]]]:
     """A loopback stand-in for the API that records each request and answers only the bulk resend operation
     (anything else, such as a per-delivery resend or a deliveries listing, gets 500)."""
     seen: list[tuple[str, str, Any]] = []
     waiting = ["dlv_c", "dlv_b", "dlv_a"]
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))) or b"null")
-            seen.append(("POST", self.path, body))
-            if not self.path.endswith("/endpoints/ep_1/resend"):
-                self.answer(500, {"error": {"code": "unexpected", "message": self.path}})
-                return
-            limit = body["limit"] or len(waiting)
-            ids = waiting[:limit]
-            more = len(waiting) > limit
-            self.answer(
-                200, {"resent": len(ids), "ids": ids, "more": more, "dry_run": body.get("dry_run", False)}
-            )
+    def respond(request: RecordedRequest) -> Reply:
+        target = request.path + (f"?{request.query}" if request.query else "")
+        if request.method != "POST":
+            seen.append((request.method, target, None))
+            return Reply.json({"error": {"code": "unexpected", "message": target}}, 500)
+        body = json.loads(request.body or b"null")
+        seen.append(("POST", target, body))
+        if not request.path.endswith("/endpoints/ep_1/resend"):
+            return Reply.json({"error": {"code": "unexpected", "message": target}}, 500)
+        limit = body["limit"] or len(waiting)
+        ids = waiting[:limit]
+        more = len(waiting) > limit
+        return Reply.json(
+            {"resent": len(ids), "ids": ids, "more": more, "dry_run": body.get("dry_run", False)}
+        )
 
-        def do_GET(self) -> None:
-            seen.append(("GET", self.path, None))
-            self.answer(500, {"error": {"code": "unexpected", "message": self.path}})
-
-        def answer(self, code: int, doc: Any) -> None:
-            data = json.dumps(doc).encode()
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}", seen
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(5)
+    return receivers(respond).base_url, seen
 
 
 def test_bulk_resend_is_one_request_or_a_dry_run_and_one(

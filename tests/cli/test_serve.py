@@ -15,8 +15,7 @@ import pytest
 
 from hookgate.crypto import generate_master_key
 from tests.cli.conftest import READY_LINE, TOKEN_LINE, child_env
-from tests.store.conftest import postgres_dsn
-from tests.support import free_port
+from tests.support import free_port, postgres_dsn
 
 pytestmark = pytest.mark.slow
 

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
 from hookgate.cli import main
+from hookgate.testing import RecordingReceiver, Reply
 
 pytestmark = pytest.mark.slow
 
@@ -29,46 +27,22 @@ def test_tail_keeps_following_while_the_api_is_unavailable(tmp_path: Path) -> No
         "error_class": None,
         "outcome": "delivered",
     }
-    requests: list[str] = []
-
-    class Api(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            requests.append(self.path)
-            if len(requests) <= 3:
-                status, body = (
-                    503,
-                    {"error": {"code": "store_unavailable", "message": "the store is unavailable"}},
-                )
-            else:
-                status, body = 200, {"items": [attempt], "next_cursor": None}
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Api)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
+    unavailable = Reply.json(
+        {"error": {"code": "store_unavailable", "message": "the store is unavailable"}}, 503
+    )
+    answers = Reply.json({"items": [attempt], "next_cursor": None})
+    with RecordingReceiver([unavailable] * 3 + [answers]) as api:
         env = {
-            "HOOKGATE_API_URL": f"http://127.0.0.1:{httpd.server_address[1]}",
+            "HOOKGATE_API_URL": api.base_url,
             "HOOKGATE_TOKEN": "hgk_test",
             "HOOKGATE_CLI_CONFIG": None,
             "HOME": str(tmp_path),
         }
         args = ["tail", "app_1", "--endpoint", "ep_1", "--interval", "0.05", "--max-polls", "6", "--json"]
         result = CliRunner().invoke(main, args, env=env, catch_exceptions=False)
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(5)
     assert result.exit_code == 0, result.output
     assert [json.loads(line)["delivery_id"] for line in result.stdout.splitlines()] == ["dlv_1"]
     assert result.stderr.count("the store is unavailable") == 1
     assert "the API answers again" in result.stderr
-    assert len(requests) == 6
+    assert api.count == 6
+    assert {r.method for r in api.requests} == {"GET"}

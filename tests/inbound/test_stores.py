@@ -42,11 +42,10 @@ from hookgate.inbound.stores import (
     RateLimiter,
 )
 from hookgate.store.sql import migrations
-from tests.store.conftest import postgres_dsn
+from tests.support import REDIS_URL, postgres_dsn
 
 T0 = 1_700_000_000.0
 T = TypeVar("T")
-REDIS_URL = os.environ.get("HOOKGATE_TEST_REDIS", "redis://127.0.0.1:6379/0")
 
 CLAIMED, IN_PROGRESS, DONE = ClaimState.CLAIMED, ClaimState.IN_PROGRESS, ClaimState.DONE
 

@@ -29,7 +29,7 @@ from aiohttp import web
 from hookgate.client import Hookgate
 from hookgate.config import Settings
 from hookgate.crypto import SecretBox, generate_master_key, parse_master_keys
-from tests.store.conftest import postgres_dsn
+from tests.support import postgres_dsn
 
 RETRY_SCHEDULE = [0, 0.2, 0.5, 1, 1, 1, 1, 1, 1, 1]
 

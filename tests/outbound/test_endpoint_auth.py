@@ -16,16 +16,14 @@ import secrets
 import ssl
 import time
 import urllib.parse
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import jwt
 import pytest
 import structlog
 import trustme
-from aiohttp import web
 from jwcrypto import jwe, jwk, jws
 from standardwebhooks import Webhook
 
@@ -39,6 +37,8 @@ from hookgate.outbound.worker import Worker
 from hookgate.policy.ssrf import AddressPolicy
 from hookgate.schemes.oauth2 import parse_form
 from hookgate.store.memory import MemoryStore
+from hookgate.testing import RecordedRequest, RecordingReceiver, Reply
+from tests.support import MakeReceiver
 
 LOOPBACK = AddressPolicy(allow=["127.0.0.0/8"])
 MASTER = {"k1": b"\x01" * 32}
@@ -53,43 +53,28 @@ FINAL = (DeliveryStatus.DELIVERED, DeliveryStatus.DEAD)
 # -- receivers -------------------------------------------------------------------------------------------
 
 
-@dataclass(slots=True)
-class Seen:
-    path: str
-    headers: dict[str, str]  # lower-cased names
-    body: bytes
-    status: int
-
-
 Check = Callable[[str, dict[str, str], bytes], bool]
 
 
-class Receiver:
-    """Answers 200 when ``check(path, headers, body)`` holds, else 401; records every request."""
+def checked(rcv: RecordingReceiver, check: Check) -> Callable[[RecordedRequest], Reply]:
+    """Answer 200 when ``check(path, headers with lower-cased names, body)`` holds, else 401; a check that
+    raises is a refusal too, its error kept in ``rcv.errors`` for the assertion messages."""
 
-    def __init__(self, check: Check) -> None:
-        self.check = check
-        self.seen: list[Seen] = []
-        self.errors: list[str] = []
-        self.base = ""
-
-    async def handle(self, request: web.Request) -> web.Response:
-        body = await request.read()
+    def respond(request: RecordedRequest) -> Reply:
         headers = {k.lower(): v for k, v in request.headers.items()}
         try:
-            ok = self.check(request.path, headers, body)
+            ok = check(request.path, headers, request.body)
         except Exception as exc:  # noqa: BLE001 - a failed check is a refusal, kept for the assertion message
-            self.errors.append(repr(exc))
+            rcv.errors.append(repr(exc))
             ok = False
-        status = 200 if ok else 401
-        self.seen.append(Seen(request.path, headers, body, status))
-        return web.Response(status=status, text="ok" if ok else "unauthorized")
+        return Reply(200, "ok") if ok else Reply(401, "unauthorized")
 
-    def url(self, path: str = "/hook") -> str:
-        return self.base + path
+    return respond
 
-    def statuses(self, path: str = "/hook") -> list[int]:
-        return [s.status for s in self.seen if s.path == path]
+
+def statuses(rcv: RecordingReceiver, path: str = "/hook") -> list[int]:
+    """What the receiver answered at ``path``, in arrival order."""
+    return [r.reply.status for r in rcv.requests_to(path) if r.reply is not None]
 
 
 class TokenServer:
@@ -132,26 +117,24 @@ class TokenServer:
             self.problems.append("Authorization header with client_secret_post")
         return form.get("client_id", ""), form.get("client_secret", "")
 
-    async def handle(self, request: web.Request) -> web.Response:
+    def respond(self, request: RecordedRequest) -> Reply:
         self.requests += 1
         headers = {k.lower(): v for k, v in request.headers.items()}
-        form = parse_form(await request.read())
+        form = parse_form(request.body)
         if self.refusal is not None:
             status, error = self.refusal
-            return web.json_response(error, status=status)
+            return Reply.json(error, status=status)
         if headers.get("content-type") != "application/x-www-form-urlencoded":
             self.problems.append(f"content-type {headers.get('content-type')}")
         if form.get("grant_type") != "client_credentials":
-            return web.json_response({"error": "unsupported_grant_type"}, status=400)
+            return Reply.json({"error": "unsupported_grant_type"}, status=400)
         if self._client(headers, form) != (CLIENT_ID, CLIENT_SECRET):
-            return web.json_response({"error": "invalid_client"}, status=401)
+            return Reply.json({"error": "invalid_client"}, status=401)
         if form.get("scope") != self.scope or form.get("audience") != self.audience:
-            return web.json_response({"error": "invalid_scope"}, status=400)
+            return Reply.json({"error": "invalid_scope"}, status=400)
         token = secrets.token_urlsafe(24)
         self.issued[token] = time.monotonic() + self.expires_in
-        return web.json_response(
-            {"access_token": token, "token_type": "Bearer", "expires_in": self.expires_in}
-        )
+        return Reply.json({"access_token": token, "token_type": "Bearer", "expires_in": self.expires_in})
 
     def accepts(self, headers: Mapping[str, str]) -> bool:
         scheme, _, token = headers.get("authorization", "").partition(" ")
@@ -163,44 +146,24 @@ class TokenServer:
             and token not in self.revoked
         )
 
-    def tokens_seen(self, receiver: Receiver) -> list[str]:
-        return [s.headers["authorization"].partition(" ")[2] for s in receiver.seen]
+    def tokens_seen(self, receiver: RecordingReceiver) -> list[str]:
+        return [s.headers["authorization"].partition(" ")[2] for s in receiver.requests]
 
 
-class Serve(Protocol):
-    def __call__(
-        self,
-        handler: Callable[[web.Request], Awaitable[web.Response]],
-        ssl_context: ssl.SSLContext | None = None,
-    ) -> Awaitable[str]: ...
+Serve = MakeReceiver
 
 
 @pytest.fixture
-async def serve() -> AsyncIterator[Serve]:
-    """Start an aiohttp server on 127.0.0.1 (port 0) routing every path to ``handler``; return its URL."""
-    runners: list[web.AppRunner] = []
-
-    async def start(
-        handler: Callable[[web.Request], Awaitable[web.Response]], ssl_context: ssl.SSLContext | None = None
-    ) -> str:
-        application = web.Application()
-        application.router.add_route("*", "/{tail:.*}", handler)
-        runner = web.AppRunner(application, shutdown_timeout=0.5)
-        await runner.setup()
-        runners.append(runner)
-        site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ssl_context)
-        await site.start()
-        scheme = "http" if ssl_context is None else "https"
-        return f"{scheme}://127.0.0.1:{int(runner.addresses[-1][1])}"
-
-    yield start
-    for runner in runners:
-        await runner.cleanup()
+def serve(receivers: MakeReceiver) -> Serve:
+    """Start a `RecordingReceiver` on 127.0.0.1 (port 0): ``serve(respond, ssl_context=...)``."""
+    return receivers
 
 
-async def receiver(serve: Serve, check: Check, ssl_context: ssl.SSLContext | None = None) -> Receiver:
-    rcv = Receiver(check)
-    rcv.base = await serve(rcv.handle, ssl_context)
+async def receiver(
+    serve: Serve, check: Check, ssl_context: ssl.SSLContext | None = None
+) -> RecordingReceiver:
+    rcv = serve(ssl_context=ssl_context)
+    rcv.respond = checked(rcv, check)
     return rcv
 
 
@@ -208,7 +171,7 @@ async def token_server(
     serve: Serve, ssl_context: ssl.SSLContext | None = None, **options: Any
 ) -> TokenServer:
     ts = TokenServer(**options)
-    ts.base = await serve(ts.handle, ssl_context)
+    ts.base = serve(ts.respond, ssl_context=ssl_context).base_url
     return ts
 
 
@@ -299,23 +262,23 @@ def verify_jws(token: str, jwks: Mapping[str, Any]) -> tuple[dict[str, Any], byt
 
 
 async def check_good_and_bad(
-    hg: Hookgate, app: Application, rcv: Receiver, good: dict[str, Any], bad: dict[str, Any]
+    hg: Hookgate, app: Application, rcv: RecordingReceiver, good: dict[str, Any], bad: dict[str, Any]
 ) -> tuple[str, Delivery, Delivery]:
     ok_ep = await hg.create_endpoint(
-        app.id, rcv.url("/good"), auth=good, allow_insecure=True, retry_schedule=SHORT
+        app.id, rcv.url_for("/good"), auth=good, allow_insecure=True, retry_schedule=SHORT
     )
     bad_ep = await hg.create_endpoint(
-        app.id, rcv.url("/bad"), auth=bad, allow_insecure=True, retry_schedule=SHORT
+        app.id, rcv.url_for("/bad"), auth=bad, allow_insecure=True, retry_schedule=SHORT
     )
     msg_id, final = await deliver_all(hg, app, {"order": 42})
     ok, wrong = final[ok_ep.endpoint.id], final[bad_ep.endpoint.id]
 
-    assert rcv.statuses("/good") == [200], rcv.errors
+    assert statuses(rcv, "/good") == [200], rcv.errors
     assert ok.status is DeliveryStatus.DELIVERED
     assert ok.attempts == 1
     assert [a.status_code for a in await attempts(hg, ok)] == [200]
 
-    assert rcv.statuses("/bad") == [401, 401]
+    assert statuses(rcv, "/bad") == [401, 401]
     assert wrong.status is DeliveryStatus.DEAD
     assert wrong.attempts == 2
     recorded = await attempts(hg, wrong)
@@ -385,7 +348,7 @@ async def test_jwt_bearer(hg: Hookgate, app: Application, serve: Serve) -> None:
     assert accepted[0]["webhook_id"] == msg_id
     assert any("Signature verification failed" in e for e in rcv.errors)
     # each attempt mints a fresh token: same webhook_id, new jti
-    refused = [s for s in rcv.seen if s.path == "/bad"]
+    refused = rcv.requests_to("/bad")
     unverified = [
         jwt.decode(s.headers["authorization"].split(" ", 1)[1], options={"verify_signature": False})
         for s in refused
@@ -397,7 +360,9 @@ async def test_jwt_bearer(hg: Hookgate, app: Application, serve: Serve) -> None:
 # -- 5. OAuth2 client credentials --------------------------------------------------------------------------
 
 
-async def oauth_endpoint(hg: Hookgate, app: Application, rcv: Receiver, ts: TokenServer, **extra: Any) -> str:
+async def oauth_endpoint(
+    hg: Hookgate, app: Application, rcv: RecordingReceiver, ts: TokenServer, **extra: Any
+) -> str:
     auth: dict[str, Any] = {
         "type": "oauth2",
         "token_url": ts.url,
@@ -411,7 +376,7 @@ async def oauth_endpoint(hg: Hookgate, app: Application, rcv: Receiver, ts: Toke
         auth["audience"] = ts.audience
     options: dict[str, Any] = {"allow_insecure": True, "retry_schedule": SHORT, "auth": auth}
     options.update(extra)
-    new = await hg.create_endpoint(app.id, rcv.url(), **options)
+    new = await hg.create_endpoint(app.id, rcv.url, **options)
     return new.endpoint.id
 
 
@@ -434,7 +399,7 @@ async def test_oauth2_twenty_events_share_one_token(
     assert ts.problems == []
     assert ts.requests == 1
     assert worker._sender._tokens.fetches == 1
-    assert rcv.statuses() == [200] * 20
+    assert statuses(rcv) == [200] * 20
     assert set(ts.tokens_seen(rcv)) == set(ts.issued)
 
 
@@ -458,7 +423,7 @@ async def test_oauth2_token_refreshed_before_expiry(hg: Hookgate, app: Applicati
     assert [d.status for d in final.values()] == [DeliveryStatus.DELIVERED]
     assert ts.requests == 2
     assert worker._sender._tokens.fetches == 2
-    assert rcv.statuses() == [200, 200, 200]
+    assert statuses(rcv) == [200, 200, 200]
     tokens = ts.tokens_seen(rcv)
     assert tokens[0] == tokens[1] != tokens[2]
 
@@ -483,7 +448,7 @@ async def test_oauth2_revoked_token_is_replaced_within_the_attempt(
     assert [a.status_code for a in await attempts(hg, delivery)] == [200]
     assert ts.requests == 2
     assert worker._sender._tokens.fetches == 2
-    assert rcv.statuses() == [200, 401, 200]
+    assert statuses(rcv) == [200, 401, 200]
     tokens = ts.tokens_seen(rcv)
     assert tokens[0] == tokens[1] != tokens[2]
 
@@ -506,7 +471,7 @@ async def test_oauth2_token_endpoint_refusal_is_recorded_and_retried(
     assert all("invalid_client" in a.response_excerpt for a in recorded)
     # the retry came 0.1 s later, inside the token cache's failure hold: the refusal is reused, not re-asked
     assert ts.requests == 1
-    assert rcv.seen == []  # no request left without a token
+    assert rcv.requests == []  # no request left without a token
 
 
 async def test_oauth2_secrets_never_reach_the_logs(hg: Hookgate, app: Application, serve: Serve) -> None:
@@ -555,20 +520,8 @@ def tls_server(ca: trustme.CA, *, client_ca: trustme.CA | None = None) -> ssl.SS
     return ctx
 
 
-class PeerCerts:
-    """Wraps a handler, recording the client certificate the TLS server saw for each request."""
-
-    def __init__(self, handler: Callable[[web.Request], Awaitable[web.Response]]) -> None:
-        self.handler = handler
-        self.seen: list[Any] = []
-
-    async def handle(self, request: web.Request) -> web.Response:
-        self.seen.append(request.transport.get_extra_info("peercert") if request.transport else None)
-        return await self.handler(request)
-
-
 async def https_oauth_endpoint(
-    hg: Hookgate, app: Application, rcv: Receiver, ts: TokenServer, tls: dict[str, Any]
+    hg: Hookgate, app: Application, rcv: RecordingReceiver, ts: TokenServer, tls: dict[str, Any]
 ) -> str:
     auth = {
         "type": "oauth2",
@@ -578,7 +531,7 @@ async def https_oauth_endpoint(
         "scope": ts.scope,
         "audience": ts.audience,
     }
-    new = await hg.create_endpoint(app.id, rcv.url(), auth=auth, tls=tls, retry_schedule=SHORT)
+    new = await hg.create_endpoint(app.id, rcv.url, auth=auth, tls=tls, retry_schedule=SHORT)
     return new.endpoint.id
 
 
@@ -598,7 +551,7 @@ async def test_oauth2_token_endpoint_behind_the_endpoints_private_ca(
     assert [(a.status_code, a.error_class) for a in recorded] == [(200, None)], recorded
     assert delivery.status is DeliveryStatus.DELIVERED
     assert ts.requests == 1
-    assert rcv.statuses() == [200]
+    assert statuses(rcv) == [200]
 
 
 async def test_oauth2_token_endpoint_requiring_the_endpoints_client_certificate(
@@ -607,8 +560,8 @@ async def test_oauth2_token_endpoint_requiring_the_endpoints_client_certificate(
     server_ca, client_ca = trustme.CA(), trustme.CA()
     leaf = client_ca.issue_cert("hookgate@example")
     ts = TokenServer()
-    token_peers = PeerCerts(ts.handle)
-    ts.base = await serve(token_peers.handle, tls_server(server_ca, client_ca=client_ca))
+    token_endpoint = serve(ts.respond, ssl_context=tls_server(server_ca, client_ca=client_ca))
+    ts.base = token_endpoint.base_url
     rcv = await receiver(serve, lambda _p, h, _b: ts.accepts(h), tls_server(server_ca, client_ca=client_ca))
     tls = {
         "ca_bundle": server_ca.cert_pem.bytes().decode(),
@@ -622,7 +575,7 @@ async def test_oauth2_token_endpoint_requiring_the_endpoints_client_certificate(
     (delivery,) = final.values()
     assert delivery.status is DeliveryStatus.DELIVERED, await attempts(hg, delivery)
     assert ts.requests == 1
-    (peer,) = token_peers.seen
+    (peer,) = [r.peercert for r in token_endpoint.requests]
     assert ("email", "hookgate@example") in peer["subjectAltName"]
 
 
@@ -646,7 +599,7 @@ async def test_oauth2_token_endpoint_below_the_endpoints_tls_floor_is_refused(
     assert recorded[0].error_class == "oauth2"
     assert "token endpoint unreachable: TLS handshake with" in recorded[0].response_excerpt
     assert ts.requests == 0
-    assert rcv.seen == []
+    assert rcv.requests == []
 
 
 # -- 6. JWS payloads signed with the key ring ----------------------------------------------------------------
@@ -668,7 +621,7 @@ async def test_jws_payload_verifies_against_the_jwks(
         return True
 
     rcv = await receiver(serve, check)
-    await hg.create_endpoint(app.id, rcv.url(), payload={"format": "jws"}, allow_insecure=True)
+    await hg.create_endpoint(app.id, rcv.url, payload={"format": "jws"}, allow_insecure=True)
     _, final = await deliver_all(hg, app, event)
 
     assert [d.status for d in final.values()] == [DeliveryStatus.DELIVERED], rcv.errors
@@ -686,7 +639,7 @@ async def test_jws_payload_without_an_active_key_is_a_config_failure(
     await hg.keyring.generate("ec")  # pending only: published, but nothing signs
     rcv = await receiver(serve, lambda _p, _h, _b: True)
     await hg.create_endpoint(
-        app.id, rcv.url(), payload={"format": "jws"}, allow_insecure=True, retry_schedule=SHORT
+        app.id, rcv.url, payload={"format": "jws"}, allow_insecure=True, retry_schedule=SHORT
     )
     _, final = await deliver_all(hg, app, {"n": 1})
     (delivery,) = final.values()
@@ -694,7 +647,7 @@ async def test_jws_payload_without_an_active_key_is_a_config_failure(
     recorded = await attempts(hg, delivery)
     assert [a.error_class for a in recorded] == ["config", "config"]
     assert all("active signing key" in a.response_excerpt for a in recorded)
-    assert rcv.seen == []
+    assert rcv.requests == []
 
 
 async def test_jws_payload_alg_is_not_configurable(hg: Hookgate, app: Application) -> None:
@@ -727,7 +680,7 @@ async def test_jwe_payload_decrypts_at_the_receiver(
     rcv = await receiver(serve, check)
     pub = public_pem(load_key(private, private=True))
     await hg.create_endpoint(
-        app.id, rcv.url(), payload={"format": "jwe", "public_key": pub}, allow_insecure=True
+        app.id, rcv.url, payload={"format": "jwe", "public_key": pub}, allow_insecure=True
     )
     _, final = await deliver_all(hg, app, event)
 
@@ -736,7 +689,7 @@ async def test_jwe_payload_decrypts_at_the_receiver(
     assert payload == event
     assert header["alg"] == alg
     assert header["enc"] == "A256GCM"
-    assert b"4111" not in rcv.seen[0].body
+    assert b"4111" not in rcv.requests[0].body
 
 
 async def test_jwe_sign_then_encrypt(hg: Hookgate, app: Application, serve: Serve) -> None:
@@ -759,7 +712,7 @@ async def test_jwe_sign_then_encrypt(hg: Hookgate, app: Application, serve: Serv
     rcv = await receiver(serve, check)
     pub = public_pem(load_key(private, private=True))
     await hg.create_endpoint(
-        app.id, rcv.url(), payload={"format": "jwe", "public_key": pub, "sign": True}, allow_insecure=True
+        app.id, rcv.url, payload={"format": "jwe", "public_key": pub, "sign": True}, allow_insecure=True
     )
     _, final = await deliver_all(hg, app, event)
     assert [d.status for d in final.values()] == [DeliveryStatus.DELIVERED], rcv.errors
@@ -795,7 +748,7 @@ async def test_signature_oauth2_jwe_and_custom_header_together(
     pub = public_pem(load_key(private, private=True))
     new = await hg.create_endpoint(
         app.id,
-        rcv.url(),
+        rcv.url,
         allow_insecure=True,
         retry_schedule=SHORT,
         headers={"X-Tenant": "acme"},
@@ -924,7 +877,7 @@ async def test_secret_references_are_resolved_at_send_and_never_stored(
     rcv = await receiver(serve, lambda _p, h, _b: h.get("x-api-key") == value)
     new = await hg.create_endpoint(
         app.id,
-        rcv.url(),
+        rcv.url,
         allow_insecure=True,
         auth={"type": "api_key", "header": "x-api-key", "key": reference},
     )
@@ -941,4 +894,4 @@ async def test_secret_references_are_resolved_at_send_and_never_stored(
 
     _, final = await deliver_all(hg, app, {"n": 1})
     assert [d.status for d in final.values()] == [DeliveryStatus.DELIVERED]
-    assert rcv.statuses() == [200]
+    assert statuses(rcv) == [200]

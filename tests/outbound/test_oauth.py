@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +16,7 @@ from hookgate.outbound.oauth import TokenCache
 from hookgate.outbound.transport import Transport
 from hookgate.policy.ssrf import AddressPolicy
 from hookgate.schemes.oauth2 import ClientCredentials, TokenPolicy, parse_form
+from tests.support import refusing_port
 
 LOOPBACK = AddressPolicy(allow=["127.0.0.0/8"])
 
@@ -100,12 +100,6 @@ def cache(transport: Transport, clock: FakeClock) -> TokenCache:
 
 def _value(token: Any) -> str:
     return str(token.access_token.reveal().decode("ascii"))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # --- fetching and caching ---
@@ -321,10 +315,10 @@ async def test_non_bearer_token_type(server: TokenServer, cache: TokenCache) -> 
 
 
 async def test_unreachable_port(cache: TokenCache) -> None:
-    port = _free_port()
-    creds = ClientCredentials(f"http://127.0.0.1:{port}/token", "client-1", Secret(b"s3cret"))
-    with pytest.raises(OAuth2Error, match="token endpoint unreachable") as info:
-        await cache.get("ep1", creds, insecure_ok=True)
+    with refusing_port() as port:
+        creds = ClientCredentials(f"http://127.0.0.1:{port}/token", "client-1", Secret(b"s3cret"))
+        with pytest.raises(OAuth2Error, match="token endpoint unreachable") as info:
+            await cache.get("ep1", creds, insecure_ok=True)
     assert f"127.0.0.1:{port}" in str(info.value)
     assert cache.fetches == 1
 

@@ -6,12 +6,10 @@ import base64
 import hashlib
 import hmac
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
 
 import pytest
 import stripe
-from aiohttp import web
 from slack_sdk.signature import SignatureVerifier
 from standardwebhooks import Webhook, WebhookVerificationError
 from svix.webhooks import Webhook as SvixWebhook
@@ -31,6 +29,8 @@ from hookgate.outbound.vault import EndpointSecrets, SecretEntry, seal_secrets
 from hookgate.policy.ssrf import AddressPolicy
 from hookgate.schemes.standard_webhooks import StandardWebhooksVerifier
 from hookgate.store.memory import MemoryStore
+from hookgate.testing import RecordedRequest, Reply
+from tests.support import MakeReceiver
 
 OLD = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 NEW = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"
@@ -431,34 +431,27 @@ def test_github_and_shopify_requests_name_the_event_and_its_id(box: SecretBox) -
     assert "forged" not in shop.values()
 
 
-@dataclass
-class PresetReceiver:
-    """Verifies every request with the provider's own verifier for the scheme named by the path."""
+def preset_verdicts(verdicts: dict[str, str]) -> Callable[[RecordedRequest], Reply]:
+    """Verify every request with the provider's own verifier for the scheme named by the path."""
 
-    base: str = ""
-    verdicts: dict[str, str] = field(default_factory=dict)
-
-    async def handle(self, request: web.Request) -> web.Response:
+    def respond(request: RecordedRequest) -> Reply:
         scheme = request.path.strip("/")
-        body = await request.read()
         try:
-            provider_verify(scheme, body, {k.lower(): v for k, v in request.headers.items()})
+            provider_verify(scheme, request.body, {k.lower(): v for k, v in request.headers.items()})
         except Exception as exc:  # noqa: BLE001 - the verifier's refusal is the test's answer
-            self.verdicts[scheme] = f"refused: {exc}"
-            return web.Response(status=400)
-        self.verdicts[scheme] = "ok"
-        return web.Response(text="ok")
+            verdicts[scheme] = f"refused: {exc}"
+            return Reply(400)
+        verdicts[scheme] = "ok"
+        return Reply(200, "ok")
+
+    return respond
 
 
-async def test_every_preset_delivered_over_http_passes_the_providers_verifier() -> None:
-    receiver = PresetReceiver()
-    application = web.Application()
-    application.router.add_post("/{scheme}", receiver.handle)
-    runner = web.AppRunner(application, shutdown_timeout=0.5)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    receiver.base = f"http://127.0.0.1:{int(runner.addresses[-1][1])}"
+async def test_every_preset_delivered_over_http_passes_the_providers_verifier(
+    receivers: MakeReceiver,
+) -> None:
+    verdicts: dict[str, str] = {}
+    receiver = receivers(preset_verdicts(verdicts))
     hg = Hookgate(MemoryStore(), SecretBox(parse_master_keys(generate_master_key())))
     try:
         app = await hg.create_application("presets")
@@ -466,7 +459,7 @@ async def test_every_preset_delivered_over_http_passes_the_providers_verifier() 
             options = {"shop_domain": "acme.myshopify.com"} if scheme == "shopify" else None
             await hg.create_endpoint(
                 app.id,
-                f"{receiver.base}/{scheme}",
+                receiver.url_for(f"/{scheme}"),
                 scheme=scheme,
                 secret=secret,
                 scheme_options=options,
@@ -481,8 +474,8 @@ async def test_every_preset_delivered_over_http_passes_the_providers_verifier() 
             await worker.close()
     finally:
         await hg.close()
-        await runner.cleanup()
-    assert receiver.verdicts == dict.fromkeys(PRESET_SECRETS, "ok")
+    assert verdicts == dict.fromkeys(PRESET_SECRETS, "ok")
+    assert {r.method for r in receiver.requests} == {"POST"}
 
 
 async def test_bad_shopify_scheme_options_are_refused_when_the_endpoint_is_saved() -> None:

@@ -11,12 +11,10 @@ import json
 import os
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 from jwcrypto import jwk, jws
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
@@ -34,7 +32,8 @@ from hookgate.store.base import Store
 from hookgate.store.memory import MemoryStore
 from hookgate.store.postgres import PostgresStore
 from hookgate.store.sqlite import SQLiteStore
-from tests.store.conftest import postgres_dsn
+from hookgate.testing import RecordingReceiver
+from tests.support import postgres_dsn
 
 LOOPBACK = AddressPolicy(allow=["127.0.0.0/8"])
 MASTER = {"k1": os.urandom(32)}
@@ -259,30 +258,6 @@ async def test_rotation_keeps_other_credentials(hg: Hookgate, app: Application) 
 # -- 2. signing secret rotation through a worker and a real receiver ------------------------------------
 
 
-@dataclass(slots=True)
-class Receiver:
-    seen: list[tuple[bytes, dict[str, str]]] = field(default_factory=list)
-    port: int = 0
-
-    async def handle(self, request: web.Request) -> web.Response:
-        self.seen.append((await request.read(), dict(request.headers)))
-        return web.Response(text="ok")
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    rec = Receiver()
-    application = web.Application()
-    application.router.add_route("*", "/{tail:.*}", rec.handle)
-    runner = web.AppRunner(application, shutdown_timeout=0.5)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    rec.port = int(runner.addresses[-1][1])
-    yield rec
-    await runner.cleanup()
-
-
 async def run_worker(hg: Hookgate) -> None:
     worker = hg.worker(address_policy=LOOPBACK, idle_poll_s=0.1, shutdown_grace_s=1.0)
     try:
@@ -292,9 +267,9 @@ async def run_worker(hg: Hookgate) -> None:
 
 
 async def test_rotation_end_to_end_through_a_worker(
-    hg: Hookgate, app: Application, receiver: Receiver, clock: Clock
+    hg: Hookgate, app: Application, receiver: RecordingReceiver, clock: Clock
 ) -> None:
-    ep = await create(hg, app, f"http://127.0.0.1:{receiver.port}/hook", allow_insecure=True)
+    ep = await create(hg, app, receiver.url, allow_insecure=True)
     old = ep.secret
     assert old is not None
 
@@ -312,8 +287,8 @@ async def test_rotation_end_to_end_through_a_worker(
     for result in (first, during, after):
         for d in result.deliveries:
             assert (await hg.store.get_delivery(d.id)).status is DeliveryStatus.DELIVERED
-    assert len(receiver.seen) == 3
-    (b1, h1), (b2, h2), (b3, h3) = receiver.seen
+    assert receiver.count == 3
+    (b1, h1), (b2, h2), (b3, h3) = [(r.body, r.headers) for r in receiver.requests]
     assert verifies(old, b1, h1)
     assert not verifies(new, b1, h1)
     # during the grace period: a receiver holding only the old and one holding only the new both accept
@@ -432,13 +407,13 @@ async def test_jws_key_rotation_life_cycle(store: Store) -> None:
     assert token_kid(await sign_with(hg.keyring, b"{}")) == key2.kid
 
 
-async def test_jws_payloads_through_a_worker_follow_the_active_key(receiver: Receiver) -> None:
+async def test_jws_payloads_through_a_worker_follow_the_active_key(receiver: RecordingReceiver) -> None:
     hg = Hookgate(MemoryStore(), SecretBox(MASTER))
     app = await hg.create_application("jws")
     await create(
         hg,
         app,
-        f"http://127.0.0.1:{receiver.port}/hook",
+        receiver.url,
         allow_insecure=True,
         scheme="none",
         payload={"format": "jws"},
@@ -452,6 +427,6 @@ async def test_jws_payloads_through_a_worker_follow_the_active_key(receiver: Rec
     await run_worker(hg)
 
     published = await hg.jwks()
-    assert [token_kid(body) for body, _ in receiver.seen] == [key1.kid, key2.kid]
-    assert [jwcrypto_verify(body, published) for body, _ in receiver.seen] == [b'{"n":1}', b'{"n":2}']
+    assert [token_kid(body) for body in receiver.bodies] == [key1.kid, key2.kid]
+    assert [jwcrypto_verify(body, published) for body in receiver.bodies] == [b'{"n":1}', b'{"n":2}']
     await hg.close()

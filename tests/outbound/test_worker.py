@@ -15,15 +15,13 @@ import threading
 import time
 import warnings
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 import structlog
 import trustme
-from aiohttp import web
 from standardwebhooks import Webhook
 
 from hookgate.client import Hookgate, NewEndpoint
@@ -38,6 +36,8 @@ from hookgate.policy.ssrf import AddressPolicy
 from hookgate.store.base import AttemptResult, Claim
 from hookgate.store.memory import MemoryStore
 from hookgate.store.sqlite import SQLiteStore
+from hookgate.testing import RecordingReceiver, Reply, Respond
+from tests.support import MakeReceiver
 
 LOOPBACK = AddressPolicy(allow=["127.0.0.0/8"])
 MASTER = {"k1": b"\x01" * 32}
@@ -47,83 +47,23 @@ DEADLINE_S = 10.0
 # -- receivers -----------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Reply:
-    """What a receiver answers to one request; ``delay`` is slept first (cut short at teardown)."""
-
-    status: int = 200
-    headers: Mapping[str, str] = field(default_factory=dict)
-    delay: float = 0.0
+def url_at(receiver: RecordingReceiver, path: str = "/hook", *, host: str = "127.0.0.1") -> str:
+    """The receiver's URL at ``path``, through another name for 127.0.0.1 when ``host`` says."""
+    scheme = receiver.base_url.split(":", 1)[0]
+    return f"{scheme}://{host}:{receiver.port}{path}"
 
 
-def script(*replies: Reply | int) -> Callable[[int], Reply]:
-    """Answer the n-th request with the n-th reply; the last one repeats forever."""
-    items = [r if isinstance(r, Reply) else Reply(r) for r in replies]
-    return lambda index: items[min(index, len(items) - 1)]
-
-
-@dataclass(slots=True)
-class Seen:
-    at: float  # time.monotonic() on arrival
-    path: str
-    headers: dict[str, str]  # lower-cased names
-    body: bytes
-
-
-class Receiver:
-    """A webhook receiver that records every request that reached its handler."""
-
-    def __init__(self, respond: Callable[[int], Reply] | None = None) -> None:
-        self.respond = respond or script(200)
-        self.seen: list[Seen] = []
-        self.release = asyncio.Event()
-        self.port = 0
-
-    async def handle(self, request: web.Request) -> web.Response:
-        body = await request.read()
-        seen = Seen(time.monotonic(), request.path, {k.lower(): v for k, v in request.headers.items()}, body)
-        self.seen.append(seen)
-        reply = self.respond(len(self.seen) - 1)
-        if reply.delay:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.release.wait(), reply.delay)
-        return web.Response(status=reply.status, headers=dict(reply.headers), text="ok")
-
-    def url(self, path: str = "/hook", *, scheme: str = "http", host: str = "127.0.0.1") -> str:
-        return f"{scheme}://{host}:{self.port}{path}"
-
-    @property
-    def count(self) -> int:
-        return len(self.seen)
-
-
-Serve = Callable[..., Awaitable[Receiver]]
+Serve = Callable[..., Awaitable[RecordingReceiver]]
 
 
 @pytest.fixture
-async def serve() -> AsyncIterator[Serve]:
-    """Start a `Receiver` on 127.0.0.1 (port 0), optionally with TLS."""
-    runners: list[web.AppRunner] = []
-    receivers: list[Receiver] = []
+def serve(receivers: MakeReceiver) -> Serve:
+    """Start a `RecordingReceiver` on 127.0.0.1 (port 0): ``await serve(respond, ssl_context=...)``."""
 
-    async def start(receiver: Receiver | None = None, ssl_context: ssl.SSLContext | None = None) -> Receiver:
-        receiver = receiver or Receiver()
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", receiver.handle)
-        runner = web.AppRunner(app, shutdown_timeout=0.5)
-        await runner.setup()
-        runners.append(runner)
-        site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ssl_context)
-        await site.start()
-        receiver.port = int(runner.addresses[-1][1])
-        receivers.append(receiver)
-        return receiver
+    async def start(respond: Respond = 200, ssl_context: ssl.SSLContext | None = None) -> RecordingReceiver:
+        return receivers(respond, ssl_context=ssl_context)
 
-    yield start
-    for receiver in receivers:
-        receiver.release.set()
-    for runner in runners:
-        await runner.cleanup()
+    return start
 
 
 @pytest.fixture(scope="module")
@@ -241,10 +181,10 @@ async def test_fan_out_reaches_exactly_the_subscribed_endpoints_signed(
 ) -> None:
     exact, wildcard, other = await serve(), await serve(), await serve()
     ep_exact = await add_endpoint(
-        hg, app, exact.url(), event_types=["order.created"], headers={"X-Tenant": "acme"}
+        hg, app, exact.url, event_types=["order.created"], headers={"X-Tenant": "acme"}
     )
-    ep_wild = await add_endpoint(hg, app, wildcard.url(), event_types=["order.*"])
-    ep_other = await add_endpoint(hg, app, other.url(), event_types=["user.created"])
+    ep_wild = await add_endpoint(hg, app, wildcard.url, event_types=["order.*"])
+    ep_other = await add_endpoint(hg, app, other.url, event_types=["user.created"])
 
     result = await hg.publish(app, "order.created", {"order": 42, "note": "ünïcode"})
     assert {d.endpoint_id for d in result.deliveries} == {ep_exact.endpoint.id, ep_wild.endpoint.id}
@@ -259,7 +199,7 @@ async def test_fan_out_reaches_exactly_the_subscribed_endpoints_signed(
     assert wildcard.count == 1
     assert other.count == 0
     for receiver, new in ((exact, ep_exact), (wildcard, ep_wild)):
-        seen = receiver.seen[0]
+        seen = receiver.requests[0]
         assert new.secret is not None
         assert new.secret.startswith("whsec_")
         assert Webhook(new.secret).verify(seen.body, seen.headers) == {"order": 42, "note": "ünïcode"}
@@ -272,8 +212,8 @@ async def test_fan_out_reaches_exactly_the_subscribed_endpoints_signed(
         assert wrong.secret is not None
         with pytest.raises(Exception, match="signature"):
             Webhook(wrong.secret).verify(seen.body, seen.headers)
-    assert exact.seen[0].headers["x-tenant"] == "acme"
-    assert "x-tenant" not in wildcard.seen[0].headers
+    assert exact.requests[0].headers["x-tenant"] == "acme"
+    assert "x-tenant" not in wildcard.requests[0].headers
     assert worker.stats.delivered == 2
     assert worker.stats.attempts == 2
 
@@ -284,8 +224,8 @@ async def test_fan_out_reaches_exactly_the_subscribed_endpoints_signed(
 async def test_retries_until_success_with_a_stable_webhook_id(any_hg: Hookgate, serve: Serve) -> None:
     engine = any_hg
     application = await engine.create_application("shop")
-    receiver = await serve(Receiver(script(500, 500, 200)))
-    new = await add_endpoint(engine, application, receiver.url(), retry_schedule=[0, 0.2, 0.2])
+    receiver = await serve([500, 500, 200])
+    new = await add_endpoint(engine, application, receiver.url, retry_schedule=[0, 0.2, 0.2])
     result = await engine.publish(application, "order.created", {"n": 1})
     delivery = only(result.deliveries)
 
@@ -296,9 +236,9 @@ async def test_retries_until_success_with_a_stable_webhook_id(any_hg: Hookgate, 
     assert [a.status_code for a in attempts] == [500, 500, 200]
     assert done.attempts == 3
     assert receiver.count == 3
-    assert {s.headers["webhook-id"] for s in receiver.seen} == {result.message.id}
+    assert {s.headers["webhook-id"] for s in receiver.requests} == {result.message.id}
     assert new.secret is not None
-    for seen in receiver.seen:
+    for seen in receiver.requests:
         Webhook(new.secret).verify(seen.body, seen.headers)
 
 
@@ -306,15 +246,15 @@ async def test_retries_until_success_with_a_stable_webhook_id(any_hg: Hookgate, 
 
 
 async def test_retry_after_is_honoured(hg: Hookgate, app: Application, serve: Serve) -> None:
-    receiver = await serve(Receiver(script(Reply(429, {"Retry-After": "2"}), 200)))
-    await add_endpoint(hg, app, receiver.url(), retry_schedule=[0, 0.1, 0.1])
+    receiver = await serve([Reply(429, headers={"Retry-After": "2"}), 200])
+    await add_endpoint(hg, app, receiver.url, retry_schedule=[0, 0.1, 0.1])
     delivery = only((await hg.publish(app, "order.created", {})).deliveries)
 
     async with running(make_worker(hg)):
         await wait_status(hg, delivery.id, DeliveryStatus.DELIVERED)
 
     assert receiver.count == 2
-    assert receiver.seen[1].at - receiver.seen[0].at >= 1.9
+    assert receiver.requests[1].at - receiver.requests[0].at >= 1.9
     attempts = await hg.store.list_attempts(delivery.id)
     assert [a.status_code for a in attempts] == [429, 200]
 
@@ -323,8 +263,8 @@ async def test_retry_after_is_honoured(hg: Hookgate, app: Application, serve: Se
 
 
 async def test_410_disables_the_endpoint(hg: Hookgate, app: Application, serve: Serve) -> None:
-    receiver = await serve(Receiver(script(410)))
-    new = await add_endpoint(hg, app, receiver.url(), retry_schedule=[0, 0.1, 0.1])
+    receiver = await serve([410])
+    new = await add_endpoint(hg, app, receiver.url, retry_schedule=[0, 0.1, 0.1])
     delivery = only((await hg.publish(app, "order.created", {})).deliveries)
 
     async with running(make_worker(hg)):
@@ -346,15 +286,16 @@ async def test_a_410_from_before_an_endpoint_change_does_not_disable_it(
 ) -> None:
     """The operator moves the endpoint to a new URL while a request to the old one is in flight; the old URL
     then answers 410. The verdict is about the old configuration: the moved endpoint stays enabled."""
-    gone = await serve(Receiver(script(Reply(410, delay=5.0))))
+    release = threading.Event()
+    gone = await serve([Reply(410, hold=release)])
     fixed = await serve()
-    new = await add_endpoint(hg, app, gone.url(), retry_schedule=[0, 0.1])
+    new = await add_endpoint(hg, app, gone.url, retry_schedule=[0, 0.1])
     first = only((await hg.publish(app, "order.created", {"n": 1})).deliveries)
 
     async with running(make_worker(hg)):
         await eventually(_arrived(gone, 1), what="the request to the old URL")
-        await hg.update_endpoint(new.endpoint.id, url=fixed.url())
-        gone.release.set()
+        await hg.update_endpoint(new.endpoint.id, url=fixed.url)
+        release.set()
         await wait_status(hg, first.id, DeliveryStatus.DEAD)
         endpoint = await hg.store.get_endpoint(new.endpoint.id)
         assert (endpoint.enabled, endpoint.disabled_reason) == (True, None)
@@ -367,8 +308,8 @@ async def test_a_410_from_before_an_endpoint_change_does_not_disable_it(
 
 
 async def test_timeout_is_recorded_and_retried(hg: Hookgate, app: Application, serve: Serve) -> None:
-    receiver = await serve(Receiver(script(Reply(200, delay=3.0))))
-    await add_endpoint(hg, app, receiver.url(), timeout_s=0.5, retry_schedule=[0, 30])
+    receiver = await serve([Reply(200, delay_s=3.0)])
+    await add_endpoint(hg, app, receiver.url, timeout_s=0.5, retry_schedule=[0, 30])
     delivery = only((await hg.publish(app, "order.created", {})).deliveries)
 
     worker = make_worker(hg)
@@ -389,8 +330,8 @@ async def test_timeout_is_recorded_and_retried(hg: Hookgate, app: Application, s
 async def test_retries_exhausted_makes_the_delivery_dead(
     hg: Hookgate, app: Application, serve: Serve
 ) -> None:
-    receiver = await serve(Receiver(script(500)))
-    new = await add_endpoint(hg, app, receiver.url(), retry_schedule=[0, 0.1])
+    receiver = await serve([500])
+    new = await add_endpoint(hg, app, receiver.url, retry_schedule=[0, 0.1])
     delivery = only((await hg.publish(app, "order.created", {})).deliveries)
 
     worker = make_worker(hg)
@@ -413,12 +354,12 @@ async def test_retries_exhausted_makes_the_delivery_dead(
 async def test_circuit_breaker_stops_requests_and_spares_other_endpoints(
     hg: Hookgate, app: Application, serve: Serve
 ) -> None:
-    broken = await serve(Receiver(script(500)))
+    broken = await serve([500])
     healthy = await serve()
     await add_endpoint(
-        hg, app, broken.url(), event_types=["order.*"], retry_schedule=[0, 0.1, 0.1, 0.1, 0.1, 0.1]
+        hg, app, broken.url, event_types=["order.*"], retry_schedule=[0, 0.1, 0.1, 0.1, 0.1, 0.1]
     )
-    await add_endpoint(hg, app, healthy.url(), event_types=["user.*"])
+    await add_endpoint(hg, app, healthy.url, event_types=["user.*"])
 
     broken_ids: list[str] = []
     healthy_ids: list[str] = []
@@ -468,8 +409,8 @@ async def test_circuit_open_stops_requests_already_waiting_for_an_endpoint_slot(
     have failed and the circuit is open, the ones still queued must not be sent.
 
     Regression: the breaker used to be consulted only before waiting for the slot, so all 10 were sent."""
-    broken = await serve(Receiver(script(500)))
-    await add_endpoint(hg, app, broken.url(), max_concurrency=1, retry_schedule=[0, 30])
+    broken = await serve([500])
+    await add_endpoint(hg, app, broken.url, max_concurrency=1, retry_schedule=[0, 30])
     ids = [only((await hg.publish(app, "order.created", {"i": i})).deliveries).id for i in range(10)]
 
     worker = make_worker(hg, breaker_factory=lambda: CircuitBreaker(failure_threshold=3, reset_timeout=30))
@@ -488,8 +429,8 @@ async def test_circuit_recovers_after_a_probe_answered_with_4xx(
 ) -> None:
     """A 4xx answer proves the endpoint is up. Regression: a half-open probe answered with 400 used to
     leave the breaker HALF_OPEN forever, so the worker never sent to the endpoint again."""
-    receiver = await serve(Receiver(script(500, 400, 200)))
-    await add_endpoint(hg, app, receiver.url(), retry_schedule=[0] + [0.1] * 20)
+    receiver = await serve([500, 400, 200])
+    await add_endpoint(hg, app, receiver.url, retry_schedule=[0] + [0.1] * 20)
     delivery = only((await hg.publish(app, "order.created", {})).deliveries)
 
     worker = make_worker(hg, breaker_factory=lambda: CircuitBreaker(failure_threshold=1, reset_timeout=0.3))
@@ -505,7 +446,7 @@ async def test_circuit_recovers_after_a_probe_answered_with_4xx(
 
 async def test_rate_limit_paces_requests(hg: Hookgate, app: Application, serve: Serve) -> None:
     receiver = await serve()
-    await add_endpoint(hg, app, receiver.url(), rate_limit_per_s=5)
+    await add_endpoint(hg, app, receiver.url, rate_limit_per_s=5)
     ids = [only((await hg.publish(app, "order.created", {"i": i})).deliveries).id for i in range(15)]
 
     async with running(make_worker(hg)):
@@ -513,7 +454,7 @@ async def test_rate_limit_paces_requests(hg: Hookgate, app: Application, serve: 
             await wait_status(hg, delivery_id, DeliveryStatus.DELIVERED)
 
     assert receiver.count == 15
-    arrivals = sorted(s.at for s in receiver.seen)
+    arrivals = sorted(s.at for s in receiver.requests)
     # a full bucket of 5, then 5 per second: the 15th cannot arrive before 10 / 5 = 2 s after the first
     assert arrivals[-1] - arrivals[0] >= 2.0 - 0.15
     # and no window of 1 s ever holds more than burst + rate (+1 for the boundary)
@@ -527,9 +468,9 @@ async def test_rate_limit_paces_requests(hg: Hookgate, app: Application, serve: 
 async def test_ssrf_guard_refuses_loopback_targets(hg: Hookgate, app: Application, serve: Serve) -> None:
     receiver = await serve()
     urls = [
-        receiver.url("/a"),
-        receiver.url("/b", host="localhost"),
-        receiver.url("/c", host="[::ffff:127.0.0.1]"),
+        url_at(receiver, "/a"),
+        url_at(receiver, "/b", host="localhost"),
+        url_at(receiver, "/c", host="[::ffff:127.0.0.1]"),
     ]
     for url in urls:
         await add_endpoint(hg, app, url, retry_schedule=[0])
@@ -635,8 +576,8 @@ async def test_https_delivery_and_old_tls_refused(
     old_ctx = old_tls_ctx
     assert old_ctx is not None, "this OpenSSL cannot configure a TLS 1.1 server"
     old_aiohttp = await serve(ssl_context=old_ctx)
-    new_good = await add_endpoint(hg, app, good.url(scheme="https"), event_types=["good.*"])
-    await add_endpoint(hg, app, old_aiohttp.url(scheme="https"), event_types=["old.*"], retry_schedule=[0])
+    new_good = await add_endpoint(hg, app, good.url, event_types=["good.*"])
+    await add_endpoint(hg, app, old_aiohttp.url, event_types=["old.*"], retry_schedule=[0])
 
     with BlockingTLSServer(old_ctx) as old_blocking:
         await add_endpoint(
@@ -661,7 +602,7 @@ async def test_https_delivery_and_old_tls_refused(
 
     assert good.count == 1
     assert new_good.secret is not None
-    assert Webhook(new_good.secret).verify(good.seen[0].body, good.seen[0].headers) == {"tls": "ok"}
+    assert Webhook(new_good.secret).verify(good.requests[0].body, good.requests[0].headers) == {"tls": "ok"}
 
     # a server that answers the TLS 1.2+ ClientHello with a protocol_version alert: classified "tls"
     attempts = await hg.store.list_attempts(older_delivery.id)
@@ -692,8 +633,8 @@ async def test_transport_refuses_a_client_context_allowing_tls_1_1(client_ctx: s
 async def test_graceful_stop_releases_in_flight_work(any_hg: Hookgate, serve: Serve) -> None:
     engine = any_hg
     application = await engine.create_application("shop")
-    receiver = await serve(Receiver(script(Reply(200, delay=5.0), 200)))
-    await add_endpoint(engine, application, receiver.url())
+    receiver = await serve([Reply(200, hold=threading.Event()), 200])  # answered only at teardown
+    await add_endpoint(engine, application, receiver.url)
     delivery = only((await engine.publish(application, "order.created", {})).deliveries)
 
     worker = make_worker(engine, shutdown_grace_s=0.2)
@@ -702,10 +643,9 @@ async def test_graceful_stop_releases_in_flight_work(any_hg: Hookgate, serve: Se
         await eventually(_arrived(receiver, 1), what="the slow request reached the receiver")
         in_flight = await engine.store.get_delivery(delivery.id)
         assert in_flight.status is DeliveryStatus.IN_FLIGHT
-        started = time.monotonic()
         worker.stop()
+        # the held request is never answered: the worker can only end by giving up on it after its grace
         await asyncio.wait_for(task, 5)
-        assert time.monotonic() - started < 2.5
     finally:
         worker.stop()
         await asyncio.wait_for(task, 5)
@@ -722,11 +662,11 @@ async def test_graceful_stop_releases_in_flight_work(any_hg: Hookgate, serve: Se
     async with running(second):
         await wait_status(engine, delivery.id, DeliveryStatus.DELIVERED)
     assert receiver.count == 2
-    assert receiver.seen[0].headers["webhook-id"] == receiver.seen[1].headers["webhook-id"]
+    assert receiver.requests[0].headers["webhook-id"] == receiver.requests[1].headers["webhook-id"]
     assert second.stats.delivered == 1
 
 
-def _arrived(receiver: Receiver, n: int) -> Callable[[], Awaitable[bool]]:
+def _arrived(receiver: RecordingReceiver, n: int) -> Callable[[], Awaitable[bool]]:
     async def check() -> bool:
         return receiver.count >= n
 
@@ -739,9 +679,9 @@ def _arrived(receiver: Receiver, n: int) -> Callable[[], Awaitable[bool]]:
 async def test_resend_and_recover(hg: Hookgate, app: Application, serve: Serve) -> None:
     fine = await serve()
     health = {"ok": False}
-    flaky = await serve(Receiver(lambda _index: Reply(200 if health["ok"] else 500)))
-    await add_endpoint(hg, app, fine.url(), event_types=["order.*"])
-    flaky_ep = await add_endpoint(hg, app, flaky.url(), event_types=["user.*"], retry_schedule=[0])
+    flaky = await serve(lambda _request: Reply(200 if health["ok"] else 500))
+    await add_endpoint(hg, app, fine.url, event_types=["order.*"])
+    flaky_ep = await add_endpoint(hg, app, flaky.url, event_types=["user.*"], retry_schedule=[0])
 
     delivery = only((await hg.publish(app, "order.created", {})).deliveries)
     dead_ids = [only((await hg.publish(app, "user.created", {"i": i})).deliveries).id for i in range(2)]
@@ -765,10 +705,10 @@ async def test_resend_and_recover(hg: Hookgate, app: Application, serve: Serve) 
             await wait_status(hg, delivery_id, DeliveryStatus.DELIVERED)
 
     assert fine.count == 2
-    assert fine.seen[0].headers["webhook-id"] == fine.seen[1].headers["webhook-id"]
+    assert fine.requests[0].headers["webhook-id"] == fine.requests[1].headers["webhook-id"]
     assert flaky.count == 4
-    assert sorted(s.headers["webhook-id"] for s in flaky.seen[:2]) == sorted(
-        s.headers["webhook-id"] for s in flaky.seen[2:]
+    assert sorted(s.headers["webhook-id"] for s in flaky.requests[:2]) == sorted(
+        s.headers["webhook-id"] for s in flaky.requests[2:]
     )
     # attempt history is kept across recover: one failure and one success each
     for delivery_id in dead_ids:
@@ -784,9 +724,9 @@ async def test_logs_carry_ids_but_no_secrets(
     # A process-wide structlog.configure(cache_logger_on_first_use=True) (the CLI's) freezes the delivery
     # module logger on first use; a fresh proxy makes capture_logs see the events whatever ran before.
     monkeypatch.setattr(delivery_module, "log", structlog.get_logger("hookgate.delivery"))
-    receiver = await serve(Receiver(script(500, 200)))
+    receiver = await serve([500, 200])
     path = "/hook/SECRETPATHTOKEN"
-    new = await add_endpoint(hg, app, receiver.url(path), retry_schedule=[0, 0.1])
+    new = await add_endpoint(hg, app, receiver.url_for(path), retry_schedule=[0, 0.1])
     assert new.secret is not None
     delivery = only((await hg.publish(app, "order.created", {"n": 1})).deliveries)
 
@@ -803,7 +743,7 @@ async def test_logs_carry_ids_but_no_secrets(
 
     text = repr(captured)
     forbidden = [new.secret, new.secret.removeprefix("whsec_"), "SECRETPATHTOKEN"]
-    for seen in receiver.seen:
+    for seen in receiver.requests:
         signature = seen.headers["webhook-signature"]
         forbidden += [signature, *(part.split(",", 1)[1] for part in signature.split())]
     assert len(forbidden) >= 5
@@ -815,8 +755,8 @@ async def test_logs_carry_ids_but_no_secrets(
 
 
 async def test_endpoint_disabled_after_failing_too_long(hg: Hookgate, app: Application, serve: Serve) -> None:
-    receiver = await serve(Receiver(script(500)))
-    new = await add_endpoint(hg, app, receiver.url(), retry_schedule=[0, 0.3, 0.3, 0.3, 0.3])
+    receiver = await serve([500])
+    new = await add_endpoint(hg, app, receiver.url, retry_schedule=[0, 0.3, 0.3, 0.3, 0.3])
     delivery = only((await hg.publish(app, "order.created", {})).deliveries)
 
     async with running(make_worker(hg, disable_after_s=0.5)):
@@ -888,7 +828,7 @@ async def test_worker_keeps_running_through_a_store_outage(
     engine, store = flaky
     application = await engine.create_application("shop")
     receiver = await serve()
-    await add_endpoint(engine, application, receiver.url())
+    await add_endpoint(engine, application, receiver.url)
     store.down.add("all")
     ids = [
         only((await engine.publish(application, "order.created", {"i": i})).deliveries).id for i in range(5)
@@ -917,7 +857,7 @@ async def test_results_that_could_not_be_written_are_written_when_the_store_is_b
     engine, store = flaky
     application = await engine.create_application("shop")
     receiver = await serve()
-    await add_endpoint(engine, application, receiver.url())
+    await add_endpoint(engine, application, receiver.url)
     store.down.add("complete")
     ids = [
         only((await engine.publish(application, "order.created", {"i": i})).deliveries).id for i in range(3)
@@ -968,7 +908,7 @@ async def test_a_store_outage_while_reading_the_signing_key_costs_no_attempt(
     application = await engine.create_application("shop")
     await engine.keyring.generate("ec", activate=True)
     receiver = await serve()
-    await add_endpoint(engine, application, receiver.url(), payload={"format": "jws"})
+    await add_endpoint(engine, application, receiver.url, payload={"format": "jws"})
     delivery = only((await engine.publish(application, "order.created", {"n": 1})).deliveries)
     store.down.add("list_signing_keys")
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -13,26 +11,7 @@ from hookgate.store.base import Store
 from hookgate.store.memory import MemoryStore
 from hookgate.store.postgres import PostgresStore
 from hookgate.store.sqlite import SQLiteStore
-
-PG_DSN = os.environ.get("HOOKGATE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
-
-
-async def postgres_dsn() -> AsyncIterator[str]:
-    """A DSN whose search_path is a fresh schema, dropped afterwards; in CI an unreachable server fails."""
-    asyncpg = pytest.importorskip("asyncpg")
-    try:
-        admin = await asyncpg.connect(PG_DSN)
-    except (OSError, asyncpg.PostgresError) as exc:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"PostgreSQL not reachable at {PG_DSN}: {exc}")
-    schema = "hg_test_" + secrets.token_hex(6)
-    await admin.execute(f"CREATE SCHEMA {schema}")
-    try:
-        yield f"{PG_DSN}?search_path={schema}"
-    finally:
-        await admin.execute(f"DROP SCHEMA {schema} CASCADE")
-        await admin.close()
+from tests.support import postgres_dsn
 
 
 @pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

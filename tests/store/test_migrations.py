@@ -18,7 +18,7 @@ from hookgate.store.base import Store
 from hookgate.store.postgres import PostgresStore, migrate_postgres
 from hookgate.store.sql import Migration, migrations
 from hookgate.store.sqlite import SQLiteStore, migrate_sqlite
-from tests.store.conftest import postgres_dsn
+from tests.support import postgres_dsn
 
 T0 = 1_700_000_000.0
 HASH = bytes(range(32))

@@ -12,7 +12,7 @@ from hookgate.models import Application, Endpoint, Message, new_id
 from hookgate.store._pg import pg_queries
 from hookgate.store.postgres import PostgresStore, migrate_postgres
 from hookgate.store.sql import declared_schema, migrations
-from tests.store.conftest import postgres_dsn
+from tests.support import postgres_dsn
 
 asyncpg = pytest.importorskip("asyncpg")
 pytestmark = pytest.mark.postgres
