@@ -74,18 +74,19 @@ class _EndpointState:
     def __init__(self, endpoint: Endpoint, default_limit: int, breaker: CircuitBreaker) -> None:
         self.breaker = breaker
         self.failing_since = endpoint.failing_since
-        self.limit = endpoint.max_concurrency or default_limit
+        self.limit = endpoint.config.policy.max_concurrency or default_limit
         self.semaphore = asyncio.Semaphore(self.limit)
-        self.bucket_rate = endpoint.rate_limit_per_s
-        self.bucket = TokenBucket(endpoint.rate_limit_per_s) if endpoint.rate_limit_per_s else None
+        rate = self.bucket_rate = endpoint.config.policy.rate_limit_per_s
+        self.bucket = TokenBucket(rate) if rate else None
 
     def refresh(self, endpoint: Endpoint) -> None:
         """Follow configuration changes (rate limit, concurrency) without losing the breaker's history."""
-        if endpoint.rate_limit_per_s != self.bucket_rate:
-            self.bucket_rate = endpoint.rate_limit_per_s
-            self.bucket = TokenBucket(endpoint.rate_limit_per_s) if endpoint.rate_limit_per_s else None
-        limit = endpoint.max_concurrency or self.limit
-        if endpoint.max_concurrency and limit != self.limit:
+        policy = endpoint.config.policy
+        if policy.rate_limit_per_s != self.bucket_rate:
+            rate = self.bucket_rate = policy.rate_limit_per_s
+            self.bucket = TokenBucket(rate) if rate else None
+        limit = policy.max_concurrency or self.limit
+        if policy.max_concurrency and limit != self.limit:
             self.limit = limit
             self.semaphore = asyncio.Semaphore(limit)
 
@@ -497,7 +498,7 @@ class Worker:
             endpoint_id=endpoint.id,
             app_id=message.app_id,
             event_type=message.event_type,
-            target=origin(endpoint.url),
+            target=origin(endpoint.config.url),
             attempt=delivery.attempts + 1,
             status_code=sent.status_code,
             error_class=sent.error_class,
@@ -541,7 +542,7 @@ class Worker:
         if now - state.failing_since >= self._disable_after_s:
             await self._disable(endpoint, f"failing continuously since {state.failing_since:.0f}", now)
             return self._dead(now, "endpoint_disabled_after_failures")
-        schedule = endpoint.retry_schedule or DEFAULT_SCHEDULE
+        schedule = endpoint.config.policy.retry_schedule or DEFAULT_SCHEDULE
         due = next_attempt_at(claim.delivery.attempts + 1, schedule, now, self._rng, decision.retry_after)
         if decision.action is Action.GIVE_UP or due is None:
             return self._dead(now, f"{decision.reason}; retries exhausted")
