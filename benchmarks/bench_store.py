@@ -38,6 +38,7 @@ from pathlib import Path
 
 import asyncpg
 
+from hookgate.config import EndpointConfig
 from hookgate.models import Application, DeliveryStatus, Endpoint, Message, new_id
 from hookgate.store.base import AttemptResult, Store
 from hookgate.store.postgres import PostgresStore
@@ -60,7 +61,11 @@ async def fill(store: Store, deliveries: int, endpoints: int) -> None:
     for _ in range(endpoints):
         await store.create_endpoint(
             Endpoint(
-                id=new_id("ep"), app_id=app.id, url="http://127.0.0.1:9/hook", created_at=T0, updated_at=T0
+                id=new_id("ep"),
+                app_id=app.id,
+                config=EndpointConfig(url="http://127.0.0.1:9/hook"),
+                created_at=T0,
+                updated_at=T0,
             )
         )
     for _ in range(deliveries // endpoints):

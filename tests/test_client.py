@@ -28,16 +28,17 @@ from hookgate.client import (
     encode_payload,
     validate_url,
 )
+from hookgate.config import EndpointConfig
 from hookgate.crypto import SecretBox, generate_master_key, parse_master_keys
 from hookgate.errors import ConfigError, ConflictError, KeyFormatError
 from hookgate.keys import generate_key
 from hookgate.models import Endpoint, Message
 from hookgate.outbound.request import RequestBuilder
-from hookgate.outbound.vault import open_secrets
 from hookgate.store.memory import MemoryStore
 from hookgate.store.postgres import PostgresStore
 from hookgate.store.sqlite import SQLiteStore
 from hookgate.testing import FixedClock
+from hookgate.vault import open_secrets
 from tests.support import postgres_dsn
 
 URL = "https://receiver.example.com/webhooks"
@@ -223,8 +224,8 @@ async def test_endpoint_url_is_stored_exactly_as_accepted(hg: Hookgate) -> None:
     app = await hg.create_application("Acme")
     url = "https://Receiver.Example.com./a%2Fb?c=%7e"
     created = await hg.create_endpoint(app.id, url)
-    assert created.endpoint.url == url
-    assert (await hg.store.get_endpoint(created.endpoint.id)).url == url
+    assert created.endpoint.config.url == url
+    assert (await hg.store.get_endpoint(created.endpoint.id)).config.url == url
     assert validate_url("http://127.0.0.1:8080/hook", allow_insecure=True) == "http://127.0.0.1:8080/hook"
 
 
@@ -244,7 +245,7 @@ async def test_update_endpoint_refuses_undeliverable_urls(
     created = await hg.create_endpoint(app.id, URL)
     with pytest.raises(ConfigError, match=re.escape(message)):
         await hg.update_endpoint(created.endpoint.id, **changes)
-    assert (await hg.store.get_endpoint(created.endpoint.id)).url == URL
+    assert (await hg.store.get_endpoint(created.endpoint.id)).config.url == URL
 
 
 async def test_valid_endpoint_is_stored_with_its_settings(hg: Hookgate) -> None:
@@ -262,15 +263,15 @@ async def test_valid_endpoint_is_stored_with_its_settings(hg: Hookgate) -> None:
     )
     stored = await hg.store.get_endpoint(created.endpoint.id)
     assert stored.id.startswith("ep_")
-    assert stored.url == "http://127.0.0.1:9/hook"
-    assert stored.event_types == ("user.*", "invoice.paid")
-    assert stored.headers == {"X-Tenant": "acme"}
-    assert stored.timeout_s == 5.0
-    assert stored.rate_limit_per_s == 10.0
-    assert stored.max_concurrency == 4
-    assert stored.retry_schedule == (1.0, 5.0, 30.0)
-    assert stored.allow_insecure is True
-    assert stored.scheme == "standard-webhooks"
+    assert stored.config.url == "http://127.0.0.1:9/hook"
+    assert stored.config.event_types == ("user.*", "invoice.paid")
+    assert stored.config.headers == {"X-Tenant": "acme"}
+    assert stored.config.policy.timeout_s == 5.0
+    assert stored.config.policy.rate_limit_per_s == 10.0
+    assert stored.config.policy.max_concurrency == 4
+    assert stored.config.policy.retry_schedule == (1.0, 5.0, 30.0)
+    assert stored.config.allow_insecure is True
+    assert stored.config.scheme == "standard-webhooks"
 
 
 # -- generated and given secrets ------------------------------------------------------------------------
@@ -556,7 +557,7 @@ async def test_update_and_rotate_do_not_undo_a_concurrent_disable(
     updated = await hg.update_endpoint(endpoint_id, timeout_s=5.0, headers={"X-Tenant": "acme"})
     assert landed == [endpoint_id]
     for found in (updated, await hg.store.get_endpoint(endpoint_id)):
-        assert (found.timeout_s, found.headers) == (5.0, {"X-Tenant": "acme"})
+        assert (found.config.policy.timeout_s, found.config.headers) == (5.0, {"X-Tenant": "acme"})
         assert (found.enabled, found.disabled_reason) == (False, "the endpoint answered 410 Gone")
 
     await hg.enable_endpoint(endpoint_id)
@@ -591,7 +592,9 @@ async def test_an_edit_that_keeps_losing_raises_conflict(
         await hg.update_endpoint(created.endpoint.id, timeout_s=5.0)
     assert reads == 5
     monkeypatch.undo()
-    assert (await hg.store.get_endpoint(created.endpoint.id)).timeout_s == created.endpoint.timeout_s
+    assert (
+        await hg.store.get_endpoint(created.endpoint.id)
+    ).config.policy.timeout_s == created.endpoint.config.policy.timeout_s
 
 
 async def test_rotate_secret_refusals(hg: Hookgate) -> None:
@@ -769,7 +772,9 @@ def test_top_level_unknown_attribute() -> None:
 def test_new_endpoint_repr_hides_secret() -> None:
     from hookgate.models import Endpoint
 
-    endpoint = Endpoint(id="ep_1", app_id="app_1", url=URL, created_at=0.0, updated_at=0.0)
+    endpoint = Endpoint(
+        id="ep_1", app_id="app_1", config=EndpointConfig(url=URL), created_at=0.0, updated_at=0.0
+    )
     text = repr(NewEndpoint(endpoint, "whsec_c2VjcmV0LXRoYXQtbXVzdC1ub3QtbGVhaw=="))
     assert "c2VjcmV0" not in text
     assert "whsec_" not in text

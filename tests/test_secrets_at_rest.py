@@ -31,13 +31,13 @@ from hookgate.errors import ConfigError, KeyFormatError
 from hookgate.keyring import KeyRing
 from hookgate.models import Application, Attempt, DeliveryStatus, Message
 from hookgate.outbound.request import RequestBuilder
-from hookgate.outbound.vault import endpoint_aad, open_secrets
 from hookgate.policy.ssrf import AddressPolicy
 from hookgate.store.base import Store
 from hookgate.store.memory import MemoryStore
 from hookgate.store.postgres import PostgresStore
 from hookgate.store.sqlite import SQLiteStore
 from hookgate.testing import RecordingReceiver
+from hookgate.vault import endpoint_aad, open_secrets
 from tests.support import postgres_dsn
 
 LOOPBACK = AddressPolicy(allow=["127.0.0.0/8"])

@@ -7,13 +7,11 @@ never appear here in clear: an endpoint carries its signing secrets sealed (`hoo
 from __future__ import annotations
 
 import enum
-import re
 import secrets as _secrets
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
-from hookgate.errors import ConfigError
+from hookgate.config.endpoint import EndpointConfig
+from hookgate.config.rules import event_matches
 
 __all__ = [
     "ApiToken",
@@ -28,15 +26,7 @@ __all__ = [
     "SigningKey",
     "SigningKeyStatus",
     "new_id",
-    "validate_application_id",
-    "validate_event_filter",
-    "validate_text",
 ]
-
-APP_ID_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
-_APP_ID = re.compile(APP_ID_PATTERN)
-_EVENT_TYPE = re.compile(r"^[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*$")
-_EVENT_FILTER = re.compile(r"^([A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*)(\.\*)?$|^\*$")
 
 
 def new_id(prefix: str) -> str:
@@ -52,59 +42,6 @@ class DeliveryStatus(enum.StrEnum):
     DEAD = "dead"  # retries exhausted or the endpoint was disabled
 
 
-def validate_text(value: object, what: str, *, max_length: int) -> str:
-    """A free-text field (a name, a reason, a key): a string of 1 to ``max_length`` characters, no NUL.
-
-    NUL is refused because PostgreSQL text cannot hold it: every store must accept the same values.
-    """
-    if not isinstance(value, str):
-        raise ConfigError(f"{what} must be a string, not {type(value).__name__}")
-    if not 0 < len(value) <= max_length:
-        raise ConfigError(f"{what} must be 1-{max_length} characters")
-    if "\x00" in value:
-        raise ConfigError(f"{what} must not contain a NUL character")
-    return value
-
-
-def validate_application_id(app_id: object) -> str:
-    if not isinstance(app_id, str) or not _APP_ID.fullmatch(app_id):
-        raise ConfigError(f"application id {app_id!r} must be 1-64 characters of [A-Za-z0-9_.-]")
-    return app_id
-
-
-def validate_event_type(event_type: str) -> str:
-    if (
-        not isinstance(event_type, str)
-        or not event_type
-        or len(event_type) > 256
-        or not _EVENT_TYPE.fullmatch(event_type)
-    ):
-        raise ConfigError(f"event type {event_type!r} must be dot-separated words of [A-Za-z0-9_-]")
-    return event_type
-
-
-def validate_event_filter(filters: Sequence[str]) -> tuple[str, ...]:
-    """Exact names, ``prefix.*`` wildcards, or ``*``; an empty list means every event type."""
-    if isinstance(filters, (str, bytes)) or not isinstance(filters, Sequence):
-        # a string is a sequence too: "abc" would subscribe to the event types a, b and c
-        raise ConfigError(f"event types must be a list of names or patterns, not {type(filters).__name__}")
-    for item in filters:
-        if not isinstance(item, str) or len(item) > 256 or not _EVENT_FILTER.fullmatch(item):
-            raise ConfigError(f"event filter {item!r} must be an event type, 'prefix.*' or '*'")
-    return tuple(filters)
-
-
-def event_matches(filters: tuple[str, ...], event_type: str) -> bool:
-    if not filters:
-        return True
-    for item in filters:
-        if item in ("*", event_type):
-            return True
-        if item.endswith(".*") and event_type.startswith(item[:-1]):
-            return True
-    return False
-
-
 @dataclass(slots=True)
 class Application:
     id: str
@@ -116,34 +53,25 @@ class Application:
 class Endpoint:
     """Where and how one subscriber receives an application's events.
 
-    ``secrets_sealed`` is the sealed `hookgate.outbound.vault.EndpointSecrets` blob; ``settings`` holds the
-    authentication, TLS and payload options that the endpoint-security layer interprets. ``version`` counts
-    the changes of its configuration and enablement: a write of a copy read earlier is refused once another
+    ``config`` is the owner's validated configuration (`hookgate.config.EndpointConfig`, no secret in it);
+    ``secrets_sealed`` is the sealed `hookgate.vault.EndpointSecrets` blob beside it. ``version`` counts the
+    changes of its configuration and enablement: a write of a copy read earlier is refused once another
     writer has moved it on (no lost updates), see `hookgate.store.base.Store.update_endpoint`.
     """
 
     id: str
     app_id: str
-    url: str
+    config: EndpointConfig
     created_at: float
     updated_at: float
-    event_types: tuple[str, ...] = ()
     enabled: bool = True
     disabled_reason: str | None = None
-    scheme: str = "standard-webhooks"
     secrets_sealed: bytes = field(default=b"", repr=False)
-    headers: dict[str, str] = field(default_factory=dict)
-    timeout_s: float = 15.0
-    rate_limit_per_s: float | None = None
-    max_concurrency: int | None = None
-    retry_schedule: tuple[float, ...] | None = None
-    allow_insecure: bool = False
-    settings: dict[str, Any] = field(default_factory=dict)
     failing_since: float | None = None
     version: int = 0
 
     def subscribes(self, event_type: str) -> bool:
-        return event_matches(self.event_types, event_type)
+        return event_matches(self.config.event_types, event_type)
 
 
 @dataclass(slots=True)

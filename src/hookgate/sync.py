@@ -17,7 +17,7 @@ from hookgate.client import Hookgate
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
-    from hookgate.config import Settings
+    from hookgate.config.settings import Settings
     from hookgate.errors import HookgateError
     from hookgate.inbound.managed import ManagedSource
     from hookgate.models import (
@@ -235,6 +235,9 @@ class SyncHookgate:
         self, app_id: str, name: str, *, description: str = "", archived: bool = False
     ) -> EventType:
         return self._call(self._hg.put_event_type(app_id, name, description=description, archived=archived))
+
+    def reconfigure_endpoint(self, endpoint_id: str, *, secret: str, **changes: Any) -> Endpoint:
+        return self._call(self._hg.reconfigure_endpoint(endpoint_id, secret=secret, **changes))
 
     def recover(self, endpoint_id: str, *, since: float) -> int:
         return self._call(self._hg.recover(endpoint_id, since=since))

@@ -10,7 +10,7 @@ import trustme
 
 from hookgate.api.inbound import InboundRouter
 from hookgate.gateway.app import GATEWAY_APP_ID
-from hookgate.outbound.vault import open_secrets
+from hookgate.vault import open_secrets
 from tests.api.conftest import Api
 from tests.inbound._peers import GH_BODY, GH_SECRET, github_headers
 
@@ -56,7 +56,7 @@ async def test_a_source_created_through_the_api_receives_webhooks(
     assert [m.event_type for m in page.items] == ["gateway.github"]
     assert page.items[0].idempotency_key == "github:d-1"
     (endpoint,) = await api.hg.store.list_endpoints(GATEWAY_APP_ID)
-    assert endpoint.url == "https://app.example/hooks/github"
+    assert endpoint.config.url == "https://app.example/hooks/github"
     # the API itself is still served through the router
     assert (await client.get("/healthz")).json() == {"status": "ok"}
 
@@ -119,7 +119,10 @@ async def test_forward_tls_of_an_api_source_reaches_its_forwarding_endpoint(
     accepted = await client.post("/inbound/github", content=GH_BODY, headers=github_headers("t-1"))
     assert accepted.status_code == 200
     (endpoint,) = await api.hg.store.list_endpoints(GATEWAY_APP_ID)
-    assert endpoint.settings["tls"] == {"ca_bundle": tls["ca_bundle"], "client_cert": tls["client_cert"]}
+    assert endpoint.config.sections()["tls"] == {
+        "ca_bundle": tls["ca_bundle"],
+        "client_cert": tls["client_cert"],
+    }
     assert api.hg.box is not None
     entries = open_secrets(api.hg.box, endpoint.id, endpoint.secrets_sealed).entries
     assert [(e.kind, e.value) for e in entries if e.kind == "tls_key"] == [("tls_key", tls["client_key"])]

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from hookgate.models import Endpoint
-from hookgate.outbound.vault import open_secrets
+from hookgate.vault import open_secrets
 from tests.api.conftest import Api
 
 V1 = "/api/v1"

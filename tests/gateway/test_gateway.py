@@ -52,11 +52,11 @@ from hookgate.gateway.server import _config, _HttpListener, run_gateway
 from hookgate.inbound import pipeline as pipeline_module
 from hookgate.keys import generate_hmac_secret
 from hookgate.models import DeliveryStatus, Message
-from hookgate.outbound.vault import open_secrets
 from hookgate.policy.ssrf import AddressPolicy
 from hookgate.runtime import Runtime
 from hookgate.store.base import PublishResult
 from hookgate.store.memory import MemoryStore
+from hookgate.vault import open_secrets
 from tests.support import free_port
 
 INBOUND = generate_hmac_secret()  # what the provider signs with
@@ -398,8 +398,8 @@ async def test_accepted_event_is_stored_once_with_one_forwarding_delivery(gw: In
     assert message.idempotency_key == "acme:msg_1"
     (delivery,) = await gw.store.list_deliveries(message.id)
     endpoint = await gw.store.get_endpoint(delivery.endpoint_id)
-    assert endpoint.url == "https://app.example/hooks"
-    assert endpoint.event_types == ("gateway.acme",)
+    assert endpoint.config.url == "https://app.example/hooks"
+    assert endpoint.config.event_types == ("gateway.acme",)
     assert endpoint.app_id == GATEWAY_APP_ID
     assert open_secrets(gw.box, endpoint.id, endpoint.secrets_sealed).active_secrets(time.time()) == [FORWARD]
     assert gw.gateway.accepted == 1
@@ -524,7 +524,7 @@ async def test_form_post_is_forwarded_in_a_json_envelope(gw: InProcess) -> None:
         "body_base64": base64.b64encode(body).decode(),
     }
     (delivery,) = await gw.store.list_deliveries(message.id)
-    assert (await gw.store.get_endpoint(delivery.endpoint_id)).url == "https://app.example/slack"
+    assert (await gw.store.get_endpoint(delivery.endpoint_id)).config.url == "https://app.example/slack"
     # bodies that are not UTF-8 at all travel the same way, byte for byte
     raw = b"\xff\xfe\x00binary\x80"
     response = await gw.client.post("/in/slack", content=raw, headers=sign_slack(SLACK_SECRET, raw))
@@ -533,7 +533,7 @@ async def test_form_post_is_forwarded_in_a_json_envelope(gw: InProcess) -> None:
 
 
 async def test_setup_twice_updates_the_same_endpoints(gw: InProcess) -> None:
-    before = {e.event_types: e for e in await gw.store.list_endpoints(GATEWAY_APP_ID)}
+    before = {e.config.event_types: e for e in await gw.store.list_endpoints(GATEWAY_APP_ID)}
     assert set(before) == {("gateway.acme",), ("gateway.slack",)}
     new_secret = generate_hmac_secret()
     changed = GatewayConfig.from_mapping(
@@ -541,11 +541,11 @@ async def test_setup_twice_updates_the_same_endpoints(gw: InProcess) -> None:
     )
     await Gateway(changed, gw.hg).setup()
     await Gateway(changed, gw.hg).setup()
-    after = {e.event_types: e for e in await gw.store.list_endpoints(GATEWAY_APP_ID)}
+    after = {e.config.event_types: e for e in await gw.store.list_endpoints(GATEWAY_APP_ID)}
     assert set(after) == set(before)
     acme = after[("gateway.acme",)]
     assert acme.id == before[("gateway.acme",)].id
-    assert acme.url == "https://app.example/v2/hooks"
+    assert acme.config.url == "https://app.example/v2/hooks"
     assert after[("gateway.slack",)].id == before[("gateway.slack",)].id
     now = time.time()
     for endpoint in after.values():
@@ -754,7 +754,7 @@ async def test_forward_tls_is_stored_like_an_endpoints_tls_and_follows_the_confi
         GatewayConfig.from_mapping(forwarding_document(url, forward_pki.tls(min_version="1.3"))), hg
     ).setup()
     (endpoint,) = await store.list_endpoints(GATEWAY_APP_ID)
-    assert endpoint.settings == {
+    assert endpoint.config.sections() == {
         "tls": {"ca_bundle": forward_pki.ca, "client_cert": forward_pki.cert, "min_version": "1.3"}
     }
     assert forward_pki.key.splitlines()[1].encode() not in endpoint.secrets_sealed
@@ -764,7 +764,7 @@ async def test_forward_tls_is_stored_like_an_endpoints_tls_and_follows_the_confi
     await Gateway(GatewayConfig.from_mapping(forwarding_document(url, None)), hg).setup()
     (again,) = await store.list_endpoints(GATEWAY_APP_ID)
     assert again.id == endpoint.id
-    assert again.settings == {}
+    assert again.config.sections() == {}
     assert [e.kind for e in open_secrets(box, again.id, again.secrets_sealed).entries] == ["secret"]
     # and the repr of the source never shows the key
     assert forward_pki.key.splitlines()[1] not in repr(

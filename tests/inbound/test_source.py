@@ -19,12 +19,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from hookgate.config.references import REFERENCE_TTL_S
 from hookgate.errors import ConfigError
 from hookgate.inbound.asgi import HookgateMiddleware
 from hookgate.inbound.pipeline import Accepted, Admission, Pipeline, Rejection
 from hookgate.inbound.source import Source
 from hookgate.keys import generate_key, load_key, public_pem
-from hookgate.outbound.security import REFERENCE_TTL_S
 from hookgate.schemes.jwt_bearer import body_hash
 from tests.inbound._peers import (
     GH_BODY,

@@ -32,12 +32,12 @@ from hookgate.crypto import SecretBox
 from hookgate.errors import ConfigError
 from hookgate.keys import generate_key, load_key, public_pem
 from hookgate.models import Application, Attempt, Delivery, DeliveryStatus
-from hookgate.outbound.vault import open_secrets
 from hookgate.outbound.worker import Worker
 from hookgate.policy.ssrf import AddressPolicy
 from hookgate.schemes.oauth2 import parse_form
 from hookgate.store.memory import MemoryStore
 from hookgate.testing import RecordedRequest, RecordingReceiver, Reply
+from hookgate.vault import open_secrets
 from tests.support import MakeReceiver
 
 LOOPBACK = AddressPolicy(allow=["127.0.0.0/8"])
@@ -884,8 +884,8 @@ async def test_secret_references_are_resolved_at_send_and_never_stored(
 
     stored = await hg.store.get_endpoint(new.endpoint.id)
     for endpoint in (new.endpoint, stored):
-        assert endpoint.settings["auth"] == {"type": "api_key", "header": "x-api-key"}
-        assert value not in json.dumps(endpoint.settings)
+        assert endpoint.config.sections()["auth"] == {"type": "api_key", "header": "x-api-key"}
+        assert value not in json.dumps(endpoint.config.sections())
         assert value.encode() not in endpoint.secrets_sealed
     assert hg.box is not None
     entries = open_secrets(hg.box, stored.id, stored.secrets_sealed).entries

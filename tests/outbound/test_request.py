@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 
 import pytest
 import stripe
@@ -15,21 +16,21 @@ from standardwebhooks import Webhook, WebhookVerificationError
 from svix.webhooks import Webhook as SvixWebhook
 
 from hookgate.client import Hookgate
+from hookgate.config.endpoint import (
+    RESERVED_HEADERS,
+    DeliveryPolicy,
+    EndpointConfig,
+    validate_custom_headers,
+)
 from hookgate.crypto import SecretBox, generate_master_key, parse_master_keys
 from hookgate.errors import ConfigError
 from hookgate.models import Endpoint, Message
-from hookgate.outbound.request import (
-    OUTBOUND_SCHEMES,
-    RESERVED_HEADERS,
-    OutgoingRequest,
-    RequestBuilder,
-    validate_custom_headers,
-)
-from hookgate.outbound.vault import EndpointSecrets, SecretEntry, seal_secrets
+from hookgate.outbound.request import OUTBOUND_SCHEMES, OutgoingRequest, RequestBuilder
 from hookgate.policy.ssrf import AddressPolicy
 from hookgate.schemes.standard_webhooks import StandardWebhooksVerifier
 from hookgate.store.memory import MemoryStore
 from hookgate.testing import RecordedRequest, Reply
+from hookgate.vault import EndpointSecrets, SecretEntry, seal_secrets
 from tests.support import MakeReceiver
 
 OLD = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -55,16 +56,14 @@ def make_endpoint(
     return Endpoint(
         id=endpoint_id,
         app_id="app_1",
-        url=URL,
+        config=EndpointConfig(
+            url=URL, scheme=scheme, headers=headers or {}, policy=DeliveryPolicy(timeout_s=7.5)
+        ),
         created_at=1.0,
         updated_at=updated_at,
-        scheme=scheme,
         secrets_sealed=seal_secrets(box, endpoint_id, secrets)
         if box is not None and secrets.entries
         else b"",
-        headers=headers or {},
-        timeout_s=7.5,
-        allow_insecure=False,
     )
 
 
@@ -414,7 +413,8 @@ def test_github_and_shopify_requests_name_the_event_and_its_id(box: SecretBox) -
         endpoint_id="ep_shop",
         headers={"X-Shopify-Topic": "forged", "X-Shopify-Webhook-Id": "forged"},
     )
-    shopify.settings = {"scheme_options": {"shop_domain": "acme.myshopify.com", "api_version": "2024-07"}}
+    options = {"shop_domain": "acme.myshopify.com", "api_version": "2024-07"}
+    shopify.config = replace(shopify.config, scheme_options=options)
     builder = RequestBuilder(box)
     gh = builder.build(message, github, now=time.time()).headers
     assert (gh["X-GitHub-Event"], gh["X-GitHub-Delivery"]) == ("orders.paid", "msg_7")

@@ -25,7 +25,6 @@ from hookgate.errors import ConfigError, SignatureError
 from hookgate.keyring import KeyRing
 from hookgate.models import Application, DeliveryStatus, Endpoint, Message, SigningKeyStatus
 from hookgate.outbound.request import RequestBuilder
-from hookgate.outbound.vault import open_secrets
 from hookgate.policy.ssrf import AddressPolicy
 from hookgate.schemes.jose import JwsVerifier
 from hookgate.store.base import Store
@@ -33,6 +32,7 @@ from hookgate.store.memory import MemoryStore
 from hookgate.store.postgres import PostgresStore
 from hookgate.store.sqlite import SQLiteStore
 from hookgate.testing import RecordingReceiver
+from hookgate.vault import open_secrets
 from tests.support import postgres_dsn
 
 LOOPBACK = AddressPolicy(allow=["127.0.0.0/8"])

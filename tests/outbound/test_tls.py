@@ -32,13 +32,13 @@ from hookgate.client import Hookgate, NewEndpoint
 from hookgate.crypto import SecretBox
 from hookgate.errors import ConfigError, DeliveryError
 from hookgate.models import Application, Attempt, Delivery, DeliveryStatus
-from hookgate.outbound.tls import TlsSettings, build_client_context, check_ca_bundle, check_client_cert
 from hookgate.outbound.transport import Transport, error_class_of
-from hookgate.outbound.vault import open_secrets
 from hookgate.policy.ssrf import AddressPolicy
 from hookgate.store.memory import MemoryStore
 from hookgate.store.sqlite import SQLiteStore
 from hookgate.testing import RecordingReceiver
+from hookgate.tls import TlsSettings, build_client_context, check_ca_bundle, check_client_cert
+from hookgate.vault import open_secrets
 from tests.support import MakeReceiver
 
 LOOPBACK = AddressPolicy(allow=["127.0.0.0/8"])
@@ -705,11 +705,11 @@ async def test_client_key_is_sealed_not_in_settings(
         tls={"ca_bundle": ca_pem(server_ca), "client_cert": client.cert, "client_key": client.key},
     )
     for endpoint in (ep.endpoint, await hg.store.get_endpoint(ep.endpoint.id)):
-        tls = endpoint.settings["tls"]
+        tls = endpoint.config.sections()["tls"]
         assert "client_key" not in tls
         assert tls["client_cert"] == client.cert
         assert tls["ca_bundle"] == ca_pem(server_ca)
-        assert "PRIVATE KEY" not in repr(endpoint.settings)
+        assert "PRIVATE KEY" not in repr(endpoint.config.sections())
         key_body = "".join(client.key.splitlines()[1:-1])
         assert b"PRIVATE KEY" not in endpoint.secrets_sealed
         assert key_body.encode() not in endpoint.secrets_sealed

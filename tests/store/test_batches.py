@@ -6,6 +6,7 @@ one-result-at-a-time semantics of the memory store.
 
 from __future__ import annotations
 
+from hookgate.config import EndpointConfig
 from hookgate.models import Application, DeliveryStatus, Endpoint, Message, new_id
 from hookgate.store.base import AttemptResult, Store
 from tests.store.test_contract import T0, make_app, make_endpoint, message, result
@@ -18,7 +19,7 @@ async def test_claim_pairs_each_delivery_with_its_own_message_and_endpoint(store
             Endpoint(
                 id=new_id("ep"),
                 app_id=app.id,
-                url=f"https://receiver-{i}.example.test/hook",
+                config=EndpointConfig(url=f"https://receiver-{i}.example.test/hook"),
                 created_at=T0,
                 updated_at=T0,
             )
@@ -44,7 +45,7 @@ async def test_claim_pairs_each_delivery_with_its_own_message_and_endpoint(store
         assert c.message.id == c.delivery.message_id
         assert c.message.payload == payloads[c.message.id]
         assert c.endpoint.id == c.delivery.endpoint_id
-        assert c.endpoint.url == by_id[c.endpoint.id].url
+        assert c.endpoint.config.url == by_id[c.endpoint.id].config.url
     assert {(c.delivery.message_id, c.delivery.endpoint_id) for c in claims} == {
         (m, e.id) for m in payloads for e in endpoints
     }

@@ -7,10 +7,12 @@ import base64
 import hashlib
 import json
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from dataclasses import replace
+from typing import Any, TypeVar
 
 import pytest
 
+from hookgate.config.endpoint import ApiKeyAuth, DeliveryPolicy, EndpointConfig
 from hookgate.errors import ConflictError, DuplicateError, InvalidQueryError, NotFoundError, StoreError
 from hookgate.models import (
     ApiToken,
@@ -35,14 +37,23 @@ async def make_app(store: Store, name: str = "acme") -> Application:
     return await store.create_application(Application(id=new_id("app"), name=name, created_at=T0))
 
 
-async def make_endpoint(store: Store, app: Application, **fields: object) -> Endpoint:
+_RECORD_FIELDS = frozenset({"enabled", "disabled_reason", "secrets_sealed", "failing_since"})
+_POLICY_FIELDS = frozenset({"timeout_s", "rate_limit_per_s", "max_concurrency", "retry_schedule"})
+
+
+async def make_endpoint(store: Store, app: Application, **fields: Any) -> Endpoint:
+    """An endpoint record straight into the store; ``fields`` are record, policy or configuration fields."""
+    record = {k: v for k, v in fields.items() if k in _RECORD_FIELDS}
+    policy = DeliveryPolicy(**{k: v for k, v in fields.items() if k in _POLICY_FIELDS})
+    config = {k: v for k, v in fields.items() if k not in _RECORD_FIELDS | _POLICY_FIELDS}
+    config.setdefault("url", "https://receiver.example.test/hook")
     endpoint = Endpoint(
         id=new_id("ep"),
         app_id=app.id,
-        url="https://receiver.example.test/hook",
+        config=EndpointConfig(policy=policy, **config),
         created_at=T0,
         updated_at=T0,
-        **fields,  # type: ignore[arg-type]
+        **record,
     )
     return await store.create_endpoint(endpoint)
 
@@ -89,14 +100,14 @@ async def test_endpoint_round_trip_keeps_every_field(store: Store) -> None:
         max_concurrency=4,
         retry_schedule=(0.0, 1.0, 2.5),
         allow_insecure=True,
-        settings={"auth": {"type": "api-key", "header": "X-API-Key"}},
+        auth=ApiKeyAuth(header="X-API-Key"),
     )
     loaded = await store.get_endpoint(endpoint.id)
     assert loaded == endpoint
     assert await store.list_endpoints(app.id) == [endpoint]
-    loaded.url = "https://other.example.test/"
+    loaded.config = replace(loaded.config, url="https://other.example.test/")
     await store.update_endpoint(loaded)
-    assert (await store.get_endpoint(endpoint.id)).url == "https://other.example.test/"
+    assert (await store.get_endpoint(endpoint.id)).config.url == "https://other.example.test/"
 
 
 async def test_missing_records_raise_not_found(store: Store) -> None:
@@ -168,7 +179,7 @@ async def test_claim_leases_due_deliveries_once(store: Store) -> None:
     assert claim.delivery.status is DeliveryStatus.IN_FLIGHT
     assert claim.delivery.lease_owner == "w1"
     assert claim.message.payload == b'{"amount": 42}'
-    assert claim.endpoint.url == "https://receiver.example.test/hook"
+    assert claim.endpoint.config.url == "https://receiver.example.test/hook"
     assert await store.claim("w3", 10, now=T0 + 1, lease_s=30) == []
 
 
@@ -444,7 +455,7 @@ async def test_reseal_replaces_every_sealed_blob_and_counts_changes(store: Store
     }
     assert keys == {"k0": b"\x02\x00sealed\xffk0\x00", "k1": b"\x02\x00sealed\xffk1\x00"}
     # every other field survives; a second pass finds nothing left to change
-    assert (await store.get_endpoint(a.id)).url == a.url
+    assert (await store.get_endpoint(a.id)).config.url == a.config.url
     assert [k.status for k in await store.list_signing_keys()] == [
         SigningKeyStatus.PENDING,
         SigningKeyStatus.ACTIVE,
@@ -1014,33 +1025,34 @@ async def test_a_write_from_an_earlier_read_cannot_undo_a_disable(store: Store) 
     endpoint = await make_endpoint(store, app)
     stale = await store.get_endpoint(endpoint.id)  # the operator's read
     await store.set_endpoint_enabled(endpoint.id, False, reason="the endpoint answered 410 Gone", now=T0 + 1)
-    stale.timeout_s = 5.0
+    stale.config = replace(stale.config, policy=replace(stale.config.policy, timeout_s=5.0))
     with pytest.raises(ConflictError):
         await store.update_endpoint(stale)
     current = await store.get_endpoint(endpoint.id)
     assert (current.enabled, current.disabled_reason) == (False, "the endpoint answered 410 Gone")
-    assert current.timeout_s == endpoint.timeout_s
+    assert current.config.policy.timeout_s == endpoint.config.policy.timeout_s
     assert current.version > stale.version
 
     # read again and write: the change applies; what the record says about enablement, health, owner,
     # scheme and creation is not the writer's to change and stays as stored
     await store.mark_endpoint_health(endpoint.id, False, T0 + 2)
     fresh = await store.get_endpoint(endpoint.id)
-    fresh.timeout_s = 5.0
-    fresh.url = "https://receiver.example.test/v2"
+    fresh.config = replace(fresh.config, policy=replace(fresh.config.policy, timeout_s=5.0))
+    fresh.config = replace(fresh.config, url="https://receiver.example.test/v2")
     fresh.enabled, fresh.disabled_reason, fresh.failing_since = True, None, None
-    fresh.scheme, fresh.created_at = "github", T0 + 99
+    fresh.config = replace(fresh.config, scheme="github")
+    fresh.created_at = T0 + 99
     fresh.updated_at = T0 + 3
     saved = await store.update_endpoint(fresh)
     for found in (saved, await store.get_endpoint(endpoint.id)):
-        assert (found.timeout_s, found.url, found.updated_at) == (
+        assert (found.config.policy.timeout_s, found.config.url, found.updated_at) == (
             5.0,
             "https://receiver.example.test/v2",
             T0 + 3,
         )
         assert (found.enabled, found.disabled_reason) == (False, "the endpoint answered 410 Gone")
         assert found.failing_since == T0 + 2
-        assert (found.scheme, found.created_at, found.app_id) == (endpoint.scheme, T0, app.id)
+        assert (found.config.scheme, found.created_at, found.app_id) == (endpoint.config.scheme, T0, app.id)
         assert found.version == fresh.version + 1
     # the same copy cannot be written twice, and a missing endpoint is not found
     with pytest.raises(ConflictError):
@@ -1057,7 +1069,7 @@ async def test_a_worker_disables_only_the_endpoint_version_it_delivered_to(store
     endpoint = await make_endpoint(store, app)
     claimed = await store.get_endpoint(endpoint.id)
     edited = await store.get_endpoint(endpoint.id)
-    edited.url = "https://receiver.example.test/fixed"
+    edited.config = replace(edited.config, url="https://receiver.example.test/fixed")
     await store.update_endpoint(edited)
     pending = (await store.publish(message(app), now=T0)).deliveries[0]
     disabled = await store.set_endpoint_enabled(
@@ -1089,7 +1101,7 @@ async def test_reseal_makes_an_earlier_read_stale(store: Store) -> None:
     endpoint = await make_endpoint(store, app, secrets_sealed=b"\x01old")
     before = await store.get_endpoint(endpoint.id)
     assert await store.reseal(lambda kind, record_id, blob: b"\x02" + blob) == 1
-    before.timeout_s = 3.0
+    before.config = replace(before.config, policy=replace(before.config.policy, timeout_s=3.0))
     with pytest.raises(ConflictError):
         await store.update_endpoint(before)
     assert (await store.get_endpoint(endpoint.id)).secrets_sealed == b"\x02\x01old"

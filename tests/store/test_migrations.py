@@ -149,12 +149,12 @@ async def check_rows_survived(store: Store) -> None:
     assert (await store.get_application("app_1")).name == "acme"
     endpoint = await store.get_endpoint("ep_1")
     assert endpoint.version == 0  # 0004's default
-    assert endpoint.event_types == ("order.paid",)
-    assert endpoint.headers == {"x-team": "billing"}
+    assert endpoint.config.event_types == ("order.paid",)
+    assert endpoint.config.headers == {"x-team": "billing"}
     assert endpoint.secrets_sealed == b"\x01sealed"
-    assert endpoint.retry_schedule == (1, 60)
+    assert endpoint.config.policy.retry_schedule == (1, 60)
     assert endpoint.enabled
-    assert not endpoint.allow_insecure
+    assert not endpoint.config.allow_insecure
     assert endpoint.failing_since == T0 + 2
     message = await store.get_message("msg_1")
     assert (message.payload, message.idempotency_key) == (b'{"id": 1}', "idem-1")

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from hookgate.config import EndpointConfig
 from hookgate.errors import NotFoundError, StoreError
 from hookgate.models import Application, Endpoint, Message, new_id
 from hookgate.store._pg import pg_queries
@@ -91,7 +92,11 @@ async def test_concurrent_claimers_never_share_a_delivery(dsn: str) -> None:
         app = await store.create_application(Application(id=new_id("app"), name="a", created_at=T0))
         await store.create_endpoint(
             Endpoint(
-                id=new_id("ep"), app_id=app.id, url="https://x.example.test/", created_at=T0, updated_at=T0
+                id=new_id("ep"),
+                app_id=app.id,
+                config=EndpointConfig(url="https://x.example.test/"),
+                created_at=T0,
+                updated_at=T0,
             )
         )
         for _ in range(200):
@@ -120,7 +125,11 @@ async def test_publish_notifies_a_waiting_worker_in_another_connection(dsn: str)
         app = await publisher.create_application(Application(id=new_id("app"), name="a", created_at=T0))
         await publisher.create_endpoint(
             Endpoint(
-                id=new_id("ep"), app_id=app.id, url="https://x.example.test/", created_at=T0, updated_at=T0
+                id=new_id("ep"),
+                app_id=app.id,
+                config=EndpointConfig(url="https://x.example.test/"),
+                created_at=T0,
+                updated_at=T0,
             )
         )
         await worker.wait_for_work(0.01)  # opens the LISTEN connection
@@ -188,7 +197,11 @@ async def test_the_listen_connection_comes_back_after_it_is_killed(dsn: str) -> 
         app = await publisher.create_application(Application(id=new_id("app"), name="a", created_at=T0))
         await publisher.create_endpoint(
             Endpoint(
-                id=new_id("ep"), app_id=app.id, url="https://x.example.test/", created_at=T0, updated_at=T0
+                id=new_id("ep"),
+                app_id=app.id,
+                config=EndpointConfig(url="https://x.example.test/"),
+                created_at=T0,
+                updated_at=T0,
             )
         )
         await worker.wait_for_work(0.01)  # opens the LISTEN connection

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from hookgate.config import EndpointConfig
 from hookgate.models import Application, Endpoint, Message, new_id
 from hookgate.store import sql as sql_module
 from hookgate.store import sqlite as sqlite_module
@@ -101,7 +102,11 @@ async def test_a_commit_since_the_last_claim_wakes_the_waiter_at_once(tmp_path: 
         app = await publisher.create_application(Application(id=new_id("app"), name="a", created_at=T0))
         await publisher.create_endpoint(
             Endpoint(
-                id=new_id("ep"), app_id=app.id, url="https://x.example.test/", created_at=T0, updated_at=T0
+                id=new_id("ep"),
+                app_id=app.id,
+                config=EndpointConfig(url="https://x.example.test/"),
+                created_at=T0,
+                updated_at=T0,
             )
         )
         assert await worker.claim("w", 10, now=T0, lease_s=30) == []

@@ -13,8 +13,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from hookgate.api.strict import MAX_BODY_DEPTH, StrictBody, nested_deeper_than
+from hookgate.config.rules import APP_ID_PATTERN, EVENT_TYPE_PATTERN, MAX_CONCURRENCY, MAX_TIMEOUT_S
 from hookgate.models import (
-    APP_ID_PATTERN,
     ApiToken,
     Application,
     Attempt,
@@ -23,6 +23,7 @@ from hookgate.models import (
     EventType,
     Message,
 )
+from hookgate.policy.retry import MAX_SCHEDULE_LENGTH
 
 __all__ = [
     "ApplicationIn",
@@ -92,7 +93,7 @@ class ApplicationPage(BaseModel):
 
 
 class EventTypeIn(Strict):
-    name: str = Field(min_length=1, max_length=256, pattern=r"^[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*$")
+    name: str = Field(min_length=1, max_length=256, pattern=EVENT_TYPE_PATTERN)
     description: str = Field(default="", max_length=4096)
     archived: bool = False
 
@@ -112,10 +113,10 @@ class EndpointIn(Strict):
     keys: list[str] = Field(default_factory=list, max_length=8)
     scheme_options: dict[str, Any] | None = None
     headers: dict[str, str] | None = None
-    timeout_s: float = Field(default=15.0, gt=0, le=120)
+    timeout_s: float = Field(default=15.0, gt=0, le=MAX_TIMEOUT_S)
     rate_limit_per_s: float | None = Field(default=None, gt=0)
-    max_concurrency: int | None = Field(default=None, ge=1, le=1024)
-    retry_schedule: list[float] | None = Field(default=None, max_length=50)
+    max_concurrency: int | None = Field(default=None, ge=1, le=MAX_CONCURRENCY)
+    retry_schedule: list[float] | None = Field(default=None, max_length=MAX_SCHEDULE_LENGTH)
     allow_insecure: bool = False
     auth: dict[str, Any] | None = None
     payload: dict[str, Any] | None = None
@@ -128,10 +129,10 @@ class EndpointPatch(Strict):
     url: str | None = Field(default=None, min_length=1, max_length=2048)
     event_types: list[str] | None = Field(default=None, max_length=256)
     headers: dict[str, str] | None = None
-    timeout_s: float | None = Field(default=None, gt=0, le=120)
+    timeout_s: float | None = Field(default=None, gt=0, le=MAX_TIMEOUT_S)
     rate_limit_per_s: float | None = Field(default=None, gt=0)
-    max_concurrency: int | None = Field(default=None, ge=1, le=1024)
-    retry_schedule: list[float] | None = Field(default=None, max_length=50)
+    max_concurrency: int | None = Field(default=None, ge=1, le=MAX_CONCURRENCY)
+    retry_schedule: list[float] | None = Field(default=None, max_length=MAX_SCHEDULE_LENGTH)
     allow_insecure: bool | None = None
     auth: dict[str, Any] | None = None
     payload: dict[str, Any] | None = None
@@ -293,25 +294,25 @@ def app_out(app: Application) -> ApplicationOut:
 
 
 def endpoint_out(e: Endpoint) -> EndpointOut:
-    settings = e.settings
+    c = e.config.public()
     return EndpointOut(
         id=e.id,
         app_id=e.app_id,
-        url=e.url,
-        event_types=list(e.event_types),
+        url=c["url"],
+        event_types=c["event_types"],
         enabled=e.enabled,
         disabled_reason=e.disabled_reason,
-        scheme=e.scheme,
-        headers=dict(e.headers),
-        timeout_s=e.timeout_s,
-        rate_limit_per_s=e.rate_limit_per_s,
-        max_concurrency=e.max_concurrency,
-        retry_schedule=list(e.retry_schedule) if e.retry_schedule is not None else None,
-        allow_insecure=e.allow_insecure,
-        auth_type=(settings.get("auth") or {}).get("type", "none"),
-        payload_format=(settings.get("payload") or {}).get("format", "json"),
+        scheme=c["scheme"],
+        headers=c["headers"],
+        timeout_s=c["timeout_s"],
+        rate_limit_per_s=c["rate_limit_per_s"],
+        max_concurrency=c["max_concurrency"],
+        retry_schedule=c["retry_schedule"],
+        allow_insecure=c["allow_insecure"],
+        auth_type=c["auth"]["type"],
+        payload_format=c["payload"]["format"],
         # the public TLS settings (certificates, CA bundle, floor); the client key is sealed, never here
-        tls=dict(settings.get("tls") or {}),
+        tls=c["tls"],
         failing_since=e.failing_since,
         created_at=e.created_at,
         updated_at=e.updated_at,

@@ -14,8 +14,8 @@ from pathlib import Path
 import click
 
 from hookgate.cli._common import fail, parse_headers, read_keys, sender_key_option, token_flags
+from hookgate.config.rules import validate_event_type
 from hookgate.errors import HookgateError, VerificationError
-from hookgate.models import validate_event_type
 from hookgate.schemes import registry as cli_schemes
 from hookgate.schemes._base import EventSigner
 

@@ -25,12 +25,10 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
 
 import structlog
 
 from hookgate.client import Hookgate
-from hookgate.crypto import SecretBox
 from hookgate.errors import ConfigError, HookgateError, NotFoundError, StoreError
 from hookgate.gateway.config import GatewayConfig, forward_event_type
 from hookgate.inbound.asgi import Message as ASGIMessage
@@ -38,9 +36,7 @@ from hookgate.inbound.asgi import Receive, Scope, Send, check, headers_of, respo
 from hookgate.inbound.pipeline import Accepted, Pipeline, Rejection, unrouted
 from hookgate.inbound.source import Source
 from hookgate.inbound.stores import ClaimState, MemoryRateLimiter, RateLimiter
-from hookgate.models import Endpoint, Message
-from hookgate.outbound.security import parse_security
-from hookgate.outbound.vault import EndpointSecrets, SecretEntry, seal_secrets
+from hookgate.models import Message
 from hookgate.schemes.registry import body_is_token
 from hookgate.store.base import PublishResult
 
@@ -54,16 +50,6 @@ _DUPLICATE = b'{"status":"already processed"}'
 _NOT_FOUND = Rejection(404, "no_such_source")
 _UNAVAILABLE = Rejection(503, "store_unavailable")
 _INTERNAL = Rejection(500, "internal_error")
-
-
-def _forward_security(source: Source, secret: str, now: float) -> tuple[dict[str, Any], EndpointSecrets]:
-    """The forwarding endpoint's settings (``tls`` from the source's forward_tls) and secrets to seal.
-
-    forward_tls goes through the endpoint validator that split it: public certificates into the settings,
-    the client key (or its env:/file: reference) into the sealed secrets, as for any endpoint.
-    """
-    settings, entries = parse_security(None, None, source.forward_tls, now=now)
-    return settings, EndpointSecrets((SecretEntry(secret, "secret"), *entries))
 
 
 class _NoIdempotency:
@@ -134,9 +120,8 @@ class Gateway:
             await hg.get_application(GATEWAY_APP_ID)
         except NotFoundError:
             await hg.create_application("hookgate gateway", app_id=GATEWAY_APP_ID)
-        existing = {e.event_types: e for e in await hg.list_endpoints(GATEWAY_APP_ID)}
-        box = hg.box
-        if box is None:
+        existing = {e.config.event_types: e for e in await hg.list_endpoints(GATEWAY_APP_ID)}
+        if hg.box is None:
             raise ConfigError("gateway: no master key configured to seal the forwarding secret")
         for source in self.config.sources:
             event_type = forward_event_type(source)
@@ -154,36 +139,16 @@ class Gateway:
                     allow_insecure=self.config.allow_insecure_forward,
                 )
                 continue
-            tls_settings, sealed = _forward_security(source, secret, self._clock())
-            # version-checked: a worker's concurrent change (a disable after a 410) is not overwritten
-            endpoint = await hg.edit_endpoint(
-                endpoint.id, self._forwarding(box, url, sealed, tls_settings, self._clock())
+            # one version-checked write: a worker's concurrent change (a disable after a 410) is kept
+            endpoint = await hg.reconfigure_endpoint(
+                endpoint.id,
+                secret=secret,
+                url=url,
+                tls=source.forward_tls,
+                allow_insecure=self.config.allow_insecure_forward,
             )
             if not endpoint.enabled:
                 await hg.enable_endpoint(endpoint.id)
-
-    def _forwarding(
-        self,
-        box: SecretBox,
-        url: str,
-        sealed: EndpointSecrets,
-        tls_settings: dict[str, Any],
-        now: float,
-    ) -> Callable[[Endpoint], None]:
-        """The edit that points a forwarding endpoint at ``url``, signed with the source's forward secret
-        alone and using its ``forward_tls`` settings."""
-
-        def edit(endpoint: Endpoint) -> None:
-            endpoint.url = url
-            endpoint.allow_insecure = self.config.allow_insecure_forward
-            endpoint.secrets_sealed = seal_secrets(box, endpoint.id, sealed)
-            endpoint.settings = {
-                **{k: v for k, v in endpoint.settings.items() if k != "tls"},
-                **tls_settings,
-            }
-            endpoint.updated_at = now
-
-        return edit
 
     @property
     def routes(self) -> Mapping[str, Pipeline]:

@@ -11,13 +11,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hookgate.config.references import resolve_secret
+from hookgate.config.rules import validate_event_type
 from hookgate.errors import ConfigError
 from hookgate.inbound.source import Source
-from hookgate.models import validate_event_type
-from hookgate.outbound.security import resolve_secret
-from hookgate.outbound.tls import TLS_VERSIONS
 from hookgate.policy.url import validate_url
 from hookgate.schemes.registry import build_signer
+from hookgate.tls import TLS_VERSIONS
 
 __all__ = ["GatewayConfig", "forward_event_type"]
 

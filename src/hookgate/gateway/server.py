@@ -23,9 +23,9 @@ from hookgate.gateway.config import GatewayConfig
 from hookgate.inbound.asgi import Receive, Scope, Send, headers_of, respond
 from hookgate.inbound.http_protocol import json_http_protocol
 from hookgate.inbound.pipeline import Pipeline, Rejection, unrouted
-from hookgate.outbound.tls import TLS_VERSIONS
 from hookgate.policy.ssrf import AddressPolicy
 from hookgate.runtime import running
+from hookgate.tls import TLS_VERSIONS
 from hookgate.tracing import configure_tracing
 
 __all__ = ["run_gateway"]

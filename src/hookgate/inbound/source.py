@@ -17,9 +17,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from hookgate.config.references import REFERENCE_TTL_S, is_reference, resolve_secret
 from hookgate.errors import ConfigError
 from hookgate.inbound.net import Networks, parse_networks
-from hookgate.outbound.security import REFERENCE_TTL_S, is_reference, resolve_secret
 from hookgate.policy.url import validate_url
 from hookgate.schemes._base import Verifier
 from hookgate.schemes.claims import ClaimRules
@@ -295,7 +295,7 @@ def _check_event_id(event_id: object, where: str) -> None:
 
 
 def _check_forward_secret(secret: object, where: str) -> None:
-    from hookgate.outbound.security import resolve_secret
+    from hookgate.config.references import resolve_secret
     from hookgate.schemes.registry import build_signer
 
     if not isinstance(secret, str) or not secret:
@@ -309,7 +309,7 @@ def _check_forward_secret(secret: object, where: str) -> None:
 def _check_tls_tables(source: Source, where: str) -> None:
     # the endpoint's own validator, so forward_tls and jwks_tls accept and refuse exactly what an endpoint's
     # tls section does
-    from hookgate.outbound.security import parse_security
+    from hookgate.config.endpoint import parse_tls
 
     if source.jwks_tls is not None and source.jwks_url is None:
         raise ConfigError(f"{where}: jwks_tls is only for a source with jwks_url")
@@ -321,7 +321,7 @@ def _check_tls_tables(source: Source, where: str) -> None:
                 f"{where}: {name} must be a table (ca_bundle, client_cert, client_key, min_version)"
             )
         try:
-            parse_security(None, None, tls, now=time.time())
+            parse_tls(tls, now=time.time())
         except ConfigError as exc:
             # the validator's messages name the field "tls..."; here it is forward_tls or jwks_tls
             raise ConfigError(f"{where}: {name.removesuffix('tls')}{exc}") from None

@@ -177,7 +177,7 @@ class Deliverer:
             endpoint_id=endpoint.id,
             app_id=message.app_id,
             event_type=message.event_type,
-            target=origin(endpoint.url),
+            target=origin(endpoint.config.url),
             attempt=delivery.attempts + 1,
             status_code=sent.status_code,
             error_class=sent.error_class,
@@ -222,7 +222,7 @@ class Deliverer:
             reason = f"failing continuously since {state.failing_since:.0f}"
             await disable_endpoint(self._store, endpoint, reason, now)
             return self._dead(now, "endpoint_disabled_after_failures")
-        schedule = endpoint.retry_schedule or DEFAULT_SCHEDULE
+        schedule = endpoint.config.policy.retry_schedule or DEFAULT_SCHEDULE
         due = next_attempt_at(claim.delivery.attempts + 1, schedule, now, self._rng, decision.retry_after)
         if decision.action is Action.GIVE_UP or due is None:
             return self._dead(now, f"{decision.reason}; retries exhausted")

@@ -30,18 +30,19 @@ class EndpointState:
     def __init__(self, endpoint: Endpoint, default_limit: int, breaker: CircuitBreaker) -> None:
         self.breaker = breaker
         self.failing_since = endpoint.failing_since
-        self.limit = endpoint.max_concurrency or default_limit
+        self.limit = endpoint.config.policy.max_concurrency or default_limit
         self.semaphore = asyncio.Semaphore(self.limit)
-        self.bucket_rate = endpoint.rate_limit_per_s
-        self.bucket = TokenBucket(endpoint.rate_limit_per_s) if endpoint.rate_limit_per_s else None
+        rate = self.bucket_rate = endpoint.config.policy.rate_limit_per_s
+        self.bucket = TokenBucket(rate) if rate else None
 
     def refresh(self, endpoint: Endpoint) -> None:
         """Follow configuration changes (rate limit, concurrency) without losing the breaker's history."""
-        if endpoint.rate_limit_per_s != self.bucket_rate:
-            self.bucket_rate = endpoint.rate_limit_per_s
-            self.bucket = TokenBucket(endpoint.rate_limit_per_s) if endpoint.rate_limit_per_s else None
-        limit = endpoint.max_concurrency or self.limit
-        if endpoint.max_concurrency and limit != self.limit:
+        policy = endpoint.config.policy
+        if policy.rate_limit_per_s != self.bucket_rate:
+            rate = self.bucket_rate = policy.rate_limit_per_s
+            self.bucket = TokenBucket(rate) if rate else None
+        limit = policy.max_concurrency or self.limit
+        if policy.max_concurrency and limit != self.limit:
             self.limit = limit
             self.semaphore = asyncio.Semaphore(limit)
 

@@ -10,99 +10,26 @@ from __future__ import annotations
 
 import math
 import ssl
-from collections.abc import Mapping
 from dataclasses import dataclass
 
+from hookgate.config.endpoint import RESERVED_HEADERS, SIGNATURE_SCHEMES
+from hookgate.config.references import REFERENCE_TTL_S, resolve_secret
 from hookgate.crypto import SecretBox
 from hookgate.errors import ConfigError
 from hookgate.models import Endpoint, Message
-from hookgate.outbound.security import (
-    REFERENCE_TTL_S,
-    Security,
-    has_references,
-    load_security,
-    resolve_secret,
-)
-from hookgate.outbound.tls import build_client_context
-from hookgate.outbound.vault import EndpointSecrets, open_secrets
+from hookgate.outbound.security import Security, has_references, load_security
 from hookgate.schemes._base import EventSigner, Signed, Signer
-from hookgate.schemes.headers import check_header_name, check_header_value
 from hookgate.schemes.jose import JweEncrypter, JwsSigner
 from hookgate.schemes.oauth2 import ClientCredentials
 from hookgate.schemes.registry import build_signer
+from hookgate.tls import build_client_context
+from hookgate.vault import EndpointSecrets, open_secrets
 
-__all__ = [
-    "OUTBOUND_SCHEMES",
-    "RESERVED_HEADERS",
-    "SIGNATURE_SCHEMES",
-    "OutgoingRequest",
-    "RequestBuilder",
-    "validate_custom_headers",
-]
+__all__ = ["OUTBOUND_SCHEMES", "OutgoingRequest", "RequestBuilder"]
 
-# Signature schemes an endpoint can ask for; "none" sends the payload unsigned (the endpoint relies on its
-# client authentication or mTLS instead). Authentication and payload protection are configured separately
-# (`hookgate.outbound.security`), so any combination works.
-SIGNATURE_SCHEMES = (
-    "standard-webhooks",
-    "standard-webhooks-ed25519",
-    "github",
-    "shopify",
-    "slack",
-    "stripe",
-    "hmac",
-    "none",
-)
 OUTBOUND_SCHEMES = SIGNATURE_SCHEMES
-
-# Framing headers belong to the HTTP client, signature headers to the scheme: neither is configurable.
-RESERVED_HEADERS = frozenset(
-    {
-        "host",
-        "content-length",
-        "content-type",
-        "transfer-encoding",
-        "connection",
-        "te",
-        "upgrade",
-        "webhook-id",
-        "webhook-timestamp",
-        "webhook-signature",
-        "svix-id",
-        "svix-timestamp",
-        "svix-signature",
-    }
-)
-_MAX_CUSTOM_HEADERS = 32
-_MAX_CUSTOM_HEADER_BYTES = 8192
 _JSON = "application/json"
 _JOSE = "application/jose"
-
-
-def validate_custom_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    """Check an endpoint's custom headers on save; return them as a plain dict. Raises `ConfigError`."""
-    if not isinstance(headers, Mapping):
-        raise ConfigError("custom headers must be a mapping of names to values")
-    if len(headers) > _MAX_CUSTOM_HEADERS:
-        raise ConfigError(f"at most {_MAX_CUSTOM_HEADERS} custom headers are allowed")
-    seen: set[str] = set()
-    for name, value in headers.items():
-        check_header_name(name)
-        check_header_value(value, name)
-        lower = name.lower()
-        if lower in RESERVED_HEADERS:
-            raise ConfigError(f"custom header {name!r} is set by hookgate and cannot be overridden")
-        if lower in seen:
-            raise ConfigError(f"custom header {name!r} appears twice (header names are case-insensitive)")
-        seen.add(lower)
-    size = sum(len(name) + len(value) for name, value in headers.items())
-    if size > _MAX_CUSTOM_HEADER_BYTES:
-        # receivers commonly refuse a request whose header block exceeds 8-16 KiB, and the signature,
-        # authentication and framing headers need room too
-        raise ConfigError(
-            f"custom headers total {size} characters; at most {_MAX_CUSTOM_HEADER_BYTES} are allowed"
-        )
-    return dict(headers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,9 +81,7 @@ class RequestBuilder:
     @staticmethod
     def wants_signing_key(endpoint: Endpoint) -> bool:
         """Whether building this endpoint's request needs hookgate's active JWS key (JWS, signed JWE)."""
-        payload = endpoint.settings.get("payload") or {}
-        fmt = payload.get("format")
-        return fmt == "jws" or (fmt == "jwe" and bool(payload.get("sign")))
+        return endpoint.config.payload.needs_signing_key
 
     def _prepare(self, endpoint: Endpoint, now: float) -> _Prepared:
         cached = self._cache.get(endpoint.id)
@@ -164,26 +89,26 @@ class RequestBuilder:
             cached is not None
             and cached.sealed == endpoint.secrets_sealed
             and cached.updated_at == endpoint.updated_at
-            and cached.scheme == endpoint.scheme
+            and cached.scheme == endpoint.config.scheme
             and (cached.valid_until is None or cached.valid_until > now)
         ):
             return cached
-        if endpoint.scheme not in SIGNATURE_SCHEMES:
-            raise ConfigError(f"endpoint {endpoint.id} has unknown signature scheme {endpoint.scheme!r}")
+        config = endpoint.config
+        if config.scheme not in SIGNATURE_SCHEMES:
+            raise ConfigError(f"endpoint {endpoint.id} has unknown signature scheme {config.scheme!r}")
         secrets = EndpointSecrets()
         if endpoint.secrets_sealed:
             if self._box is None:
                 raise ConfigError("no master key configured: cannot open endpoint secrets")
             secrets = open_secrets(self._box, endpoint.id, endpoint.secrets_sealed)
-        security = load_security(endpoint.settings, secrets)
+        security = load_security(config, secrets)
         signature: Signer | None = None
-        if endpoint.scheme != "none":
-            options = endpoint.settings.get("scheme_options") or {}
+        if config.scheme != "none":
             signature = build_signer(
-                endpoint.scheme,
+                config.scheme,
                 [resolve_secret(v, "signature secret") for v in secrets.active_secrets(now)],
                 [resolve_secret(k.decode(), "signature key").encode() for k in secrets.active_keys(now)],
-                options=options,
+                options=config.scheme_options,
             )
         valid_until = secrets.valid_until(now)
         if has_references(secrets):
@@ -192,7 +117,7 @@ class RequestBuilder:
         prepared = _Prepared(
             sealed=endpoint.secrets_sealed,
             updated_at=endpoint.updated_at,
-            scheme=endpoint.scheme,
+            scheme=config.scheme,
             signature=signature,
             event_signature=signature if isinstance(signature, EventSigner) else None,
             security=security,
@@ -215,12 +140,12 @@ class RequestBuilder:
         headers = {"Content-Type": _JSON}
         body = message.payload
         security = prepared.security
-        if security.payload_format == "jws":
+        if security.payload.format == "jws":
             if signing_key is None:
                 raise ConfigError("JWS payloads need an active signing key in hookgate's key ring")
             token = signing_key.sign(body, msg_id=message.id, now=now)
             body, headers["Content-Type"] = token.body, token.content_type or _JOSE
-        elif security.payload_format == "jwe":
+        elif security.payload.format == "jwe":
             encrypter = self._encrypter(prepared, signing_key)
             token = encrypter.sign(body, msg_id=message.id, now=now)
             body, headers["Content-Type"] = token.body, token.content_type or _JOSE
@@ -246,16 +171,17 @@ class RequestBuilder:
             protected.update(name.lower() for name in signed.headers)
         if prepared.oauth is not None:
             protected.add(prepared.oauth.header.lower())
-        for name, value in endpoint.headers.items():
+        config = endpoint.config
+        for name, value in config.headers.items():
             lower = name.lower()
             if lower not in RESERVED_HEADERS and lower not in protected:
                 headers[name] = value
         return OutgoingRequest(
-            url=endpoint.url,
+            url=config.url,
             headers=headers,
             body=body,
-            timeout_s=endpoint.timeout_s,
-            insecure_ok=endpoint.allow_insecure,
+            timeout_s=config.policy.timeout_s,
+            insecure_ok=config.allow_insecure,
             ssl_context=prepared.ssl_context,
             oauth=prepared.oauth,
             oauth_key=f"{endpoint.id}@{endpoint.updated_at}",
@@ -263,15 +189,14 @@ class RequestBuilder:
 
     @staticmethod
     def _encrypter(prepared: _Prepared, signing_key: JwsSigner | None) -> JweEncrypter:
-        payload = prepared.security.payload
-        sign = bool(payload.get("sign"))
-        if sign and signing_key is None:
+        payload = prepared.security.jwe
+        if payload is None:
+            raise ConfigError("the endpoint's payload format is not JWE")
+        if payload.sign and signing_key is None:
             raise ConfigError("signed JWE payloads need an active signing key in hookgate's key ring")
-        slot = id(signing_key) if sign else 0
+        slot = id(signing_key) if payload.sign else 0
         encrypter = prepared.encrypters.get(slot)
         if encrypter is None:
-            encrypter = JweEncrypter(
-                payload["public_key"], alg=payload.get("alg"), sign_key=signing_key if sign else None
-            )
+            encrypter = payload.encrypter(signing_key)
             prepared.encrypters = {slot: encrypter}  # one key-ring signer at a time
         return encrypter

@@ -1,5 +1,5 @@
 """What every service of the `hookgate.client.Hookgate` facade stands on: the store, the master key box, the
-settings and the injected clock; and the small checks several services share."""
+settings and the injected clock; the one base every service class extends."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from hookgate.crypto import SecretBox
 from hookgate.errors import ConfigError
 from hookgate.store.base import Store
 
-__all__ = ["ServiceBase", "check_flag"]
+__all__ = ["ServiceBase"]
 
 
 class ServiceBase:
@@ -25,10 +25,3 @@ class ServiceBase:
         if self.box is None:
             raise ConfigError("no master key configured: endpoint secrets cannot be stored or read")
         return self.box
-
-
-def check_flag(value: object, name: str) -> bool:
-    # a truthy string ("no") must not switch a safety setting on
-    if not isinstance(value, bool):
-        raise ConfigError(f"{name} must be true or false, not {value!r}")
-    return value

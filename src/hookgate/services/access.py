@@ -4,17 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from hookgate.config.rules import validate_text
 from hookgate.inbound.managed import source_aad
 from hookgate.keyring import KeyRing
-from hookgate.models import (
-    ApiToken,
-    validate_text,
-)
-from hookgate.outbound.vault import (
-    endpoint_aad,
-)
+from hookgate.models import ApiToken
 from hookgate.services._base import ServiceBase
 from hookgate.tokens import ADMIN, issue_token, token_hash
+from hookgate.vault import (
+    endpoint_aad,
+)
 
 __all__ = ["AccessServices"]
 

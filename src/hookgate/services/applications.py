@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
+from hookgate.config.rules import check_flag, validate_application_id, validate_event_type, validate_text
 from hookgate.errors import ConfigError, DuplicateError
 from hookgate.models import (
     Application,
     EventType,
     new_id,
-    validate_application_id,
-    validate_event_type,
-    validate_text,
 )
-from hookgate.services._base import ServiceBase, check_flag
+from hookgate.services._base import ServiceBase
 from hookgate.store.base import Page
 
 __all__ = ["ApplicationServices"]

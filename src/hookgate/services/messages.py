@@ -7,6 +7,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from hookgate.config.rules import check_flag, validate_event_type, validate_text
 from hookgate.errors import ConfigError, HookgateError, NotFoundError
 from hookgate.models import (
     Application,
@@ -15,10 +16,8 @@ from hookgate.models import (
     DeliveryStatus,
     Message,
     new_id,
-    validate_event_type,
-    validate_text,
 )
-from hookgate.services._base import ServiceBase, check_flag
+from hookgate.services._base import ServiceBase
 from hookgate.store.base import Page, PublishResult
 from hookgate.tracing import span
 

@@ -5,13 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from hookgate.config.rules import validate_text
 from hookgate.errors import DuplicateError
 from hookgate.inbound.managed import ManagedSource, open_source, seal_source, validate_source
-from hookgate.models import (
-    InboundSourceRecord,
-    new_id,
-    validate_text,
-)
+from hookgate.models import InboundSourceRecord, new_id
 from hookgate.services._base import ServiceBase
 
 __all__ = ["SourceServices"]

@@ -9,6 +9,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+from hookgate.config.endpoint import DeliveryPolicy, EndpointConfig
 from hookgate.errors import InvalidQueryError
 from hookgate.models import (
     ApiToken,
@@ -31,24 +32,25 @@ Row = Any  # sqlite3.Row | asyncpg.Record: both support row["column"]
 
 def endpoint_params(e: Endpoint, *, flag: Callable[[bool], Any] = int) -> dict[str, Any]:
     """Query parameters of an endpoint row; ``flag`` encodes booleans (int: SQLite, bool: PostgreSQL)."""
+    c, p = e.config, e.config.policy
     return {
         "id": e.id,
         "app_id": e.app_id,
-        "url": e.url,
+        "url": c.url,
         "created_at": e.created_at,
         "updated_at": e.updated_at,
-        "event_types": json.dumps(list(e.event_types)),
+        "event_types": json.dumps(list(c.event_types)),
         "enabled": flag(e.enabled),
         "disabled_reason": e.disabled_reason,
-        "scheme": e.scheme,
+        "scheme": c.scheme,
         "secrets_sealed": e.secrets_sealed,
-        "headers": json.dumps(e.headers),
-        "timeout_s": e.timeout_s,
-        "rate_limit_per_s": e.rate_limit_per_s,
-        "max_concurrency": e.max_concurrency,
-        "retry_schedule": None if e.retry_schedule is None else json.dumps(list(e.retry_schedule)),
-        "allow_insecure": flag(e.allow_insecure),
-        "settings": json.dumps(e.settings),
+        "headers": json.dumps(dict(c.headers)),
+        "timeout_s": p.timeout_s,
+        "rate_limit_per_s": p.rate_limit_per_s,
+        "max_concurrency": p.max_concurrency,
+        "retry_schedule": None if p.retry_schedule is None else json.dumps(list(p.retry_schedule)),
+        "allow_insecure": flag(c.allow_insecure),
+        "settings": json.dumps(c.sections()),
         "failing_since": e.failing_since,
         "version": e.version,
     }
@@ -56,24 +58,29 @@ def endpoint_params(e: Endpoint, *, flag: Callable[[bool], Any] = int) -> dict[s
 
 def endpoint_from_row(row: Row) -> Endpoint:
     schedule = row["retry_schedule"]
+    config = EndpointConfig(
+        url=row["url"],
+        event_types=tuple(json.loads(row["event_types"])),
+        scheme=row["scheme"],
+        headers=json.loads(row["headers"]),
+        policy=DeliveryPolicy(
+            timeout_s=row["timeout_s"],
+            rate_limit_per_s=row["rate_limit_per_s"],
+            max_concurrency=row["max_concurrency"],
+            retry_schedule=None if schedule is None else tuple(json.loads(schedule)),
+        ),
+        allow_insecure=bool(row["allow_insecure"]),
+        **EndpointConfig.restore_sections(json.loads(row["settings"])),
+    )
     return Endpoint(
         id=row["id"],
         app_id=row["app_id"],
-        url=row["url"],
+        config=config,
         created_at=row["created_at"],
         updated_at=row["updated_at"],
-        event_types=tuple(json.loads(row["event_types"])),
         enabled=bool(row["enabled"]),
         disabled_reason=row["disabled_reason"],
-        scheme=row["scheme"],
         secrets_sealed=bytes(row["secrets_sealed"]),
-        headers=json.loads(row["headers"]),
-        timeout_s=row["timeout_s"],
-        rate_limit_per_s=row["rate_limit_per_s"],
-        max_concurrency=row["max_concurrency"],
-        retry_schedule=None if schedule is None else tuple(json.loads(schedule)),
-        allow_insecure=bool(row["allow_insecure"]),
-        settings=json.loads(row["settings"]),
         failing_since=row["failing_since"],
         version=row["version"],
     )

@@ -11,6 +11,7 @@ import contextlib
 import copy
 import itertools
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import TypeVar
 
 from hookgate.errors import ConflictError, DuplicateError
@@ -35,19 +36,9 @@ __all__ = ["MemoryStore"]
 T = TypeVar("T")
 _RETRYABLE = (DeliveryStatus.PENDING, DeliveryStatus.FAILED)
 # what update_endpoint writes (the SQL stores' update_endpoint query sets the same columns)
-_ENDPOINT_CONFIGURATION = (
-    "url",
-    "updated_at",
-    "event_types",
-    "secrets_sealed",
-    "headers",
-    "timeout_s",
-    "rate_limit_per_s",
-    "max_concurrency",
-    "retry_schedule",
-    "allow_insecure",
-    "settings",
-)
+# what an endpoint update writes: the configuration except its scheme (like the SQL stores), the sealed
+# secrets and the time of the change
+_ENDPOINT_CONFIGURATION = ("updated_at", "secrets_sealed")
 
 
 class MemoryStore(ManagementRecords, Store):
@@ -98,6 +89,7 @@ class MemoryStore(ManagementRecords, Store):
         given = copy.deepcopy(endpoint)
         for name in _ENDPOINT_CONFIGURATION:
             setattr(stored, name, getattr(given, name))
+        stored.config = replace(given.config, scheme=stored.config.scheme)
         stored.version += 1
         return copy.deepcopy(stored)
 

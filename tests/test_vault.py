@@ -8,7 +8,7 @@ import pytest
 
 from hookgate.crypto import SecretBox, generate_master_key, parse_master_keys
 from hookgate.errors import ConfigError, KeyFormatError
-from hookgate.outbound.vault import (
+from hookgate.vault import (
     DEFAULT_GRACE_S,
     EndpointSecrets,
     SecretEntry,

@@ -1,4 +1,5 @@
-"""Endpoint security options: validation, the public/secret split, and reassembly (outbound.security)."""
+"""Endpoint configuration sections (config.endpoint): validation, the public/secret split, and reassembly at
+delivery time (outbound.security)."""
 
 from __future__ import annotations
 
@@ -11,19 +12,14 @@ import jwt as pyjwt
 import pytest
 import trustme
 
+from hookgate.config.endpoint import AUTH_TYPES, ApiKeyAuth, EndpointConfig, JsonPayload, JwsPayload
+from hookgate.config.references import is_reference, resolve_secret
 from hookgate.errors import ConfigError
 from hookgate.keys import generate_key, load_key, public_pem
-from hookgate.outbound.security import (
-    AUTH_TYPES,
-    Security,
-    is_reference,
-    load_security,
-    parse_security,
-    resolve_secret,
-)
-from hookgate.outbound.tls import TlsSettings
-from hookgate.outbound.vault import EndpointSecrets, SecretEntry
+from hookgate.outbound.security import Security, load_security
 from hookgate.schemes.oauth2 import ClientCredentials
+from hookgate.tls import TlsSettings
+from hookgate.vault import EndpointSecrets, SecretEntry
 
 NOW = time.time()
 JWT_SECRET = "a-very-long-shared-jwt-secret-0123456789"
@@ -75,13 +71,29 @@ def _public(kind: str) -> str:
 
 def _parse(
     auth: Any = None, payload: Any = None, tls: Any = None
+) -> tuple[EndpointConfig, list[SecretEntry]]:
+    values = {
+        "url": "https://example.com/hook",
+        "scheme": "none",
+        "auth": auth,
+        "payload": payload,
+        "tls": tls,
+    }
+    parsed = EndpointConfig.parse(values, now=NOW)
+    return parsed.config, list(parsed.secrets.entries)
+
+
+def _split(
+    auth: Any = None, payload: Any = None, tls: Any = None
 ) -> tuple[dict[str, Any], list[SecretEntry]]:
-    return parse_security(auth, payload, tls, now=NOW)
+    """The stored sections (what differs from the defaults) and the secrets to seal."""
+    config, entries = _parse(auth, payload, tls)
+    return config.sections(), entries
 
 
 def _roundtrip(auth: Any = None, payload: Any = None, tls: Any = None) -> Security:
-    settings, entries = _parse(auth, payload, tls)
-    return load_security(settings, EndpointSecrets(tuple(entries)))
+    config, entries = _parse(auth, payload, tls)
+    return load_security(config, EndpointSecrets(tuple(entries)))
 
 
 def _raises(match: str, auth: Any = None, payload: Any = None, tls: Any = None) -> ConfigError:
@@ -94,11 +106,11 @@ def _raises(match: str, auth: Any = None, payload: Any = None, tls: Any = None) 
 
 
 def test_no_options_give_empty_settings_and_no_secrets() -> None:
-    assert _parse() == ({}, [])
-    assert _parse({"type": "none"}, {"format": "json"}, {}) == ({}, [])
+    assert _split() == ({}, [])
+    assert _split({"type": "none"}, {"format": "json"}, {}) == ({}, [])
     sec = _roundtrip()
-    assert sec.auth_type == "none"
-    assert sec.payload_format == "json"
+    assert sec.auth.type == "none"
+    assert sec.payload.format == "json"
     assert sec.auth_signer() is None
     assert sec.oauth2() is None
     assert sec.tls == TlsSettings()
@@ -110,20 +122,20 @@ def test_secret_goes_to_an_auth_entry_not_to_settings(auth_type: str) -> None:
     settings, entries = _parse(dict(config))
     assert entries == [SecretEntry(secret, "auth")]
     assert secret not in repr(settings)
-    assert field not in settings["auth"]
+    assert field not in settings.sections()["auth"]
     public = {k: v for k, v in config.items() if k != field}
-    assert settings == {"auth": public}
+    assert settings.sections() == {"auth": public}
 
 
 @pytest.mark.parametrize("auth_type", sorted(AUTH_CASES))
 def test_load_security_puts_the_secret_back_under_its_field(auth_type: str) -> None:
     config, secret, field = AUTH_CASES[auth_type]
     sec = _roundtrip(dict(config))
-    assert sec.auth_type == auth_type
-    assert sec.auth[field] == secret
+    assert sec.auth.type == auth_type
+    assert sec.credential == secret
     for key, value in config.items():
-        if key != "type":
-            assert sec.auth[key] == value
+        if key not in ("type", field):  # the secret is the credential, never a field of the section
+            assert getattr(sec.auth, key) == value
     assert secret not in repr(sec)
 
 
@@ -156,8 +168,8 @@ def test_api_key_default_header_is_x_api_key() -> None:
     signer = _roundtrip({"type": "api_key", "header": "X-API-Key", "key": "abc"}).auth_signer()
     assert signer is not None
     assert signer.sign(b"", msg_id="m", now=NOW).headers == {"X-API-Key": "abc"}
-    # a Security built without the header falls back to X-API-Key
-    sec = Security("api_key", {"key": "abc"}, "json", {}, TlsSettings())
+    # a Security built with an empty header falls back to X-API-Key
+    sec = Security(ApiKeyAuth(header=""), "abc", JsonPayload(), TlsSettings())
     fallback = sec.auth_signer()
     assert fallback is not None
     assert fallback.sign(b"", msg_id="m", now=NOW).headers == {"X-API-Key": "abc"}
@@ -252,16 +264,16 @@ def test_load_security_without_the_stored_credential() -> None:
 
 
 def test_payload_json_is_not_stored() -> None:
-    assert _parse(payload={"format": "json"}) == ({}, [])
+    assert _split(payload={"format": "json"}) == ({}, [])
 
 
 def test_payload_jws_settings_round_trip() -> None:
     settings, entries = _parse(payload={"format": "jws"})
-    assert settings == {"payload": {"format": "jws"}}
+    assert settings.sections() == {"payload": {"format": "jws"}}
     assert entries == []
     sec = load_security(settings, EndpointSecrets())
-    assert sec.payload_format == "jws"
-    assert sec.payload == {}
+    assert sec.payload.format == "jws"
+    assert sec.payload == JwsPayload()
     assert sec.needs_signing_key()
 
 
@@ -269,11 +281,12 @@ def test_payload_jws_settings_round_trip() -> None:
 def test_payload_jwe_settings_round_trip(kind: str) -> None:
     pem = _public(kind)
     settings, entries = _parse(payload={"format": "jwe", "public_key": pem, "sign": True})
-    assert settings == {"payload": {"format": "jwe", "public_key": pem, "sign": True}}
+    assert settings.sections() == {"payload": {"format": "jwe", "public_key": pem, "sign": True}}
     assert entries == []
     sec = load_security(settings, EndpointSecrets())
-    assert sec.payload_format == "jwe"
-    assert sec.payload["public_key"] == pem
+    assert sec.payload.format == "jwe"
+    assert sec.jwe is not None
+    assert sec.jwe.public_key == pem
     assert sec.needs_signing_key()
     unsigned = _roundtrip(payload={"format": "jwe", "public_key": pem})
     assert not unsigned.needs_signing_key()
@@ -288,7 +301,7 @@ def test_tls_client_key_goes_to_a_tls_key_entry(client_pair: tuple[str, str], ca
     tls = {"client_cert": cert, "client_key": key, "ca_bundle": bundle, "min_version": "1.3"}
     settings, entries = _parse(tls=tls)
     assert entries == [SecretEntry(key, "tls_key")]
-    assert settings == {"tls": {"client_cert": cert, "ca_bundle": bundle, "min_version": "1.3"}}
+    assert settings.sections() == {"tls": {"client_cert": cert, "ca_bundle": bundle, "min_version": "1.3"}}
     assert "PRIVATE KEY" not in repr(settings)
     sec = load_security(settings, EndpointSecrets(tuple(entries)))
     assert sec.tls == TlsSettings(cert, key, bundle, "1.3")
@@ -302,13 +315,13 @@ def test_auth_and_tls_secrets_are_separate_entries(client_pair: tuple[str, str])
     settings, entries = _parse(AUTH_CASES["api_key"][0], None, {"client_cert": cert, "client_key": key})
     assert sorted(e.kind for e in entries) == ["auth", "tls_key"]
     sec = load_security(settings, EndpointSecrets(tuple(entries)))
-    assert sec.auth["key"] == "k-secret-123"
+    assert sec.credential == "k-secret-123"
     assert sec.tls.client_key == key
 
 
 def test_tls_min_version_only() -> None:
     settings, entries = _parse(tls={"min_version": "1.3"})
-    assert settings == {"tls": {"min_version": "1.3"}}
+    assert settings.sections() == {"tls": {"min_version": "1.3"}}
     assert entries == []
     assert _roundtrip(tls={"min_version": "1.3"}).tls.min_version == "1.3"
 
@@ -391,7 +404,7 @@ def test_jwt_lifetime_out_of_range(lifetime: object) -> None:
 @pytest.mark.parametrize("lifetime", [1, 3600])
 def test_jwt_lifetime_bounds_are_accepted(lifetime: int) -> None:
     settings, _ = _parse({"type": "jwt", "secret": JWT_SECRET, "lifetime": lifetime})
-    assert settings["auth"]["lifetime"] == lifetime
+    assert settings.sections()["auth"]["lifetime"] == lifetime
 
 
 def test_jwt_short_secret_is_refused_at_save() -> None:
@@ -570,10 +583,10 @@ def test_reference_is_stored_unresolved_and_resolved_on_load(monkeypatch: pytest
     monkeypatch.setenv("HG_TEST_TOKEN", "tok-from-env")
     settings, entries = _parse({"type": "bearer", "token": "env:HG_TEST_TOKEN"})
     assert entries == [SecretEntry("env:HG_TEST_TOKEN", "auth")]
-    assert settings == {"auth": {"type": "bearer"}}
+    assert settings.sections() == {"auth": {"type": "bearer"}}
     monkeypatch.setenv("HG_TEST_TOKEN", "rotated-token")
     sec = load_security(settings, EndpointSecrets(tuple(entries)))
-    assert sec.auth["token"] == "rotated-token"
+    assert sec.credential == "rotated-token"
 
 
 def test_reference_checked_at_save(monkeypatch: pytest.MonkeyPatch) -> None:
