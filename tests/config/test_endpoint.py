@@ -12,8 +12,9 @@ import jwt as pyjwt
 import pytest
 import trustme
 
-from hookgate.config.endpoint import AUTH_TYPES, ApiKeyAuth, EndpointConfig, JsonPayload, JwsPayload
+from hookgate.config.endpoint import EndpointConfig
 from hookgate.config.references import is_reference, resolve_secret
+from hookgate.config.sections import AUTH_TYPES, ApiKeyAuth, JsonPayload, JwsPayload
 from hookgate.errors import ConfigError
 from hookgate.keys import generate_key, load_key, public_pem
 from hookgate.outbound.security import Security, load_security

@@ -10,14 +10,8 @@ from typing import Any
 import pytest
 import trustme
 
-from hookgate.config.endpoint import (
-    ApiKeyAuth,
-    EndpointConfig,
-    JwePayload,
-    NoAuth,
-    OAuth2Auth,
-    TlsConfig,
-)
+from hookgate.config.endpoint import EndpointConfig
+from hookgate.config.sections import ApiKeyAuth, JwePayload, NoAuth, OAuth2Auth, TlsConfig
 from hookgate.errors import ConfigError
 from hookgate.keys import generate_key, load_key, public_pem
 from hookgate.vault import EndpointSecrets, SecretEntry

@@ -12,7 +12,8 @@ from typing import Any, TypeVar
 
 import pytest
 
-from hookgate.config.endpoint import ApiKeyAuth, DeliveryPolicy, EndpointConfig
+from hookgate.config.endpoint import DeliveryPolicy, EndpointConfig
+from hookgate.config.sections import ApiKeyAuth
 from hookgate.errors import ConflictError, DuplicateError, InvalidQueryError, NotFoundError, StoreError
 from hookgate.models import (
     ApiToken,

@@ -6,27 +6,25 @@
 
 from __future__ import annotations
 
-from hookgate.config.endpoint import (
+from hookgate.config.endpoint import DeliveryPolicy, EndpointConfig, ParsedEndpoint
+from hookgate.config.sections import (
     AUTH_TYPES,
     PAYLOAD_FORMATS,
-    SIGNATURE_SCHEMES,
     ApiKeyAuth,
     AuthConfig,
     BasicAuth,
     BearerAuth,
-    DeliveryPolicy,
-    EndpointConfig,
     JsonPayload,
     JwePayload,
     JwsPayload,
     JwtAuth,
     NoAuth,
     OAuth2Auth,
-    ParsedEndpoint,
     PayloadConfig,
     TlsConfig,
 )
 from hookgate.config.settings import Settings, load_settings, master_key_box
+from hookgate.config.signing import SIGNATURE_SCHEMES
 
 __all__ = [
     "AUTH_TYPES",

@@ -309,7 +309,7 @@ def _check_forward_secret(secret: object, where: str) -> None:
 def _check_tls_tables(source: Source, where: str) -> None:
     # the endpoint's own validator, so forward_tls and jwks_tls accept and refuse exactly what an endpoint's
     # tls section does
-    from hookgate.config.endpoint import parse_tls
+    from hookgate.config.sections import parse_tls
 
     if source.jwks_tls is not None and source.jwks_url is None:
         raise ConfigError(f"{where}: jwks_tls is only for a source with jwks_url")

@@ -12,8 +12,9 @@ import math
 import ssl
 from dataclasses import dataclass
 
-from hookgate.config.endpoint import RESERVED_HEADERS, SIGNATURE_SCHEMES
+from hookgate.config.endpoint import RESERVED_HEADERS
 from hookgate.config.references import REFERENCE_TTL_S, resolve_secret
+from hookgate.config.signing import SIGNATURE_SCHEMES
 from hookgate.crypto import SecretBox
 from hookgate.errors import ConfigError
 from hookgate.models import Endpoint, Message

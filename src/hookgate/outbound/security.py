@@ -12,16 +12,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from hookgate.config.endpoint import (
+from hookgate.config.endpoint import EndpointConfig
+from hookgate.config.references import is_reference, resolve_secret
+from hookgate.config.sections import (
     AuthConfig,
-    EndpointConfig,
     JwePayload,
     NoAuth,
     OAuth2Auth,
     PayloadConfig,
     parse_tls,
 )
-from hookgate.config.references import is_reference, resolve_secret
 from hookgate.errors import ConfigError
 from hookgate.schemes._base import Signer
 from hookgate.schemes.oauth2 import ClientCredentials

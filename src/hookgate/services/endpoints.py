@@ -10,13 +10,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from hookgate.config.endpoint import (
-    EndpointConfig,
-    check_signing_secret,
-    check_updatable,
-    generate_signing_secret,
-)
+from hookgate.config.endpoint import EndpointConfig, check_updatable
 from hookgate.config.rules import validate_text
+from hookgate.config.signing import check_signing_secret, generate_signing_secret
 from hookgate.errors import ConflictError
 from hookgate.models import Endpoint, new_id
 from hookgate.services._base import ServiceBase
@@ -151,7 +147,7 @@ class EndpointServices(ServiceBase):
 
         def edit(endpoint: Endpoint) -> None:
             self._apply(endpoint, changes)
-            check_signing_secret(endpoint.config, secret)
+            check_signing_secret(endpoint.config.scheme, endpoint.config.scheme_options, secret)
             current = open_secrets(self._box(), endpoint.id, endpoint.secrets_sealed)
             replaced = current.rotate(SecretEntry(secret, "secret"), now=endpoint.updated_at, grace_s=0)
             endpoint.secrets_sealed = self._seal(endpoint.id, replaced)
@@ -177,7 +173,7 @@ class EndpointServices(ServiceBase):
         endpoint = await self.store.get_endpoint(endpoint_id)
         if new_secret is None:
             new_secret = generate_signing_secret(endpoint.config.scheme)
-        check_signing_secret(endpoint.config, new_secret)
+        check_signing_secret(endpoint.config.scheme, endpoint.config.scheme_options, new_secret)
         box = self._box()
         entry = SecretEntry(new_secret, "secret")
 
