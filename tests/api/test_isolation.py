@@ -69,6 +69,9 @@ ROUTES = [
     Route("GET", "/applications/{app_id}/messages/{message_id}/attempts", APP),
     Route("GET", "/applications/{app_id}/messages/{message_id}/deliveries", APP),
     Route("POST", "/applications/{app_id}/deliveries/{delivery_id}/resend", APP),
+    Route("POST", "/applications/{app_id}/portal", APP, {"capabilities": ["view", "resend"]}),
+    Route("GET", "/applications/{app_id}/portal/sessions", APP),
+    Route("POST", "/applications/{app_id}/portal/sessions/{session_id}/revoke", APP),
     Route("POST", "/tokens", ADMIN, {"name": "t", "scope": "admin"}),
     Route("GET", "/tokens", ADMIN),
     Route("POST", "/tokens/{token_id}/revoke", ADMIN),
@@ -88,6 +91,7 @@ class Tenant:
     delivery_id: str
     token_id: str
     token: str
+    session_id: str
     source_id: str = ""
 
     def ids(self) -> dict[str, str]:
@@ -97,6 +101,7 @@ class Tenant:
             "message_id": self.message_id,
             "delivery_id": self.delivery_id,
             "token_id": self.token_id,
+            "session_id": self.session_id,
             "source_id": self.source_id,  # sources are admin-only, not per tenant
         }
 
@@ -107,6 +112,7 @@ async def make_tenant(api: Api, app_id: str) -> Tenant:
     ep = await c.post(f"{V1}/applications/{app_id}/endpoints", json={"url": "https://example.com/h"})
     msg = await c.post(f"{V1}/applications/{app_id}/messages", json={"event_type": "a.b", "payload": {}})
     tok = await c.post(f"{V1}/tokens", json={"name": app_id, "scope": app_id})
+    link = await c.post(f"{V1}/applications/{app_id}/portal", json={})
     return Tenant(
         app_id=app_id,
         endpoint_id=ep.json()["endpoint"]["id"],
@@ -114,6 +120,7 @@ async def make_tenant(api: Api, app_id: str) -> Tenant:
         delivery_id=msg.json()["deliveries"][0]["id"],
         token_id=tok.json()["token"]["id"],
         token=tok.json()["secret"],
+        session_id=link.json()["session_id"],
     )
 
 
@@ -144,8 +151,13 @@ def test_table_covers_every_route(api: Api) -> None:
     }
     table = {(r.method, r.path) for r in ROUTES}
     assert served == table, f"untested: {served - table}; stale: {table - served}"
-    # the ops routes are the only ones outside /api/v1
-    others = {r.path for r in api.app.routes if not r.path.startswith(V1)}
+    # the ops routes are the only ones outside /api/v1, besides the web console's pages (whose tenancy
+    # tests/console/test_isolation.py checks)
+    others = {
+        r.path
+        for r in api.app.routes
+        if not r.path.startswith((V1, "/ui/", "/portal/")) and r.path not in ("/ui", "/portal")
+    }
     assert others <= {
         "/healthz",
         "/readyz",
