@@ -121,8 +121,11 @@ def set_session_cookie(response: Response, request: Request, kind: Kind, value: 
     if kind.embeddable and https:
         response.set_cookie(
             kind.cookie, value, max_age=expires, path=kind.prefix, secure=True, httponly=True,
-            samesite="none", partitioned=True,
+            samesite="none",
         )  # fmt: skip
+        # Partitioned written by hand: Starlette sets it only on Python 3.14 (http.cookies learnt it there)
+        name, header = response.raw_headers[-1]
+        response.raw_headers[-1] = (name, header + b"; Partitioned")
     else:
         samesite: Literal["lax", "strict"] = "lax" if kind.embeddable else "strict"
         response.set_cookie(
