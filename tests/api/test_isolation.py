@@ -80,6 +80,10 @@ ROUTES = [
     Route("GET", "/sources/{source_id}", ADMIN),
     Route("PUT", "/sources/{source_id}", ADMIN, SOURCE),
     Route("DELETE", "/sources/{source_id}", ADMIN),
+    Route("GET", "/signing-keys", ADMIN),
+    Route("POST", "/signing-keys", ADMIN, {"kind": "ed25519"}),
+    Route("POST", "/signing-keys/{kid}/activate", ADMIN),
+    Route("POST", "/signing-keys/{kid}/retire", ADMIN),
 ]
 
 
@@ -93,6 +97,7 @@ class Tenant:
     token: str
     session_id: str
     source_id: str = ""
+    kid: str = ""
 
     def ids(self) -> dict[str, str]:
         return {
@@ -103,6 +108,7 @@ class Tenant:
             "token_id": self.token_id,
             "session_id": self.session_id,
             "source_id": self.source_id,  # sources are admin-only, not per tenant
+            "kid": self.kid,  # signing keys too
         }
 
 
@@ -130,6 +136,9 @@ async def tenants(api: Api) -> tuple[Tenant, Tenant]:
     created = await api.client.post(f"{V1}/sources", json=SOURCE)
     assert created.status_code == 201, created.text
     a.source_id = b.source_id = created.json()["id"]
+    key = await api.client.post(f"{V1}/signing-keys", json={})
+    assert key.status_code == 201, key.text
+    a.kid = b.kid = key.json()["kid"]
     return a, b
 
 

@@ -44,6 +44,9 @@ PAGES = [
     Page("POST", "/ui/tokens", DASH),
     Page("POST", "/ui/tokens/{token_id}/revoke", DASH),
     Page("GET", "/ui/sources", DASH),
+    Page("GET", "/ui/keys", DASH),
+    Page("POST", "/ui/keys", DASH),
+    Page("POST", "/ui/keys/{kid}/{action}", DASH),
     Page("POST", "/portal/logout", OWN),
 ]
 APP_PAGES = [
@@ -81,6 +84,7 @@ class Tenant:
             "delivery_id": self.delivery_id,
             "session_id": self.session_id,
             "token_id": "tok_x",
+            "kid": "kid_x",
             "action": action,
         }
 

@@ -132,3 +132,22 @@ def test_the_history_keeps_per_minute_numbers_and_percentiles() -> None:
     assert last[-1].percentile(0.95) == 2.5
     history.attempt(True, 0.01, now=t0 + 3600)
     assert all(m.attempts == 0 for m in history.last(60, now=t0 + 3600)[:-1])
+
+
+async def test_signing_keys_are_generated_activated_and_retired_from_the_dashboard(
+    api: Api, browser_client: httpx.AsyncClient
+) -> None:
+    await api.hg.keyring.ensure_active()
+    csrf = await sign_in(browser_client, api.token)
+    (old,) = await api.hg.keyring.keys()
+    assert (await browser_client.post("/ui/keys", data={"csrf": csrf, "kind": "ec"})).status_code == 303
+    new = next(k for k in await api.hg.keyring.keys() if k.kid != old.kid)
+    assert new.status == "pending"
+    listed = await browser_client.get("/ui/keys")
+    assert new.kid in listed.text
+    await browser_client.post(f"/ui/keys/{new.kid}/activate", data={"csrf": csrf})
+    await browser_client.post(f"/ui/keys/{old.kid}/retire", data={"csrf": csrf})
+    states = {k.kid: str(k.status) for k in await api.hg.keyring.keys()}
+    assert states == {new.kid: "active", old.kid: "retired"}
+    refused = await browser_client.post(f"/ui/keys/{new.kid}/retire", data={"csrf": csrf})
+    assert refused.status_code == 400  # the active key: the API's own refusal, as a page

@@ -24,6 +24,7 @@ from hookgate.api.routers import (
     keys,
     messages,
     portal,
+    signing_keys,
     sources,
     tokens,
 )
@@ -32,7 +33,19 @@ from hookgate.client import Hookgate
 __all__ = ["create_app"]
 
 # in the order their routes appear in the OpenAPI document
-ROUTERS = (health, keys, applications, event_types, endpoints, attempts, messages, portal, tokens, sources)
+ROUTERS = (
+    health,
+    keys,
+    applications,
+    event_types,
+    endpoints,
+    attempts,
+    messages,
+    portal,
+    tokens,
+    sources,
+    signing_keys,
+)
 
 
 def create_app(

@@ -1,6 +1,6 @@
 """The operator dashboard's own pages (``/ui/``, admin sessions): sign in with an admin token, sign out,
-the overview, applications, API tokens, signing keys and inbound sources. Reads and actions are the API's
-route functions, called with the session's admin `Principal`."""
+the overview, applications, API tokens, signing keys (JWKS) and inbound sources. Reads and actions are the
+API's route functions, called with the session's admin `Principal`."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from hookgate.api.routers import applications, sources, tokens
+from hookgate.api.routers import applications, signing_keys, sources, tokens
 from hookgate.api.schemas import ApplicationIn, TokenIn
 from hookgate.console import overview
 from hookgate.console.forms import read_form
@@ -114,6 +114,31 @@ async def source_list(request: Request, hg: Hookgate, viewer: Viewer) -> Respons
     return page(request, DASHBOARD, "sources.html", viewer, sources=found, decisions=decisions)
 
 
+async def key_list(request: Request, hg: Hookgate, viewer: Viewer) -> Response:
+    found = await signing_keys.list_signing_keys(viewer.principal, hg)
+    return page(request, DASHBOARD, "keys.html", viewer, keys=found)
+
+
+async def create_key(request: Request, hg: Hookgate, viewer: Viewer) -> Response:
+    form = await read_form(request, DASHBOARD)
+    kind = form.get("kind") or "ed25519"
+    body = signing_keys.SigningKeyIn(kind=kind, activate=False)  # type: ignore[arg-type]
+    await signing_keys.create_signing_key(body, viewer.principal, hg)
+    return RedirectResponse("/ui/keys", status_code=303)
+
+
+async def key_action(request: Request, hg: Hookgate, viewer: Viewer) -> Response:
+    await read_form(request, DASHBOARD)
+    kid, action = request.path_params["kid"], request.path_params["action"]
+    if action == "activate":
+        await signing_keys.activate_signing_key(kid, viewer.principal, hg)
+    elif action == "retire":
+        await signing_keys.retire_signing_key(kid, viewer.principal, hg)
+    else:
+        raise NotFoundError("no such action")
+    return RedirectResponse("/ui/keys", status_code=303)
+
+
 def open_routes() -> list[BaseRoute]:
     return [
         Route("/ui/login", login_form, methods=["GET"], include_in_schema=False),
@@ -131,4 +156,7 @@ PAGES = (
     ("POST", "/tokens", create_token),
     ("POST", "/tokens/{token_id}/revoke", revoke_token),
     ("GET", "/sources", source_list),
+    ("GET", "/keys", key_list),
+    ("POST", "/keys", create_key),
+    ("POST", "/keys/{kid}/{action}", key_action),
 )

@@ -69,13 +69,14 @@ def line_chart(title: str, values: list[float | None], *, unit: str = "", percen
     return Markup(svg)  # noqa: S704 - built from numbers and escaped text only
 
 
-def _charts(minutes: list[Minute]) -> list[Chart]:
+def _charts(minutes: list[Minute], per: int) -> list[Chart]:
+    """The charts of ``minutes``, each of which covers ``per`` minutes (counts are shown per minute)."""
     rate = [m.delivered / m.attempts if m.attempts else None for m in minutes]
     p50 = [m.percentile(0.5) for m in minutes]
     p95 = [m.percentile(0.95) for m in minutes]
     series: list[tuple[str, list[float | None], str, bool]] = [
         ("Queue depth", [m.queue_depth for m in minutes], "", False),
-        ("Deliveries per minute", [float(m.delivered) for m in minutes], "", False),
+        ("Deliveries per minute", [round(m.delivered / per, 2) for m in minutes], "", False),
         ("Success rate", rate, "", True),
         ("Latency p50", p50, " s", False),
         ("Latency p95", p95, " s", False),
@@ -117,7 +118,7 @@ async def overview_page(request: Request, hg: Hookgate, viewer: Viewer) -> Respo
         DASHBOARD,
         "overview.html",
         viewer,
-        charts=_charts(minutes),
+        charts=_charts(minutes, 15 if span == "day" else 1),
         span=span,
         depth=depth,
         open_circuits=open_circuits,
