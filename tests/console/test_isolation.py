@@ -21,7 +21,7 @@ DENIED = "denied"  # the operator's only: 403 for any portal session
 DASH = "dashboard"  # a dashboard page: a portal session is sent to sign in
 OPEN = "open"  # needs no session (sign-in form, link opening, theme)
 
-ACTIONS = ("disable", "enable", "rotate", "recover", "resend")
+ACTIONS = ("edit", "disable", "enable", "rotate", "recover", "resend")
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,7 @@ APP_PAGES = [
     ("GET", "/endpoints/new", OWN),
     ("POST", "/endpoints", OWN),
     ("GET", "/endpoints/{endpoint_id}", FOREIGN),
+    ("GET", "/endpoints/{endpoint_id}/edit", FOREIGN),
     ("POST", "/endpoints/{endpoint_id}/{action}", FOREIGN),
     ("GET", "/messages", OWN),
     ("GET", "/messages/{message_id}", FOREIGN),

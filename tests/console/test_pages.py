@@ -151,3 +151,36 @@ async def test_signing_keys_are_generated_activated_and_retired_from_the_dashboa
     assert states == {new.kid: "active", old.kid: "retired"}
     refused = await browser_client.post(f"/ui/keys/{new.kid}/retire", data={"csrf": csrf})
     assert refused.status_code == 400  # the active key: the API's own refusal, as a page
+
+
+async def test_an_endpoint_is_edited_through_the_api_patch(
+    api: Api, browser_client: httpx.AsyncClient
+) -> None:
+    app = await api.hg.create_application("acme", app_id="acme")
+    endpoint = (await api.hg.create_endpoint(app.id, "https://acme.example/hook")).endpoint
+    csrf = await sign_in(browser_client, api.token)
+    form = await browser_client.get(f"/ui/apps/acme/endpoints/{endpoint.id}/edit")
+    assert 'value="https://acme.example/hook"' in form.text
+    data = {
+        "csrf": csrf,
+        "url": "https://acme.example/v2",
+        "event_types": "order.*, invoice.paid",
+        "timeout_s": "5",
+        "rate_limit_per_s": "",
+        "max_concurrency": "4",
+    }
+    saved = await browser_client.post(f"/ui/apps/acme/endpoints/{endpoint.id}/edit", data=data)
+    assert saved.status_code == 303
+    changed = await api.hg.get_endpoint(endpoint.id)
+    assert (changed.url, changed.event_types, changed.timeout_s) == (
+        "https://acme.example/v2",
+        ("order.*", "invoice.paid"),
+        5.0,
+    )
+    assert (changed.rate_limit_per_s, changed.max_concurrency) == (None, 4)
+    assert changed.version == endpoint.version + 1
+    bad = await browser_client.post(
+        f"/ui/apps/acme/endpoints/{endpoint.id}/edit", data={**data, "url": "ftp://x", "max_concurrency": "x"}
+    )
+    assert bad.status_code == 400
+    assert (await api.hg.get_endpoint(endpoint.id)).url == "https://acme.example/v2"

@@ -21,6 +21,7 @@ from hookgate.api.routers import attempts, endpoints, event_types, messages, por
 from hookgate.api.schemas import (
     DisableIn,
     EndpointIn,
+    EndpointPatch,
     EventTypeIn,
     MessageIn,
     RecoverIn,
@@ -233,6 +234,28 @@ async def endpoint_detail(request: Request, hg: Hookgate, viewer: Viewer) -> Res
     )
 
 
+async def edit_endpoint(request: Request, hg: Hookgate, viewer: Viewer) -> Response:
+    need(viewer, "manage_endpoints")
+    app = await app_of(request, hg, viewer)
+    found = await endpoints.get_endpoint(app.id, request.path_params["endpoint_id"], viewer.principal, hg)
+    return await _render(request, viewer, app, "endpoint_edit.html", endpoint=found)
+
+
+def _patch_of(form: Any) -> EndpointPatch:
+    """Only the fields the form changes: an empty limit means "no limit"."""
+    changes: dict[str, Any] = {
+        "url": form.get("url"),
+        "event_types": [t.strip() for t in form.get("event_types").split(",") if t.strip()],
+        "timeout_s": _number(form.get("timeout_s"), "timeout", 15.0),
+        "rate_limit_per_s": _number(form.get("rate_limit_per_s"), "rate limit", 0.0) or None,
+    }
+    concurrency = form.get("max_concurrency")
+    if concurrency and not concurrency.isdigit():
+        raise ConfigError("max concurrency must be a whole number")
+    changes["max_concurrency"] = int(concurrency) if concurrency else None
+    return EndpointPatch(**changes)
+
+
 async def endpoint_action(request: Request, hg: Hookgate, viewer: Viewer) -> Response:
     form = await read_form(request, viewer.kind)
     app = await app_of(request, hg, viewer)
@@ -240,7 +263,10 @@ async def endpoint_action(request: Request, hg: Hookgate, viewer: Viewer) -> Res
     action = request.path_params["action"]
     who = viewer.principal
     back = RedirectResponse(f"{base_of(viewer, app)}/endpoints/{endpoint_id}", status_code=303)
-    if action == "disable":
+    if action == "edit":
+        need(viewer, "manage_endpoints")
+        await endpoints.update_endpoint(app.id, endpoint_id, _patch_of(form), who, hg)
+    elif action == "disable":
         need(viewer, "manage_endpoints")
         reason = form.get("reason") or "disabled in the console"
         await endpoints.disable_endpoint(app.id, endpoint_id, DisableIn(reason=reason), who, hg)
@@ -359,6 +385,7 @@ PAGES = (
     ("GET", "/endpoints/new", new_endpoint),
     ("POST", "/endpoints", create_endpoint),
     ("GET", "/endpoints/{endpoint_id}", endpoint_detail),
+    ("GET", "/endpoints/{endpoint_id}/edit", edit_endpoint),
     ("POST", "/endpoints/{endpoint_id}/{action}", endpoint_action),
     ("GET", "/messages", message_list),
     ("GET", "/messages/{message_id}", message_detail),
