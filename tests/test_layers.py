@@ -11,7 +11,7 @@ import pytest
 SRC = Path(__file__).resolve().parent.parent / "src" / "hookgate"
 
 # package -> the hookgate modules it must never import (anything above it in the layering)
-_FRONT_ENDS = ("hookgate.api", "hookgate.cli", "hookgate.demo", "hookgate.gateway")
+_FRONT_ENDS = ("hookgate.api", "hookgate.cli", "hookgate.console", "hookgate.demo", "hookgate.gateway")
 _FACADE = ("hookgate.client", "hookgate.sync", "hookgate.services")
 FORBIDDEN: dict[str, tuple[str, ...]] = {
     "schemes": (

@@ -24,6 +24,7 @@ from hookgate.policy.ssrf import AddressPolicy
 from hookgate.policy.url import validate_url
 from hookgate.services.access import AccessServices
 from hookgate.services.applications import ApplicationServices
+from hookgate.services.console import ConsoleServices
 from hookgate.services.endpoints import EndpointServices, NewEndpoint
 from hookgate.services.messages import MAX_PAYLOAD_BYTES, BulkResend, MessageServices, encode_payload
 from hookgate.services.sources import SourceServices
@@ -52,7 +53,9 @@ __all__ = [
 T = TypeVar("T")
 
 
-class Hookgate(ApplicationServices, EndpointServices, MessageServices, SourceServices, AccessServices):
+class Hookgate(
+    ApplicationServices, EndpointServices, MessageServices, SourceServices, AccessServices, ConsoleServices
+):
     """One application's handle on the delivery engine: every service (`hookgate.services`) in one object."""
 
     def __init__(

@@ -17,6 +17,7 @@ __all__ = [
     "ApiToken",
     "Application",
     "Attempt",
+    "ConsoleSession",
     "Delivery",
     "DeliveryStatus",
     "Endpoint",
@@ -174,3 +175,25 @@ class InboundSourceRecord:
     config_sealed: bytes = field(repr=False)
     created_at: float
     updated_at: float
+
+
+@dataclass(slots=True)
+class ConsoleSession:
+    """A web console session: the dashboard's (``scope`` "admin") or a consumer portal's (one application).
+
+    A portal session starts as a single-use link: only the link's SHA-256 (``link_hash``) is stored; opening
+    it records ``opened_at`` and the SHA-256 of the session cookie (``session_hash``) in one write, so a link
+    opens once. ``capabilities`` are what the session may do beyond viewing (see `hookgate.services.console`);
+    ``created_by`` is the API token that asked for it (its revocation ends the session).
+    """
+
+    id: str
+    scope: str
+    capabilities: tuple[str, ...]
+    created_at: float
+    expires_at: float
+    link_hash: bytes | None = field(default=None, repr=False)
+    session_hash: bytes | None = field(default=None, repr=False)
+    created_by: str | None = None
+    opened_at: float | None = None
+    revoked_at: float | None = None

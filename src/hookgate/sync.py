@@ -15,7 +15,7 @@ from hookgate._loop_thread import LoopThread
 from hookgate.client import Hookgate
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Mapping, Sequence
 
     from hookgate.config.settings import Settings
     from hookgate.errors import HookgateError
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
         ApiToken,
         Application,
         Attempt,
+        ConsoleSession,
         Delivery,
         DeliveryStatus,
         Endpoint,
@@ -118,6 +119,20 @@ class SyncHookgate:
             )
         )
 
+    def create_portal_link(
+        self,
+        app_id: str,
+        *,
+        lifetime_s: float = 3600.0,
+        capabilities: Iterable[str] = ("view",),
+        created_by: str | None = None,
+    ) -> tuple[ConsoleSession, str]:
+        return self._call(
+            self._hg.create_portal_link(
+                app_id, lifetime_s=lifetime_s, capabilities=capabilities, created_by=created_by
+            )
+        )
+
     def create_source(self, name: str, settings: Mapping[str, Any]) -> ManagedSource:
         return self._call(self._hg.create_source(name, settings))
 
@@ -138,6 +153,9 @@ class SyncHookgate:
 
     def find_api_token(self, token: str) -> ApiToken:
         return self._call(self._hg.find_api_token(token))
+
+    def find_console_session(self, cookie: str) -> ConsoleSession:
+        return self._call(self._hg.find_console_session(cookie))
 
     def get_application(self, app_id: str) -> Application:
         return self._call(self._hg.get_application(app_id))
@@ -162,6 +180,9 @@ class SyncHookgate:
 
     def list_applications(self, *, cursor: str | None = None, limit: int = 50) -> Page[Application]:
         return self._call(self._hg.list_applications(cursor=cursor, limit=limit))
+
+    def list_console_sessions(self, scope: str) -> list[ConsoleSession]:
+        return self._call(self._hg.list_console_sessions(scope))
 
     def list_deliveries(self, message_id: str) -> list[Delivery]:
         return self._call(self._hg.list_deliveries(message_id))
@@ -223,6 +244,9 @@ class SyncHookgate:
     def list_sources(self) -> list[ManagedSource]:
         return self._call(self._hg.list_sources())
 
+    def open_portal_link(self, link: str) -> tuple[ConsoleSession, str]:
+        return self._call(self._hg.open_portal_link(link))
+
     def publish(
         self, app: str | Application, event_type: str, payload: object, *, idempotency_key: str | None = None
     ) -> PublishResult:
@@ -264,6 +288,9 @@ class SyncHookgate:
     def revoke_api_token(self, token_id: str) -> ApiToken:
         return self._call(self._hg.revoke_api_token(token_id))
 
+    def revoke_console_session(self, session_id: str) -> ConsoleSession:
+        return self._call(self._hg.revoke_console_session(session_id))
+
     def rotate_master_key(self) -> int:
         return self._call(self._hg.rotate_master_key())
 
@@ -271,6 +298,9 @@ class SyncHookgate:
         self, endpoint_id: str, new_secret: str | None = None, *, grace_s: float = 86400.0
     ) -> str:
         return self._call(self._hg.rotate_secret(endpoint_id, new_secret, grace_s=grace_s))
+
+    def start_admin_session(self, api_token: str) -> tuple[ConsoleSession, str]:
+        return self._call(self._hg.start_admin_session(api_token))
 
     def update_endpoint(self, endpoint_id: str, **changes: Any) -> Endpoint:
         return self._call(self._hg.update_endpoint(endpoint_id, **changes))

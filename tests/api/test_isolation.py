@@ -69,6 +69,9 @@ ROUTES = [
     Route("GET", "/applications/{app_id}/messages/{message_id}/attempts", APP),
     Route("GET", "/applications/{app_id}/messages/{message_id}/deliveries", APP),
     Route("POST", "/applications/{app_id}/deliveries/{delivery_id}/resend", APP),
+    Route("POST", "/applications/{app_id}/portal", APP, {"capabilities": ["view", "resend"]}),
+    Route("GET", "/applications/{app_id}/portal/sessions", APP),
+    Route("POST", "/applications/{app_id}/portal/sessions/{session_id}/revoke", APP),
     Route("POST", "/tokens", ADMIN, {"name": "t", "scope": "admin"}),
     Route("GET", "/tokens", ADMIN),
     Route("POST", "/tokens/{token_id}/revoke", ADMIN),
@@ -77,6 +80,10 @@ ROUTES = [
     Route("GET", "/sources/{source_id}", ADMIN),
     Route("PUT", "/sources/{source_id}", ADMIN, SOURCE),
     Route("DELETE", "/sources/{source_id}", ADMIN),
+    Route("GET", "/signing-keys", ADMIN),
+    Route("POST", "/signing-keys", ADMIN, {"kind": "ed25519"}),
+    Route("POST", "/signing-keys/{kid}/activate", ADMIN),
+    Route("POST", "/signing-keys/{kid}/retire", ADMIN),
 ]
 
 
@@ -88,7 +95,9 @@ class Tenant:
     delivery_id: str
     token_id: str
     token: str
+    session_id: str
     source_id: str = ""
+    kid: str = ""
 
     def ids(self) -> dict[str, str]:
         return {
@@ -97,7 +106,9 @@ class Tenant:
             "message_id": self.message_id,
             "delivery_id": self.delivery_id,
             "token_id": self.token_id,
+            "session_id": self.session_id,
             "source_id": self.source_id,  # sources are admin-only, not per tenant
+            "kid": self.kid,  # signing keys too
         }
 
 
@@ -107,6 +118,7 @@ async def make_tenant(api: Api, app_id: str) -> Tenant:
     ep = await c.post(f"{V1}/applications/{app_id}/endpoints", json={"url": "https://example.com/h"})
     msg = await c.post(f"{V1}/applications/{app_id}/messages", json={"event_type": "a.b", "payload": {}})
     tok = await c.post(f"{V1}/tokens", json={"name": app_id, "scope": app_id})
+    link = await c.post(f"{V1}/applications/{app_id}/portal", json={})
     return Tenant(
         app_id=app_id,
         endpoint_id=ep.json()["endpoint"]["id"],
@@ -114,6 +126,7 @@ async def make_tenant(api: Api, app_id: str) -> Tenant:
         delivery_id=msg.json()["deliveries"][0]["id"],
         token_id=tok.json()["token"]["id"],
         token=tok.json()["secret"],
+        session_id=link.json()["session_id"],
     )
 
 
@@ -123,6 +136,9 @@ async def tenants(api: Api) -> tuple[Tenant, Tenant]:
     created = await api.client.post(f"{V1}/sources", json=SOURCE)
     assert created.status_code == 201, created.text
     a.source_id = b.source_id = created.json()["id"]
+    key = await api.client.post(f"{V1}/signing-keys", json={})
+    assert key.status_code == 201, key.text
+    a.kid = b.kid = key.json()["kid"]
     return a, b
 
 
@@ -144,8 +160,13 @@ def test_table_covers_every_route(api: Api) -> None:
     }
     table = {(r.method, r.path) for r in ROUTES}
     assert served == table, f"untested: {served - table}; stale: {table - served}"
-    # the ops routes are the only ones outside /api/v1
-    others = {r.path for r in api.app.routes if not r.path.startswith(V1)}
+    # the ops routes are the only ones outside /api/v1, besides the web console's pages (whose tenancy
+    # tests/console/test_isolation.py checks)
+    others = {
+        r.path
+        for r in api.app.routes
+        if not r.path.startswith((V1, "/ui/", "/portal/")) and r.path not in ("/ui", "/portal")
+    }
     assert others <= {
         "/healthz",
         "/readyz",

@@ -2,7 +2,8 @@
 
 Every route authenticates a bearer token (`hookgate.api.auth`) and checks tenancy (`hookgate.api.deps`);
 errors have one shape (`hookgate.api.errors`); request and response bodies are in `hookgate.api.schemas`; the
-routes, one module per resource, are in `hookgate.api.routers`. Secrets are write-only: an endpoint's
+routes, one module per resource, are in `hookgate.api.routers`; the web console's pages
+(`hookgate.console`) are added beside them. Secrets are write-only: an endpoint's
 generated secret is returned once, at creation or rotation, never read back.
 """
 
@@ -22,6 +23,8 @@ from hookgate.api.routers import (
     health,
     keys,
     messages,
+    portal,
+    signing_keys,
     sources,
     tokens,
 )
@@ -30,7 +33,19 @@ from hookgate.client import Hookgate
 __all__ = ["create_app"]
 
 # in the order their routes appear in the OpenAPI document
-ROUTERS = (health, keys, applications, event_types, endpoints, attempts, messages, tokens, sources)
+ROUTERS = (
+    health,
+    keys,
+    applications,
+    event_types,
+    endpoints,
+    attempts,
+    messages,
+    portal,
+    tokens,
+    sources,
+    signing_keys,
+)
 
 
 def create_app(
@@ -54,4 +69,8 @@ def create_app(
         # route: the route list stays flat, one APIRoute per operation, for the 405 answer's Allow header
         # and for whoever lists the routes; each router carries the shared dependencies and error answers
         app.router.routes.extend(module.router.routes)
+    # the web console (dashboard and consumer portal): pages over the same services and route functions
+    from hookgate.console import console_routes
+
+    app.router.routes.extend(console_routes())
     return app

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import math
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -45,6 +46,12 @@ class Settings:
     otel_enabled: bool = False
     master_key: str | None = field(default=None, repr=False)
     master_key_file: Path | None = None
+    # the web console: which sites may frame the consumer portal (CSP frame-ancestors sources, e.g.
+    # "'self' https://app.example.com"), and its look (logo URL, accent colour #rrggbb, light/dark/auto)
+    console_frame_ancestors: str = "'self'"
+    console_logo_url: str | None = None
+    console_accent: str = "#2563eb"
+    console_theme: str = "auto"
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
@@ -67,6 +74,7 @@ class Settings:
                 ipaddress.ip_network(cidr, strict=False)
             except ValueError:
                 raise ConfigError(f"ssrf_allowlist entry {cidr!r} is not a CIDR") from None
+        _check_console(self)
         if self.database_url is not None and not self.database_url.startswith(
             ("sqlite://", "postgresql://", "postgres://", "memory://")
         ):
@@ -75,6 +83,32 @@ class Settings:
     @property
     def store_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'hookgate.db'}"
+
+
+_CSP_SOURCE = re.compile(
+    r"^(?:'self'|'none'|(?:https?://)?(?:\*\.)?[A-Za-z0-9.\-]+(?::(?:\d{1,5}|\*))?|https?:)$"
+)
+_ACCENT = re.compile(r"^#[0-9A-Fa-f]{6}$")
+
+
+def _check_console(settings: Settings) -> None:
+    # these go into a response header and a stylesheet: only well-formed values, nothing that could end
+    # the directive or the rule they are written into
+    sources = settings.console_frame_ancestors.split()
+    if not sources or not all(_CSP_SOURCE.fullmatch(s) for s in sources):
+        raise ConfigError(
+            "console_frame_ancestors must be CSP sources such as 'self' or https://app.example.com, "
+            f"separated by spaces, not {settings.console_frame_ancestors!r}"
+        )
+    if "'none'" in sources and len(sources) > 1:
+        raise ConfigError("console_frame_ancestors: 'none' cannot be combined with other sources")
+    if not _ACCENT.fullmatch(settings.console_accent):
+        raise ConfigError(f"console_accent must be a colour #rrggbb, not {settings.console_accent!r}")
+    if settings.console_theme not in ("auto", "light", "dark"):
+        raise ConfigError(f"console_theme must be auto, light or dark, not {settings.console_theme!r}")
+    logo = settings.console_logo_url
+    if logo is not None and not re.fullmatch(r"(?:/|https://)[^\s\"'<>()\\;]{0,2000}", logo):
+        raise ConfigError("console_logo_url must be a path on this server (/...) or an https:// URL")
 
 
 def _bool(value: Any) -> bool:

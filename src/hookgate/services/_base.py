@@ -21,6 +21,10 @@ class ServiceBase:
     settings: Settings
     _clock: Callable[[], float]
 
+    def now(self) -> float:
+        """The services' clock (injected; tests pass a fixed one)."""
+        return self._clock()
+
     def _box(self) -> SecretBox:
         if self.box is None:
             raise ConfigError("no master key configured: endpoint secrets cannot be stored or read")

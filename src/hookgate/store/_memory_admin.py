@@ -1,4 +1,4 @@
-"""The in-memory store's management records: API tokens, event types and inbound sources.
+"""The in-memory store's management records: API tokens, event types, inbound sources, console sessions.
 
 A mixin of `hookgate.store.memory.MemoryStore`, which owns the applications these records refer to; it
 refuses what the SQL stores' constraints refuse.
@@ -7,7 +7,7 @@ refuses what the SQL stores' constraints refuse.
 from __future__ import annotations
 
 from hookgate.errors import DuplicateError, NotFoundError
-from hookgate.models import ApiToken, Application, EventType, InboundSourceRecord
+from hookgate.models import ApiToken, Application, ConsoleSession, EventType, InboundSourceRecord
 from hookgate.store._memory_pages import copied as _c
 from hookgate.store._memory_pages import existing
 
@@ -21,6 +21,7 @@ class ManagementRecords:
         self._api_tokens: dict[str, ApiToken] = {}
         self._event_types: dict[tuple[str, str], EventType] = {}
         self._sources: dict[str, InboundSourceRecord] = {}
+        self._console_sessions: dict[str, ConsoleSession] = {}
 
     async def add_api_token(self, token: ApiToken) -> ApiToken:
         # the SQL stores refuse these through the primary key and the unique hash
@@ -74,3 +75,40 @@ class ManagementRecords:
     async def delete_source(self, source_id: str) -> None:
         existing(self._sources, source_id, "inbound source")
         del self._sources[source_id]
+
+    async def add_console_session(self, session: ConsoleSession) -> ConsoleSession:
+        # the SQL stores refuse these through the primary key and the unique hashes
+        for other in self._console_sessions.values():
+            if other.id == session.id or any(
+                h is not None and h in (other.link_hash, other.session_hash)
+                for h in (session.link_hash, session.session_hash)
+            ):
+                raise DuplicateError("a console session with this id or hash already exists")
+        self._console_sessions[session.id] = _c(session)
+        return _c(session)
+
+    async def open_console_session(
+        self, link_hash: bytes, session_hash: bytes, *, now: float
+    ) -> ConsoleSession:
+        for s in self._console_sessions.values():
+            usable = s.opened_at is None and s.revoked_at is None and s.expires_at > now
+            if s.link_hash == link_hash and usable:
+                s.opened_at, s.session_hash = now, session_hash
+                return _c(s)
+        raise NotFoundError("no such console link")
+
+    async def find_console_session(self, session_hash: bytes) -> ConsoleSession:
+        for s in self._console_sessions.values():
+            if s.session_hash == session_hash:
+                return _c(s)
+        raise NotFoundError("no such console session")
+
+    async def list_console_sessions(self, scope: str) -> list[ConsoleSession]:
+        found = [s for s in self._console_sessions.values() if s.scope == scope]
+        return [_c(s) for s in sorted(found, key=lambda s: (s.created_at, s.id), reverse=True)]
+
+    async def revoke_console_session(self, session_id: str, *, now: float) -> ConsoleSession:
+        session = existing(self._console_sessions, session_id, "console session")
+        if session.revoked_at is None:
+            session.revoked_at = now
+        return _c(session)

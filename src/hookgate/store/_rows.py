@@ -15,6 +15,7 @@ from hookgate.models import (
     ApiToken,
     Application,
     Attempt,
+    ConsoleSession,
     Delivery,
     DeliveryStatus,
     Endpoint,
@@ -349,4 +350,35 @@ def source_from_row(row: Row) -> InboundSourceRecord:
         config_sealed=bytes(row["config_sealed"]),
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+    )
+
+
+def console_session_params(s: ConsoleSession) -> dict[str, Any]:
+    return {
+        "id": s.id,
+        "scope": s.scope,
+        "capabilities": ",".join(s.capabilities),
+        "created_at": s.created_at,
+        "expires_at": s.expires_at,
+        "link_hash": None if s.link_hash is None else bytes(s.link_hash),
+        "session_hash": None if s.session_hash is None else bytes(s.session_hash),
+        "created_by": s.created_by,
+        "opened_at": s.opened_at,
+        "revoked_at": s.revoked_at,
+    }
+
+
+def console_session_from_row(row: Row) -> ConsoleSession:
+    link, session = row["link_hash"], row["session_hash"]
+    return ConsoleSession(
+        id=row["id"],
+        scope=row["scope"],
+        capabilities=tuple(c for c in row["capabilities"].split(",") if c),
+        created_at=row["created_at"],
+        expires_at=row["expires_at"],
+        link_hash=None if link is None else bytes(link),
+        session_hash=None if session is None else bytes(session),
+        created_by=row["created_by"],
+        opened_at=row["opened_at"],
+        revoked_at=row["revoked_at"],
     )

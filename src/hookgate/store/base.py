@@ -23,6 +23,7 @@ from hookgate.models import (
     ApiToken,
     Application,
     Attempt,
+    ConsoleSession,
     Delivery,
     DeliveryStatus,
     Endpoint,
@@ -347,6 +348,32 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def delete_source(self, source_id: str) -> None:
         """Raises `NotFoundError`."""
+
+    # -- web console sessions ------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def add_console_session(self, session: ConsoleSession) -> ConsoleSession:
+        """Store a new session (`DuplicateError` for a taken id or hash)."""
+
+    @abc.abstractmethod
+    async def open_console_session(
+        self, link_hash: bytes, session_hash: bytes, *, now: float
+    ) -> ConsoleSession:
+        """Spend a single-use link: atomically set ``opened_at`` and ``session_hash`` of the session whose
+        unopened, unrevoked, unexpired link has this hash. Raises `NotFoundError` when there is none (unknown,
+        already opened, revoked or expired: which one is not said)."""
+
+    @abc.abstractmethod
+    async def find_console_session(self, session_hash: bytes) -> ConsoleSession:
+        """The session with this cookie hash, whatever its state. Raises `NotFoundError`."""
+
+    @abc.abstractmethod
+    async def list_console_sessions(self, scope: str) -> list[ConsoleSession]:
+        """The sessions of one scope ("admin" or an application id), newest first."""
+
+    @abc.abstractmethod
+    async def revoke_console_session(self, session_id: str, *, now: float) -> ConsoleSession:
+        """Set ``revoked_at`` (once). Raises `NotFoundError`."""
 
     @abc.abstractmethod
     async def count_due(self, *, now: float) -> int:

@@ -21,6 +21,7 @@ from hookgate.models import (
     ApiToken,
     Application,
     Attempt,
+    ConsoleSession,
     Delivery,
     DeliveryStatus,
     Endpoint,
@@ -35,6 +36,8 @@ from hookgate.store._rows import (
     application_from_row,
     attempt_from_row,
     check_limit,
+    console_session_from_row,
+    console_session_params,
     decode_attempt_id,
     decode_position,
     delivery_from_row,
@@ -268,3 +271,34 @@ class SqlStore(Store):
     async def delete_source(self, source_id: str) -> None:
         if await self._db.execute("delete_source", {"id": source_id}) == 0:
             raise NotFoundError(f"inbound source {source_id!r} not found")
+
+    # -- web console sessions ------------------------------------------------------------------------------
+
+    async def add_console_session(self, session: ConsoleSession) -> ConsoleSession:
+        await self._db.execute("insert_console_session", console_session_params(session))
+        return session
+
+    async def open_console_session(
+        self, link_hash: bytes, session_hash: bytes, *, now: float
+    ) -> ConsoleSession:
+        params = {"link_hash": bytes(link_hash), "session_hash": bytes(session_hash), "now": now}
+        row = await self._db.fetchrow("open_console_session", params)
+        if row is None:
+            raise NotFoundError("no such console link")
+        return console_session_from_row(row)
+
+    async def find_console_session(self, session_hash: bytes) -> ConsoleSession:
+        row = await self._db.fetchrow("find_console_session", {"session_hash": bytes(session_hash)})
+        if row is None:
+            raise NotFoundError("no such console session")
+        return console_session_from_row(row)
+
+    async def list_console_sessions(self, scope: str) -> list[ConsoleSession]:
+        rows = await self._db.fetch("list_console_sessions", {"scope": scope})
+        return [console_session_from_row(r) for r in rows]
+
+    async def revoke_console_session(self, session_id: str, *, now: float) -> ConsoleSession:
+        row = await self._db.fetchrow("revoke_console_session", {"id": session_id, "now": now})
+        if row is None:
+            raise NotFoundError(f"console session {session_id!r} not found")
+        return console_session_from_row(row)

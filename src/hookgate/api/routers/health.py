@@ -26,7 +26,9 @@ async def readyz(hg: HG) -> dict[str, str]:
 
 @router.get("/metrics", response_class=Response)
 async def metrics_route(hg: HG, metrics: MetricsDep, circuit_states: Circuits) -> Response:
-    metrics.queue_depth.set(await hg.due_count())
-    if circuit_states is not None:
-        metrics.circuits_open.set(sum(1 for s in circuit_states().values() if s != "closed"))
+    depth = await hg.due_count()
+    circuits = sum(1 for s in circuit_states().values() if s != "closed") if circuit_states is not None else 0
+    metrics.queue_depth.set(depth)
+    metrics.circuits_open.set(circuits)
+    metrics.history.gauges(depth, circuits, now=hg.now())  # the console's charts show what /metrics showed
     return Response(metrics.render(), media_type=CONTENT_TYPE)

@@ -153,3 +153,25 @@ DELETE FROM inbound_sources WHERE id = :id;
 -- name: count_due
 SELECT (SELECT count(*) FROM deliveries WHERE status IN ('pending', 'failed') AND next_attempt_at <= :now)
     + (SELECT count(*) FROM deliveries WHERE status = 'in_flight' AND lease_expires_at <= :now);
+
+-- name: insert_console_session
+INSERT INTO console_sessions (id, scope, capabilities, created_at, expires_at, link_hash, session_hash, created_by,
+    opened_at, revoked_at)
+VALUES (:id, :scope, :capabilities, :created_at, :expires_at, :link_hash, :session_hash, :created_by, :opened_at,
+    :revoked_at);
+
+-- name: open_console_session
+-- one write both checks and spends the link: a second opening (or a concurrent one) matches no row
+UPDATE console_sessions SET opened_at = :now, session_hash = :session_hash
+WHERE link_hash = :link_hash AND opened_at IS NULL AND revoked_at IS NULL AND expires_at > :now
+RETURNING *;
+
+-- name: find_console_session
+SELECT * FROM console_sessions WHERE session_hash = :session_hash;
+
+-- name: list_console_sessions
+SELECT * FROM console_sessions WHERE scope = :scope ORDER BY created_at DESC, id DESC;
+
+-- name: revoke_console_session
+-- the first revocation time stays: revoking again changes nothing
+UPDATE console_sessions SET revoked_at = COALESCE(revoked_at, :now) WHERE id = :id RETURNING *;

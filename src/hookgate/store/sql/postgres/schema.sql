@@ -127,3 +127,18 @@ CREATE TABLE inbound_buckets (
     allowed BOOLEAN NOT NULL DEFAULT TRUE
 );
 CREATE INDEX inbound_buckets_updated_at ON inbound_buckets (updated_at);
+
+-- web console sessions (dashboard and consumer portal): only hashes of the link and the session cookie
+CREATE TABLE console_sessions (
+    id TEXT PRIMARY KEY,
+    scope TEXT NOT NULL,
+    capabilities TEXT NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL,
+    expires_at DOUBLE PRECISION NOT NULL,
+    link_hash BYTEA UNIQUE,
+    session_hash BYTEA UNIQUE,
+    created_by TEXT,
+    opened_at DOUBLE PRECISION,
+    revoked_at DOUBLE PRECISION
+);
+CREATE INDEX console_sessions_scope ON console_sessions (scope, created_at);

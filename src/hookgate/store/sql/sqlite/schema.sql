@@ -118,3 +118,18 @@ CREATE TABLE inbound_events (key TEXT PRIMARY KEY, done INTEGER NOT NULL, expire
 CREATE INDEX inbound_events_expires_at ON inbound_events (expires_at);
 CREATE TABLE inbound_buckets (key TEXT PRIMARY KEY, tokens REAL NOT NULL, updated_at REAL NOT NULL);
 CREATE INDEX inbound_buckets_updated_at ON inbound_buckets (updated_at);
+
+-- web console sessions (dashboard and consumer portal): only hashes of the link and the session cookie
+CREATE TABLE console_sessions (
+    id TEXT PRIMARY KEY,
+    scope TEXT NOT NULL,
+    capabilities TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    expires_at REAL NOT NULL,
+    link_hash BLOB UNIQUE,
+    session_hash BLOB UNIQUE,
+    created_by TEXT,
+    opened_at REAL,
+    revoked_at REAL
+);
+CREATE INDEX console_sessions_scope ON console_sessions (scope, created_at);
