@@ -97,6 +97,7 @@ class SyncHookgate:
         auth: Mapping[str, Any] | None = None,
         payload: Mapping[str, Any] | None = None,
         tls: Mapping[str, Any] | None = None,
+        references: bool = True,
     ) -> NewEndpoint:
         return self._call(
             self._hg.create_endpoint(
@@ -116,6 +117,7 @@ class SyncHookgate:
                 auth=auth,
                 payload=payload,
                 tls=tls,
+                references=references,
             )
         )
 
@@ -295,12 +297,19 @@ class SyncHookgate:
         return self._call(self._hg.rotate_master_key())
 
     def rotate_secret(
-        self, endpoint_id: str, new_secret: str | None = None, *, grace_s: float = 86400.0
+        self,
+        endpoint_id: str,
+        new_secret: str | None = None,
+        *,
+        grace_s: float = 86400.0,
+        references: bool = True,
     ) -> str:
-        return self._call(self._hg.rotate_secret(endpoint_id, new_secret, grace_s=grace_s))
+        return self._call(
+            self._hg.rotate_secret(endpoint_id, new_secret, grace_s=grace_s, references=references)
+        )
 
     def start_admin_session(self, api_token: str) -> tuple[ConsoleSession, str]:
         return self._call(self._hg.start_admin_session(api_token))
 
-    def update_endpoint(self, endpoint_id: str, **changes: Any) -> Endpoint:
-        return self._call(self._hg.update_endpoint(endpoint_id, **changes))
+    def update_endpoint(self, endpoint_id: str, *, references: bool = True, **changes: Any) -> Endpoint:
+        return self._call(self._hg.update_endpoint(endpoint_id, references=references, **changes))

@@ -239,3 +239,46 @@ async def test_unknown_ids_look_like_foreign_ids(api: Api, tenants: tuple[Tenant
     foreign = await call(api, ROUTES[2], b.ids(), a.token)
     missing = await call(api, ROUTES[2], b.ids() | {"app_id": "no-such-app"}, a.token)
     assert (foreign.status_code, foreign.json()) == (missing.status_code, missing.json())
+
+
+# --- secret references are the operator's ---
+
+# Each body puts an env:/file: reference where a secret goes. Read by hookgate, it would send the
+# content of hookgate's own environment or files to the tenant's URL; a tenant token is refused before
+# anything is read.
+_REFERENCES: list[tuple[str, str, dict[str, object]]] = [
+    ("POST", "", {"url": "https://example.com/r", "secret": "env:HOME"}),
+    ("POST", "", {"url": "https://example.com/r", "auth": {"type": "bearer", "token": "env:HOME"}}),
+    ("POST", "", {"url": "https://example.com/r", "scheme": "hmac", "secret": "file:/etc/hostname"}),
+    ("PATCH", "/{endpoint_id}", {"auth": {"type": "api_key", "header": "X-K", "key": "file:/etc/passwd"}}),
+    ("PATCH", "/{endpoint_id}", {"tls": {"client_cert": "x", "client_key": "file:/nonexistent/key.pem"}}),
+    ("POST", "/{endpoint_id}/rotate-secret", {"secret": "env:HOOKGATE_MASTER_KEY"}),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body"), _REFERENCES)
+async def test_a_tenant_token_cannot_set_secret_references(
+    api: Api, tenants: tuple[Tenant, Tenant], method: str, path: str, body: dict[str, object]
+) -> None:
+    tenant, _ = tenants
+    url = f"{V1}/applications/{tenant.app_id}/endpoints" + path.format(endpoint_id=tenant.endpoint_id)
+    headers = {"Authorization": f"Bearer {tenant.token}"}
+    answer = await api.client.request(method, url, json=body, headers=headers)
+    assert answer.status_code == 422, answer.text
+    assert "secret references (env:, file:) can only be set with an admin token" in answer.text
+    # refused before it was read: no file or variable name is echoed as unreadable or unset
+    assert "cannot be read" not in answer.text
+    assert "not set" not in answer.text
+    endpoint = await api.client.get(f"{V1}/applications/{tenant.app_id}/endpoints/{tenant.endpoint_id}")
+    assert endpoint.json()["auth_type"] == "none"
+
+
+async def test_an_admin_token_may_set_secret_references(
+    api: Api, tenants: tuple[Tenant, Tenant], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HG_TEST_BEARER", "tok-from-env")
+    tenant, _ = tenants
+    body = {"url": "https://example.com/r", "auth": {"type": "bearer", "token": "env:HG_TEST_BEARER"}}
+    created = await api.client.post(f"{V1}/applications/{tenant.app_id}/endpoints", json=body)
+    assert created.status_code == 201, created.text
+    assert created.json()["endpoint"]["auth_type"] == "bearer"

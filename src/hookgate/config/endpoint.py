@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from hookgate.config.references import is_reference
 from hookgate.config.rules import (
     check_concurrency,
     check_flag,
@@ -54,6 +55,7 @@ __all__ = [
     "EndpointUpdate",
     "ParsedEndpoint",
     "check_updatable",
+    "refuse_references",
     "validate_custom_headers",
 ]
 
@@ -125,9 +127,12 @@ class EndpointConfig:
     tls: TlsConfig = field(default_factory=TlsConfig)
 
     @classmethod
-    def parse(cls, values: Mapping[str, Any], *, now: float) -> ParsedEndpoint:
+    def parse(cls, values: Mapping[str, Any], *, now: float, references: bool = True) -> ParsedEndpoint:
         """Validate a new endpoint's fields (``url`` required; see `UPDATABLE` plus scheme, secret, keys and
-        scheme_options). Without a secret or keys for a signing scheme, one is generated (returned once)."""
+        scheme_options). Without a secret or keys for a signing scheme, one is generated (returned once).
+        ``references=False`` refuses ``env:``/``file:`` secret references (see `refuse_references`)."""
+        if not references:
+            refuse_references(values)
         unknown = sorted(set(values) - _CREATE_FIELDS)
         if unknown:
             raise ConfigError(f"unknown endpoint field(s) {', '.join(unknown)}")
@@ -164,11 +169,13 @@ class EndpointConfig:
         )
         return ParsedEndpoint(config, EndpointSecrets(signing.entries + tuple(entries)), generated)
 
-    def update(self, changes: Mapping[str, Any], *, now: float) -> EndpointUpdate:
+    def update(self, changes: Mapping[str, Any], *, now: float, references: bool = True) -> EndpointUpdate:
         """This configuration with ``changes`` applied (each field by its rule; ``auth``, ``payload`` and
         ``tls`` replaced as whole sections, their secrets returned to be sealed in place of the old ones).
         A None restores a field's default. The signing secret changes by rotation, not here."""
         check_updatable(changes)
+        if not references:
+            refuse_references(changes)
         flag = changes.get("allow_insecure", self.allow_insecure)
         allow_insecure = False if flag is None else check_flag(flag, "allow_insecure")
         new: dict[str, Any] = {}
@@ -302,6 +309,30 @@ def validate_custom_headers(headers: Mapping[str, str]) -> dict[str, str]:
             f"custom headers total {size} characters; at most {_MAX_CUSTOM_HEADER_BYTES} are allowed"
         )
     return dict(headers)
+
+
+def refuse_references(values: Mapping[str, Any]) -> None:
+    """Refuse ``env:``/``file:`` references among the secret values of ``values``, before anything reads them.
+
+    A reference makes the hookgate process read its own environment or files and send the content to the
+    endpoint: only the operator may do that. A tenant (an application-scoped token, a portal session) gives
+    the secret itself."""
+    given: list[tuple[str, object]] = [("secret", values.get("secret"))]
+    keys = values.get("keys")
+    if isinstance(keys, Sequence) and not isinstance(keys, (str, bytes)):
+        given += [("keys", key) for key in keys]
+    auth = values.get("auth")
+    if isinstance(auth, Mapping):
+        given += [(f"auth.{name}", value) for name, value in auth.items() if name != "type"]
+    tls = values.get("tls")
+    if isinstance(tls, Mapping):
+        given.append(("tls.client_key", tls.get("client_key")))
+    for name, value in given:
+        if isinstance(value, str) and is_reference(value):
+            raise ConfigError(
+                f"{name}: secret references (env:, file:) can only be set with an admin token; "
+                "give the secret itself"
+            )
 
 
 def check_updatable(changes: Mapping[str, Any]) -> None:

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from hookgate.config.endpoint import EndpointConfig, check_updatable
+from hookgate.config.endpoint import EndpointConfig, check_updatable, refuse_references
 from hookgate.config.rules import validate_text
 from hookgate.config.signing import check_signing_secret, generate_signing_secret
 from hookgate.errors import ConflictError
@@ -70,6 +70,7 @@ class EndpointServices(ServiceBase):
         auth: Mapping[str, Any] | None = None,
         payload: Mapping[str, Any] | None = None,
         tls: Mapping[str, Any] | None = None,
+        references: bool = True,
     ) -> NewEndpoint:
         """Validate and store an endpoint. Without ``secret``/``keys`` one is generated and returned once.
 
@@ -77,7 +78,8 @@ class EndpointServices(ServiceBase):
         ``payload`` and ``tls`` are the client authentication, payload protection and TLS options described
         in `hookgate.outbound.security` (e.g. ``auth={"type": "oauth2", "token_url": ..., ...}``,
         ``payload={"format": "jwe", "public_key": PEM}``, ``tls={"client_cert": PEM, "client_key": PEM}``).
-        Secret values may be ``env:NAME`` or ``file:PATH`` references instead of the secret itself.
+        Secret values may be ``env:NAME`` or ``file:PATH`` references instead of the secret itself, read by
+        this process when used; ``references=False`` refuses them (for callers acting for a tenant).
         """
         now = self._clock()
         parsed = EndpointConfig.parse(
@@ -99,6 +101,7 @@ class EndpointServices(ServiceBase):
                 "tls": tls,
             },
             now=now,
+            references=references,
         )
         endpoint_id = new_id("ep")
         endpoint = Endpoint(
@@ -111,7 +114,7 @@ class EndpointServices(ServiceBase):
         )
         return NewEndpoint(await self.store.create_endpoint(endpoint), parsed.generated)
 
-    async def update_endpoint(self, endpoint_id: str, **changes: Any) -> Endpoint:
+    async def update_endpoint(self, endpoint_id: str, *, references: bool = True, **changes: Any) -> Endpoint:
         """Change some of an endpoint's settings, validated like `create_endpoint`; returns the endpoint.
 
         Accepted: url, event_types, headers, timeout_s, rate_limit_per_s, max_concurrency, retry_schedule,
@@ -119,6 +122,8 @@ class EndpointServices(ServiceBase):
         re-sealed; the signing secrets are changed with `rotate_secret`, not here).
         """
         check_updatable(changes)
+        if not references:
+            refuse_references(changes)
         return await self.edit_endpoint(endpoint_id, lambda endpoint: self._apply(endpoint, changes))
 
     async def edit_endpoint(self, endpoint_id: str, edit: Callable[[Endpoint], None]) -> Endpoint:
@@ -167,9 +172,17 @@ class EndpointServices(ServiceBase):
         return seal_secrets(self._box(), endpoint_id, secrets) if secrets.entries else b""
 
     async def rotate_secret(
-        self, endpoint_id: str, new_secret: str | None = None, *, grace_s: float = DEFAULT_GRACE_S
+        self,
+        endpoint_id: str,
+        new_secret: str | None = None,
+        *,
+        grace_s: float = DEFAULT_GRACE_S,
+        references: bool = True,
     ) -> str:
-        """Make ``new_secret`` (or a generated one, returned) the primary; the old stays valid ``grace_s``."""
+        """Make ``new_secret`` (or a generated one, returned) the primary; the old stays valid ``grace_s``.
+        ``references=False`` refuses an ``env:``/``file:`` reference as the new secret."""
+        if not references:
+            refuse_references({"secret": new_secret})
         endpoint = await self.store.get_endpoint(endpoint_id)
         if new_secret is None:
             new_secret = generate_signing_secret(endpoint.config.scheme)

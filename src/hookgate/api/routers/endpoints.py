@@ -47,6 +47,8 @@ async def create_endpoint(app_id: str, body: EndpointIn, who: Auth, hg: HG) -> E
         auth=body.auth,
         payload=body.payload,
         tls=body.tls,
+        # env:/file: references read hookgate's own environment and files: operators only
+        references=who.is_admin,
     )
     return EndpointCreated(endpoint=endpoint_out(created.endpoint), secret=created.secret)
 
@@ -69,13 +71,13 @@ async def update_endpoint(
     await endpoint_of(hg, who, app_id, endpoint_id)
     # explicitly sent nulls mean "no limit" / "default schedule"; fields not sent stay as they are
     changes = body.model_dump(exclude_unset=True)
-    return endpoint_out(await hg.update_endpoint(endpoint_id, **changes))
+    return endpoint_out(await hg.update_endpoint(endpoint_id, references=who.is_admin, **changes))
 
 
 @router.post("/{endpoint_id}/rotate-secret")
 async def rotate_secret(app_id: str, endpoint_id: str, body: RotateIn, who: Auth, hg: HG) -> SecretRotated:
     await endpoint_of(hg, who, app_id, endpoint_id)
-    secret = await hg.rotate_secret(endpoint_id, body.secret, grace_s=body.grace_s)
+    secret = await hg.rotate_secret(endpoint_id, body.secret, grace_s=body.grace_s, references=who.is_admin)
     return SecretRotated(secret=secret, grace_s=body.grace_s)
 
 
