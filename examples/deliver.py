@@ -63,7 +63,7 @@ async def main() -> None:
                 retry_schedule=[0, 0.5, 5],
             )
             verifier = build_verifier("standard-webhooks", [created.secret or ""], [])
-            print(f"endpoint {created.endpoint.id} -> {created.endpoint.url} (database in {data_dir})")
+            print(f"endpoint {created.endpoint.id} -> {created.endpoint.config.url} (database in {data_dir})")
 
             invoice = {"id": "inv_1", "amount": 4200}
             first = await hg.publish(shop, "invoice.paid", invoice, idempotency_key="k1")
