@@ -140,14 +140,14 @@ def new_message_id() -> str:
 def _need(name: str, secrets: Sequence[str], keys: Sequence[bytes]) -> None:
     if name in _SECRET_SCHEMES:
         if not secrets:
-            raise ConfigError(f"scheme {name} needs --secret")
+            raise ConfigError(f"scheme {name} needs a secret")
         if keys:
-            raise ConfigError(f"scheme {name} takes --secret, not --key")
+            raise ConfigError(f"scheme {name} takes a secret, not a key")
     else:
         if not keys:
-            raise ConfigError(f"scheme {name} needs --key")
+            raise ConfigError(f"scheme {name} needs a key")
         if secrets:
-            raise ConfigError(f"scheme {name} takes --key, not --secret")
+            raise ConfigError(f"scheme {name} takes a key, not a secret")
 
 
 def _hmac_config(options: Mapping[str, Any], tolerance: int) -> HmacConfig:
@@ -297,7 +297,7 @@ def build_signer(
             _hmac_config(options, DEFAULT_TOLERANCE), [parse_symmetric_secret(s) for s in secrets]
         )
     if name in ("api-key", "basic", "jwt-hs256") and len(secrets) != 1:
-        raise ConfigError(f"scheme {name} signs with exactly one --secret")
+        raise ConfigError(f"scheme {name} signs with exactly one secret")
     if name == "api-key":
         return ApiKeySigner(secrets[0], header=header or "X-API-Key")
     if name == "basic":
@@ -306,7 +306,7 @@ def build_signer(
     if name == "jwt-hs256":
         return JwtBearerSigner(secrets[0], header=header or "Authorization")
     if name in ("jws", "jwe") and len(keys) != 1:
-        raise ConfigError(f"scheme {name} signs with exactly one --key")
+        raise ConfigError(f"scheme {name} signs with exactly one key")
     if name == "jws":
         return JwsSigner(keys[0], alg=alg)
     if name == "jwe":
