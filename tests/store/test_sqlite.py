@@ -132,6 +132,42 @@ async def test_a_commit_since_the_last_claim_wakes_the_waiter_at_once(tmp_path: 
         await publisher.close()
 
 
+async def test_an_idle_waiter_backs_off_its_cross_process_polls(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Idle, the waiter polls PRAGMA data_version less and less often (5 ms doubling to 1 s), not 200 times a
+    second; activity brings the short interval back, and a commit elsewhere still wakes it."""
+    path = tmp_path / "hookgate.db"
+    worker = await SQLiteStore.open(path)
+    publisher = await SQLiteStore.open(path)
+    polls = 0
+    read_version = worker._db.data_version
+
+    async def counted() -> int:
+        nonlocal polls
+        polls += 1
+        return await read_version()
+
+    monkeypatch.setattr(worker._db, "data_version", counted)
+    try:
+        await worker.wait_for_work(1.0)
+        # 5 + 10 + 20 + ... ms fit about 8 polls into a second (load can only make it fewer); a fixed
+        # 5 ms interval would have made about 200
+        assert 3 <= polls <= 12
+        assert worker._poll_s == 1.0
+        app = await publisher.create_application(Application(id=new_id("app"), name="a", created_at=T0))
+        waiter = asyncio.create_task(worker.wait_for_work(30))
+        await asyncio.sleep(0.05)
+        await publisher.publish(
+            Message(id=new_id("msg"), app_id=app.id, event_type="a.b", payload=b"{}", created_at=T0), now=T0
+        )
+        await asyncio.wait_for(waiter, 5)  # seen within the backed-off interval, far before 30 s
+        assert worker._poll_s == 0.005  # activity: short polls again
+    finally:
+        await worker.close()
+        await publisher.close()
+
+
 async def test_stores_opening_one_new_file_at_once_all_open(tmp_path: Path) -> None:
     # switching a new file to WAL takes a lock SQLite's busy handler does not wait for: before the retry in
     # prepare_connection about one round in ten failed with "database is locked"
