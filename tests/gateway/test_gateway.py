@@ -24,6 +24,7 @@ import sqlite3
 import ssl
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -35,7 +36,6 @@ from typing import IO, Any
 import httpx
 import pytest
 import trustme
-from aiohttp import web
 from click.testing import CliRunner
 from slack_sdk.signature import SignatureVerifier
 from standardwebhooks import Webhook
@@ -56,7 +56,7 @@ from hookgate.policy.ssrf import AddressPolicy
 from hookgate.runtime import Runtime
 from hookgate.store.base import PublishResult
 from hookgate.store.memory import MemoryStore
-from hookgate.testing import RecordingReceiver
+from hookgate.testing import RecordedRequest, RecordingReceiver, Reply
 from hookgate.vault import open_secrets
 from tests.support import MakeReceiver, free_port, server_tls
 
@@ -827,50 +827,40 @@ def to_toml(document: Mapping[str, Any]) -> str:
 
 
 @dataclass
-class Receiver:
-    """The application behind the gateway: verifies the forward signature and counts bodies.
+class Destination:
+    """The application behind the gateway (a `RecordingReceiver`'s responder): verifies the forward signature
+    and counts bodies.
 
     While ``hold`` is not set, requests are held open (an unresponsive destination) and then answered 503
     without being counted.
     """
 
     secret: str
-    hold: asyncio.Event | None = None
+    hold: threading.Event | None = None
     bodies: Counter[bytes] = field(default_factory=Counter)
     signatures: list[str] = field(default_factory=list)
     bad_signatures: int = 0
     held: int = 0
 
-    async def handle(self, request: web.Request) -> web.Response:
-        body = await request.read()
+    def __call__(self, request: RecordedRequest) -> Reply:
         if self.hold is not None and not self.hold.is_set():
             self.held += 1
-            await self.hold.wait()
-            return web.Response(status=503)
+            return Reply(503, hold=self.hold)
         try:
-            Webhook(self.secret).verify(body, dict(request.headers))
+            Webhook(self.secret).verify(request.body, dict(request.headers))
         except WebhookVerificationError:
             self.bad_signatures += 1
-            return web.Response(status=401)
+            return Reply(401)
         self.signatures.append(request.headers["webhook-signature"])
-        self.bodies[body] += 1
-        return web.Response(status=204)
+        self.bodies[request.body] += 1
+        return Reply(204, b"")
 
 
 @contextlib.asynccontextmanager
-async def serve_receiver(receiver: Receiver) -> AsyncIterator[str]:
-    app = web.Application()
-    app.router.add_post("/hooks", receiver.handle)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}/hooks"
-    finally:
-        if receiver.hold is not None:
-            receiver.hold.set()
-        await runner.cleanup()
+async def serve_receiver(destination: Destination) -> AsyncIterator[str]:
+    """A `RecordingReceiver` answering as ``destination`` says; its URL (closing it ends held requests)."""
+    async with RecordingReceiver(destination, path="/hooks") as receiver:
+        yield receiver.url
 
 
 @dataclass
@@ -1006,7 +996,7 @@ def sqlite_statuses(path: Path) -> Counter[str]:
 
 @pytest.mark.slow
 async def test_end_to_end_every_event_forwarded_once_and_no_secret_logged(tmp_path: Path) -> None:
-    receiver = Receiver(FORWARD)
+    receiver = Destination(FORWARD)
     port = free_port()
     procs: list[GatewayProc] = []
     sent_signatures: list[str] = []
@@ -1071,8 +1061,8 @@ async def test_end_to_end_every_event_forwarded_once_and_no_secret_logged(tmp_pa
 @pytest.mark.slow
 async def test_events_acked_before_kill_9_are_all_forwarded_after_restart(tmp_path: Path) -> None:
     events = 200
-    hold = asyncio.Event()
-    receiver = Receiver(FORWARD, hold=hold)  # unresponsive until the gateway has been killed
+    hold = threading.Event()
+    receiver = Destination(FORWARD, hold=hold)  # unresponsive until the gateway has been killed
     port = free_port()
     env = gateway_env(HOOKGATE_LEASE_SECONDS="5")
     db = tmp_path / "data" / "hookgate.db"
@@ -1195,7 +1185,7 @@ async def raw_post(
 async def test_tls_listener_with_tls13_floor_and_http_redirect(tmp_path: Path) -> None:
     ca = trustme.CA()
     cert, key = write_server_cert(ca, tmp_path)
-    receiver = Receiver(FORWARD)
+    receiver = Destination(FORWARD)
     port, http_port = free_port(), free_port()
     procs: list[GatewayProc] = []
     try:
@@ -1261,7 +1251,7 @@ async def test_mutual_tls_refuses_clients_without_a_certificate_from_the_ca(tmp_
     server_ca, client_ca, other_ca = trustme.CA(), trustme.CA(), trustme.CA()
     cert, key = write_server_cert(server_ca, tmp_path)
     (tmp_path / "clients.pem").write_bytes(client_ca.cert_pem.bytes())
-    receiver = Receiver(FORWARD)
+    receiver = Destination(FORWARD)
     port = free_port()
     procs: list[GatewayProc] = []
     try:
