@@ -24,6 +24,7 @@ import sqlite3
 import ssl
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -35,7 +36,6 @@ from typing import IO, Any
 import httpx
 import pytest
 import trustme
-from aiohttp import web
 from click.testing import CliRunner
 from slack_sdk.signature import SignatureVerifier
 from standardwebhooks import Webhook
@@ -56,8 +56,9 @@ from hookgate.policy.ssrf import AddressPolicy
 from hookgate.runtime import Runtime
 from hookgate.store.base import PublishResult
 from hookgate.store.memory import MemoryStore
+from hookgate.testing import RecordedRequest, RecordingReceiver, Reply
 from hookgate.vault import open_secrets
-from tests.support import free_port
+from tests.support import MakeReceiver, free_port, server_tls
 
 INBOUND = generate_hmac_secret()  # what the provider signs with
 FORWARD = generate_hmac_secret()  # what the gateway re-signs with
@@ -646,35 +647,12 @@ def forward_pki() -> ForwardPki:
     )
 
 
-@dataclass
-class MtlsReceiver:
-    url: str
-    seen: list[tuple[dict[str, str], bytes, Any]] = field(default_factory=list)
-
-
 @pytest.fixture
-async def mtls_receiver(forward_pki: ForwardPki) -> AsyncIterator[MtlsReceiver]:
-    """An HTTPS destination with a certificate from the private CA that requires a client certificate."""
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    forward_pki.server_ca.issue_cert("127.0.0.1").configure_cert(ctx)
-    ctx.verify_mode = ssl.CERT_REQUIRED
-    ctx.load_verify_locations(cadata=forward_pki.client_ca.cert_pem.bytes().decode())
-    receiver = MtlsReceiver("")
-
-    async def handle(request: web.Request) -> web.Response:
-        peer = request.transport.get_extra_info("peercert") if request.transport else None
-        receiver.seen.append(({k.lower(): v for k, v in request.headers.items()}, await request.read(), peer))
-        return web.Response(text="ok")
-
-    application = web.Application()
-    application.router.add_post("/hooks", handle)
-    runner = web.AppRunner(application, shutdown_timeout=0.5)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ctx)
-    await site.start()
-    receiver.url = f"https://127.0.0.1:{int(runner.addresses[-1][1])}/hooks"
-    yield receiver
-    await runner.cleanup()
+def mtls_receiver(forward_pki: ForwardPki, receivers: MakeReceiver) -> RecordingReceiver:
+    """An HTTPS destination with a certificate from the private CA that requires a client certificate and
+    refuses a handshake with an alert, as most TLS servers do (in its own thread)."""
+    ctx = server_tls(forward_pki.server_ca, client_ca=forward_pki.client_ca, names=("127.0.0.1",))
+    return receivers(ssl_context=ctx, tls_alerts=True, path="/hooks")
 
 
 def forwarding_document(url: str, forward_tls: dict[str, Any] | None) -> dict[str, Any]:
@@ -707,7 +685,7 @@ async def forward_one(config: GatewayConfig, msg_id: str) -> tuple[Hookgate, str
 
 
 async def test_gateway_forwards_to_a_private_ca_destination_with_its_client_certificate(
-    forward_pki: ForwardPki, mtls_receiver: MtlsReceiver
+    forward_pki: ForwardPki, mtls_receiver: RecordingReceiver
 ) -> None:
     config = GatewayConfig.from_mapping(forwarding_document(mtls_receiver.url, forward_pki.tls()))
     hg, delivery_id = await forward_one(config, "msg_mtls")
@@ -716,16 +694,16 @@ async def test_gateway_forwards_to_a_private_ca_destination_with_its_client_cert
         attempts = await hg.store.list_attempts(delivery_id)
         assert [(a.status_code, a.error_class) for a in attempts] == [(200, None)], attempts
         assert delivery.status is DeliveryStatus.DELIVERED
-        ((headers, body, peer),) = mtls_receiver.seen
-        assert ("email", "gateway@example") in peer["subjectAltName"]
-        assert Webhook(FORWARD).verify(body, headers) == json.loads(event_body(1))
+        (request,) = mtls_receiver.requests
+        assert ("email", "gateway@example") in request.peercert["subjectAltName"]
+        assert Webhook(FORWARD).verify(request.body, dict(request.headers)) == json.loads(event_body(1))
     finally:
         await hg.close()
 
 
 @pytest.mark.parametrize("forward_tls", ["none", "ca only"])
 async def test_gateway_forward_without_the_private_ca_or_client_certificate_fails_as_tls(
-    forward_pki: ForwardPki, mtls_receiver: MtlsReceiver, forward_tls: str
+    forward_pki: ForwardPki, mtls_receiver: RecordingReceiver, forward_tls: str
 ) -> None:
     tls = None if forward_tls == "none" else {"ca_bundle": forward_pki.ca}
     config = GatewayConfig.from_mapping(forwarding_document(mtls_receiver.url, tls))
@@ -736,9 +714,10 @@ async def test_gateway_forward_without_the_private_ca_or_client_certificate_fail
         if tls is None:  # the system trust store does not know the private CA
             assert attempt.error_class == "tls"
             assert "unable to get local issuer certificate" in attempt.response_excerpt
-        else:  # trusted, but no client certificate: aiohttp's TLS 1.3 server resets after the handshake
-            assert attempt.error_class in {"tls", "connect"}
-        assert mtls_receiver.seen == []
+        else:  # trusted, but no client certificate: under TLS 1.3 the alert comes after the handshake
+            assert attempt.error_class == "tls"
+            assert "certificate required" in attempt.response_excerpt
+        assert mtls_receiver.count == 0
     finally:
         await hg.close()
 
@@ -848,50 +827,40 @@ def to_toml(document: Mapping[str, Any]) -> str:
 
 
 @dataclass
-class Receiver:
-    """The application behind the gateway: verifies the forward signature and counts bodies.
+class Destination:
+    """The application behind the gateway (a `RecordingReceiver`'s responder): verifies the forward signature
+    and counts bodies.
 
     While ``hold`` is not set, requests are held open (an unresponsive destination) and then answered 503
     without being counted.
     """
 
     secret: str
-    hold: asyncio.Event | None = None
+    hold: threading.Event | None = None
     bodies: Counter[bytes] = field(default_factory=Counter)
     signatures: list[str] = field(default_factory=list)
     bad_signatures: int = 0
     held: int = 0
 
-    async def handle(self, request: web.Request) -> web.Response:
-        body = await request.read()
+    def __call__(self, request: RecordedRequest) -> Reply:
         if self.hold is not None and not self.hold.is_set():
             self.held += 1
-            await self.hold.wait()
-            return web.Response(status=503)
+            return Reply(503, hold=self.hold)
         try:
-            Webhook(self.secret).verify(body, dict(request.headers))
+            Webhook(self.secret).verify(request.body, dict(request.headers))
         except WebhookVerificationError:
             self.bad_signatures += 1
-            return web.Response(status=401)
+            return Reply(401)
         self.signatures.append(request.headers["webhook-signature"])
-        self.bodies[body] += 1
-        return web.Response(status=204)
+        self.bodies[request.body] += 1
+        return Reply(204, b"")
 
 
 @contextlib.asynccontextmanager
-async def serve_receiver(receiver: Receiver) -> AsyncIterator[str]:
-    app = web.Application()
-    app.router.add_post("/hooks", receiver.handle)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}/hooks"
-    finally:
-        if receiver.hold is not None:
-            receiver.hold.set()
-        await runner.cleanup()
+async def serve_receiver(destination: Destination) -> AsyncIterator[str]:
+    """A `RecordingReceiver` answering as ``destination`` says; its URL (closing it ends held requests)."""
+    async with RecordingReceiver(destination, path="/hooks") as receiver:
+        yield receiver.url
 
 
 @dataclass
@@ -1027,7 +996,7 @@ def sqlite_statuses(path: Path) -> Counter[str]:
 
 @pytest.mark.slow
 async def test_end_to_end_every_event_forwarded_once_and_no_secret_logged(tmp_path: Path) -> None:
-    receiver = Receiver(FORWARD)
+    receiver = Destination(FORWARD)
     port = free_port()
     procs: list[GatewayProc] = []
     sent_signatures: list[str] = []
@@ -1092,8 +1061,8 @@ async def test_end_to_end_every_event_forwarded_once_and_no_secret_logged(tmp_pa
 @pytest.mark.slow
 async def test_events_acked_before_kill_9_are_all_forwarded_after_restart(tmp_path: Path) -> None:
     events = 200
-    hold = asyncio.Event()
-    receiver = Receiver(FORWARD, hold=hold)  # unresponsive until the gateway has been killed
+    hold = threading.Event()
+    receiver = Destination(FORWARD, hold=hold)  # unresponsive until the gateway has been killed
     port = free_port()
     env = gateway_env(HOOKGATE_LEASE_SECONDS="5")
     db = tmp_path / "data" / "hookgate.db"
@@ -1216,7 +1185,7 @@ async def raw_post(
 async def test_tls_listener_with_tls13_floor_and_http_redirect(tmp_path: Path) -> None:
     ca = trustme.CA()
     cert, key = write_server_cert(ca, tmp_path)
-    receiver = Receiver(FORWARD)
+    receiver = Destination(FORWARD)
     port, http_port = free_port(), free_port()
     procs: list[GatewayProc] = []
     try:
@@ -1282,7 +1251,7 @@ async def test_mutual_tls_refuses_clients_without_a_certificate_from_the_ca(tmp_
     server_ca, client_ca, other_ca = trustme.CA(), trustme.CA(), trustme.CA()
     cert, key = write_server_cert(server_ca, tmp_path)
     (tmp_path / "clients.pem").write_bytes(client_ca.cert_pem.bytes())
-    receiver = Receiver(FORWARD)
+    receiver = Destination(FORWARD)
     port = free_port()
     procs: list[GatewayProc] = []
     try:

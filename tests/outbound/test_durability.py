@@ -24,12 +24,12 @@ from pathlib import Path
 from typing import IO, Any
 
 import pytest
-from aiohttp import web
 
 from hookgate.client import Hookgate
 from hookgate.config import Settings
 from hookgate.crypto import SecretBox, generate_master_key, parse_master_keys
-from tests.support import postgres_dsn
+from hookgate.testing import RecordedRequest, Reply
+from tests.support import MakeReceiver, postgres_dsn
 
 RETRY_SCHEDULE = [0, 0.2, 0.5, 1, 1, 1, 1, 1, 1, 1]
 
@@ -38,12 +38,13 @@ RETRY_SCHEDULE = [0, 0.2, 0.5, 1, 1, 1, 1, 1, 1, 1]
 
 
 @dataclass
-class Receiver:
-    """An aiohttp server on loopback that records every ``webhook-id`` it accepted (answered 2xx).
+class Faults:
+    """The receiver's responder: records every ``webhook-id`` it accepted (answered 2xx).
 
     ``fail_rate`` of the requests are answered 500 and ``drop_rate`` have their connection dropped, at random
     but never more than two failures in a row: the worker's circuit breaker opens after five consecutive
-    failures for 30 s, which would only make the test slow, not test anything more.
+    failures for 30 s, which would only make the test slow, not test anything more. Every answer waits up to
+    ``max_delay_s`` first.
     """
 
     rng: random.Random
@@ -51,48 +52,31 @@ class Receiver:
     drop_rate: float = 0.0
     max_delay_s: float = 0.0
     accepted: Counter[str] = field(default_factory=Counter)
-    # arrival times of the accepted requests (the sender may die while the handler sleeps)
+    # arrival times of the accepted requests (the sender may die while the answer is delayed)
     accepted_at: dict[str, list[float]] = field(default_factory=dict)
-    requests: int = 0
     failed: int = 0
     dropped: int = 0
     _in_a_row: int = 0
 
-    async def handle(self, request: web.Request) -> web.StreamResponse:
-        await request.read()
-        self.requests += 1
-        arrived = time.monotonic()
+    def __call__(self, request: RecordedRequest) -> Reply:
         msg_id = request.headers.get("webhook-id")
         if msg_id is None:
-            return web.Response(status=400, text="no webhook-id")
-        if self.max_delay_s:
-            await asyncio.sleep(self.rng.uniform(0, self.max_delay_s))
+            return Reply(400, "no webhook-id")
+        delay_s = self.rng.uniform(0, self.max_delay_s) if self.max_delay_s else 0.0
         roll = self.rng.random()
-        if self._in_a_row < 2 and roll < self.drop_rate and request.transport is not None:
+        if self._in_a_row < 2 and roll < self.drop_rate:
             self._in_a_row += 1
             self.dropped += 1
-            request.transport.abort()
-            return web.Response(status=500)
+            return Reply(500, delay_s=delay_s, drop=True)
         if self._in_a_row < 2 and roll < self.drop_rate + self.fail_rate:
             self._in_a_row += 1
             self.failed += 1
-            return web.Response(status=500, text="try again")
+            return Reply(500, "try again", delay_s=delay_s)
         self._in_a_row = 0
         self.accepted[msg_id] += 1
-        # when it arrived, not when it was answered: the sender may have died while the receiver slept
-        self.accepted_at.setdefault(msg_id, []).append(arrived)
-        return web.Response(status=204)
-
-
-async def serve(receiver: Receiver) -> tuple[web.AppRunner, str]:
-    app = web.Application()
-    app.router.add_post("/hook", receiver.handle)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    return runner, f"http://127.0.0.1:{port}/hook"
+        # when it arrived, not when it was answered: the sender may have died while the answer was delayed
+        self.accepted_at.setdefault(msg_id, []).append(request.at)
+        return Reply(204, b"", delay_s=delay_s)
 
 
 # -- worker processes ----------------------------------------------------------------------------------
@@ -225,7 +209,7 @@ def sqlite_successful_attempts(path: Path) -> Counter[str]:
 
 
 @pytest.mark.slow
-async def test_sigkilled_workers_lose_nothing_sqlite(tmp_path: Path) -> None:
+async def test_sigkilled_workers_lose_nothing_sqlite(tmp_path: Path, receivers: MakeReceiver) -> None:
     seed = random.randrange(2**32)  # noqa: S311 - fault injection, not security
     rng = random.Random(seed)  # noqa: S311
     events, kills, lease_s = 2000, 5, 5
@@ -235,9 +219,10 @@ async def test_sigkilled_workers_lose_nothing_sqlite(tmp_path: Path) -> None:
     url = f"sqlite:///{db}"  # db is absolute: sqlite:////abs/path
     env = worker_env(master_key, lease_s)
     # slow enough (16 requests in flight, up to 80 ms each) that every kill lands while work remains
-    receiver = Receiver(rng, fail_rate=0.1, drop_rate=0.02, max_delay_s=0.08)
+    faults = Faults(rng, fail_rate=0.1, drop_rate=0.02, max_delay_s=0.08)
     extra = ["--concurrency", "16"]
-    runner, hook_url = await serve(receiver)
+    receiver = receivers(faults)
+    hook_url = receiver.url
     workers: list[WorkerProc] = []
     kill_times: list[float] = []
     held_at_kill: list[int] = []  # deliveries the killed worker held leased when it died
@@ -255,11 +240,11 @@ async def test_sigkilled_workers_lose_nothing_sqlite(tmp_path: Path) -> None:
             w = start_worker(url, env, tmp_path / f"worker-{i}.log", extra=extra)
             workers.append(w)
             spawned = time.monotonic()
-            seen = receiver.requests
+            seen = receiver.count
 
             async def working(seen: int = seen, w: WorkerProc = w) -> bool:
                 assert w.proc.poll() is None, w.log.read_text()
-                return receiver.requests > seen
+                return receiver.count > seen
 
             # kill only once the worker is sending (interpreter start-up is not what is under test)
             await until(working, spawned + 15, f"worker {i} to send")
@@ -286,10 +271,10 @@ async def test_sigkilled_workers_lose_nothing_sqlite(tmp_path: Path) -> None:
     finally:
         for w in workers:
             await w.reap()
-        await runner.cleanup()
+        receiver.close()
 
     # nothing lost: every message reached the receiver and every delivery row says so
-    assert set(receiver.accepted) == set(ids)
+    assert set(faults.accepted) == set(ids)
     assert sqlite_statuses(db) == Counter({"delivered": events})
     # the store recorded one successful attempt per message: repeats are the receiver's, not the store's
     successes = sqlite_successful_attempts(db)
@@ -302,19 +287,19 @@ async def test_sigkilled_workers_lose_nothing_sqlite(tmp_path: Path) -> None:
     # expired (the killed worker never recorded the outcome; the next one re-sent it after the lease). The
     # receiver timestamps requests when its loop gets to them, so they may appear a little late: ``slack``.
     slack = 0.5
-    duplicates = {m: n for m, n in receiver.accepted.items() if n > 1}
+    duplicates = {m: n for m, n in faults.accepted.items() if n > 1}
     for msg_id in duplicates:
-        first, *again = receiver.accepted_at[msg_id]
+        first, *again = faults.accepted_at[msg_id]
         for later in again:
-            seen = (msg_id, receiver.accepted_at[msg_id], kill_times)
-            assert any(first - slack < k < later for k in kill_times), seen
-            assert later - first >= lease_s - slack, seen
+            record = (msg_id, faults.accepted_at[msg_id], kill_times)
+            assert any(first - slack < k < later for k in kill_times), record
+            assert later - first >= lease_s - slack, record
     extra_receptions = sum(n - 1 for n in duplicates.values())
     # only what a killed worker held can come again
     assert extra_receptions <= sum(held_at_kill)
     print(
         f"\nseed={seed} events={events} kills={kills} held_at_kill={held_at_kill}"
-        f" requests={receiver.requests} failed(500)={receiver.failed} dropped={receiver.dropped}"
+        f" requests={receiver.count} failed(500)={faults.failed} dropped={faults.dropped}"
         f" duplicated messages={len(duplicates)} extra receptions={extra_receptions}"
         f" publish={published_at - t0:.1f}s deliver={done_at - published_at:.1f}s"
     )
@@ -331,7 +316,9 @@ async def pg_dsn() -> AsyncIterator[str]:
 
 @pytest.mark.slow
 @pytest.mark.postgres
-async def test_two_workers_share_work_exactly_once_postgres(tmp_path: Path, pg_dsn: str) -> None:
+async def test_two_workers_share_work_exactly_once_postgres(
+    tmp_path: Path, pg_dsn: str, receivers: MakeReceiver
+) -> None:
     asyncpg = pytest.importorskip("asyncpg")
     seed = random.randrange(2**32)  # noqa: S311 - fault injection, not security
     rng = random.Random(seed)  # noqa: S311
@@ -339,8 +326,9 @@ async def test_two_workers_share_work_exactly_once_postgres(tmp_path: Path, pg_d
     master_key = generate_master_key()
     box = SecretBox(parse_master_keys(master_key))
     env = worker_env(master_key, 60)
-    receiver = Receiver(rng, fail_rate=0.05, max_delay_s=0.01)
-    runner, hook_url = await serve(receiver)
+    faults = Faults(rng, fail_rate=0.05, max_delay_s=0.01)
+    receiver = receivers(faults)
+    hook_url = receiver.url
     workers: list[WorkerProc] = []
     t0 = time.monotonic()
     conn = await asyncpg.connect(pg_dsn)
@@ -392,11 +380,11 @@ async def test_two_workers_share_work_exactly_once_postgres(tmp_path: Path, pg_d
         for w in workers:
             await w.reap()
         await conn.close()
-        await runner.cleanup()
+        receiver.close()
 
     assert statuses == {"delivered": events}
     # exactly once: no lease expired, so no message may reach the receiver twice
-    assert receiver.accepted == Counter(dict.fromkeys(ids, 1))
+    assert faults.accepted == Counter(dict.fromkeys(ids, 1))
     assert successes == Counter(dict.fromkeys(ids, 1))
     stops = [w.events("worker.stop") for w in workers]
     assert all(len(s) == 1 for s in stops), stops
@@ -404,13 +392,13 @@ async def test_two_workers_share_work_exactly_once_postgres(tmp_path: Path, pg_d
     assert all(n > 0 for n in delivered), delivered
     assert sum(delivered) == events
     # every request the receiver saw is an attempt one of the workers counted
-    assert sum(s[0]["attempts"] for s in stops) == receiver.requests
+    assert sum(s[0]["attempts"] for s in stops) == receiver.count
     for w in workers:
         assert not w.complaints(), (w.log, w.complaints())
     owners = {s[0]["owner"] for s in stops}
     assert len(owners) == 2
     print(
-        f"\nseed={seed} events={events} requests={receiver.requests} failed(500)={receiver.failed}"
+        f"\nseed={seed} events={events} requests={receiver.count} failed(500)={faults.failed}"
         f" delivered per worker={delivered} publish={published_at - t0:.1f}s"
         f" deliver={done_at - published_at:.1f}s"
     )

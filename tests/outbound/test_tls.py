@@ -20,13 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 import trustme
-from aiohttp import web
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from yarl import URL
 
 from hookgate.client import Hookgate, NewEndpoint
 from hookgate.crypto import SecretBox
@@ -146,53 +147,18 @@ def versions(receiver: RecordingReceiver) -> list[str | None]:
     return [r.tls_version for r in receiver.requests]
 
 
-Serve = Callable[[ssl.SSLContext], Awaitable[RecordingReceiver]]
+Serve = Callable[..., Awaitable[RecordingReceiver]]
 
 
 @pytest.fixture
 def serve(receivers: MakeReceiver) -> Serve:
-    """Start a `RecordingReceiver` with this server context on 127.0.0.1 (port 0)."""
+    """Start a `RecordingReceiver` with this server context on 127.0.0.1 (port 0), in its own thread;
+    ``tls_alerts=True`` makes it refuse a handshake with an alert, as most TLS servers do."""
 
-    async def start(ctx: ssl.SSLContext) -> RecordingReceiver:
-        return receivers(ssl_context=ctx)
+    async def start(ctx: ssl.SSLContext, *, tls_alerts: bool = False) -> RecordingReceiver:
+        return receivers(ssl_context=ctx, tls_alerts=tls_alerts)
 
     return start
-
-
-ServeHere = Callable[[ssl.SSLContext], Awaitable[tuple[str, list[Any]]]]
-
-
-@pytest.fixture
-async def serve_on_this_loop() -> AsyncIterator[ServeHere]:
-    """An aiohttp server on the test's own event loop: (base URL, the client certificate of each request).
-
-    Only for the refused-client-certificate tests. Under TLS 1.3 the client finishes its handshake before the
-    server checks the client certificate; which error the client then sees depends on scheduling. With the
-    server on the client's loop it is always the reset these tests classify ("tls"/"connect"); with a server
-    on its own thread (`RecordingReceiver`, or any real server) it is sometimes a clean close that the
-    transport classifies as "protocol" (reported for the transport, not asserted here).
-    """
-    runners: list[web.AppRunner] = []
-
-    async def start(ctx: ssl.SSLContext) -> tuple[str, list[Any]]:
-        seen: list[Any] = []
-
-        async def handle(request: web.Request) -> web.Response:
-            await request.read()
-            seen.append(request.transport.get_extra_info("peercert") if request.transport else None)
-            return web.Response(text="ok")
-
-        application = web.Application()
-        application.router.add_route("*", "/{tail:.*}", handle)
-        runner = web.AppRunner(application, shutdown_timeout=0.5)
-        await runner.setup()
-        runners.append(runner)
-        await web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ctx).start()
-        return f"https://127.0.0.1:{int(runner.addresses[-1][1])}", seen
-
-    yield start
-    for runner in runners:
-        await runner.cleanup()
 
 
 @pytest.fixture(params=["memory", "sqlite"])
@@ -521,20 +487,20 @@ async def test_mtls_key_reference_that_goes_bad_fails_as_config_without_leaking(
 
 
 async def test_mtls_without_a_client_certificate_is_not_delivered(
-    hg: Hookgate, app: Application, serve_on_this_loop: ServeHere, pki: Pki
+    hg: Hookgate, app: Application, serve: Serve, pki: Pki
 ) -> None:
-    base, seen = await serve_on_this_loop(server_context(pki.server_ca, client_ca=pki.client_ca))
+    receiver = await serve(server_context(pki.server_ca, client_ca=pki.client_ca), tls_alerts=True)
     with_cert = await add(
         hg,
         app,
-        f"{base}/with",
+        receiver.url_for("/with"),
         tls={
             "ca_bundle": ca_pem(pki.server_ca),
             "client_cert": pki.client.cert,
             "client_key": pki.client.key,
         },
     )
-    without = await add(hg, app, f"{base}/without", tls={"ca_bundle": ca_pem(pki.server_ca)})
+    without = await add(hg, app, receiver.url_for("/without"), tls={"ca_bundle": ca_pem(pki.server_ca)})
 
     deliveries = await deliver(hg, app, with_cert, without)
 
@@ -543,23 +509,23 @@ async def test_mtls_without_a_client_certificate_is_not_delivered(
     assert failed.status is not DeliveryStatus.DELIVERED
     attempt = await first_attempt(hg, failed)
     assert attempt.status_code is None
-    # aiohttp's server under TLS 1.3 drops the connection after the client's handshake, without an alert:
-    # the client only sees a reset on its first read (an alert-sending server is classified in section 6)
-    assert attempt.error_class in {"tls", "connect"}
+    # under TLS 1.3 the server's alert comes after the client's handshake, on the first read or a write
+    assert attempt.error_class == "tls"
+    assert "certificate required" in attempt.response_excerpt
     # only the request with a certificate reached the handler: no pooled mTLS connection was borrowed
-    assert len(seen) == 1
-    assert all(seen)
+    assert [r.path for r in receiver.requests] == ["/with"]
+    assert all(peercerts(receiver))
 
 
 async def test_mtls_client_certificate_from_another_ca_is_not_delivered(
-    hg: Hookgate, app: Application, serve_on_this_loop: ServeHere, pki: Pki
+    hg: Hookgate, app: Application, serve: Serve, pki: Pki
 ) -> None:
-    base, seen = await serve_on_this_loop(server_context(pki.server_ca, client_ca=pki.client_ca))
+    receiver = await serve(server_context(pki.server_ca, client_ca=pki.client_ca), tls_alerts=True)
     stranger = client_pair(pki.other_ca.issue_cert("client@example"))
     ep = await add(
         hg,
         app,
-        f"{base}/hook",
+        receiver.url,
         tls={"ca_bundle": ca_pem(pki.server_ca), "client_cert": stranger.cert, "client_key": stranger.key},
     )
 
@@ -568,10 +534,9 @@ async def test_mtls_client_certificate_from_another_ca_is_not_delivered(
     assert delivery.status is not DeliveryStatus.DELIVERED
     attempt = await first_attempt(hg, delivery)
     assert attempt.status_code is None
-    # aiohttp's server under TLS 1.3 drops the connection after the client's handshake, without an alert:
-    # the client only sees a reset on its first read (an alert-sending server is classified in section 6)
-    assert attempt.error_class in {"tls", "connect"}
-    assert len(seen) == 0
+    assert attempt.error_class == "tls"
+    assert "unknown ca" in attempt.response_excerpt
+    assert receiver.count == 0
 
 
 # -- 4. version floor ----------------------------------------------------------------------------------
@@ -812,3 +777,82 @@ async def test_refused_tcp_connection_stays_a_connect_error() -> None:
         with pytest.raises(DeliveryError) as info:
             await transport.send("POST", f"https://127.0.0.1:{port}/", {}, b"{}")
     assert error_class_of(info.value) == "connect"
+
+
+def _alert(reason: str, text: str) -> ssl.SSLError:
+    """An `ssl.SSLError` as OpenSSL raises it for a received alert (errno 1, reason code, text)."""
+    error = ssl.SSLError(1, f"[SSL: {reason}] {text} (_ssl.c:2580)")
+    error.reason = reason  # set by the _ssl module on real errors
+    return error
+
+
+def _caused(exc: BaseException, cause: BaseException) -> BaseException:
+    exc.__cause__ = cause
+    return exc
+
+
+def _during(exc: BaseException, context: BaseException) -> BaseException:
+    exc.__context__ = context
+    return exc
+
+
+REQUIRED = _alert("TLSV13_ALERT_CERTIFICATE_REQUIRED", "tlsv13 alert certificate required")
+UNKNOWN_CA = _alert("TLSV1_ALERT_UNKNOWN_CA", "tlsv1 alert unknown ca")
+BAD_CERT = _alert("SSLV3_ALERT_BAD_CERTIFICATE", "sslv3 alert bad certificate")
+
+
+@pytest.mark.parametrize(
+    ("failure", "reason"),
+    [
+        # the first read, a reader waiting: ClientOSError(*ssl_error.args) from the ssl error
+        (_caused(aiohttp.ClientOSError(*REQUIRED.args), REQUIRED), "tlsv13 alert certificate required"),
+        # the first read, no reader waiting yet when the alert came: aiohttp's DataQueue keeps the wrapper
+        # without its cause, so only its text names the alert
+        (aiohttp.ClientOSError(*UNKNOWN_CA.args), "tlsv1 alert unknown ca"),
+        (aiohttp.ClientOSError(*BAD_CERT.args), "sslv3 alert bad certificate"),
+        # the write: the request writer's error, the alert an implicit context
+        (
+            _during(aiohttp.ClientOSError(1, "Can not write request body for https://x/hook"), REQUIRED),
+            "tlsv13 alert certificate required",
+        ),
+        (
+            _during(aiohttp.ClientConnectionResetError("Cannot write to closing transport"), UNKNOWN_CA),
+            "tlsv1 alert unknown ca",
+        ),
+        # a disconnect noticed after the alert was handled, and the lost-connection wrapper's message
+        (_during(aiohttp.ServerDisconnectedError(), REQUIRED), "tlsv13 alert certificate required"),
+        (aiohttp.ClientConnectionError(f"Connection lost: {REQUIRED}"), "tlsv13 alert certificate required"),
+        # the connect: the connector's os_error, and an ssl error deeper than one cause
+        (
+            aiohttp.ClientConnectorError(
+                aiohttp.client_reqrep.ConnectionKey("127.0.0.1", 1, True, True, None, None, None),
+                UNKNOWN_CA,
+            ),
+            "tlsv1 alert unknown ca",
+        ),
+        (
+            _caused(aiohttp.ClientPayloadError("x"), _caused(aiohttp.ClientOSError(1, "x"), BAD_CERT)),
+            "sslv3 alert bad certificate",
+        ),
+    ],
+)
+def test_an_ssl_alert_anywhere_behind_the_failure_is_a_tls_error(failure: Exception, reason: str) -> None:
+    # which of these shapes a refused client certificate takes depends on where the client is when the
+    # alert arrives (aiohttp 3.14: client_proto.connection_lost, streams.DataQueue, ClientRequest.write_bytes)
+    error = Transport._translate(failure, URL("https://127.0.0.1:8443/hook"), [])
+    assert error_class_of(error) == "tls"
+    assert str(error) == f"TLS handshake with https://127.0.0.1:8443 failed: {reason}"
+
+
+@pytest.mark.parametrize(
+    ("failure", "error_class"),
+    [
+        (aiohttp.ServerDisconnectedError(), "protocol"),
+        (aiohttp.ClientOSError(104, "Connection reset by peer"), "connect"),
+        (aiohttp.ClientOSError(1, "Can not write request body for https://x/alerts/tlsv1"), "connect"),
+        (_during(aiohttp.ServerDisconnectedError(), ValueError("unrelated")), "protocol"),
+    ],
+)
+def test_failures_without_an_ssl_alert_keep_their_class(failure: Exception, error_class: str) -> None:
+    error = Transport._translate(failure, URL("https://127.0.0.1:8443/hook"), [])
+    assert error_class_of(error) == error_class

@@ -68,15 +68,19 @@ class Deliverer:
         self._rng = rng
 
     def _defer(self, claim: Claim, until: float, reason: str) -> None:
-        now = self._clock()
         self.stats.deferred += 1
         status = DeliveryStatus.FAILED if claim.delivery.attempts else DeliveryStatus.PENDING
+        self._report_unattempted(claim, status, until, reason)
+
+    def _report_unattempted(self, claim: Claim, status: DeliveryStatus, due: float, reason: str) -> None:
+        """Write back a claim given up or put off before any request was made (no attempt is logged)."""
+        now = self._clock()
         self._report(
             AttemptResult(
                 delivery_id=claim.delivery.id,
                 owner=self.owner,
                 status=status,
-                next_attempt_at=max(until, now),
+                next_attempt_at=max(due, now),
                 attempted=False,
                 started_at=now,
                 duration_ms=0.0,
@@ -235,19 +239,5 @@ class Deliverer:
 
     def _finish_dead(self, claim: Claim, reason: str) -> None:
         self.stats.dead += 1
-        now = self._clock()
-        self._report(
-            AttemptResult(
-                delivery_id=claim.delivery.id,
-                owner=self.owner,
-                status=DeliveryStatus.DEAD,
-                next_attempt_at=now,
-                attempted=False,
-                started_at=now,
-                duration_ms=0.0,
-                status_code=None,
-                response_excerpt="",
-                error_class=None,
-                outcome=reason,
-            )
-        )
+        # due "now": max(now, now) in the shared writer
+        self._report_unattempted(claim, DeliveryStatus.DEAD, 0.0, reason)

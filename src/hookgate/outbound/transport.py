@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextvars
 import errno
+import re
 import socket
 import ssl
 import time
@@ -337,12 +338,9 @@ def _tls_failure(exc: Exception, where: str, *, https: bool) -> str | None:
     if isinstance(exc, aiohttp.ClientConnectorCertificateError):
         reason = getattr(exc.certificate_error, "verify_message", None) or "certificate rejected"
         return f"TLS certificate of {where} rejected: {reason}"
-    ssl_error = _ssl_error_in(exc)
-    if ssl_error is not None:
-        # Under TLS 1.3 the server judges the client certificate after the client's handshake is done,
-        # so its alert (certificate required, unknown CA) surfaces on the first read, wrapped in a
-        # ClientOSError rather than a ClientSSLError: look through the wrapping for the ssl error.
-        return f"TLS handshake with {where} failed: {_ssl_reason(ssl_error)}"
+    alert = _tls_alert_in(exc)
+    if alert is not None:
+        return f"TLS handshake with {where} failed: {alert}"
     if isinstance(exc, aiohttp.ClientSSLError):
         return f"TLS handshake with {where} failed ({kind})"
     if isinstance(exc, aiohttp.ServerFingerprintMismatch):
@@ -359,23 +357,46 @@ def _tls_failure(exc: Exception, where: str, *, https: bool) -> str | None:
     return None
 
 
-def _ssl_error_in(exc: BaseException) -> ssl.SSLError | None:
-    """The `ssl.SSLError` behind ``exc``: itself, an aiohttp connector's ``os_error``, or a ``__cause__``.
+# OpenSSL's text for an error: "[SSL: TLSV13_ALERT_CERTIFICATE_REQUIRED] tlsv13 alert certificate required
+# (_ssl.c:2580)". aiohttp sometimes keeps only this text (ClientOSError(*ssl_error.args), no cause).
+_OPENSSL_REASON = re.compile(r"\[SSL: ([A-Z0-9_]+)\]")
+_ALERT_TEXT = re.compile(r"\b(?:sslv3|tlsv1|tlsv13) alert [a-z ]+[a-z]")
 
-    Only explicit causes are followed (aiohttp raises ``ClientOSError(...) from ssl_error``), not
-    ``__context__``, which may hold an unrelated error that was being handled at the time.
+
+def _tls_alert_in(exc: BaseException) -> str | None:
+    """The reason of an `ssl.SSLError` anywhere behind ``exc``, else None.
+
+    Under TLS 1.3 the server judges the client certificate after the client's handshake is done, so its
+    alert (certificate required, unknown CA) surfaces wherever the client happens to be: on connect, while
+    writing the request or on the first read. aiohttp then wraps it in a ClientOSError, ServerDisconnected
+    or write error, as a ``__cause__``, a ``__context__``, a connector's ``os_error`` or (when no reader was
+    waiting yet) only as the wrapper's message: all of those are searched, the ssl error itself first.
     """
-    cur: BaseException | None = exc
-    for _ in range(8):  # aiohttp wraps at most a few levels deep; the bound guards against cycles
-        if cur is None:
-            return None
-        # before the plain check: aiohttp's ClientConnectorSSLError is itself an ssl.SSLError, an empty one
-        if isinstance(cur, aiohttp.ClientConnectorError) and isinstance(cur.os_error, ssl.SSLError):
-            return cur.os_error
-        if isinstance(cur, ssl.SSLError):
-            return cur
-        cur = cur.__cause__
-    return None
+    found: str | None = None
+    seen: set[int] = set()
+    stack: list[BaseException | None] = [exc]
+    while stack and len(seen) < 16:  # aiohttp wraps a few levels deep; the bound guards against cycles
+        cur = stack.pop(0)
+        if cur is None or id(cur) in seen:
+            continue
+        seen.add(id(cur))
+        if isinstance(cur, aiohttp.ClientConnectorError):
+            # checked before ssl.SSLError: aiohttp's ClientConnectorSSLError is itself an (empty) SSLError
+            stack.append(cur.os_error)
+        elif isinstance(cur, ssl.SSLError):
+            return _ssl_reason(cur)
+        if found is None:
+            found = _alert_text(str(cur))
+        stack.extend((cur.__cause__, cur.__context__))
+    return found
+
+
+def _alert_text(text: str) -> str | None:
+    reason = _OPENSSL_REASON.search(text)
+    if reason is not None:
+        return reason.group(1).lower().replace("_", " ")
+    alert = _ALERT_TEXT.search(text)
+    return alert.group(0) if alert is not None else None
 
 
 def _ssl_reason(exc: ssl.SSLError) -> str:
@@ -386,7 +407,7 @@ def _ssl_reason(exc: ssl.SSLError) -> str:
     reason = getattr(exc, "reason", None)
     if isinstance(reason, str) and reason:
         return reason.lower().replace("_", " ")
-    return type(exc).__name__
+    return _alert_text(str(exc)) or type(exc).__name__
 
 
 def _ssrf_in_chain(exc: BaseException) -> bool:

@@ -1,78 +1,24 @@
-"""Test doubles for code that uses hookgate (and for hookgate's own tests): a clock the test sets, a real
-HTTP receiver on loopback that records what reached it, and capture of hookgate's log events.
-
-- `FixedClock` goes wherever hookgate takes ``clock=`` (`Hookgate`, its worker, the key ring): time moves only
-  when the test moves it. (A worker waiting for a retry that is due "later" waits until the test advances
-  the clock.)
-- `RecordingReceiver` is an aiohttp server on 127.0.0.1 that runs its own event loop in a thread, so a sync
-  test (a CLI run, a ``hookgate worker`` subprocess) and an async test (an in-process worker on the test's
-  loop) use it alike. It binds port 0 itself (no port picked first and bound later), optionally speaks TLS
-  (and asks for a client certificate when its context does), records every request and answers each with a
-  `Reply` chosen by the test: one reply for all, a script, or a callable.
-- `capture_logs` collects hookgate's structlog events (and standard-library records) as dicts, whatever
-  logging configuration ran before.
-
-Nothing here is imported by ``import hookgate``.
-"""
+"""`RecordingReceiver`: a real HTTP(S) webhook receiver on loopback, in its own thread, that records every
+request and answers each as the test says (`Reply`)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import json
-import logging
-import os
 import ssl
-import sys
-import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import structlog
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
-__all__ = [
-    "CapturedLogs",
-    "FixedClock",
-    "RecordedRequest",
-    "RecordingReceiver",
-    "Reply",
-    "Respond",
-    "capture_logs",
-    "tls_server_context",
-]
+from hookgate.testing.tls import AlertingTLS
 
-
-# -- clock ---------------------------------------------------------------------------------------------
-
-
-class FixedClock:
-    """A clock (``clock() -> float``, seconds since the epoch) that stands still until the test moves it."""
-
-    def __init__(self, now: float = 1_700_000_000.0) -> None:
-        self.now = float(now)
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> float:
-        """Move the clock forward by ``seconds`` (backward when negative); returns the new time."""
-        self.now += seconds
-        return self.now
-
-    def set(self, now: float) -> None:
-        """Set the time to ``now``."""
-        self.now = float(now)
-
-    def __repr__(self) -> str:
-        return f"FixedClock({self.now!r})"
-
-
-# -- receiver ------------------------------------------------------------------------------------------
+__all__ = ["RecordedRequest", "RecordingReceiver", "Reply", "Respond"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +74,10 @@ class RecordingReceiver:
     """A webhook receiver on 127.0.0.1 (port 0) that records every request and answers as ``respond`` says.
 
     Use it as a context manager (``with`` or ``async with``) or call `start` and `close`. ``ssl_context``
-    makes it HTTPS (see `tls_server_context`); ``path`` is the path `url` points at (any path is answered).
+    makes it HTTPS (see `tls_server_context`). A handshake the context refuses (no client certificate, an
+    untrusted one, an old version) ends as asyncio ends it, without an alert, as uvicorn and aiohttp
+    receivers do; ``tls_alerts=True`` makes it end as most other TLS servers do, with the alert the client
+    reads (`hookgate.testing.tls.AlertingTLS`). ``path`` is the path `url` points at (any path is answered).
     A callable ``respond`` that raises is answered 500 and its error kept in `errors`. ``respond`` may be
     replaced while the receiver runs.
     """
@@ -138,6 +87,7 @@ class RecordingReceiver:
         respond: Respond = 200,
         *,
         ssl_context: ssl.SSLContext | None = None,
+        tls_alerts: bool = False,
         path: str = "/hook",
         host: str = "127.0.0.1",
         clock: Callable[[], float] = time.monotonic,
@@ -147,6 +97,7 @@ class RecordingReceiver:
         self.errors: list[str] = []
         self.port = 0
         self._ssl = ssl_context
+        self._tls_alerts = tls_alerts
         self._path = path
         self._host = host
         self._clock = clock
@@ -276,13 +227,28 @@ class RecordingReceiver:
         app.router.add_route("*", "/{tail:.*}", self._handle)
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
         await runner.setup()
+        server: asyncio.Server | None = None
         try:
-            site = web.TCPSite(runner, self._host, 0, ssl_context=self._ssl)
-            await site.start()
-            self.port = int(runner.addresses[0][1])
+            if self._ssl is not None and self._tls_alerts:
+                # aiohttp's sites take only asyncio's own TLS: serve the same handler under AlertingTLS
+                loop, ctx, handler = asyncio.get_running_loop(), self._ssl, runner.server
+                assert handler is not None  # noqa: S101 - set by runner.setup()
+
+                def refusing_with_alerts() -> AlertingTLS:
+                    no_waiter: Any = None  # asyncio's own servers pass none; typeshed wants a Future
+                    return AlertingTLS(loop, handler(), ctx, no_waiter, server_side=True)
+
+                server = await loop.create_server(refusing_with_alerts, self._host, 0)
+                self.port = int(server.sockets[0].getsockname()[1])
+            else:
+                site = web.TCPSite(runner, self._host, 0, ssl_context=self._ssl)
+                await site.start()
+                self.port = int(runner.addresses[0][1])
             ready.set()
             await self._closing.wait()
         finally:
+            if server is not None:
+                server.close()
             await runner.cleanup()
 
     def _reply_for(self, request: RecordedRequest) -> Reply:
@@ -336,121 +302,3 @@ class RecordingReceiver:
         if reply.delay_s > 0:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(closing.wait(), reply.delay_s)
-
-
-def tls_server_context(
-    cert_chain_pem: bytes | str,
-    key_pem: bytes | str,
-    *,
-    client_ca_pem: bytes | str | None = None,
-) -> ssl.SSLContext:
-    """A server-side TLS context for `RecordingReceiver` from PEM text; with ``client_ca_pem`` it requires
-    a client certificate issued by that CA (mutual TLS).
-
-    (With trustme: ``leaf = ca.issue_cert("127.0.0.1")``, then ``leaf.cert_chain_pems`` joined and
-    ``leaf.private_key_pem``.)
-    """
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    as_bytes = [p.encode() if isinstance(p, str) else p for p in (cert_chain_pem, key_pem)]
-    # load_cert_chain reads files only: a private temporary directory, removed at once
-    with tempfile.TemporaryDirectory() as tmp:
-        cert_file, key_file = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
-        for name, data in ((cert_file, as_bytes[0]), (key_file, as_bytes[1])):
-            with open(name, "wb") as out:
-                out.write(data)
-        ctx.load_cert_chain(cert_file, key_file)
-    if client_ca_pem is not None:
-        ctx.verify_mode = ssl.CERT_REQUIRED
-        ctx.load_verify_locations(
-            cadata=client_ca_pem.decode() if isinstance(client_ca_pem, bytes) else client_ca_pem
-        )
-    return ctx
-
-
-# -- logs ----------------------------------------------------------------------------------------------
-
-
-class CapturedLogs(list[dict[str, Any]]):
-    """The captured events, in order: structlog event dicts (``event``, ``log_level`` and the fields) and
-    standard-library records as ``{"event": message, "log_level", "logger"}``."""
-
-    def events(self, name: str) -> list[dict[str, Any]]:
-        """The entries whose ``event`` is ``name``."""
-        return [entry for entry in self if entry.get("event") == name]
-
-
-class _ListHandler(logging.Handler):
-    def __init__(self, into: CapturedLogs) -> None:
-        super().__init__(logging.DEBUG)
-        self._into = into
-
-    def emit(self, record: logging.LogRecord) -> None:
-        entry: dict[str, Any] = {
-            "event": record.getMessage(),
-            "log_level": record.levelname.lower(),
-            "logger": record.name,
-        }
-        if record.exc_info:
-            entry["exc_info"] = record.exc_info
-        self._into.append(entry)
-
-
-def _cached_proxies(prefix: str) -> Iterator[Any]:
-    """Module-level structlog proxies in ``prefix`` modules (``log = structlog.get_logger(...)``)."""
-    proxy_type = structlog._config.BoundLoggerLazyProxy  # the type get_logger returns (not exported)
-    for name, module in list(sys.modules.items()):
-        if module is None or not (name == prefix or name.startswith(prefix + ".")):
-            continue
-        for value in list(vars(module).values()):
-            if isinstance(value, proxy_type):
-                yield value
-
-
-@contextlib.contextmanager
-def capture_logs(
-    *, modules: str = "hookgate", stdlib_loggers: Iterable[str] = ("hookgate",)
-) -> Iterator[CapturedLogs]:
-    """Collect log events while the block runs, as dicts in a `CapturedLogs` list.
-
-    A process that called ``structlog.configure(cache_logger_on_first_use=True)`` (hookgate's CLI does)
-    freezes each module's logger with the configuration of its first use, which a plain
-    `structlog.testing.capture_logs` then misses. For the block, the frozen loggers of the ``modules``
-    package are thawed (and frozen again as they were afterwards). Standard-library records of
-    ``stdlib_loggers`` are captured too, at every level. Not for concurrent use from several threads.
-    """
-    captured = CapturedLogs()
-    proxies = list(_cached_proxies(modules))
-    frozen = {id(p): vars(p).pop("bind") for p in proxies if "bind" in vars(p)}
-    handler = _ListHandler(captured)
-    loggers = [logging.getLogger(name) for name in stdlib_loggers]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.addHandler(handler)
-        lg.setLevel(logging.DEBUG)
-    # like structlog.testing.capture_logs: the configured list is changed in place, because loggers bound
-    # before the block hold that list object
-    configured = structlog.get_config()["processors"]
-    before = list(configured)
-    configured[:] = [_collect_into(captured)]
-    try:
-        yield captured
-    finally:
-        configured[:] = before
-        for lg, level in zip(loggers, levels, strict=True):
-            lg.removeHandler(handler)
-            lg.setLevel(level)
-        for proxy in proxies:
-            vars(proxy).pop("bind", None)  # frozen during the block: with the capture's configuration
-            if id(proxy) in frozen:
-                proxy.bind = frozen[id(proxy)]
-
-
-def _collect_into(captured: CapturedLogs) -> structlog.types.Processor:
-    """The only processor while capturing: keeps each event (with its level) and drops it."""
-
-    def collect(logger: Any, method_name: str, event_dict: structlog.types.EventDict) -> Any:
-        level = {"warn": "warning", "exception": "error"}.get(method_name, method_name)
-        captured.append({**event_dict, "log_level": level})
-        raise structlog.DropEvent
-
-    return collect
