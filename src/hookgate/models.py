@@ -70,6 +70,8 @@ class Endpoint:
     secrets_sealed: bytes = field(default=b"", repr=False)
     failing_since: float | None = None
     version: int = 0
+    # set when the endpoint was deleted: a tombstone kept for the history that names it, never delivered to
+    deleted_at: float | None = None
 
     def subscribes(self, event_type: str) -> bool:
         return event_matches(self.config.event_types, event_type)

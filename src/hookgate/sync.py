@@ -138,6 +138,9 @@ class SyncHookgate:
     def create_source(self, name: str, settings: Mapping[str, Any]) -> ManagedSource:
         return self._call(self._hg.create_source(name, settings))
 
+    def delete_endpoint(self, endpoint_id: str) -> int:
+        return self._call(self._hg.delete_endpoint(endpoint_id))
+
     def delete_source(self, source_id: str) -> None:
         return self._call(self._hg.delete_source(source_id))
 
@@ -227,6 +230,7 @@ class SyncHookgate:
         status: DeliveryStatus | None = None,
         cursor: str | None = None,
         limit: int = 50,
+        idempotency_key: str | None = None,
     ) -> Page[Message]:
         return self._call(
             self._hg.list_messages(
@@ -237,6 +241,7 @@ class SyncHookgate:
                 status=status,
                 cursor=cursor,
                 limit=limit,
+                idempotency_key=idempotency_key,
             )
         )
 
@@ -307,6 +312,11 @@ class SyncHookgate:
         return self._call(
             self._hg.rotate_secret(endpoint_id, new_secret, grace_s=grace_s, references=references)
         )
+
+    def send_test_event(
+        self, endpoint_id: str, event_type: str = "webhook.test", payload: object = None
+    ) -> PublishResult:
+        return self._call(self._hg.send_test_event(endpoint_id, event_type, payload))
 
     def start_admin_session(self, api_token: str) -> tuple[ConsoleSession, str]:
         return self._call(self._hg.start_admin_session(api_token))

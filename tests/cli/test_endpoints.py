@@ -133,3 +133,25 @@ def test_endpoint_update(cli: Callable[..., Result]) -> None:
     refused = cli("endpoints", "update", "up-app", endpoint_id, "--url", "http://plain.example/")
     assert refused.exit_code == 1
     assert "https" in refused.stderr
+
+
+def test_endpoint_delete(cli: Callable[..., Result]) -> None:
+    cli("apps", "create", "D", "--id", "del-app")
+    first, second = (
+        ok_json(cli("endpoints", "create", "del-app", url, "--json"))["endpoint"]["id"]
+        for url in ("https://example.com/a", "https://example.com/b")
+    )
+
+    kept = cli("endpoints", "delete", "del-app", first, input="n\n")
+    assert kept.exit_code == 1  # declined: nothing deleted
+    assert ok_json(cli("endpoints", "show", "del-app", first, "--json"))["id"] == first
+
+    assert cli("endpoints", "delete", "del-app", first, input="y\n").stdout.endswith(
+        f"deleted endpoint {first}\n"
+    )
+    gone = ok_json(cli("endpoints", "delete", "del-app", second, "--yes", "--json"))
+    assert gone == {"id": second, "deleted": True}
+    assert ok_json(cli("endpoints", "list", "del-app", "--json")) == []
+    again = cli("endpoints", "delete", "del-app", first, "--yes")
+    assert again.exit_code == 1
+    assert "no such resource" in again.stderr

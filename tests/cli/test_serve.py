@@ -190,3 +190,15 @@ async def test_serve_postgres(tmp_path: Path, pg_dsn: str) -> None:
     env = child_env(HOOKGATE_DATABASE_URL=pg_dsn, HOOKGATE_MASTER_KEY=generate_master_key())
     await serve_twice(tmp_path / "data", env)
     assert not (tmp_path / "data" / "master.key").exists()
+
+
+async def test_serve_prints_the_console_url_and_the_console_answers(tmp_path: Path) -> None:
+    run = await start(tmp_path / "data", child_env())
+    try:
+        assert f"Console: {run.base}/ui/" in run.lines
+        async with httpx.AsyncClient(base_url=run.base, timeout=10) as client:
+            login = await client.get("/ui/login")
+        assert login.status_code == 200
+        assert "<form" in login.text
+    finally:
+        await stop(run)

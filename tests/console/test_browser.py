@@ -131,9 +131,23 @@ def test_dashboard_endpoint_publish_attempt_resend_rotate(browser: Any, live: Li
     page.get_by_role("link", name="Go to the endpoint").click()
     page.locator("#attempts .attempt").first.wait_for()
     shots(page, "endpoint", full_page=True)
+    endpoint_url = page.url
 
     page.goto(live.base + "/ui/apps/shop/messages?status=delivered")
     assert page.locator("#message-list a").count() == 1
+
+    # a test event to this endpoint only, then delete it after the confirmation page
+    page.goto(endpoint_url)
+    page.locator("#test-event").get_by_role("button", name="Send test event").click()
+    page.wait_for_url(re.compile(r".*/messages/msg_.*"))
+    page.locator("#deliveries .attempt").first.wait_for(timeout=20_000)
+    assert "webhook.test" in page.content()
+    page.goto(endpoint_url)
+    page.get_by_role("button", name="Delete…").click()
+    assert "This cannot be undone" in page.content()
+    page.get_by_role("button", name="Delete endpoint").click()
+    page.wait_for_url(re.compile(r".*/ui/apps/shop/$"))
+    assert endpoint_url.rsplit("/", 1)[1] not in page.content()
     page.goto(live.base + "/ui/")
     shots(page, "overview", full_page=True)
     page.get_by_role("button", name="Sign out").click()

@@ -21,7 +21,7 @@ DENIED = "denied"  # the operator's only: 403 for any portal session
 DASH = "dashboard"  # a dashboard page: a portal session is sent to sign in
 OPEN = "open"  # needs no session (sign-in form, link opening, theme)
 
-ACTIONS = ("edit", "disable", "enable", "rotate", "recover", "resend")
+ACTIONS = ("edit", "disable", "enable", "rotate", "recover", "resend", "test", "delete")
 
 
 @dataclass(frozen=True)

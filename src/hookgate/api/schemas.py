@@ -187,6 +187,15 @@ class MessageIn(Strict):
     payload: dict[str, Any] | list[Any]
 
 
+class TestEventIn(Strict):
+    """A test event for one endpoint: ``webhook.test`` with a small example payload unless given."""
+
+    raw_fields = frozenset({"payload"})
+
+    event_type: str = Field(default="webhook.test", min_length=1, max_length=256)
+    payload: dict[str, Any] | list[Any] | None = None
+
+
 class MessageOut(BaseModel):
     id: str
     app_id: str
@@ -211,6 +220,11 @@ class PublishOut(BaseModel):
     message: MessageOut
     deliveries: list[DeliveryOut]
     duplicate: bool
+
+
+class TestEventOut(BaseModel):
+    message: MessageOut
+    delivery: DeliveryOut
 
 
 class MessagePage(BaseModel):

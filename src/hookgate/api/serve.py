@@ -55,6 +55,11 @@ class Running:
     worker_task: asyncio.Task[None] | None
 
 
+def _origin(host: str, port: int) -> str:
+    """The server's URL origin (an IPv6 address in brackets)."""
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
 @contextlib.asynccontextmanager
 async def serving(
     hg: Hookgate,
@@ -122,9 +127,10 @@ async def run_server(
                 announce(f"admin API token (shown once, store it now): {token}")
             async with serving(hg, metrics=metrics, workers=workers, runtime=runtime) as started:
                 log.info("serve.start", host=settings.host, port=started.port, workers=workers)
-                announce(
-                    f"hookgate API on http://{settings.host}:{started.port}/api/v1 (OpenAPI: /openapi.json)"
-                )
+                origin = _origin(settings.host, started.port)
+                # the API line comes last: scripts and tests wait for it as the "ready" line
+                announce(f"Console: {origin}/ui/")
+                announce(f"hookgate API on {origin}/api/v1 (OpenAPI: /openapi.json)")
                 if ready is not None:
                     ready(started.port)
                 await runtime.wait()

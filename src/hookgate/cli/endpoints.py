@@ -280,3 +280,21 @@ def endpoints_health(app: str, ep: str, as_json: bool, client: ApiClient) -> Non
         f"{last['outcome']}"
     )
     print_details(f"health of {ep}", shown, ("failing_since",))
+
+
+@endpoints.command("delete")
+@click.argument("app")
+@click.argument("ep")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@json_option
+@api_command
+def endpoints_delete(app: str, ep: str, yes: bool, as_json: bool, client: ApiClient) -> None:
+    """Delete an endpoint: nothing is delivered to it any more (its waiting deliveries end as dead); its
+    messages, deliveries and attempts stay readable."""
+    if not yes:
+        click.confirm(f"Delete endpoint {ep}? This cannot be undone", abort=True)
+    client.delete(path("applications", app, "endpoints", ep))
+    if as_json:
+        print_json({"id": ep, "deleted": True})
+    else:
+        click.echo(f"deleted endpoint {ep}")

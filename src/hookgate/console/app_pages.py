@@ -27,6 +27,7 @@ from hookgate.api.schemas import (
     RecoverIn,
     ResendIn,
     RotateIn,
+    TestEventIn,
 )
 from hookgate.config.signing import SIGNATURE_SCHEMES
 from hookgate.console.forms import read_form
@@ -115,14 +116,21 @@ async def home(request: Request, hg: Hookgate, viewer: Viewer) -> Response:
     )
 
 
+def _payload(text: str, default: str | None = "{}") -> Any:
+    """A JSON form field (``default`` when left empty)."""
+    if not text and default is None:
+        return None
+    try:
+        return json.loads(text or default or "{}")
+    except ValueError:
+        raise ConfigError("the payload must be JSON") from None
+
+
 async def publish_test(request: Request, hg: Hookgate, viewer: Viewer) -> Response:
     form = await read_form(request, viewer.kind)
     need(viewer, "manage_endpoints")
     app = await app_of(request, hg, viewer)
-    try:
-        payload = json.loads(form.get("payload") or "{}")
-    except ValueError:
-        raise ConfigError("the payload must be JSON") from None
+    payload = _payload(form.get("payload"))
     body = MessageIn(event_type=form.get("event_type") or "hookgate.test", payload=payload)
     metrics = request.app.state.metrics
     sent = await messages.publish(app.id, body, viewer.principal, hg, metrics, idempotency_key=None)
@@ -270,6 +278,20 @@ async def endpoint_action(request: Request, hg: Hookgate, viewer: Viewer) -> Res
     elif action == "enable":
         need(viewer, "manage_endpoints")
         await endpoints.enable_endpoint(app.id, endpoint_id, who, hg)
+    elif action == "test":
+        need(viewer, "manage_endpoints")
+        body = TestEventIn(
+            event_type=form.get("event_type") or "webhook.test", payload=_payload(form.get("payload"), None)
+        )
+        sent = await endpoints.send_test_event(app.id, endpoint_id, body, who, hg)
+        return RedirectResponse(f"{base_of(viewer, app)}/messages/{sent.message.id}", status_code=303)
+    elif action == "delete":
+        need(viewer, "manage_endpoints")
+        if form.get("confirm") != "yes":
+            found = await endpoints.get_endpoint(app.id, endpoint_id, who, hg)
+            return await _render(request, viewer, app, "confirm_delete.html", endpoint=found)
+        await endpoints.delete_endpoint(app.id, endpoint_id, who, hg)
+        return RedirectResponse(f"{base_of(viewer, app)}/", status_code=303)
     elif action == "rotate":
         need(viewer, "secrets")
         grace = _number(form.get("grace_h"), "grace", 24.0) * 3600.0
@@ -332,8 +354,9 @@ async def message_list(request: Request, hg: Hookgate, viewer: Viewer) -> Respon
         cursor=q.get("cursor") or None,
         limit=25,
         status=status,
+        idempotency_key=q.get("idempotency_key", "").strip() or None,
     )
-    filters = {k: q.get(k, "") for k in ("event_type", "status", "since", "until")}
+    filters = {k: q.get(k, "") for k in ("event_type", "status", "since", "until", "idempotency_key")}
     next_query = urlencode({k: v for k, v in filters.items() if v})
     return await _render(
         request,

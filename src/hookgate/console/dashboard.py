@@ -25,6 +25,7 @@ from hookgate.console.session import (
     new_login_csrf,
     set_session_cookie,
 )
+from hookgate.console.throttle import LoginThrottle
 from hookgate.errors import NotFoundError
 
 if TYPE_CHECKING:
@@ -43,8 +44,24 @@ async def login_form(request: Request, *, status: int = 200, message: str | None
     return response
 
 
+def _throttle(request: Request) -> LoginThrottle:
+    throttle: LoginThrottle | None = getattr(request.app.state, "login_throttle", None)
+    if throttle is None:
+        throttle = request.app.state.login_throttle = LoginThrottle()
+    return throttle
+
+
 async def login(request: Request) -> Response:
     hg: Hookgate = request.app.state.hookgate
+    address = request.client.host if request.client is not None else "unknown"
+    throttle = _throttle(request)
+    # refused before the token is even looked at, so a throttled guess learns nothing
+    wait = throttle.retry_after(address, hg.now())
+    if wait:
+        message = f"Too many failed sign-ins from your address. Try again in {wait} seconds."
+        response = await login_form(request, status=429, message=message)
+        response.headers["Retry-After"] = str(wait)
+        return response
     form = await read_form(request, DASHBOARD, csrf=False)
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     # the sign-in form's token is double-submitted (there is no session yet to derive it from)
@@ -53,6 +70,7 @@ async def login(request: Request) -> Response:
     try:
         session, cookie = await hg.start_admin_session(form.get("token"))
     except NotFoundError:
+        throttle.failed(address, hg.now())
         return await login_form(request, status=401, message="That is not a valid admin token.")
     response = RedirectResponse("/ui/", status_code=303)
     set_session_cookie(

@@ -7,7 +7,8 @@ from collections.abc import Callable
 
 from hookgate.config import Settings
 from hookgate.crypto import SecretBox
-from hookgate.errors import ConfigError
+from hookgate.errors import ConfigError, NotFoundError
+from hookgate.models import Endpoint
 from hookgate.store.base import Store
 
 __all__ = ["ServiceBase"]
@@ -24,6 +25,14 @@ class ServiceBase:
     def now(self) -> float:
         """The services' clock (injected; tests pass a fixed one)."""
         return self._clock()
+
+    async def _live_endpoint(self, endpoint_id: str) -> Endpoint:
+        """The endpoint, `NotFoundError` when there is none or it was deleted (the store keeps a deleted
+        endpoint's tombstone for history; to the services' callers it no longer exists)."""
+        endpoint = await self.store.get_endpoint(endpoint_id)
+        if endpoint.deleted_at is not None:
+            raise NotFoundError(f"endpoint {endpoint_id!r} not found")
+        return endpoint
 
     def _box(self) -> SecretBox:
         if self.box is None:

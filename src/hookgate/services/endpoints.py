@@ -1,4 +1,4 @@
-"""Endpoints: create, edit (version-checked), rotate secrets, enable and disable.
+"""Endpoints: create, edit (version-checked), rotate secrets, enable, disable and delete.
 
 Every field is validated by the one typed model, `hookgate.config.EndpointConfig`, before it reaches the
 store; this module seals the secrets beside it and keeps concurrent writers from undoing each other.
@@ -46,7 +46,8 @@ class EndpointServices(ServiceBase):
     """The endpoint operations of `hookgate.client.Hookgate`."""
 
     async def get_endpoint(self, endpoint_id: str) -> Endpoint:
-        return await self.store.get_endpoint(endpoint_id)
+        """The endpoint; `NotFoundError` for an unknown or deleted one."""
+        return await self._live_endpoint(endpoint_id)
 
     async def list_endpoints(self, app_id: str) -> list[Endpoint]:
         return await self.store.list_endpoints(app_id)
@@ -136,7 +137,7 @@ class EndpointServices(ServiceBase):
         """
         lost = 0
         while True:
-            endpoint = await self.store.get_endpoint(endpoint_id)
+            endpoint = await self._live_endpoint(endpoint_id)
             edit(endpoint)
             try:
                 return await self.store.update_endpoint(endpoint)
@@ -183,7 +184,7 @@ class EndpointServices(ServiceBase):
         ``references=False`` refuses an ``env:``/``file:`` reference as the new secret."""
         if not references:
             refuse_references({"secret": new_secret})
-        endpoint = await self.store.get_endpoint(endpoint_id)
+        endpoint = await self._live_endpoint(endpoint_id)
         if new_secret is None:
             new_secret = generate_signing_secret(endpoint.config.scheme)
         check_signing_secret(endpoint.config.scheme, endpoint.config.scheme_options, new_secret)
@@ -203,7 +204,21 @@ class EndpointServices(ServiceBase):
     async def disable_endpoint(self, endpoint_id: str, *, reason: str = "disabled by operator") -> None:
         # field-scoped (enablement only) and unconditional: the operator's latest word wins
         validate_text(reason, "disable reason", max_length=_MAX_REASON)
+        await self._live_endpoint(endpoint_id)
         await self.store.set_endpoint_enabled(endpoint_id, False, reason=reason, now=self._clock())
 
     async def enable_endpoint(self, endpoint_id: str) -> None:
+        await self._live_endpoint(endpoint_id)
+        # a deletion in between is not undone: the store never enables a deleted endpoint
         await self.store.set_endpoint_enabled(endpoint_id, True, reason=None, now=self._clock())
+
+    async def delete_endpoint(self, endpoint_id: str) -> int:
+        """Delete an endpoint; return how many of its deliveries this ended.
+
+        Nothing is delivered to it afterwards: its pending and failed deliveries become dead, new messages
+        do not fan out to it, and it cannot be enabled, edited, resent to or tested again. Its messages,
+        deliveries and attempts stay readable as history (the store keeps a tombstone, without its
+        secrets). A request already on the wire when it is deleted completes; its result is recorded.
+        `NotFoundError` for an unknown or already deleted endpoint.
+        """
+        return await self.store.delete_endpoint(endpoint_id, now=self._clock())

@@ -1,4 +1,5 @@
-"""Messages: publish (with the payload rules), read messages, deliveries and attempts, resend, recover."""
+"""Messages: publish (with the payload rules, or a test event to one endpoint), read messages, deliveries
+and attempts, resend, recover."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from hookgate.config.rules import check_flag, validate_event_type, validate_text
-from hookgate.errors import ConfigError, HookgateError, NotFoundError
+from hookgate.errors import ConfigError, ConflictError, HookgateError, NotFoundError
 from hookgate.models import (
     Application,
     Attempt,
@@ -21,13 +22,31 @@ from hookgate.services._base import ServiceBase
 from hookgate.store.base import Page, PublishResult
 from hookgate.tracing import span
 
-__all__ = ["MAX_PAYLOAD_BYTES", "BulkResend", "MessageServices", "encode_payload"]
+__all__ = [
+    "MAX_PAYLOAD_BYTES",
+    "TEST_EVENT_TYPE",
+    "BulkResend",
+    "MessageServices",
+    "encode_payload",
+    "test_event_payload",
+]
 
 MAX_PAYLOAD_BYTES = 1024 * 1024
 _MAX_IDEMPOTENCY_KEY = 256
 # the statuses a bulk resend takes (a pending or delivered delivery needs none), and its listing page size
 _RESENDABLE = frozenset({DeliveryStatus.DEAD, DeliveryStatus.FAILED})
 _RESEND_PAGE = 1000
+# what `send_test_event` sends unless told otherwise (documented in the README)
+TEST_EVENT_TYPE = "webhook.test"
+
+
+def test_event_payload(endpoint_id: str, now: float) -> dict[str, object]:
+    """The default body of a test event: recognisable, harmless, and naming the endpoint it was sent to."""
+    return {
+        "type": TEST_EVENT_TYPE,
+        "timestamp": int(now),
+        "data": {"endpoint_id": endpoint_id, "message": "A test event sent from hookgate. No action needed."},
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,11 +105,20 @@ class MessageServices(ServiceBase):
         status: DeliveryStatus | None = None,
         cursor: str | None = None,
         limit: int = 50,
+        idempotency_key: str | None = None,
     ) -> Page[Message]:
-        """An application's messages, newest first: by exact event type, created in [since, until), and
-        with ``status`` only those with a delivery in that status. `InvalidQueryError` for a bad cursor."""
+        """An application's messages, newest first: by exact event type, created in [since, until), with
+        ``status`` only those with a delivery in that status, with ``idempotency_key`` only those published
+        with that key. `InvalidQueryError` for a bad cursor."""
         return await self.store.list_messages(
-            app_id, event_type=event_type, since=since, until=until, cursor=cursor, limit=limit, status=status
+            app_id,
+            event_type=event_type,
+            since=since,
+            until=until,
+            cursor=cursor,
+            limit=limit,
+            status=status,
+            idempotency_key=idempotency_key,
         )
 
     async def get_delivery(self, delivery_id: str) -> Delivery:
@@ -147,6 +175,24 @@ class MessageServices(ServiceBase):
         ):
             return await self.store.publish(message, now=message.created_at)
 
+    async def send_test_event(
+        self, endpoint_id: str, event_type: str = TEST_EVENT_TYPE, payload: object = None
+    ) -> PublishResult:
+        """Publish a message delivered to this one endpoint only, whatever event types it subscribes to
+        (the other endpoints of the application get nothing); ``payload`` None sends `test_event_payload`.
+
+        `NotFoundError` for an unknown or deleted endpoint, `ConflictError` for a disabled one (enable it
+        first: the worker would end the delivery unsent).
+        """
+        endpoint = await self._live_endpoint(endpoint_id)
+        if not endpoint.enabled:
+            raise ConflictError(f"endpoint {endpoint_id!r} is disabled; enable it to send a test event")
+        body = test_event_payload(endpoint_id, self._clock()) if payload is None else payload
+        message = self.new_message(endpoint.app_id, event_type, body)
+        attributes = {"hookgate.app_id": message.app_id, "hookgate.event_type": event_type}
+        with span("hookgate.publish", **attributes):
+            return await self.store.publish(message, now=message.created_at, endpoint_id=endpoint_id)
+
     def new_message(
         self,
         app: str | Application,
@@ -173,7 +219,11 @@ class MessageServices(ServiceBase):
         return await self.store.publish_many(messages, now=self._clock())
 
     async def resend(self, delivery_id: str) -> Delivery:
-        """Deliver one delivery again now, with a fresh retry schedule."""
+        """Deliver one delivery again now, with a fresh retry schedule. `ConflictError` when its endpoint
+        was deleted."""
+        delivery = await self.store.get_delivery(delivery_id)
+        if (await self.store.get_endpoint(delivery.endpoint_id)).deleted_at is not None:
+            raise ConflictError(f"delivery {delivery_id!r} cannot be resent: its endpoint was deleted")
         return await self.store.resend(delivery_id, now=self._clock())
 
     async def resend_endpoint(
@@ -196,7 +246,7 @@ class MessageServices(ServiceBase):
             raise ConfigError(f"limit must be a positive integer or null (all), not {limit!r}")
         dry_run = check_flag(dry_run, "dry_run")
         wanted = DeliveryStatus(status)
-        await self.store.get_endpoint(endpoint_id)  # NotFoundError for an unknown endpoint
+        await self._live_endpoint(endpoint_id)  # NotFoundError for an unknown or deleted endpoint
         ids: list[str] = []
         cursor: str | None = None
         while limit is None or len(ids) < limit:
@@ -228,4 +278,5 @@ class MessageServices(ServiceBase):
             isinstance(since, (int, float)) and math.isfinite(since) and since >= 0
         ):
             raise ConfigError(f"since must be a finite number of Unix seconds, at least 0, not {since!r}")
+        await self._live_endpoint(endpoint_id)
         return await self.store.recover(endpoint_id, since=since, now=self._clock())

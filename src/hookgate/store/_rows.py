@@ -84,6 +84,7 @@ def endpoint_from_row(row: Row) -> Endpoint:
         secrets_sealed=bytes(row["secrets_sealed"]),
         failing_since=row["failing_since"],
         version=row["version"],
+        deleted_at=row["deleted_at"],
     )
 
 

@@ -50,9 +50,12 @@ IDEMPOTENCY_WINDOW = 24 * 3600.0
 T = TypeVar("T")
 
 
-def fan_out(message: Message, endpoints: Iterable[Endpoint], now: float) -> tuple[Delivery, ...]:
+def fan_out(
+    message: Message, endpoints: Iterable[Endpoint], now: float, *, only: str | None = None
+) -> tuple[Delivery, ...]:
     """The fan-out rule, shared by every store: one pending delivery per enabled endpoint of the message's
-    application that subscribes to its event type, due now."""
+    application that subscribes to its event type, due now. A targeted publish (``only``: an endpoint id, a
+    test event) gives at most one delivery, to that endpoint if it is enabled, whatever it subscribes to."""
     return tuple(
         Delivery(
             id=new_id("dlv"),
@@ -65,7 +68,9 @@ def fan_out(message: Message, endpoints: Iterable[Endpoint], now: float) -> tupl
             updated_at=now,
         )
         for e in endpoints
-        if e.app_id == message.app_id and e.enabled and e.subscribes(message.event_type)
+        if e.app_id == message.app_id
+        and e.enabled
+        and (e.id == only if only is not None else e.subscribes(message.event_type))
     )
 
 
@@ -167,14 +172,27 @@ class Store(abc.ABC):
         happens, and False is returned, once the endpoint has changed since. Raises `NotFoundError`."""
 
     @abc.abstractmethod
+    async def delete_endpoint(self, endpoint_id: str, *, now: float) -> int:
+        """Delete an endpoint, keeping a tombstone: in one transaction it is disabled, marked deleted, its
+        sealed secrets dropped, and its pending and failed deliveries turned dead; return how many were.
+
+        Its messages, deliveries and attempts stay (history). `get_endpoint` still reads it (``deleted_at``
+        set); `list_endpoints`, `update_endpoint` and `set_endpoint_enabled` skip it. Raises `NotFoundError`
+        for an unknown or already deleted endpoint."""
+
+    @abc.abstractmethod
     async def mark_endpoint_health(self, endpoint_id: str, ok: bool, now: float) -> float | None:
         """Record a success (clears ``failing_since``) or a failure (sets it if unset); return it."""
 
     # -- messages -----------------------------------------------------------------------------------
 
     @abc.abstractmethod
-    async def publish(self, message: Message, *, now: float) -> PublishResult:
-        """Store ``message`` and fan it out, atomically; idempotent on (app, idempotency key) for 24 h."""
+    async def publish(self, message: Message, *, now: float, endpoint_id: str | None = None) -> PublishResult:
+        """Store ``message`` and fan it out, atomically; idempotent on (app, idempotency key) for 24 h.
+
+        With ``endpoint_id`` (a test event) the one delivery goes to that endpoint only (`fan_out`'s
+        ``only``); `ConflictError`, and nothing stored, when it is not an enabled endpoint of the
+        message's application."""
 
     async def publish_many(
         self, messages: Sequence[Message], *, now: float
@@ -303,9 +321,11 @@ class Store(abc.ABC):
         cursor: str | None = None,
         limit: int = 50,
         status: DeliveryStatus | None = None,
+        idempotency_key: str | None = None,
     ) -> Page[Message]:
         """An application's messages, newest first, filtered by exact event type and created_at in
-        [since, until), and with ``status`` only those having at least one delivery in that status.
+        [since, until), with ``status`` only those having at least one delivery in that status, and with
+        ``idempotency_key`` only those published with that key.
         Raises `InvalidQueryError` for a cursor this store did not issue."""
 
     @abc.abstractmethod

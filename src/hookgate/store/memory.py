@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import TypeVar
 
-from hookgate.errors import ConflictError, DuplicateError
+from hookgate.errors import ConflictError, DuplicateError, NotFoundError
 from hookgate.models import (
     Application,
     Attempt,
@@ -79,11 +79,13 @@ class MemoryStore(ManagementRecords, Store):
         return copy.deepcopy(self._get(self._endpoints, endpoint_id, "endpoint"))
 
     async def list_endpoints(self, app_id: str) -> list[Endpoint]:
-        found = [e for e in self._endpoints.values() if e.app_id == app_id]
+        found = [e for e in self._endpoints.values() if e.app_id == app_id and e.deleted_at is None]
         return [copy.deepcopy(e) for e in sorted(found, key=lambda e: (e.created_at, e.id))]
 
     async def update_endpoint(self, endpoint: Endpoint) -> Endpoint:
         stored = self._get(self._endpoints, endpoint.id, "endpoint")
+        if stored.deleted_at is not None:
+            raise NotFoundError(f"endpoint {endpoint.id!r} not found")
         if stored.version != endpoint.version:
             raise ConflictError(f"endpoint {endpoint.id!r} changed since it was read")
         given = copy.deepcopy(endpoint)
@@ -103,7 +105,9 @@ class MemoryStore(ManagementRecords, Store):
         expected_version: int | None = None,
     ) -> bool:
         endpoint = self._get(self._endpoints, endpoint_id, "endpoint")
-        if expected_version is not None and endpoint.version != expected_version:
+        if endpoint.deleted_at is not None or (
+            expected_version is not None and endpoint.version != expected_version
+        ):
             return False
         endpoint.enabled = enabled
         endpoint.disabled_reason = None if enabled else reason
@@ -112,10 +116,26 @@ class MemoryStore(ManagementRecords, Store):
         if enabled:
             endpoint.failing_since = None
             return True
+        self._kill_pending(endpoint_id, now)
+        return True
+
+    async def delete_endpoint(self, endpoint_id: str, *, now: float) -> int:
+        endpoint = self._get(self._endpoints, endpoint_id, "endpoint")
+        if endpoint.deleted_at is not None:
+            raise NotFoundError(f"endpoint {endpoint_id!r} not found")
+        endpoint.deleted_at = endpoint.updated_at = now
+        endpoint.enabled, endpoint.disabled_reason, endpoint.failing_since = False, "deleted", None
+        endpoint.secrets_sealed = b""
+        endpoint.version += 1
+        return self._kill_pending(endpoint_id, now)
+
+    def _kill_pending(self, endpoint_id: str, now: float) -> int:
+        killed = 0
         for d in self._deliveries.values():
             if d.endpoint_id == endpoint_id and d.status in _RETRYABLE:
                 d.status, d.updated_at = DeliveryStatus.DEAD, now
-        return True
+                killed += 1
+        return killed
 
     async def mark_endpoint_health(self, endpoint_id: str, ok: bool, now: float) -> float | None:
         endpoint = self._get(self._endpoints, endpoint_id, "endpoint")
@@ -127,7 +147,7 @@ class MemoryStore(ManagementRecords, Store):
 
     # -- messages -----------------------------------------------------------------------------------
 
-    async def publish(self, message: Message, *, now: float) -> PublishResult:
+    async def publish(self, message: Message, *, now: float, endpoint_id: str | None = None) -> PublishResult:
         self._get(self._apps, message.app_id, "application")
         if message.idempotency_key is not None:
             key = (message.app_id, message.idempotency_key)
@@ -138,9 +158,11 @@ class MemoryStore(ManagementRecords, Store):
                     deliveries = tuple(_c(d) for d in self._deliveries.values() if d.message_id == first_id)
                     return PublishResult(_c(first), deliveries, duplicate=True)
             self._idempotency[key] = message.id
-        self._messages[message.id] = _c(message)
         endpoints = sorted(self._endpoints.values(), key=lambda e: (e.created_at, e.id))
-        created = fan_out(message, endpoints, now)
+        created = fan_out(message, endpoints, now, only=endpoint_id)
+        if endpoint_id is not None and not created:
+            raise ConflictError(f"endpoint {endpoint_id!r} is not an enabled endpoint of the application")
+        self._messages[message.id] = _c(message)
         for delivery in created:
             self._deliveries[delivery.id] = _c(delivery)
         if created:
@@ -333,6 +355,7 @@ class MemoryStore(ManagementRecords, Store):
         cursor: str | None = None,
         limit: int = 50,
         status: DeliveryStatus | None = None,
+        idempotency_key: str | None = None,
     ) -> Page[Message]:
         check_limit(limit)
         after = decode_position("msg", cursor)
@@ -353,6 +376,7 @@ class MemoryStore(ManagementRecords, Store):
                 and (since is None or m.created_at >= since)
                 and (until is None or m.created_at < until)
                 and (wanted is None or m.id in with_status)
+                and (idempotency_key is None or m.idempotency_key == idempotency_key)
             ),
         )
 

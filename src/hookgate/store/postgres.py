@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 
-from hookgate.errors import HookgateError, NotFoundError, StoreError
+from hookgate.errors import ConflictError, HookgateError, NotFoundError, StoreError
 from hookgate.models import (
     Delivery,
     Endpoint,
@@ -179,9 +179,20 @@ class PostgresStore(SqlStore):
 
         return await self._tx(tx)
 
+    async def delete_endpoint(self, endpoint_id: str, *, now: float) -> int:
+        async def tx(c: asyncpg.Connection) -> int:
+            params = {"id": endpoint_id, "now": now, "enabled": False, "blob": b""}
+            if await self._exec(c, "delete_endpoint", params) == 0:
+                raise NotFoundError(f"endpoint {endpoint_id!r} not found")
+            return await self._exec(c, "kill_pending_of_endpoint", {"id": endpoint_id, "now": now})
+
+        return await self._tx(tx)
+
     # -- messages -----------------------------------------------------------------------------------
 
-    async def _publish_on(self, c: asyncpg.Connection, message: Message, now: float) -> PublishResult:
+    async def _publish_on(
+        self, c: asyncpg.Connection, message: Message, now: float, endpoint_id: str | None = None
+    ) -> PublishResult:
         q = Q["get_application"]
         if await c.fetchrow(q.sql, *q.args({"id": message.app_id})) is None:
             raise NotFoundError(f"application {message.app_id!r} not found")
@@ -216,7 +227,10 @@ class PostgresStore(SqlStore):
         )
         q = Q["fan_out_candidates"]
         targets = [endpoint_from_row(r) for r in await c.fetch(q.sql, *q.args({"app_id": message.app_id}))]
-        deliveries = fan_out(message, targets, now)
+        deliveries = fan_out(message, targets, now, only=endpoint_id)
+        if endpoint_id is not None and not deliveries:
+            # raised inside the transaction: the message just inserted is rolled back with it
+            raise ConflictError(f"endpoint {endpoint_id!r} is not an enabled endpoint of the application")
         rows = [
             {"id": d.id, "message_id": d.message_id, "endpoint_id": d.endpoint_id, "now": now}
             for d in deliveries
@@ -227,8 +241,8 @@ class PostgresStore(SqlStore):
             await c.execute(Q["notify_work"].sql)
         return PublishResult(message, deliveries, duplicate=False)
 
-    async def publish(self, message: Message, *, now: float) -> PublishResult:
-        return await self._tx(lambda c: self._publish_on(c, message, now))
+    async def publish(self, message: Message, *, now: float, endpoint_id: str | None = None) -> PublishResult:
+        return await self._tx(lambda c: self._publish_on(c, message, now, endpoint_id))
 
     async def publish_many(
         self, messages: Sequence[Message], *, now: float

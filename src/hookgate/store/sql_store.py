@@ -204,6 +204,7 @@ class SqlStore(Store):
         cursor: str | None = None,
         limit: int = 50,
         status: DeliveryStatus | None = None,
+        idempotency_key: str | None = None,
     ) -> Page[Message]:
         c_at, c_id = decode_position("msg", cursor)
         params: dict[str, Any] = {
@@ -216,7 +217,11 @@ class SqlStore(Store):
             "c_id": c_id,
             "limit": check_limit(limit) + 1,
         }
-        query = "list_messages" if event_type is None else "list_messages_of_type"
+        if idempotency_key is not None:
+            query = "list_messages_by_key"
+            params["idempotency_key"] = idempotency_key
+        else:
+            query = "list_messages" if event_type is None else "list_messages_of_type"
         rows = await self._db.fetch(query, params)
         return page_of("msg", [message_from_row(r) for r in rows], limit, lambda m: (m.created_at, m.id))
 

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
-from hookgate.errors import HookgateError, NotFoundError, StoreError
+from hookgate.errors import ConflictError, HookgateError, NotFoundError, StoreError
 from hookgate.models import (
     Delivery,
     Endpoint,
@@ -166,10 +166,21 @@ class SQLiteStore(SqlStore):
 
         return await self._db.run(tx)
 
+    async def delete_endpoint(self, endpoint_id: str, *, now: float) -> int:
+        def tx(c: sqlite3.Connection) -> int:
+            params = {"id": endpoint_id, "now": now, "enabled": 0, "blob": b""}
+            if c.execute(Q["delete_endpoint"], params).rowcount == 0:
+                raise NotFoundError(f"endpoint {endpoint_id!r} not found")
+            return c.execute(Q["kill_pending_of_endpoint"], {"id": endpoint_id, "now": now}).rowcount
+
+        return await self._db.run(tx)
+
     # -- messages -----------------------------------------------------------------------------------
 
     @staticmethod
-    def _publish_tx(c: sqlite3.Connection, message: Message, now: float) -> PublishResult:
+    def _publish_tx(
+        c: sqlite3.Connection, message: Message, now: float, endpoint_id: str | None = None
+    ) -> PublishResult:
         if c.execute(Q["get_application"], {"id": message.app_id}).fetchone() is None:
             raise NotFoundError(f"application {message.app_id!r} not found")
         if message.idempotency_key is not None:
@@ -196,7 +207,10 @@ class SQLiteStore(SqlStore):
         targets = [
             _endpoint(r) for r in c.execute(Q["fan_out_candidates"], {"app_id": message.app_id}).fetchall()
         ]
-        deliveries = fan_out(message, targets, now)
+        deliveries = fan_out(message, targets, now, only=endpoint_id)
+        if endpoint_id is not None and not deliveries:
+            # raised inside the transaction: the message just inserted is rolled back with it
+            raise ConflictError(f"endpoint {endpoint_id!r} is not an enabled endpoint of the application")
         rows = [
             {"id": d.id, "message_id": d.message_id, "endpoint_id": d.endpoint_id, "now": now}
             for d in deliveries
@@ -204,8 +218,8 @@ class SQLiteStore(SqlStore):
         c.executemany(Q["insert_delivery"], rows)
         return PublishResult(message, deliveries, duplicate=False)
 
-    async def publish(self, message: Message, *, now: float) -> PublishResult:
-        result = await self._db.run(lambda c: self._publish_tx(c, message, now))
+    async def publish(self, message: Message, *, now: float, endpoint_id: str | None = None) -> PublishResult:
+        result = await self._db.run(lambda c: self._publish_tx(c, message, now, endpoint_id))
         if result.deliveries and not result.duplicate:
             self._work.set()
         return result

@@ -1,7 +1,9 @@
-"""An application's endpoints: create, list, read, update, rotate the secret, disable, enable, health,
-recover and resend their deliveries."""
+"""An application's endpoints: create, list, read, update, delete, rotate the secret, disable, enable,
+health, send a test event, recover and resend their deliveries."""
 
 from __future__ import annotations
+
+from fastapi import Response
 
 from hookgate.api.auth import Auth
 from hookgate.api.deps import HG, Circuits, application, endpoint_of, resource_router
@@ -18,8 +20,12 @@ from hookgate.api.schemas import (
     ResendOut,
     RotateIn,
     SecretRotated,
+    TestEventIn,
+    TestEventOut,
     attempt_out,
+    delivery_out,
     endpoint_out,
+    message_out,
 )
 
 __all__ = ["router"]
@@ -72,6 +78,26 @@ async def update_endpoint(
     # explicitly sent nulls mean "no limit" / "default schedule"; fields not sent stay as they are
     changes = body.model_dump(exclude_unset=True)
     return endpoint_out(await hg.update_endpoint(endpoint_id, references=who.is_admin, **changes))
+
+
+@router.delete("/{endpoint_id}", status_code=204)
+async def delete_endpoint(app_id: str, endpoint_id: str, who: Auth, hg: HG) -> Response:
+    """Delete the endpoint: nothing is delivered to it any more (its pending and failed deliveries become
+    dead); its messages, deliveries and attempts stay readable."""
+    await endpoint_of(hg, who, app_id, endpoint_id)
+    await hg.delete_endpoint(endpoint_id)
+    return Response(status_code=204)
+
+
+@router.post("/{endpoint_id}/test", status_code=202)
+async def send_test_event(
+    app_id: str, endpoint_id: str, body: TestEventIn, who: Auth, hg: HG
+) -> TestEventOut:
+    """Publish a message delivered to this endpoint only (``webhook.test`` with an example payload unless
+    ``event_type``/``payload`` are given), whatever event types it subscribes to; 409 when it is disabled."""
+    await endpoint_of(hg, who, app_id, endpoint_id)
+    result = await hg.send_test_event(endpoint_id, body.event_type, body.payload)
+    return TestEventOut(message=message_out(result.message), delivery=delivery_out(result.deliveries[0]))
 
 
 @router.post("/{endpoint_id}/rotate-secret")

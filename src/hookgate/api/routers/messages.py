@@ -55,10 +55,18 @@ async def list_messages(
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     status: DeliveryStatus | None = None,
+    idempotency_key: Annotated[str | None, Query(min_length=1, max_length=256)] = None,
 ) -> MessagePage:
     await application(hg, who, app_id)
     page = await hg.list_messages(
-        app_id, event_type=event_type, since=since, until=until, cursor=cursor, limit=limit, status=status
+        app_id,
+        event_type=event_type,
+        since=since,
+        until=until,
+        cursor=cursor,
+        limit=limit,
+        status=status,
+        idempotency_key=idempotency_key,
     )
     return MessagePage(items=[message_out(m) for m in page.items], next_cursor=page.next_cursor)
 

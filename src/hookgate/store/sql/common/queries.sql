@@ -25,14 +25,23 @@ UPDATE endpoints SET url = :url, updated_at = :updated_at, event_types = :event_
     secrets_sealed = :secrets_sealed, headers = :headers, timeout_s = :timeout_s,
     rate_limit_per_s = :rate_limit_per_s, max_concurrency = :max_concurrency, retry_schedule = :retry_schedule,
     allow_insecure = :allow_insecure, settings = :settings, version = version + 1
-WHERE id = :id AND version = :version
+WHERE id = :id AND version = :version AND deleted_at IS NULL
 RETURNING *;
 
 -- name: get_endpoint
 SELECT * FROM endpoints WHERE id = :id;
 
 -- name: list_endpoints
-SELECT * FROM endpoints WHERE app_id = :app_id ORDER BY created_at, id;
+-- get_endpoint still reads a deleted endpoint (the history that names it, the worker holding one of its
+-- deliveries); listings leave it out
+SELECT * FROM endpoints WHERE app_id = :app_id AND deleted_at IS NULL ORDER BY created_at, id;
+
+-- name: delete_endpoint
+-- a tombstone: disabled (so nothing fans out to it and the worker ends any delivery it still claims), its
+-- sealed secrets dropped, never written again (update_endpoint and set_endpoint_enabled skip it)
+UPDATE endpoints SET deleted_at = :now, enabled = :enabled, disabled_reason = 'deleted', secrets_sealed = :blob,
+    failing_since = NULL, updated_at = :now, version = version + 1
+WHERE id = :id AND deleted_at IS NULL;
 
 -- name: kill_pending_of_endpoint
 UPDATE deliveries SET status = 'dead', updated_at = :now

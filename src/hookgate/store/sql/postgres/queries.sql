@@ -4,7 +4,7 @@
 -- with :version (a worker's verdict about the configuration it delivered to), only while that is current
 UPDATE endpoints SET enabled = :enabled, disabled_reason = :reason, updated_at = :now,
     failing_since = CASE WHEN :enabled THEN NULL ELSE failing_since END, version = version + 1
-WHERE id = :id AND (:version::int IS NULL OR version = :version::int);
+WHERE id = :id AND (:version::int IS NULL OR version = :version::int) AND deleted_at IS NULL;
 
 -- name: fan_out_candidates
 SELECT * FROM endpoints WHERE app_id = :app_id AND enabled ORDER BY created_at, id;
@@ -129,6 +129,16 @@ ORDER BY created_at DESC, id COLLATE "C" DESC LIMIT :limit;
 SELECT * FROM messages
 WHERE app_id = :app_id AND event_type = :event_type AND created_at >= :since AND created_at < :until
     AND (created_at, id COLLATE "C") < (:c_at::float8, :c_id::text)
+    AND (:status::text IS NULL
+        OR EXISTS (SELECT 1 FROM deliveries AS d WHERE d.message_id = messages.id AND d.status = :status::text))
+ORDER BY created_at DESC, id COLLATE "C" DESC LIMIT :limit;
+
+-- name: list_messages_by_key
+-- the messages published with one idempotency key (the partial index messages_idempotency finds them)
+SELECT * FROM messages
+WHERE app_id = :app_id AND idempotency_key = :idempotency_key
+    AND (:event_type::text IS NULL OR event_type = :event_type::text) AND created_at >= :since
+    AND created_at < :until AND (created_at, id COLLATE "C") < (:c_at::float8, :c_id::text)
     AND (:status::text IS NULL
         OR EXISTS (SELECT 1 FROM deliveries AS d WHERE d.message_id = messages.id AND d.status = :status::text))
 ORDER BY created_at DESC, id COLLATE "C" DESC LIMIT :limit;

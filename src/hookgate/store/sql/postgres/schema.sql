@@ -25,7 +25,8 @@ CREATE TABLE endpoints (
     allow_insecure BOOLEAN NOT NULL,
     settings TEXT NOT NULL,
     failing_since DOUBLE PRECISION,
-    version INTEGER NOT NULL DEFAULT 0
+    version INTEGER NOT NULL DEFAULT 0,
+    deleted_at DOUBLE PRECISION
 );
 CREATE INDEX endpoints_app ON endpoints(app_id, created_at);
 

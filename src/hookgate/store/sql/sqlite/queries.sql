@@ -4,7 +4,7 @@
 -- with :version (a worker's verdict about the configuration it delivered to), only while that is current
 UPDATE endpoints SET enabled = :enabled, disabled_reason = :reason, updated_at = :now,
     failing_since = CASE WHEN :enabled THEN NULL ELSE failing_since END, version = version + 1
-WHERE id = :id AND (:version IS NULL OR version = :version);
+WHERE id = :id AND (:version IS NULL OR version = :version) AND deleted_at IS NULL;
 
 -- name: fan_out_candidates
 SELECT * FROM endpoints WHERE app_id = :app_id AND enabled = 1 ORDER BY created_at, id;
@@ -97,6 +97,16 @@ ORDER BY created_at DESC, id DESC LIMIT :limit;
 -- name: list_messages_of_type
 SELECT * FROM messages
 WHERE app_id = :app_id AND event_type = :event_type AND created_at >= :since AND created_at < :until
+    AND (created_at, id) < (:c_at, :c_id)
+    AND (:status IS NULL
+        OR EXISTS (SELECT 1 FROM deliveries AS d WHERE d.message_id = messages.id AND d.status = :status))
+ORDER BY created_at DESC, id DESC LIMIT :limit;
+
+-- name: list_messages_by_key
+-- the messages published with one idempotency key (the partial index messages_idempotency finds them)
+SELECT * FROM messages
+WHERE app_id = :app_id AND idempotency_key = :idempotency_key
+    AND (:event_type IS NULL OR event_type = :event_type) AND created_at >= :since AND created_at < :until
     AND (created_at, id) < (:c_at, :c_id)
     AND (:status IS NULL
         OR EXISTS (SELECT 1 FROM deliveries AS d WHERE d.message_id = messages.id AND d.status = :status))
