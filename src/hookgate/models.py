@@ -109,6 +109,8 @@ class Attempt:
     error_class: str | None
     outcome: str
     id: int | None = None
+    # the headers sent, signatures and credentials redacted (empty for attempts from before migration 0007)
+    request_headers: dict[str, str] = field(default_factory=dict)
 
 
 class SigningKeyStatus(enum.StrEnum):

@@ -123,6 +123,7 @@ def attempt_from_row(row: Row) -> Attempt:
         error_class=row["error_class"],
         outcome=row["outcome"],
         id=row["id"],
+        request_headers=json.loads(row["request_headers"]) if row["request_headers"] else {},
     )
 
 
@@ -169,6 +170,7 @@ def completion_arrays(results: Sequence[AttemptResult]) -> dict[str, list[Any]]:
         "response_excerpts": [r.response_excerpt for r in results],
         "error_classes": [r.error_class for r in results],
         "outcomes": [r.outcome for r in results],
+        "request_headers": [headers_json(r) for r in results],
     }
 
 
@@ -182,7 +184,16 @@ def attempt_params(r: AttemptResult) -> dict[str, Any]:
         "response_excerpt": r.response_excerpt,
         "error_class": r.error_class,
         "outcome": r.outcome,
+        "request_headers": headers_json(r),
     }
+
+
+def headers_json(r: AttemptResult) -> str | None:
+    """An attempt's recorded headers as stored: compact JSON, NULL when no request was sent."""
+    return _compact_json(r.request_headers) if r.request_headers else None
+
+
+_compact_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 def signing_key_params(k: SigningKey) -> dict[str, Any]:

@@ -14,7 +14,7 @@ Semantics every implementation must keep (the contract suite in ``tests/store`` 
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -112,6 +112,8 @@ class AttemptResult:
     response_excerpt: str
     error_class: str | None
     outcome: str
+    # the request's headers, signatures and credentials already redacted (None: no request was sent)
+    request_headers: Mapping[str, str] | None = None
 
 
 class Store(abc.ABC):

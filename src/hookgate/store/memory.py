@@ -204,6 +204,7 @@ class MemoryStore(ManagementRecords, Store):
                         error_class=r.error_class,
                         outcome=r.outcome,
                         id=next(self._attempt_ids),
+                        request_headers=dict(r.request_headers or {}),
                     )
                 )
             applied += 1

@@ -57,15 +57,16 @@ WITH applied AS (
         lease_owner = NULL, lease_expires_at = NULL, updated_at = r.started_at
     FROM unnest(:delivery_ids::text[], :owners::text[], :statuses::text[], :next_attempt_ats::float8[],
             :attempted::int[], :started_ats::float8[], :durations_ms::float8[], :status_codes::int[],
-            :response_excerpts::text[], :error_classes::text[], :outcomes::text[])
+            :response_excerpts::text[], :error_classes::text[], :outcomes::text[], :request_headers::text[])
         WITH ORDINALITY AS r (delivery_id, owner, status, next_attempt_at, attempted, started_at, duration_ms,
-            status_code, response_excerpt, error_class, outcome, ord)
+            status_code, response_excerpt, error_class, outcome, request_headers, ord)
     WHERE d.id = r.delivery_id AND d.status = 'in_flight' AND d.lease_owner = r.owner
     RETURNING r.*
 ), recorded AS (
     INSERT INTO attempts (delivery_id, started_at, duration_ms, status_code, response_excerpt, error_class,
-        outcome)
-    SELECT delivery_id, started_at, duration_ms, status_code, response_excerpt, error_class, outcome
+        outcome, request_headers)
+    SELECT delivery_id, started_at, duration_ms, status_code, response_excerpt, error_class, outcome,
+        request_headers
     FROM applied WHERE attempted = 1
     ORDER BY ord
 )

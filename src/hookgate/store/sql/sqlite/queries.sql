@@ -47,8 +47,10 @@ UPDATE deliveries SET status = :status, next_attempt_at = :next_attempt_at, atte
 WHERE id = :delivery_id AND status = 'in_flight' AND lease_owner = :owner;
 
 -- name: insert_attempt
-INSERT INTO attempts (delivery_id, started_at, duration_ms, status_code, response_excerpt, error_class, outcome)
-VALUES (:delivery_id, :started_at, :duration_ms, :status_code, :response_excerpt, :error_class, :outcome);
+INSERT INTO attempts (delivery_id, started_at, duration_ms, status_code, response_excerpt, error_class, outcome,
+    request_headers)
+VALUES (:delivery_id, :started_at, :duration_ms, :status_code, :response_excerpt, :error_class, :outcome,
+    :request_headers);
 
 -- name: release
 UPDATE deliveries SET status = CASE WHEN attempts > 0 THEN 'failed' ELSE 'pending' END,

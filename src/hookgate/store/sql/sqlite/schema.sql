@@ -67,9 +67,13 @@ CREATE TABLE attempts (
     status_code INTEGER,
     response_excerpt TEXT NOT NULL,
     error_class TEXT,
-    outcome TEXT NOT NULL
+    outcome TEXT NOT NULL,
+    request_headers TEXT
 );
+-- request_headers: JSON, signatures and credentials redacted, NULL before migration 0007
 CREATE INDEX attempts_delivery ON attempts(delivery_id, id);
+-- the overview's charts: attempts by start time, answered from the index alone
+CREATE INDEX attempts_started ON attempts (started_at, status_code, duration_ms);
 
 CREATE TABLE signing_keys (
     kid TEXT PRIMARY KEY,
