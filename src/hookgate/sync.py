@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     )
     from hookgate.services.endpoints import NewEndpoint
     from hookgate.services.messages import BulkResend
+    from hookgate.services.stats import Period
     from hookgate.store.base import Page, PublishResult
 
 __all__ = ["SyncHookgate"]
@@ -71,6 +72,9 @@ class SyncHookgate:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def attempt_history(self, *, minutes: int, per: int = 1) -> list[Period]:
+        return self._call(self._hg.attempt_history(minutes=minutes, per=per))
 
     def create_api_token(self, name: str, scope: str) -> tuple[ApiToken, str]:
         return self._call(self._hg.create_api_token(name, scope))

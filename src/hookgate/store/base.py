@@ -37,6 +37,8 @@ from hookgate.models import (
 
 __all__ = [
     "IDEMPOTENCY_WINDOW",
+    "LATENCY_BOUNDS_MS",
+    "AttemptBucket",
     "AttemptResult",
     "Claim",
     "Page",
@@ -114,6 +116,23 @@ class AttemptResult:
     outcome: str
     # the request's headers, signatures and credentials already redacted (None: no request was sent)
     request_headers: Mapping[str, str] | None = None
+
+
+# The latency buckets of attempt statistics (upper bounds, ms): the store groups attempts by them, /metrics'
+# histogram uses them in seconds. The stores' ``attempt_buckets`` SQL spells them out: change both together.
+LATENCY_BOUNDS_MS = (5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000)
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptBucket:
+    """How many attempts started in period number ``period`` (start time // step) took a duration within
+    latency bucket ``bucket`` (index into `LATENCY_BOUNDS_MS`, its length for longer), and how many of
+    them got a 2xx answer."""
+
+    period: int
+    bucket: int
+    attempts: int
+    delivered: int
 
 
 class Store(abc.ABC):
@@ -380,6 +399,11 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def count_due(self, *, now: float) -> int:
         """Deliveries waiting to be sent (pending/failed and due, or lease expired): the queue depth."""
+
+    @abc.abstractmethod
+    async def attempt_buckets(self, *, since: float, until: float, step: int) -> list[AttemptBucket]:
+        """Attempts that started in [since, until), counted per period of ``step`` seconds and latency
+        bucket (the overview's charts: served from an index, never a table scan)."""
 
     async def close(self) -> None:  # noqa: B027 - optional hook, most stores hold nothing to release
         """Release connections."""

@@ -7,6 +7,7 @@ database transaction; records are copied in and out so callers cannot mutate the
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import copy
 import itertools
@@ -29,7 +30,17 @@ from hookgate.store._memory_admin import ManagementRecords
 from hookgate.store._memory_pages import attempts_page, existing, newest_first
 from hookgate.store._memory_pages import copied as _c
 from hookgate.store._rows import check_limit, decode_attempt_id, decode_position
-from hookgate.store.base import IDEMPOTENCY_WINDOW, AttemptResult, Claim, Page, PublishResult, Store, fan_out
+from hookgate.store.base import (
+    IDEMPOTENCY_WINDOW,
+    LATENCY_BOUNDS_MS,
+    AttemptBucket,
+    AttemptResult,
+    Claim,
+    Page,
+    PublishResult,
+    Store,
+    fan_out,
+)
 
 __all__ = ["MemoryStore"]
 
@@ -408,5 +419,16 @@ class MemoryStore(ManagementRecords, Store):
 
     async def count_due(self, *, now: float) -> int:
         return sum(1 for d in self._deliveries.values() if self._due(d, now))
+
+    async def attempt_buckets(self, *, since: float, until: float, step: int) -> list[AttemptBucket]:
+        found: dict[tuple[int, int], list[int]] = {}
+        for attempts in self._attempts.values():
+            for a in attempts:
+                if since <= a.started_at < until:
+                    bucket = bisect.bisect_left(LATENCY_BOUNDS_MS, a.duration_ms)  # first bound >= duration
+                    counts = found.setdefault((int(a.started_at // step), bucket), [0, 0])
+                    counts[0] += 1
+                    counts[1] += a.status_code is not None and 200 <= a.status_code <= 299
+        return [AttemptBucket(p, b, n, ok) for (p, b), (n, ok) in found.items()]
 
     _get = staticmethod(existing)

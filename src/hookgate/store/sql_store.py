@@ -51,7 +51,7 @@ from hookgate.store._rows import (
     source_from_row,
     source_params,
 )
-from hookgate.store.base import Page, Store
+from hookgate.store.base import AttemptBucket, Page, Store
 
 __all__ = ["Connector", "SqlStore"]
 
@@ -154,6 +154,10 @@ class SqlStore(Store):
     async def count_due(self, *, now: float) -> int:
         row = await self._db.fetchrow("count_due", {"now": now})
         return int(row[0])
+
+    async def attempt_buckets(self, *, since: float, until: float, step: int) -> list[AttemptBucket]:
+        rows = await self._db.fetch("attempt_buckets", {"since": since, "until": until, "step": step})
+        return [AttemptBucket(int(r[0]), int(r[1]), int(r[2]), int(r[3])) for r in rows]
 
     # -- signing key ring -------------------------------------------------------------------------------
 

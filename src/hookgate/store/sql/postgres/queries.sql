@@ -142,3 +142,19 @@ ORDER BY created_at DESC, id COLLATE "C" DESC LIMIT :limit;
 
 -- name: list_sources
 SELECT * FROM inbound_sources ORDER BY name COLLATE "C";
+
+-- name: attempt_buckets
+-- The overview's charts: attempts started in [since, until) per period of :step seconds and latency bucket
+-- (store.base.LATENCY_BOUNDS_MS, in ms: 12 is beyond the last), with how many got a 2xx. Answered from the
+-- covering index attempts_started alone (tests/store/test_attempt_stats.py checks the plan).
+SELECT floor(started_at / :step::float8)::bigint AS period,
+    CASE WHEN duration_ms <= 5 THEN 0 WHEN duration_ms <= 10 THEN 1 WHEN duration_ms <= 25 THEN 2
+        WHEN duration_ms <= 50 THEN 3 WHEN duration_ms <= 100 THEN 4 WHEN duration_ms <= 250 THEN 5
+        WHEN duration_ms <= 500 THEN 6 WHEN duration_ms <= 1000 THEN 7 WHEN duration_ms <= 2500 THEN 8
+        WHEN duration_ms <= 5000 THEN 9 WHEN duration_ms <= 10000 THEN 10 WHEN duration_ms <= 30000 THEN 11
+        ELSE 12 END AS bucket,
+    count(*) AS attempts,
+    sum(CASE WHEN status_code BETWEEN 200 AND 299 THEN 1 ELSE 0 END) AS delivered
+FROM attempts
+WHERE started_at >= :since AND started_at < :until
+GROUP BY 1, 2;
