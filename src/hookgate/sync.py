@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         DeliveryStatus,
         Endpoint,
         EventType,
+        InboundDecision,
         InboundSourceRecord,
         Message,
     )
@@ -269,6 +270,9 @@ class SyncHookgate:
     def reconfigure_endpoint(self, endpoint_id: str, *, secret: str, **changes: Any) -> Endpoint:
         return self._call(self._hg.reconfigure_endpoint(endpoint_id, secret=secret, **changes))
 
+    def record_source_decisions(self, decisions: Sequence[InboundDecision]) -> None:
+        return self._call(self._hg.record_source_decisions(decisions))
+
     def recover(self, endpoint_id: str, *, since: float) -> int:
         return self._call(self._hg.recover(endpoint_id, since=since))
 
@@ -311,6 +315,16 @@ class SyncHookgate:
         return self._call(
             self._hg.rotate_secret(endpoint_id, new_secret, grace_s=grace_s, references=references)
         )
+
+    def source_decision_counts(
+        self, source_id: str, *, since_s: float = 3600.0
+    ) -> list[tuple[str, str, int]]:
+        return self._call(self._hg.source_decision_counts(source_id, since_s=since_s))
+
+    def source_decisions(
+        self, source_id: str, *, reason: str | None = None, limit: int = 50
+    ) -> list[InboundDecision]:
+        return self._call(self._hg.source_decisions(source_id, reason=reason, limit=limit))
 
     def start_admin_session(self, api_token: str) -> tuple[ConsoleSession, str]:
         return self._call(self._hg.start_admin_session(api_token))

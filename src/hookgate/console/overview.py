@@ -22,7 +22,7 @@ from hookgate.services.stats import Period
 if TYPE_CHECKING:
     from hookgate.client import Hookgate
 
-__all__ = ["Chart", "inbound_decisions", "line_chart", "overview_page"]
+__all__ = ["Chart", "line_chart", "overview_page"]
 
 WIDTH, HEIGHT, PAD = 600, 160, 28
 
@@ -93,17 +93,6 @@ def _charts(periods: list[Period], gauges: list[Minute], per: int) -> list[Chart
         shown = "-" if latest is None else (f"{latest * 100:.0f}%" if percent else f"{latest:g}{unit}")
         charts.append(Chart(title, unit, line_chart(title, values, unit=unit, percent=percent), shown))
     return charts
-
-
-def inbound_decisions(metrics: Metrics) -> dict[str, dict[str, int]]:
-    """Inbound decisions so far by source and decision (accepted, duplicate, or the refusal reason)."""
-    found: dict[str, dict[str, int]] = {}
-    for family in metrics.inbound.collect():
-        for sample in family.samples:
-            if sample.name.endswith("_total"):
-                by = found.setdefault(sample.labels["source"], {})
-                by[sample.labels["decision"]] = int(sample.value)
-    return found
 
 
 async def overview_page(request: Request, hg: Hookgate, viewer: Viewer) -> Response:

@@ -20,6 +20,7 @@ from hookgate.models import (
     DeliveryStatus,
     Endpoint,
     EventType,
+    InboundDecision,
     InboundSourceRecord,
     Message,
     SigningKey,
@@ -194,6 +195,43 @@ def headers_json(r: AttemptResult) -> str | None:
 
 
 _compact_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+def decision_params(d: InboundDecision) -> dict[str, Any]:
+    """Parameters of the ``insert_inbound_decision`` query."""
+    return {
+        "source": d.source,
+        "at": d.at,
+        "outcome": d.outcome,
+        "reason": d.reason,
+        "status": d.status,
+        "peer": d.peer,
+    }
+
+
+def decision_from_row(row: Row) -> InboundDecision:
+    return InboundDecision(
+        source=row["source"],
+        at=row["at"],
+        outcome=row["outcome"],
+        reason=row["reason"],
+        status=row["status"],
+        peer=row["peer"],
+        id=row["id"],
+    )
+
+
+def decision_counts(decisions: Sequence[InboundDecision]) -> list[dict[str, Any]]:
+    """Parameters of the ``count_inbound_decisions`` query: a batch summed per source, minute, outcome and
+    reason (one upsert per group, not per decision)."""
+    counts: dict[tuple[str, int, str, str], int] = {}
+    for d in decisions:
+        key = (d.source, int(d.at // 60), d.outcome, d.reason)
+        counts[key] = counts.get(key, 0) + 1
+    return [
+        {"source": s, "minute": m, "outcome": o, "reason": r, "count": n}
+        for (s, m, o, r), n in counts.items()
+    ]
 
 
 def signing_key_params(k: SigningKey) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from hookgate.models import (
     DeliveryStatus,
     Endpoint,
     EventType,
+    InboundDecision,
     InboundSourceRecord,
     Message,
     SigningKey,
@@ -399,6 +400,26 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def count_due(self, *, now: float) -> int:
         """Deliveries waiting to be sent (pending/failed and due, or lease expired): the queue depth."""
+
+    # -- inbound decisions (the console's sources page) ---------------------------------------------
+
+    @abc.abstractmethod
+    async def record_inbound_decisions(
+        self, decisions: Sequence[InboundDecision], *, keep: int, counts_before: float
+    ) -> None:
+        """Store a batch of decisions, keeping the newest ``keep`` per source, and add them to the
+        per-minute counts by outcome and reason (dropping counts of minutes before ``counts_before``), in
+        one transaction."""
+
+    @abc.abstractmethod
+    async def list_inbound_decisions(
+        self, source: str, *, reason: str | None, limit: int
+    ) -> list[InboundDecision]:
+        """A source's most recent decisions, newest first, optionally only those with ``reason``."""
+
+    @abc.abstractmethod
+    async def inbound_decision_counts(self, source: str, *, since: float) -> list[tuple[str, str, int]]:
+        """(outcome, reason, count) of a source's decisions in the minutes from ``since`` on, most first."""
 
     @abc.abstractmethod
     async def attempt_buckets(self, *, since: float, until: float, step: int) -> list[AttemptBucket]:

@@ -27,6 +27,7 @@ from hookgate.models import (
     SigningKeyStatus,
 )
 from hookgate.store._memory_admin import ManagementRecords
+from hookgate.store._memory_decisions import InboundDecisions
 from hookgate.store._memory_pages import attempts_page, existing, newest_first
 from hookgate.store._memory_pages import copied as _c
 from hookgate.store._rows import check_limit, decode_attempt_id, decode_position
@@ -52,7 +53,7 @@ _RETRYABLE = (DeliveryStatus.PENDING, DeliveryStatus.FAILED)
 _ENDPOINT_CONFIGURATION = ("updated_at", "secrets_sealed")
 
 
-class MemoryStore(ManagementRecords, Store):
+class MemoryStore(ManagementRecords, InboundDecisions, Store):
     def __init__(self) -> None:
         self._apps: dict[str, Application] = {}
         self._endpoints: dict[str, Endpoint] = {}
@@ -63,6 +64,7 @@ class MemoryStore(ManagementRecords, Store):
         self._attempt_ids = itertools.count(1)
         self._signing_keys: dict[str, SigningKey] = {}
         ManagementRecords.__init__(self)
+        InboundDecisions.__init__(self)
         self._work = asyncio.Event()
 
     # -- applications and endpoints -----------------------------------------------------------------

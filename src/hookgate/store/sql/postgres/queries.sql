@@ -158,3 +158,7 @@ SELECT floor(started_at / :step::float8)::bigint AS period,
 FROM attempts
 WHERE started_at >= :since AND started_at < :until
 GROUP BY 1, 2;
+
+-- name: list_inbound_decisions
+SELECT * FROM inbound_decisions WHERE source = :source AND (:reason::text IS NULL OR reason = :reason::text)
+ORDER BY id DESC LIMIT :limit;

@@ -127,3 +127,7 @@ SELECT CAST(started_at / :step AS INTEGER) AS period,
 FROM attempts
 WHERE started_at >= :since AND started_at < :until
 GROUP BY 1, 2;
+
+-- name: list_inbound_decisions
+SELECT * FROM inbound_decisions WHERE source = :source AND (:reason IS NULL OR reason = :reason)
+ORDER BY id DESC LIMIT :limit;

@@ -137,3 +137,24 @@ CREATE TABLE console_sessions (
     revoked_at REAL
 );
 CREATE INDEX console_sessions_scope ON console_sessions (scope, created_at);
+
+-- inbound sources' recent decisions (bounded per source) and per-minute counts by outcome and reason
+CREATE TABLE inbound_decisions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    source TEXT NOT NULL,
+    at REAL NOT NULL,
+    outcome TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    status INTEGER,
+    peer TEXT
+);
+CREATE INDEX inbound_decisions_source ON inbound_decisions (source, id);
+CREATE TABLE inbound_decision_counts (
+    source TEXT NOT NULL,
+    minute BIGINT NOT NULL,
+    outcome TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    count BIGINT NOT NULL,
+    PRIMARY KEY (source, minute, outcome, reason)
+);
+CREATE INDEX inbound_decision_counts_minute ON inbound_decision_counts (minute);
