@@ -28,6 +28,7 @@ from hookgate.services.console import ConsoleServices
 from hookgate.services.endpoints import EndpointServices, NewEndpoint
 from hookgate.services.messages import MAX_PAYLOAD_BYTES, BulkResend, MessageServices, encode_payload
 from hookgate.services.sources import SourceServices
+from hookgate.services.stats import StatsServices
 from hookgate.store import open_store
 from hookgate.store.base import PublishResult, Store
 
@@ -54,7 +55,13 @@ T = TypeVar("T")
 
 
 class Hookgate(
-    ApplicationServices, EndpointServices, MessageServices, SourceServices, AccessServices, ConsoleServices
+    ApplicationServices,
+    EndpointServices,
+    MessageServices,
+    SourceServices,
+    AccessServices,
+    ConsoleServices,
+    StatsServices,
 ):
     """One application's handle on the delivery engine: every service (`hookgate.services`) in one object."""
 

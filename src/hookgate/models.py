@@ -22,6 +22,7 @@ __all__ = [
     "DeliveryStatus",
     "Endpoint",
     "EventType",
+    "InboundDecision",
     "InboundSourceRecord",
     "Message",
     "SigningKey",
@@ -110,6 +111,24 @@ class Attempt:
     response_excerpt: str
     error_class: str | None
     outcome: str
+    id: int | None = None
+    # the headers sent, signatures and credentials redacted (empty for attempts from before migration 0007)
+    request_headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class InboundDecision:
+    """One inbound request's decision at a source: ``outcome`` is accepted, duplicate, rejected or
+    handler_failed, ``reason`` the audit reason (a refusal's cause, ``ok``, ``duplicate``...), ``peer``
+    the client address the source trusted, ``status`` the HTTP answer. Kept durably, a bounded number per
+    source."""
+
+    source: str
+    at: float
+    outcome: str
+    reason: str
+    status: int | None = None
+    peer: str | None = None
     id: int | None = None
 
 

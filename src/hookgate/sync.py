@@ -29,11 +29,13 @@ if TYPE_CHECKING:
         DeliveryStatus,
         Endpoint,
         EventType,
+        InboundDecision,
         InboundSourceRecord,
         Message,
     )
     from hookgate.services.endpoints import NewEndpoint
     from hookgate.services.messages import BulkResend
+    from hookgate.services.stats import Period
     from hookgate.store.base import Page, PublishResult
 
 __all__ = ["SyncHookgate"]
@@ -71,6 +73,9 @@ class SyncHookgate:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def attempt_history(self, *, minutes: int, per: int = 1) -> list[Period]:
+        return self._call(self._hg.attempt_history(minutes=minutes, per=per))
 
     def create_api_token(self, name: str, scope: str) -> tuple[ApiToken, str]:
         return self._call(self._hg.create_api_token(name, scope))
@@ -270,6 +275,9 @@ class SyncHookgate:
     def reconfigure_endpoint(self, endpoint_id: str, *, secret: str, **changes: Any) -> Endpoint:
         return self._call(self._hg.reconfigure_endpoint(endpoint_id, secret=secret, **changes))
 
+    def record_source_decisions(self, decisions: Sequence[InboundDecision]) -> None:
+        return self._call(self._hg.record_source_decisions(decisions))
+
     def recover(self, endpoint_id: str, *, since: float) -> int:
         return self._call(self._hg.recover(endpoint_id, since=since))
 
@@ -317,6 +325,16 @@ class SyncHookgate:
         self, endpoint_id: str, event_type: str = "webhook.test", payload: object = None
     ) -> PublishResult:
         return self._call(self._hg.send_test_event(endpoint_id, event_type, payload))
+
+    def source_decision_counts(
+        self, source_id: str, *, since_s: float = 3600.0
+    ) -> list[tuple[str, str, int]]:
+        return self._call(self._hg.source_decision_counts(source_id, since_s=since_s))
+
+    def source_decisions(
+        self, source_id: str, *, reason: str | None = None, limit: int = 50
+    ) -> list[InboundDecision]:
+        return self._call(self._hg.source_decisions(source_id, reason=reason, limit=limit))
 
     def start_admin_session(self, api_token: str) -> tuple[ConsoleSession, str]:
         return self._call(self._hg.start_admin_session(api_token))

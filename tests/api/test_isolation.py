@@ -80,6 +80,7 @@ ROUTES = [
     Route("POST", "/sources", ADMIN, {**SOURCE, "name": "posted", "path": "/inbound/posted"}),
     Route("GET", "/sources", ADMIN),
     Route("GET", "/sources/{source_id}", ADMIN),
+    Route("GET", "/sources/{source_id}/decisions", ADMIN),
     Route("PUT", "/sources/{source_id}", ADMIN, SOURCE),
     Route("DELETE", "/sources/{source_id}", ADMIN),
     Route("GET", "/signing-keys", ADMIN),

@@ -44,6 +44,7 @@ PAGES = [
     Page("POST", "/ui/tokens", DASH),
     Page("POST", "/ui/tokens/{token_id}/revoke", DASH),
     Page("GET", "/ui/sources", DASH),
+    Page("GET", "/ui/sources/{source_id}", DASH),
     Page("GET", "/ui/keys", DASH),
     Page("POST", "/ui/keys", DASH),
     Page("POST", "/ui/keys/{kid}/{action}", DASH),
@@ -86,6 +87,7 @@ class Tenant:
             "session_id": self.session_id,
             "token_id": "tok_x",
             "kid": "kid_x",
+            "source_id": "src_x",
             "action": action,
         }
 

@@ -162,6 +162,7 @@ async def check_rows_survived(store: Store) -> None:
     assert (delivery.id, delivery.status, delivery.attempts) == ("dlv_1", DeliveryStatus.FAILED, 1)
     [attempt] = await store.list_attempts("dlv_1")
     assert (attempt.status_code, attempt.response_excerpt, attempt.outcome) == (503, "busy", "retry")
+    assert attempt.request_headers == {}  # recorded before 0007 kept headers
     [key] = await store.list_signing_keys()
     assert (key.kid, key.status, key.private_sealed) == ("kid_1", SigningKeyStatus.ACTIVE, b"\x02sealed")
     assert (await store.find_api_token(HASH)).id == "tok_1"

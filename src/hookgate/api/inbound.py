@@ -19,6 +19,7 @@ from hookgate.errors import HookgateError
 from hookgate.gateway.app import Gateway
 from hookgate.gateway.config import GatewayConfig
 from hookgate.inbound.asgi import ASGIApp, Receive, Scope, Send, respond
+from hookgate.inbound.decision_log import DecisionLog
 from hookgate.inbound.pipeline import Rejection, unrouted
 from hookgate.inbound.stores import MemoryRateLimiter, RateLimiter
 
@@ -43,6 +44,8 @@ class InboundRouter:
         observer: Callable[[str, str], None] | None = None,
     ) -> None:
         self._observer = observer
+        # every source's decisions are kept in the store (the console's sources page), written in batches
+        self._decisions = DecisionLog(hg.record_source_decisions)
         self._api = api
         self._hg = hg
         self._limiter = limiter if limiter is not None else MemoryRateLimiter()
@@ -90,7 +93,13 @@ class InboundRouter:
         if sources:
             # every API-managed source carries its own forward secret; the config's default is never used
             config = GatewayConfig(sources=tuple(sources), forward_secret=sources[0].forward_secret or "")
-            gateway = Gateway(config, self._hg, limiter=self._limiter, observer=self._observer)
+            gateway = Gateway(
+                config,
+                self._hg,
+                limiter=self._limiter,
+                observer=self._observer,
+                decisions=self._decisions.record,
+            )
             await gateway.setup()
             self._gateway = gateway
             log.info("inbound.sources_loaded", sources=[s.name for s in sources])
@@ -100,3 +109,4 @@ class InboundRouter:
     async def close(self) -> None:
         if self._gateway is not None:
             await self._gateway.close()
+        await self._decisions.close()

@@ -241,6 +241,10 @@ class AttemptOut(BaseModel):
     response_excerpt: str
     error_class: str | None
     outcome: str
+    request_headers: dict[str, str] = Field(
+        description="The request headers sent, signatures and credentials replaced by [redacted] "
+        "(empty for attempts recorded before hookgate kept them, and when no request was sent)"
+    )
 
 
 class AttemptPage(BaseModel):
@@ -377,6 +381,7 @@ def attempt_out(a: Attempt) -> AttemptOut:
         response_excerpt=a.response_excerpt,
         error_class=a.error_class,
         outcome=a.outcome,
+        request_headers=a.request_headers,
     )
 
 

@@ -128,8 +128,21 @@ async def revoke_token(request: Request, hg: Hookgate, viewer: Viewer) -> Respon
 
 async def source_list(request: Request, hg: Hookgate, viewer: Viewer) -> Response:
     found = await sources.list_sources(viewer.principal, hg)
-    decisions = overview.inbound_decisions(request.app.state.metrics)
-    return page(request, DASHBOARD, "sources.html", viewer, sources=found, decisions=decisions)
+    last_hour = {
+        s.id: (await sources.source_decisions(s.id, viewer.principal, hg, limit=1)).last_hour for s in found
+    }
+    return page(request, DASHBOARD, "sources.html", viewer, sources=found, last_hour=last_hour)
+
+
+async def source_detail(request: Request, hg: Hookgate, viewer: Viewer) -> Response:
+    """One source's recent decisions (optionally one reason's) and the last hour's counts by reason."""
+    source_id = request.path_params["source_id"]
+    source = await sources.get_source(source_id, viewer.principal, hg)
+    reason = request.query_params.get("reason") or None
+    found = await sources.source_decisions(source_id, viewer.principal, hg, limit=100, reason=reason)
+    return page(
+        request, DASHBOARD, "source.html", viewer, source=source, decisions=found, reason=reason or ""
+    )
 
 
 async def key_list(request: Request, hg: Hookgate, viewer: Viewer) -> Response:
@@ -174,6 +187,7 @@ PAGES = (
     ("POST", "/tokens", create_token),
     ("POST", "/tokens/{token_id}/revoke", revoke_token),
     ("GET", "/sources", source_list),
+    ("GET", "/sources/{source_id}", source_detail),
     ("GET", "/keys", key_list),
     ("POST", "/keys", create_key),
     ("POST", "/keys/{kid}/{action}", key_action),

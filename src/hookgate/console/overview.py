@@ -1,6 +1,9 @@
 """The dashboard's overview: queue depth, deliveries per minute, success rate, p50/p95 latency and open
-circuits over the last hour or day, from the same numbers as ``/metrics`` (`hookgate.api.metrics`), drawn as
-server-rendered SVG (no script, no third-party library)."""
+circuits over the last hour or day, drawn as server-rendered SVG (no script, no third-party library).
+
+Deliveries, success rate and latency come from the store's attempts (`hookgate.services.stats`): every API
+process draws the same charts and a restart loses nothing. Queue depth and open circuits are live values, kept
+per minute by this process as it reads them for ``/metrics`` or this page."""
 
 from __future__ import annotations
 
@@ -14,11 +17,12 @@ from starlette.responses import Response
 from hookgate.api.metrics import Metrics, Minute
 from hookgate.console.render import page
 from hookgate.console.session import DASHBOARD, Viewer
+from hookgate.services.stats import Period
 
 if TYPE_CHECKING:
     from hookgate.client import Hookgate
 
-__all__ = ["Chart", "inbound_decisions", "line_chart", "overview_page"]
+__all__ = ["Chart", "line_chart", "overview_page"]
 
 WIDTH, HEIGHT, PAD = 600, 160, 28
 
@@ -69,18 +73,19 @@ def line_chart(title: str, values: list[float | None], *, unit: str = "", percen
     return Markup(svg)  # noqa: S704 - built from numbers and escaped text only
 
 
-def _charts(minutes: list[Minute], per: int) -> list[Chart]:
-    """The charts of ``minutes``, each of which covers ``per`` minutes (counts are shown per minute)."""
-    rate = [m.delivered / m.attempts if m.attempts else None for m in minutes]
-    p50 = [m.percentile(0.5) for m in minutes]
-    p95 = [m.percentile(0.95) for m in minutes]
+def _charts(periods: list[Period], gauges: list[Minute], per: int) -> list[Chart]:
+    """The charts of ``periods`` and the gauges read in them, each covering ``per`` minutes (counts are
+    shown per minute)."""
+    rate = [p.delivered / p.attempts if p.attempts else None for p in periods]
+    p50 = [p.percentile(0.5) for p in periods]
+    p95 = [p.percentile(0.95) for p in periods]
     series: list[tuple[str, list[float | None], str, bool]] = [
-        ("Queue depth", [m.queue_depth for m in minutes], "", False),
-        ("Deliveries per minute", [round(m.delivered / per, 2) for m in minutes], "", False),
+        ("Queue depth", [m.queue_depth for m in gauges], "", False),
+        ("Deliveries per minute", [round(p.delivered / per, 2) for p in periods], "", False),
         ("Success rate", rate, "", True),
         ("Latency p50", p50, " s", False),
         ("Latency p95", p95, " s", False),
-        ("Open circuits", [m.circuits_open for m in minutes], "", False),
+        ("Open circuits", [m.circuits_open for m in gauges], "", False),
     ]
     charts = []
     for title, values, unit, percent in series:
@@ -88,17 +93,6 @@ def _charts(minutes: list[Minute], per: int) -> list[Chart]:
         shown = "-" if latest is None else (f"{latest * 100:.0f}%" if percent else f"{latest:g}{unit}")
         charts.append(Chart(title, unit, line_chart(title, values, unit=unit, percent=percent), shown))
     return charts
-
-
-def inbound_decisions(metrics: Metrics) -> dict[str, dict[str, int]]:
-    """Inbound decisions so far by source and decision (accepted, duplicate, or the refusal reason)."""
-    found: dict[str, dict[str, int]] = {}
-    for family in metrics.inbound.collect():
-        for sample in family.samples:
-            if sample.name.endswith("_total"):
-                by = found.setdefault(sample.labels["source"], {})
-                by[sample.labels["decision"]] = int(sample.value)
-    return found
 
 
 async def overview_page(request: Request, hg: Hookgate, viewer: Viewer) -> Response:
@@ -109,16 +103,19 @@ async def overview_page(request: Request, hg: Hookgate, viewer: Viewer) -> Respo
     now = hg.now()
     metrics.history.gauges(depth, open_circuits, now=now)
     span = request.query_params.get("span", "hour")
-    minutes = metrics.history.last(24 * 60 if span == "day" else 60, now=now)
-    if span == "day":
-        # a day is drawn per 15 minutes: 96 points, not 1440
-        minutes = [_merge(minutes[i : i + 15]) for i in range(0, len(minutes), 15)]
+    # a day is drawn per 15 minutes: 96 points, not 1440
+    minutes, per = (24 * 60, 15) if span == "day" else (60, 1)
+    periods = await hg.attempt_history(minutes=minutes, per=per)
+    read = {int(m.start // 60): m for m in metrics.history.last(minutes + per, now=now)}
+    gauges = [
+        _merge([read.get(int(p.start // 60) + i) or Minute(p.start) for i in range(per)]) for p in periods
+    ]
     return page(
         request,
         DASHBOARD,
         "overview.html",
         viewer,
-        charts=_charts(minutes, 15 if span == "day" else 1),
+        charts=_charts(periods, gauges, per),
         span=span,
         depth=depth,
         open_circuits=open_circuits,
@@ -126,11 +123,9 @@ async def overview_page(request: Request, hg: Hookgate, viewer: Viewer) -> Respo
 
 
 def _merge(group: list[Minute]) -> Minute:
+    """The last gauge values read in ``group``."""
     merged = Minute(start=group[0].start)
     for m in group:
-        merged.delivered += m.delivered
-        merged.failed += m.failed
-        merged.latency = [a + b for a, b in zip(merged.latency, m.latency, strict=True)]
         if m.queue_depth is not None:
             merged.queue_depth = m.queue_depth
         if m.circuits_open is not None:

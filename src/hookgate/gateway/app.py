@@ -36,7 +36,7 @@ from hookgate.inbound.asgi import Receive, Scope, Send, check, headers_of, respo
 from hookgate.inbound.pipeline import Accepted, Pipeline, Rejection, unrouted
 from hookgate.inbound.source import Source
 from hookgate.inbound.stores import ClaimState, MemoryRateLimiter, RateLimiter
-from hookgate.models import Message
+from hookgate.models import InboundDecision, Message
 from hookgate.schemes.registry import body_is_token
 from hookgate.store.base import PublishResult
 
@@ -94,6 +94,7 @@ class Gateway:
         limiter: RateLimiter | None = None,
         clock: Callable[[], float] = time.time,
         observer: Callable[[str, str], None] | None = None,
+        decisions: Callable[[InboundDecision], None] | None = None,
     ) -> None:
         self.config = config
         self.hg = hg
@@ -101,7 +102,12 @@ class Gateway:
         limiter = limiter if limiter is not None else MemoryRateLimiter()
         self._routes = {
             s.path or "": Pipeline(
-                s, idempotency=_NoIdempotency(), limiter=limiter, clock=clock, observer=observer
+                s,
+                idempotency=_NoIdempotency(),
+                limiter=limiter,
+                clock=clock,
+                observer=observer,
+                decisions=decisions,
             )
             for s in config.sources
         }

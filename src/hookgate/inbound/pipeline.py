@@ -38,6 +38,7 @@ from hookgate.inbound.stores import (
     MemoryRateLimiter,
     RateLimiter,
 )
+from hookgate.models import InboundDecision
 from hookgate.policy.ratelimit import rate_limit_headers
 from hookgate.policy.ssrf import AddressPolicy
 from hookgate.schemes._base import Verified, Verifier, get_header
@@ -114,9 +115,12 @@ class Pipeline:
         limiter: RateLimiter | None = None,
         clock: Callable[[], float] = time.time,
         observer: Callable[[str, str], None] | None = None,
+        decisions: Callable[[InboundDecision], None] | None = None,
     ) -> None:
         self.source = source
         self._observer = observer  # (source, decision) for every request, e.g. a metrics counter
+        # every decision with its reason and peer, e.g. a `DecisionLog` (it must not block: no await)
+        self._decisions = decisions
         self._idempotency = idempotency if idempotency is not None else MemoryIdempotencyStore()
         self._limiter = limiter if limiter is not None else MemoryRateLimiter()
         self._clock = clock
@@ -308,13 +312,18 @@ class Pipeline:
                     error=str(exc),
                 )
         decision = ("duplicate" if duplicate else "accepted") if ok else "handler_failed"
+        reason = reason or (("duplicate" if duplicate else "ok") if ok else "handler_error")
         if self._observer is not None:
             self._observer(self.source.name, decision)
+        if self._decisions is not None:
+            self._decisions(
+                InboundDecision(self.source.name, self._clock(), decision, reason, status, accepted.client_ip)
+            )
         audit.info(
             "inbound.decision",
             source=self.source.name,
             decision=decision,
-            reason=reason or (("duplicate" if duplicate else "ok") if ok else "handler_error"),
+            reason=reason,
             status=status,
             client_ip=accepted.client_ip,
             event_id=accepted.event_id,
@@ -339,6 +348,12 @@ class Pipeline:
     ) -> Rejection:
         if self._observer is not None:
             self._observer(self.source.name, decision)
+        if self._decisions is not None:
+            self._decisions(
+                InboundDecision(
+                    self.source.name, self._clock(), decision, rejection.reason, rejection.status, client
+                )
+            )
         audit.info(
             "inbound.decision",
             source=self.source.name,

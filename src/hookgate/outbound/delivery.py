@@ -172,6 +172,7 @@ class Deliverer:
                 response_excerpt=sent.excerpt[:_EXCERPT_CHARS],
                 error_class=sent.error_class,
                 outcome=outcome,
+                request_headers=sent.request_headers,
             )
         )
         log.info(

@@ -18,6 +18,7 @@ from hookgate.config.signing import SIGNATURE_SCHEMES
 from hookgate.crypto import SecretBox
 from hookgate.errors import ConfigError
 from hookgate.models import Endpoint, Message
+from hookgate.outbound.redact import HeaderRecorder
 from hookgate.outbound.security import Security, has_references, load_security
 from hookgate.schemes._base import EventSigner, Signed, Signer
 from hookgate.schemes.jose import JweEncrypter, JwsSigner
@@ -45,6 +46,9 @@ class OutgoingRequest:
     ssl_context: ssl.SSLContext | None = None
     oauth: ClientCredentials | None = None
     oauth_key: str = ""
+    # what the attempt records: these headers with signatures and credentials redacted (the OAuth2 bearer
+    # header the sender adds included)
+    recorded_headers: dict[str, str] | None = None
 
     def __repr__(self) -> str:
         # headers carry signatures and credentials: never print them
@@ -68,6 +72,7 @@ class _Prepared:
     ssl_context: ssl.SSLContext | None
     valid_until: float | None
     encrypters: dict[int, JweEncrypter]
+    recorder: HeaderRecorder
 
 
 class RequestBuilder:
@@ -111,6 +116,7 @@ class RequestBuilder:
                 [resolve_secret(k.decode(), "signature key").encode() for k in secrets.active_keys(now)],
                 options=config.scheme_options,
             )
+        oauth = security.oauth2()
         valid_until = secrets.valid_until(now)
         if has_references(secrets):
             # env:/file: secrets are re-read now and then, so rotating them needs no endpoint update
@@ -123,10 +129,11 @@ class RequestBuilder:
             event_signature=signature if isinstance(signature, EventSigner) else None,
             security=security,
             auth=security.auth_signer(),
-            oauth=security.oauth2(),
+            oauth=oauth,
             ssl_context=None if security.tls.is_default else build_client_context(security.tls),
             valid_until=valid_until,
             encrypters={},
+            recorder=HeaderRecorder(() if oauth is None else (oauth.header,)),
         )
         self._cache[endpoint.id] = prepared
         return prepared
@@ -186,6 +193,7 @@ class RequestBuilder:
             ssl_context=prepared.ssl_context,
             oauth=prepared.oauth,
             oauth_key=f"{endpoint.id}@{endpoint.updated_at}",
+            recorded_headers=prepared.recorder.record(headers, protected),
         )
 
     @staticmethod

@@ -32,6 +32,8 @@ class Sent:
     error_class: str | None
     excerpt: str
     duration_ms: float
+    # the headers of the request sent, redacted (None when no request was sent)
+    request_headers: dict[str, str] | None = None
 
     @property
     def status_code(self) -> int | None:
@@ -64,6 +66,7 @@ class Sender:
     async def send(self, claim: Claim, started: float) -> Sent:
         """Build, sign and send one request; never raises for anything the endpoint or its config did."""
         endpoint = claim.endpoint
+        recorded: dict[str, str] | None = None
         try:
             signing_key = None
             if self._keyring is not None and self._builder.wants_signing_key(endpoint):
@@ -79,6 +82,7 @@ class Sender:
                     ssl_context=request.ssl_context,
                 )
                 headers = {**headers, **bearer_headers(token, request.oauth, b"").headers}
+            recorded = request.recorded_headers
             response = await self._post(request, headers)
             if response.status == 401 and request.oauth is not None and token is not None:
                 # the token may have been revoked early: fetch a new one once before counting a failure
@@ -92,7 +96,7 @@ class Sender:
                 headers = {**request.headers, **bearer_headers(token, request.oauth, b"").headers}
                 response = await self._post(request, headers)
         except DeliveryError as exc:
-            return Sent(None, exc.error_class, str(exc), (self._clock() - started) * 1000.0)
+            return Sent(None, exc.error_class, str(exc), (self._clock() - started) * 1000.0, recorded)
         except OAuth2Error as exc:
             # the token endpoint's refusal or failure is the attempt's error: recorded, then retried
             return Sent(None, "oauth2", str(exc), (self._clock() - started) * 1000.0)
@@ -103,7 +107,7 @@ class Sender:
             # signing or configuration failure: no request left; it is retried like any failure, and the
             # attempt log says why (the message names the setting, never a secret)
             return Sent(None, "config", str(exc), 0.0)
-        return Sent(response, None, response.excerpt, response.duration_ms)
+        return Sent(response, None, response.excerpt, response.duration_ms, recorded)
 
     async def _post(self, request: OutgoingRequest, headers: dict[str, str]) -> Response:
         return await self._transport.send(

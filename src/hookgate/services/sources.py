@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from hookgate.config.rules import validate_text
 from hookgate.errors import DuplicateError
 from hookgate.inbound.managed import ManagedSource, open_source, seal_source, validate_source
-from hookgate.models import InboundSourceRecord, new_id
+from hookgate.models import InboundDecision, InboundSourceRecord, new_id
 from hookgate.services._base import ServiceBase
 
-__all__ = ["SourceServices"]
+__all__ = ["DECISIONS_KEPT", "SourceServices"]
+
+DECISIONS_KEPT = 1000  # recent decisions kept per source; the per-minute counts by reason are kept a day
+_COUNTS_KEPT_S = 24 * 3600.0
 
 
 class SourceServices(ServiceBase):
@@ -58,3 +61,26 @@ class SourceServices(ServiceBase):
 
     async def delete_source(self, source_id: str) -> None:
         await self.store.delete_source(source_id)
+
+    async def record_source_decisions(self, decisions: Sequence[InboundDecision]) -> None:
+        """Keep a batch of inbound decisions (the newest `DECISIONS_KEPT` per source) and count them per
+        minute by outcome and reason (the serve runtime's `hookgate.inbound.decision_log.DecisionLog`)."""
+        cutoff = self._clock() - _COUNTS_KEPT_S
+        await self.store.record_inbound_decisions(decisions, keep=DECISIONS_KEPT, counts_before=cutoff)
+
+    async def source_decisions(
+        self, source_id: str, *, reason: str | None = None, limit: int = 50
+    ) -> list[InboundDecision]:
+        """A stored source's recent decisions, newest first, optionally only those for ``reason``."""
+        record = await self.store.get_source(source_id)
+        limit = max(1, min(limit, DECISIONS_KEPT))
+        return await self.store.list_inbound_decisions(record.name, reason=reason, limit=limit)
+
+    async def source_decision_counts(
+        self, source_id: str, *, since_s: float = 3600.0
+    ) -> list[tuple[str, str, int]]:
+        """(outcome, reason, count) of a stored source's decisions over the last ``since_s`` seconds (whole
+        minutes, at most a day), most frequent first."""
+        record = await self.store.get_source(source_id)
+        since = self._clock() - min(since_s, _COUNTS_KEPT_S)
+        return await self.store.inbound_decision_counts(record.name, since=since)

@@ -20,6 +20,7 @@ from hookgate.models import (
     DeliveryStatus,
     Endpoint,
     EventType,
+    InboundDecision,
     InboundSourceRecord,
     Message,
     SigningKey,
@@ -124,6 +125,7 @@ def attempt_from_row(row: Row) -> Attempt:
         error_class=row["error_class"],
         outcome=row["outcome"],
         id=row["id"],
+        request_headers=json.loads(row["request_headers"]) if row["request_headers"] else {},
     )
 
 
@@ -170,6 +172,7 @@ def completion_arrays(results: Sequence[AttemptResult]) -> dict[str, list[Any]]:
         "response_excerpts": [r.response_excerpt for r in results],
         "error_classes": [r.error_class for r in results],
         "outcomes": [r.outcome for r in results],
+        "request_headers": [headers_json(r) for r in results],
     }
 
 
@@ -183,7 +186,53 @@ def attempt_params(r: AttemptResult) -> dict[str, Any]:
         "response_excerpt": r.response_excerpt,
         "error_class": r.error_class,
         "outcome": r.outcome,
+        "request_headers": headers_json(r),
     }
+
+
+def headers_json(r: AttemptResult) -> str | None:
+    """An attempt's recorded headers as stored: compact JSON, NULL when no request was sent."""
+    return _compact_json(r.request_headers) if r.request_headers else None
+
+
+_compact_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+def decision_params(d: InboundDecision) -> dict[str, Any]:
+    """Parameters of the ``insert_inbound_decision`` query."""
+    return {
+        "source": d.source,
+        "at": d.at,
+        "outcome": d.outcome,
+        "reason": d.reason,
+        "status": d.status,
+        "peer": d.peer,
+    }
+
+
+def decision_from_row(row: Row) -> InboundDecision:
+    return InboundDecision(
+        source=row["source"],
+        at=row["at"],
+        outcome=row["outcome"],
+        reason=row["reason"],
+        status=row["status"],
+        peer=row["peer"],
+        id=row["id"],
+    )
+
+
+def decision_counts(decisions: Sequence[InboundDecision]) -> list[dict[str, Any]]:
+    """Parameters of the ``count_inbound_decisions`` query: a batch summed per source, minute, outcome and
+    reason (one upsert per group, not per decision)."""
+    counts: dict[tuple[str, int, str, str], int] = {}
+    for d in decisions:
+        key = (d.source, int(d.at // 60), d.outcome, d.reason)
+        counts[key] = counts.get(key, 0) + 1
+    return [
+        {"source": s, "minute": m, "outcome": o, "reason": r, "count": n}
+        for (s, m, o, r), n in counts.items()
+    ]
 
 
 def signing_key_params(k: SigningKey) -> dict[str, Any]:

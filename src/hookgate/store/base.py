@@ -14,7 +14,7 @@ Semantics every implementation must keep (the contract suite in ``tests/store`` 
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -28,6 +28,7 @@ from hookgate.models import (
     DeliveryStatus,
     Endpoint,
     EventType,
+    InboundDecision,
     InboundSourceRecord,
     Message,
     SigningKey,
@@ -37,6 +38,8 @@ from hookgate.models import (
 
 __all__ = [
     "IDEMPOTENCY_WINDOW",
+    "LATENCY_BOUNDS_MS",
+    "AttemptBucket",
     "AttemptResult",
     "Claim",
     "Page",
@@ -117,6 +120,25 @@ class AttemptResult:
     response_excerpt: str
     error_class: str | None
     outcome: str
+    # the request's headers, signatures and credentials already redacted (None: no request was sent)
+    request_headers: Mapping[str, str] | None = None
+
+
+# The latency buckets of attempt statistics (upper bounds, ms): the store groups attempts by them, /metrics'
+# histogram uses them in seconds. The stores' ``attempt_buckets`` SQL spells them out: change both together.
+LATENCY_BOUNDS_MS = (5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000)
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptBucket:
+    """How many attempts started in period number ``period`` (start time // step) took a duration within
+    latency bucket ``bucket`` (index into `LATENCY_BOUNDS_MS`, its length for longer), and how many of
+    them got a 2xx answer."""
+
+    period: int
+    bucket: int
+    attempts: int
+    delivered: int
 
 
 class Store(abc.ABC):
@@ -398,6 +420,31 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def count_due(self, *, now: float) -> int:
         """Deliveries waiting to be sent (pending/failed and due, or lease expired): the queue depth."""
+
+    # -- inbound decisions (the console's sources page) ---------------------------------------------
+
+    @abc.abstractmethod
+    async def record_inbound_decisions(
+        self, decisions: Sequence[InboundDecision], *, keep: int, counts_before: float
+    ) -> None:
+        """Store a batch of decisions, keeping the newest ``keep`` per source, and add them to the
+        per-minute counts by outcome and reason (dropping counts of minutes before ``counts_before``), in
+        one transaction."""
+
+    @abc.abstractmethod
+    async def list_inbound_decisions(
+        self, source: str, *, reason: str | None, limit: int
+    ) -> list[InboundDecision]:
+        """A source's most recent decisions, newest first, optionally only those with ``reason``."""
+
+    @abc.abstractmethod
+    async def inbound_decision_counts(self, source: str, *, since: float) -> list[tuple[str, str, int]]:
+        """(outcome, reason, count) of a source's decisions in the minutes from ``since`` on, most first."""
+
+    @abc.abstractmethod
+    async def attempt_buckets(self, *, since: float, until: float, step: int) -> list[AttemptBucket]:
+        """Attempts that started in [since, until), counted per period of ``step`` seconds and latency
+        bucket (the overview's charts: served from an index, never a table scan)."""
 
     async def close(self) -> None:  # noqa: B027 - optional hook, most stores hold nothing to release
         """Release connections."""

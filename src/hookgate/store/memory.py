@@ -7,6 +7,7 @@ database transaction; records are copied in and out so callers cannot mutate the
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import copy
 import itertools
@@ -26,10 +27,21 @@ from hookgate.models import (
     SigningKeyStatus,
 )
 from hookgate.store._memory_admin import ManagementRecords
+from hookgate.store._memory_decisions import InboundDecisions
 from hookgate.store._memory_pages import attempts_page, existing, newest_first
 from hookgate.store._memory_pages import copied as _c
 from hookgate.store._rows import check_limit, decode_attempt_id, decode_position
-from hookgate.store.base import IDEMPOTENCY_WINDOW, AttemptResult, Claim, Page, PublishResult, Store, fan_out
+from hookgate.store.base import (
+    IDEMPOTENCY_WINDOW,
+    LATENCY_BOUNDS_MS,
+    AttemptBucket,
+    AttemptResult,
+    Claim,
+    Page,
+    PublishResult,
+    Store,
+    fan_out,
+)
 
 __all__ = ["MemoryStore"]
 
@@ -41,7 +53,7 @@ _RETRYABLE = (DeliveryStatus.PENDING, DeliveryStatus.FAILED)
 _ENDPOINT_CONFIGURATION = ("updated_at", "secrets_sealed")
 
 
-class MemoryStore(ManagementRecords, Store):
+class MemoryStore(ManagementRecords, InboundDecisions, Store):
     def __init__(self) -> None:
         self._apps: dict[str, Application] = {}
         self._endpoints: dict[str, Endpoint] = {}
@@ -52,6 +64,7 @@ class MemoryStore(ManagementRecords, Store):
         self._attempt_ids = itertools.count(1)
         self._signing_keys: dict[str, SigningKey] = {}
         ManagementRecords.__init__(self)
+        InboundDecisions.__init__(self)
         self._work = asyncio.Event()
 
     # -- applications and endpoints -----------------------------------------------------------------
@@ -226,6 +239,7 @@ class MemoryStore(ManagementRecords, Store):
                         error_class=r.error_class,
                         outcome=r.outcome,
                         id=next(self._attempt_ids),
+                        request_headers=dict(r.request_headers or {}),
                     )
                 )
             applied += 1
@@ -431,5 +445,16 @@ class MemoryStore(ManagementRecords, Store):
 
     async def count_due(self, *, now: float) -> int:
         return sum(1 for d in self._deliveries.values() if self._due(d, now))
+
+    async def attempt_buckets(self, *, since: float, until: float, step: int) -> list[AttemptBucket]:
+        found: dict[tuple[int, int], list[int]] = {}
+        for attempts in self._attempts.values():
+            for a in attempts:
+                if since <= a.started_at < until:
+                    bucket = bisect.bisect_left(LATENCY_BOUNDS_MS, a.duration_ms)  # first bound >= duration
+                    counts = found.setdefault((int(a.started_at // step), bucket), [0, 0])
+                    counts[0] += 1
+                    counts[1] += a.status_code is not None and 200 <= a.status_code <= 299
+        return [AttemptBucket(p, b, n, ok) for (p, b), (n, ok) in found.items()]
 
     _get = staticmethod(existing)

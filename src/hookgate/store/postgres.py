@@ -23,6 +23,7 @@ from hookgate.models import (
     Delivery,
     Endpoint,
     EventType,
+    InboundDecision,
     Message,
     SigningKey,
     SigningKeyStatus,
@@ -30,6 +31,8 @@ from hookgate.models import (
 from hookgate.store._pg import DRIVER_ERRORS, PostgresConnector, checkout, pg_queries
 from hookgate.store._rows import (
     completion_arrays,
+    decision_counts,
+    decision_params,
     delivery_from_row,
     endpoint_from_row,
     endpoint_params,
@@ -286,6 +289,25 @@ class PostgresStore(SqlStore):
         args = q.args(completion_arrays(batch))
         applied: int = await self._one(lambda c: c.fetchval(q.sql, *args))
         return applied
+
+    async def record_inbound_decisions(
+        self, decisions: Sequence[InboundDecision], *, keep: int, counts_before: float
+    ) -> None:
+        if not decisions:
+            return
+        sources = {d.source for d in decisions}
+
+        async def tx(c: asyncpg.Connection) -> None:
+            for name, rows in (
+                ("insert_inbound_decision", [decision_params(d) for d in decisions]),
+                ("prune_inbound_decisions", [{"source": s, "keep": keep} for s in sources]),
+                ("count_inbound_decisions", decision_counts(decisions)),
+            ):
+                q = Q[name]
+                await c.executemany(q.sql, [q.args(r) for r in rows])
+            await self._exec(c, "prune_inbound_decision_counts", {"before": int(counts_before // 60)})
+
+        await self._tx(tx)
 
     async def release(self, owner: str, delivery_ids: Sequence[str], *, now: float) -> int:
         async def tx(c: asyncpg.Connection) -> int:

@@ -26,6 +26,7 @@ from hookgate.models import (
     DeliveryStatus,
     Endpoint,
     EventType,
+    InboundDecision,
     InboundSourceRecord,
     Message,
     SigningKey,
@@ -38,6 +39,7 @@ from hookgate.store._rows import (
     check_limit,
     console_session_from_row,
     console_session_params,
+    decision_from_row,
     decode_attempt_id,
     decode_position,
     delivery_from_row,
@@ -51,7 +53,7 @@ from hookgate.store._rows import (
     source_from_row,
     source_params,
 )
-from hookgate.store.base import Page, Store
+from hookgate.store.base import AttemptBucket, Page, Store
 
 __all__ = ["Connector", "SqlStore"]
 
@@ -154,6 +156,20 @@ class SqlStore(Store):
     async def count_due(self, *, now: float) -> int:
         row = await self._db.fetchrow("count_due", {"now": now})
         return int(row[0])
+
+    async def list_inbound_decisions(
+        self, source: str, *, reason: str | None, limit: int
+    ) -> list[InboundDecision]:
+        params = {"source": source, "reason": reason, "limit": limit}
+        return [decision_from_row(r) for r in await self._db.fetch("list_inbound_decisions", params)]
+
+    async def inbound_decision_counts(self, source: str, *, since: float) -> list[tuple[str, str, int]]:
+        rows = await self._db.fetch("inbound_decision_counts", {"source": source, "since": int(since // 60)})
+        return [(r[0], r[1], int(r[2])) for r in rows]
+
+    async def attempt_buckets(self, *, since: float, until: float, step: int) -> list[AttemptBucket]:
+        rows = await self._db.fetch("attempt_buckets", {"since": since, "until": until, "step": step})
+        return [AttemptBucket(int(r[0]), int(r[1]), int(r[2]), int(r[3])) for r in rows]
 
     # -- signing key ring -------------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from hookgate.models import (
     Delivery,
     Endpoint,
     EventType,
+    InboundDecision,
     Message,
     SigningKey,
     SigningKeyStatus,
@@ -30,6 +31,8 @@ from hookgate.models import (
 from hookgate.store._rows import (
     attempt_params,
     completion_params,
+    decision_counts,
+    decision_params,
     event_type_params,
     first_per_lease,
 )
@@ -292,6 +295,20 @@ class SQLiteStore(SqlStore):
             return count
 
         return await self._db.run(tx)
+
+    async def record_inbound_decisions(
+        self, decisions: Sequence[InboundDecision], *, keep: int, counts_before: float
+    ) -> None:
+        sources = {d.source for d in decisions}
+
+        def tx(c: sqlite3.Connection) -> None:
+            c.executemany(Q["insert_inbound_decision"], [decision_params(d) for d in decisions])
+            c.executemany(Q["prune_inbound_decisions"], [{"source": s, "keep": keep} for s in sources])
+            c.executemany(Q["count_inbound_decisions"], decision_counts(decisions))
+            c.execute(Q["prune_inbound_decision_counts"], {"before": int(counts_before // 60)})
+
+        if decisions:
+            await self._db.run(tx)
 
     async def release(self, owner: str, delivery_ids: Sequence[str], *, now: float) -> int:
         params = {"ids": json.dumps(list(delivery_ids)), "owner": owner, "now": now}

@@ -6,18 +6,42 @@ Reads return the public settings only, never a secret or a key (a TLS client key
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Response
+from fastapi import Query, Response
+from pydantic import BaseModel, Field
 
 from hookgate.api.auth import Auth, require_admin
 from hookgate.api.deps import HG, resource_router
 from hookgate.api.schemas import SourceIn, SourceOut
 from hookgate.client import ManagedSource
+from hookgate.services.sources import DECISIONS_KEPT
 
 __all__ = ["router"]
 
 router = resource_router("/api/v1/sources", "sources")
+
+
+# the decisions' schemas live here, beside their one route
+class DecisionOut(BaseModel):
+    at: float
+    outcome: str = Field(description="accepted, duplicate, rejected or handler_failed")
+    reason: str = Field(description="why: ok, duplicate, or the refusal's cause (the audit log's reason)")
+    status: int | None
+    peer: str | None = Field(description="the client address the source trusted")
+
+
+class DecisionCount(BaseModel):
+    outcome: str
+    reason: str
+    count: int
+
+
+class DecisionsOut(BaseModel):
+    items: list[DecisionOut] = Field(description="the most recent decisions, newest first")
+    last_hour: list[DecisionCount] = Field(
+        description="every decision of the last hour by outcome and reason"
+    )
 
 
 def _public_tls(tls: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -67,6 +91,28 @@ async def list_sources(who: Auth, hg: HG) -> list[SourceOut]:
 async def get_source(source_id: str, who: Auth, hg: HG) -> SourceOut:
     require_admin(who)
     return _out(await hg.get_source(source_id))
+
+
+@router.get("/{source_id}/decisions")
+async def source_decisions(
+    source_id: str,
+    who: Auth,
+    hg: HG,
+    limit: Annotated[int, Query(ge=1, le=DECISIONS_KEPT)] = 50,
+    reason: Annotated[str | None, Query(max_length=128)] = None,
+) -> DecisionsOut:
+    """The source's recent accept/refuse decisions (newest first, optionally one reason's) and every
+    decision of the last hour counted by outcome and reason."""
+    require_admin(who)
+    recent = await hg.source_decisions(source_id, reason=reason, limit=limit)
+    counts = await hg.source_decision_counts(source_id, since_s=3600.0)
+    return DecisionsOut(
+        items=[
+            DecisionOut(at=d.at, outcome=d.outcome, reason=d.reason, status=d.status, peer=d.peer)
+            for d in recent
+        ],
+        last_hour=[DecisionCount(outcome=o, reason=r, count=n) for o, r, n in counts],
+    )
 
 
 @router.put("/{source_id}")

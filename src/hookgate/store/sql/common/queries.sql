@@ -184,3 +184,26 @@ SELECT * FROM console_sessions WHERE scope = :scope ORDER BY created_at DESC, id
 -- name: revoke_console_session
 -- the first revocation time stays: revoking again changes nothing
 UPDATE console_sessions SET revoked_at = COALESCE(revoked_at, :now) WHERE id = :id RETURNING *;
+
+-- name: insert_inbound_decision
+INSERT INTO inbound_decisions (source, at, outcome, reason, status, peer)
+VALUES (:source, :at, :outcome, :reason, :status, :peer);
+
+-- name: prune_inbound_decisions
+-- keep the newest :keep decisions of a source
+DELETE FROM inbound_decisions WHERE source = :source AND id <= (
+    SELECT id FROM inbound_decisions WHERE source = :source ORDER BY id DESC LIMIT 1 OFFSET :keep);
+
+-- name: count_inbound_decisions
+INSERT INTO inbound_decision_counts (source, minute, outcome, reason, count)
+VALUES (:source, :minute, :outcome, :reason, :count)
+ON CONFLICT (source, minute, outcome, reason)
+DO UPDATE SET count = inbound_decision_counts.count + excluded.count;
+
+-- name: prune_inbound_decision_counts
+DELETE FROM inbound_decision_counts WHERE minute < :before;
+
+-- name: inbound_decision_counts
+SELECT outcome, reason, sum(count) AS count FROM inbound_decision_counts
+WHERE source = :source AND minute >= :since
+GROUP BY outcome, reason ORDER BY 3 DESC, 1, 2;

@@ -57,15 +57,16 @@ WITH applied AS (
         lease_owner = NULL, lease_expires_at = NULL, updated_at = r.started_at
     FROM unnest(:delivery_ids::text[], :owners::text[], :statuses::text[], :next_attempt_ats::float8[],
             :attempted::int[], :started_ats::float8[], :durations_ms::float8[], :status_codes::int[],
-            :response_excerpts::text[], :error_classes::text[], :outcomes::text[])
+            :response_excerpts::text[], :error_classes::text[], :outcomes::text[], :request_headers::text[])
         WITH ORDINALITY AS r (delivery_id, owner, status, next_attempt_at, attempted, started_at, duration_ms,
-            status_code, response_excerpt, error_class, outcome, ord)
+            status_code, response_excerpt, error_class, outcome, request_headers, ord)
     WHERE d.id = r.delivery_id AND d.status = 'in_flight' AND d.lease_owner = r.owner
     RETURNING r.*
 ), recorded AS (
     INSERT INTO attempts (delivery_id, started_at, duration_ms, status_code, response_excerpt, error_class,
-        outcome)
-    SELECT delivery_id, started_at, duration_ms, status_code, response_excerpt, error_class, outcome
+        outcome, request_headers)
+    SELECT delivery_id, started_at, duration_ms, status_code, response_excerpt, error_class, outcome,
+        request_headers
     FROM applied WHERE attempted = 1
     ORDER BY ord
 )
@@ -151,3 +152,23 @@ ORDER BY created_at DESC, id COLLATE "C" DESC LIMIT :limit;
 
 -- name: list_sources
 SELECT * FROM inbound_sources ORDER BY name COLLATE "C";
+
+-- name: attempt_buckets
+-- The overview's charts: attempts started in [since, until) per period of :step seconds and latency bucket
+-- (store.base.LATENCY_BOUNDS_MS, in ms: 12 is beyond the last), with how many got a 2xx. Answered from the
+-- covering index attempts_started alone (tests/store/test_attempt_stats.py checks the plan).
+SELECT floor(started_at / :step::float8)::bigint AS period,
+    CASE WHEN duration_ms <= 5 THEN 0 WHEN duration_ms <= 10 THEN 1 WHEN duration_ms <= 25 THEN 2
+        WHEN duration_ms <= 50 THEN 3 WHEN duration_ms <= 100 THEN 4 WHEN duration_ms <= 250 THEN 5
+        WHEN duration_ms <= 500 THEN 6 WHEN duration_ms <= 1000 THEN 7 WHEN duration_ms <= 2500 THEN 8
+        WHEN duration_ms <= 5000 THEN 9 WHEN duration_ms <= 10000 THEN 10 WHEN duration_ms <= 30000 THEN 11
+        ELSE 12 END AS bucket,
+    count(*) AS attempts,
+    sum(CASE WHEN status_code BETWEEN 200 AND 299 THEN 1 ELSE 0 END) AS delivered
+FROM attempts
+WHERE started_at >= :since AND started_at < :until
+GROUP BY 1, 2;
+
+-- name: list_inbound_decisions
+SELECT * FROM inbound_decisions WHERE source = :source AND (:reason::text IS NULL OR reason = :reason::text)
+ORDER BY id DESC LIMIT :limit;

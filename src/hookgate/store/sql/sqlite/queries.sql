@@ -47,8 +47,10 @@ UPDATE deliveries SET status = :status, next_attempt_at = :next_attempt_at, atte
 WHERE id = :delivery_id AND status = 'in_flight' AND lease_owner = :owner;
 
 -- name: insert_attempt
-INSERT INTO attempts (delivery_id, started_at, duration_ms, status_code, response_excerpt, error_class, outcome)
-VALUES (:delivery_id, :started_at, :duration_ms, :status_code, :response_excerpt, :error_class, :outcome);
+INSERT INTO attempts (delivery_id, started_at, duration_ms, status_code, response_excerpt, error_class, outcome,
+    request_headers)
+VALUES (:delivery_id, :started_at, :duration_ms, :status_code, :response_excerpt, :error_class, :outcome,
+    :request_headers);
 
 -- name: release
 UPDATE deliveries SET status = CASE WHEN attempts > 0 THEN 'failed' ELSE 'pending' END,
@@ -119,3 +121,23 @@ ORDER BY created_at DESC, id DESC LIMIT :limit;
 
 -- name: list_sources
 SELECT * FROM inbound_sources ORDER BY name;
+
+-- name: attempt_buckets
+-- The overview's charts: attempts started in [since, until) per period of :step seconds and latency bucket
+-- (store.base.LATENCY_BOUNDS_MS, in ms: 12 is beyond the last), with how many got a 2xx. Answered from the
+-- covering index attempts_started alone (tests/store/test_attempt_stats.py checks the plan).
+SELECT CAST(started_at / :step AS INTEGER) AS period,
+    CASE WHEN duration_ms <= 5 THEN 0 WHEN duration_ms <= 10 THEN 1 WHEN duration_ms <= 25 THEN 2
+        WHEN duration_ms <= 50 THEN 3 WHEN duration_ms <= 100 THEN 4 WHEN duration_ms <= 250 THEN 5
+        WHEN duration_ms <= 500 THEN 6 WHEN duration_ms <= 1000 THEN 7 WHEN duration_ms <= 2500 THEN 8
+        WHEN duration_ms <= 5000 THEN 9 WHEN duration_ms <= 10000 THEN 10 WHEN duration_ms <= 30000 THEN 11
+        ELSE 12 END AS bucket,
+    count(*) AS attempts,
+    sum(CASE WHEN status_code BETWEEN 200 AND 299 THEN 1 ELSE 0 END) AS delivered
+FROM attempts
+WHERE started_at >= :since AND started_at < :until
+GROUP BY 1, 2;
+
+-- name: list_inbound_decisions
+SELECT * FROM inbound_decisions WHERE source = :source AND (:reason IS NULL OR reason = :reason)
+ORDER BY id DESC LIMIT :limit;

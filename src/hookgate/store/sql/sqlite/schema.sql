@@ -68,9 +68,13 @@ CREATE TABLE attempts (
     status_code INTEGER,
     response_excerpt TEXT NOT NULL,
     error_class TEXT,
-    outcome TEXT NOT NULL
+    outcome TEXT NOT NULL,
+    request_headers TEXT
 );
+-- request_headers: JSON, signatures and credentials redacted, NULL before migration 0007
 CREATE INDEX attempts_delivery ON attempts(delivery_id, id);
+-- the overview's charts: attempts by start time, answered from the index alone
+CREATE INDEX attempts_started ON attempts (started_at, status_code, duration_ms);
 
 CREATE TABLE signing_keys (
     kid TEXT PRIMARY KEY,
@@ -134,3 +138,24 @@ CREATE TABLE console_sessions (
     revoked_at REAL
 );
 CREATE INDEX console_sessions_scope ON console_sessions (scope, created_at);
+
+-- inbound sources' recent decisions (bounded per source) and per-minute counts by outcome and reason
+CREATE TABLE inbound_decisions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    source TEXT NOT NULL,
+    at REAL NOT NULL,
+    outcome TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    status INTEGER,
+    peer TEXT
+);
+CREATE INDEX inbound_decisions_source ON inbound_decisions (source, id);
+CREATE TABLE inbound_decision_counts (
+    source TEXT NOT NULL,
+    minute BIGINT NOT NULL,
+    outcome TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    count BIGINT NOT NULL,
+    PRIMARY KEY (source, minute, outcome, reason)
+);
+CREATE INDEX inbound_decision_counts_minute ON inbound_decision_counts (minute);
