@@ -314,3 +314,11 @@ def test_values_of_an_endpoint_view() -> None:
     assert values["opt_hmac_header_name"] == "X-Sig"
     assert values["tls_min_version"] == "1.3"
     assert values["headers"] == [("X-Tenant", "acme")]
+
+
+def test_key_and_certificate_text_areas_lose_the_browsers_crlf() -> None:
+    body = endpoint_in(
+        form(url=URL, tls_client_cert="A\r\nB", payload_format="jwe", payload_jwe_public_key="C\r\nD")
+    )
+    assert body.tls == {"client_cert": "A\nB"}
+    assert body.payload == {"format": "jwe", "public_key": "C\nD"}

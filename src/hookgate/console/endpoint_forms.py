@@ -194,6 +194,11 @@ def _event_types(form: Form) -> list[str]:
     return list(dict.fromkeys(form.all("event_type") + extra))
 
 
+def _pem(form: Form, name: str) -> str:
+    """A key or certificate text area: browsers send its lines ending in CRLF."""
+    return form.get(name).replace("\r\n", "\n")
+
+
 def _keys(text: str) -> list[str]:
     """Key texts: each PEM block, or the whole text (a JWK) when it has none."""
     if not text:
@@ -227,7 +232,7 @@ def payload_section(form: Form) -> dict[str, Any] | None:
         return {"format": "jws"}
     if fmt != "jwe":
         raise ConfigError(f"unknown payload format {fmt!r}")
-    section: dict[str, Any] = {"format": "jwe", "public_key": form.get("payload_jwe_public_key")}
+    section: dict[str, Any] = {"format": "jwe", "public_key": _pem(form, "payload_jwe_public_key")}
     if form.get("payload_jwe_alg"):
         section["alg"] = form.get("payload_jwe_alg")
     if form.flag("payload_jwe_sign"):
@@ -237,7 +242,7 @@ def payload_section(form: Form) -> dict[str, Any] | None:
 
 def tls_section(form: Form) -> dict[str, Any] | None:
     section = {
-        name: form.get(f"tls_{name}")
+        name: _pem(form, f"tls_{name}")
         for name in ("client_cert", "client_key", "ca_bundle")
         if form.get(f"tls_{name}")
     }
@@ -275,7 +280,7 @@ def endpoint_in(form: Form) -> EndpointIn:
         "tls": tls_section(form),
     }
     if scheme in KEY_SCHEMES:
-        body["keys"] = _keys(form.get("keys"))
+        body["keys"] = _keys(_pem(form, "keys"))
     elif scheme != "none" and form.get("secret"):
         body["secret"] = form.get("secret")
     return EndpointIn(**body)
