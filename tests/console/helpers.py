@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from html.parser import HTMLParser
 
 import httpx
 
@@ -48,3 +49,43 @@ async def open_portal(client: httpx.AsyncClient, url: str) -> str:
     home = await client.get("/portal/")
     assert home.status_code == 200, home.text
     return csrf_of(home.text)
+
+
+class _Fields(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fields: dict[str, list[str]] = {}
+        self._textarea: str | None = None
+        self._select: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        name = a.get("name")
+        if tag == "input" and name and a.get("type") != "password":
+            if a.get("type") in ("checkbox", "radio") and "checked" not in a:
+                return
+            self.fields.setdefault(name, []).append(a.get("value") or "")
+        elif tag == "textarea" and name:
+            self._textarea = name
+            self.fields.setdefault(name, []).append("")
+        elif tag == "select":
+            self._select = name
+        elif tag == "option" and self._select and "selected" in a:
+            self.fields.setdefault(self._select, []).append(a.get("value") or "")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "textarea":
+            self._textarea = None
+        elif tag == "select":
+            self._select = None
+
+    def handle_data(self, data: str) -> None:
+        if self._textarea:
+            self.fields[self._textarea][-1] += data
+
+
+def form_fields(html: str) -> dict[str, list[str]]:
+    """What a browser would submit of the page's forms as shown (no password fields: they are empty)."""
+    parser = _Fields()
+    parser.feed(html)
+    return parser.fields

@@ -20,6 +20,8 @@ from urllib.parse import quote
 
 import pytest
 
+from hookgate.config.sections import JwePayload, OAuth2Auth
+from hookgate.keys import generate_key, load_key, public_pem
 from tests.console.live import Live, live_server
 
 CHROMIUM = shutil.which("chromium")
@@ -100,7 +102,7 @@ def test_dashboard_endpoint_publish_attempt_resend_rotate(browser: Any, live: Li
     page.get_by_role("button", name="Save event type").click()
 
     page.get_by_role("link", name="Add endpoint").click()
-    page.get_by_label("URL").fill(live.receiver)
+    page.get_by_label("URL", exact=True).fill(live.receiver)
     page.get_by_label("Allow plain http://").check()
     page.get_by_label("order.created").check()
     page.get_by_role("button", name="Add endpoint").click()
@@ -156,6 +158,62 @@ def test_dashboard_endpoint_publish_attempt_resend_rotate(browser: Any, live: Li
     assert page.url.endswith("/ui/login")
     assert seen.foreign(live.base) == []
     context.close()
+
+
+def test_endpoint_form_shows_the_fields_of_the_chosen_types(browser: Any, live: Live, shots: Any) -> None:
+    with live.api() as api:
+        api.post("/api/v1/applications", json={"name": "Forms", "id": "forms"}).raise_for_status()
+    receiver_key = public_pem(load_key(generate_key("rsa"), private=True))
+    context = browser.new_context(viewport={"width": 1000, "height": 900})
+    page = context.new_page()
+    sign_in(page, live)
+    page.goto(live.base + "/ui/apps/forms/endpoints/new")
+    token_url = page.get_by_label("Token URL", exact=True)
+    assert token_url.is_hidden()  # only the chosen type's fields are shown
+    page.get_by_label("URL", exact=True).fill("https://receiver.example/hook")
+    page.get_by_label("How hookgate proves who it is").select_option("oauth2")
+    token_url.wait_for(state="visible")
+    assert page.get_by_label("API key header name").is_hidden()
+    token_url.fill("https://auth.example/oauth/token")
+    page.get_by_label("Client id", exact=True).fill("shop-client")
+    page.get_by_label("Client secret", exact=True).fill("shop-client-secret")
+    page.get_by_label("Scope", exact=True).fill("webhooks")
+    page.get_by_label("How the client secret is sent").select_option("client_secret_post")
+    public_key = page.get_by_label("Receiver's public key (PEM or JWK)")
+    assert public_key.is_hidden()
+    page.get_by_label("What the request body is").select_option("jwe")
+    public_key.fill(receiver_key)
+    page.get_by_label("Sign inside the encryption too").check()
+    page.get_by_label("Header name 1").fill("X-Tenant")
+    page.get_by_label("Value 1").fill("shop")
+    page.get_by_label("Retry schedule").fill("5, 60, 600")
+    shots(page, "endpoint-new", full_page=True)
+    page.get_by_role("button", name="Add endpoint").click()
+    page.get_by_role("heading", name="Endpoint added").wait_for()
+    href = page.get_by_role("link", name="Go to the endpoint").get_attribute("href")
+    assert href is not None
+    assert live.hg is not None
+    config = live.run(live.hg.get_endpoint(href.rsplit("/", 1)[1])).config
+    assert config.auth == OAuth2Auth(
+        token_url="https://auth.example/oauth/token",
+        client_id="shop-client",
+        scope="webhooks",
+        auth_method="client_secret_post",
+    )
+    assert config.payload == JwePayload(public_key=receiver_key.strip(), sign=True)
+    assert dict(config.headers) == {"X-Tenant": "shop"}
+    assert config.policy.retry_schedule == (5.0, 60.0, 600.0)
+    context.close()
+
+    # without JavaScript every field is on the page, grouped under its legend
+    plain = browser.new_context(java_script_enabled=False)
+    page = plain.new_page()
+    sign_in(page, live)
+    page.goto(live.base + "/ui/apps/forms/endpoints/new")
+    assert page.get_by_label("Token URL", exact=True).is_visible()
+    assert page.get_by_label("API key header name").is_visible()
+    assert page.get_by_role("group", name="Authentication").is_visible()
+    plain.close()
 
 
 def portal_link(live: Live, app_id: str, lifetime_s: float = 3600, **body: Any) -> dict[str, Any]:

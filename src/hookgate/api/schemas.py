@@ -155,6 +155,9 @@ class EndpointOut(BaseModel):
     allow_insecure: bool
     auth_type: str
     payload_format: str
+    auth: dict[str, Any] = Field(description="the authentication's type and public settings; no credential")
+    payload: dict[str, Any] = Field(description="the payload format and its public settings")
+    scheme_options: dict[str, Any]
     tls: dict[str, Any]
     failing_since: float | None
     created_at: float
@@ -329,6 +332,11 @@ def endpoint_out(e: Endpoint) -> EndpointOut:
         allow_insecure=c["allow_insecure"],
         auth_type=c["auth"]["type"],
         payload_format=c["payload"]["format"],
+        # the sections' public fields (the credential is sealed apart, never in the config), so an edit
+        # form can show what is set
+        auth=c["auth"],
+        payload=c["payload"],
+        scheme_options=c["scheme_options"],
         # the public TLS settings (certificates, CA bundle, floor); the client key is sealed, never here
         tls=c["tls"],
         failing_since=e.failing_since,

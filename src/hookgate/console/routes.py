@@ -18,6 +18,7 @@ from starlette.staticfiles import StaticFiles
 
 from hookgate.api.errors import Forbidden as ApiForbidden
 from hookgate.console import app_pages, dashboard, portal_pages
+from hookgate.console.app_scope import Forbidden as PageForbidden
 from hookgate.console.render import error_page
 from hookgate.console.session import DASHBOARD, PORTAL, CsrfError, Kind, SignedOut, Viewer, viewer_of
 from hookgate.errors import ConfigError, ConflictError, DuplicateError, InvalidQueryError, NotFoundError
@@ -52,7 +53,7 @@ def guarded(kind: Kind, fn: PageFn) -> Callable[[Request], Awaitable[Response]]:
             return error_page(request, kind, None, 401, message)
         except CsrfError as exc:
             return error_page(request, kind, viewer, 403, str(exc))
-        except (app_pages.Forbidden, ApiForbidden) as exc:
+        except (PageForbidden, ApiForbidden) as exc:
             return error_page(request, kind, viewer, 403, str(exc))
         except NotFoundError:
             return error_page(request, kind, viewer, 404, "Not found.")
