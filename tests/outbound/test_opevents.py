@@ -11,7 +11,7 @@ import contextlib
 import json
 import os
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +25,11 @@ from hookgate.api.metrics import Metrics
 from hookgate.client import Hookgate
 from hookgate.config import Settings
 from hookgate.crypto import SecretBox
-from hookgate.errors import ConfigError
+from hookgate.errors import ConfigError, StoreError
+from hookgate.models import Message
 from hookgate.outbound.opevents import OPS_APP_ID
 from hookgate.policy.ssrf import AddressPolicy
+from hookgate.store.memory import MemoryStore
 from hookgate.store.postgres import PostgresStore
 from hookgate.store.sqlite import SQLiteStore
 from hookgate.testing import RecordedRequest, RecordingReceiver, Reply, capture_logs
@@ -264,3 +266,31 @@ async def test_refused_inbound_requests_spiking_reach_the_operator(
     assert abs(event["timestamp"] - time.time()) < 3600
     text = metrics.render().decode()
     assert 'hookgate_operational_events_total{published="true",type="source.refusals.spiking"} 1.0' in text
+
+
+class _NoPublishStore(MemoryStore):
+    """A store whose publishing fails (a database outage as the event is written), all else working."""
+
+    async def publish_many(self, messages: Sequence[Message], *, now: float) -> list[Any]:
+        raise StoreError("the database went away")
+
+
+async def test_a_store_error_while_telling_never_fails_the_callers_write(receivers: MakeReceiver) -> None:
+    hg = Hookgate(_NoPublishStore(), SecretBox(MASTER), settings=SETTINGS)
+    try:
+        await hg.create_endpoint(OPS_APP_ID, receivers(200).url, allow_insecure=True)
+        app = await hg.create_application("shop")
+        with capture_logs() as logs:
+            created = await hg.create_endpoint(app.id, "https://example.com/hook")
+            await hg.disable_endpoint(created.endpoint.id)
+        assert (await hg.get_endpoint(created.endpoint.id)).enabled is False
+        assert [e["event"] for e in logs if e["event"].startswith("opevents.")] == [
+            "opevents.publish_failed",
+            "opevents.publish_failed",
+        ]
+        # the engine's queue keeps what it could not write, for the next flush
+        hg.opevents.emit(hg.opevents.event("message.attempt.failing", {"endpoint_id": "ep_x"}))
+        assert await hg.opevents.flush() is False
+        assert await hg.opevents.flush() is False  # still there: written once the store answers
+    finally:
+        await hg.close()
