@@ -20,6 +20,7 @@ from hookgate.crypto import SecretBox
 from hookgate.errors import ConfigError
 from hookgate.inbound.managed import ManagedSource, source_aad
 from hookgate.models import Application
+from hookgate.outbound.opevents import OpEvents
 from hookgate.policy.ssrf import AddressPolicy
 from hookgate.policy.url import validate_url
 from hookgate.services.access import AccessServices
@@ -77,6 +78,8 @@ class Hookgate(
         self.box = box
         self.settings = settings or Settings()
         self._clock = clock
+        self.opevents = OpEvents(store, clock=clock)
+        self._init_refusal_watch()
 
     @classmethod
     async def open(
@@ -110,6 +113,7 @@ class Hookgate(
         await self.close()
 
     async def close(self) -> None:
+        await self.opevents.close()  # what the workers queued is written before the store goes
         await self.store.close()
 
     def _box(self) -> SecretBox:
@@ -141,6 +145,8 @@ class Hookgate(
             "claim_batch": s.claim_batch,
             "lease_s": s.lease_seconds,
             "disable_after_s": s.disable_after_seconds,
+            "opevents": self.opevents,
+            "failing_after": s.opevents_failing_after,
             "clock": self._clock,
         }
         options.update(overrides)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from hookgate.models import DeliveryStatus
+from hookgate.outbound.opevents import OpEvent
 from hookgate.services.stats import LATENCY_BUCKETS
 from hookgate.store.base import AttemptResult
 
@@ -96,6 +97,18 @@ class Metrics:
             ["source", "decision"],
             registry=self.registry,
         )
+
+        self.opevents = Counter(
+            "hookgate_operational_events",
+            "Operational events (endpoint changes, dead deliveries, failing/recovered endpoints, refusal "
+            "spikes), published or, under the no-loop rule, only logged",
+            ["type", "published"],
+            registry=self.registry,
+        )
+
+    def observe_opevent(self, event: OpEvent) -> None:
+        """Called by the operational events emitter for every event."""
+        self.opevents.labels(type=event.type, published=str(event.publish).lower()).inc()
 
     def observe_attempt(self, result: AttemptResult) -> None:
         """Called by the worker for every result it reports."""

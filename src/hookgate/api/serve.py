@@ -96,6 +96,7 @@ async def serving(
         ws="none",
     )
     worker_task: asyncio.Task[None] | None = None
+    hg.opevents.observers.append(metrics.observe_opevent)
     try:
         port = await runtime.serve(config, hint="use --port")
         if worker is not None:
@@ -106,6 +107,7 @@ async def serving(
         if worker is not None and worker_task is None:
             await worker.close()  # never started (the listener failed): the runtime does not own it
         await app.close()
+        hg.opevents.observers.remove(metrics.observe_opevent)
 
 
 async def run_server(

@@ -14,6 +14,7 @@ __all__ = [
     "EVENT_TYPE_PATTERN",
     "MAX_CONCURRENCY",
     "MAX_TIMEOUT_S",
+    "RESERVED_NAMESPACE",
     "check_concurrency",
     "check_flag",
     "check_rate",
@@ -83,8 +84,17 @@ def validate_event_filter(filters: Sequence[str]) -> tuple[str, ...]:
     return tuple(filters)
 
 
+# hookgate's own events about an application (`hookgate.outbound.opevents`) use this namespace; an endpoint
+# receives them only when it names them (``hookgate.endpoint.disabled``, ``hookgate.*``), never through "all"
+RESERVED_NAMESPACE = "hookgate."
+
+
 def event_matches(filters: tuple[str, ...], event_type: str) -> bool:
-    if not filters:
+    if event_type.startswith(RESERVED_NAMESPACE):
+        filters = tuple(item for item in filters if item.startswith(RESERVED_NAMESPACE))
+        if not filters:
+            return False
+    elif not filters:
         return True
     for item in filters:
         if item in ("*", event_type):

@@ -42,6 +42,12 @@ class Settings:
     ssrf_allowlist: tuple[str, ...] = ()
     # disable an endpoint that has failed continuously for this long
     disable_after_seconds: float = 5 * 24 * 3600.0
+    # operational events: message.attempt.failing after this many consecutive failed attempts at an endpoint
+    # (counted per worker process), source.refusals.spiking at this many refused inbound requests of one
+    # source within the window
+    opevents_failing_after: int = 5
+    opevents_refusal_threshold: int = 100
+    opevents_refusal_window_seconds: float = 60.0
     # OpenTelemetry spans for API requests, publishes and delivery attempts (needs hookgate[otel])
     otel_enabled: bool = False
     master_key: str | None = field(default=None, repr=False)
@@ -69,6 +75,7 @@ class Settings:
             raise ConfigError(
                 f"disable_after_seconds must be a positive finite number, not {self.disable_after_seconds!r}"
             )
+        _check_opevents(self)
         for cidr in self.ssrf_allowlist:
             try:
                 ipaddress.ip_network(cidr, strict=False)
@@ -89,6 +96,22 @@ _CSP_SOURCE = re.compile(
     r"^(?:'self'|'none'|(?:https?://)?(?:\*\.)?[A-Za-z0-9.\-]+(?::(?:\d{1,5}|\*))?|https?:)$"
 )
 _ACCENT = re.compile(r"^#[0-9A-Fa-f]{6}$")
+
+
+def _check_opevents(settings: Settings) -> None:
+    if not 1 <= settings.opevents_failing_after <= 1_000_000:
+        raise ConfigError(
+            f"opevents_failing_after must be 1-1000000, not {settings.opevents_failing_after!r}"
+        )
+    if not 1 <= settings.opevents_refusal_threshold <= 1_000_000_000:
+        raise ConfigError(
+            f"opevents_refusal_threshold must be 1-1000000000, not {settings.opevents_refusal_threshold!r}"
+        )
+    if not 1 <= settings.opevents_refusal_window_seconds <= 86_400:  # NaN fails the comparison too
+        raise ConfigError(
+            "opevents_refusal_window_seconds must be 1-86400 seconds, "
+            f"not {settings.opevents_refusal_window_seconds!r}"
+        )
 
 
 def _check_console(settings: Settings) -> None:
@@ -130,6 +153,9 @@ _CONVERTERS: dict[str, Any] = {
     "claim_batch": int,
     "lease_seconds": float,
     "disable_after_seconds": float,
+    "opevents_failing_after": int,
+    "opevents_refusal_threshold": int,
+    "opevents_refusal_window_seconds": float,
     "otel_enabled": _bool,
 }
 
@@ -141,6 +167,9 @@ _TOML_TYPES: dict[str, tuple[type, ...]] = {
     "claim_batch": (int,),
     "lease_seconds": (int, float),
     "disable_after_seconds": (int, float),
+    "opevents_failing_after": (int,),
+    "opevents_refusal_threshold": (int,),
+    "opevents_refusal_window_seconds": (int, float),
     "otel_enabled": (bool,),
 }
 

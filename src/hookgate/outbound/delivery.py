@@ -16,6 +16,7 @@ import structlog
 
 from hookgate.errors import StoreError
 from hookgate.models import DeliveryStatus
+from hookgate.outbound.delivery_events import DeliveryEvents
 from hookgate.outbound.endpoint_state import (
     EndpointState,
     EndpointStates,
@@ -56,8 +57,10 @@ class Deliverer:
         disable_after_s: float,
         clock: Callable[[], float],
         rng: random.Random,
+        events: DeliveryEvents | None = None,
     ) -> None:
         self._store = store
+        self._events = events
         self._sender = sender
         self._endpoints = endpoints
         self._report = report
@@ -159,6 +162,8 @@ class Deliverer:
             counts = self.stats.by_error_class
             counts[sent.error_class] = counts.get(sent.error_class, 0) + 1
         status, next_at, outcome = await self._decide(claim, state, sent)
+        if self._events is not None and status is DeliveryStatus.DEAD:
+            self._events.exhausted(claim, sent.status_code, outcome)
         self._report(
             AttemptResult(
                 delivery_id=delivery.id,
@@ -211,6 +216,8 @@ class Deliverer:
             if state.failing_since is not None:
                 state.failing_since = None
                 await mark_health(self._store, endpoint.id, ok=True, now=now)
+            if self._events is not None:
+                self._events.succeeded(claim, state)
             return DeliveryStatus.DELIVERED, now, decision.reason
         if breaker_counts(sent.status_code):
             state.breaker.record_failure(now)
@@ -220,12 +227,13 @@ class Deliverer:
             state.breaker.record_success(now)
         if state.failing_since is None:
             state.failing_since = await mark_health(self._store, endpoint.id, ok=False, now=now) or now
+        if self._events is not None:
+            self._events.failed(claim, state, sent.status_code, sent.error_class)
         if decision.action is Action.DISABLE_ENDPOINT:
-            await disable_endpoint(self._store, endpoint, "the endpoint answered 410 Gone", now)
+            await self._disable(claim, "the endpoint answered 410 Gone", now)
             return self._dead(now, "endpoint_gone")
         if now - state.failing_since >= self._disable_after_s:
-            reason = f"failing continuously since {state.failing_since:.0f}"
-            await disable_endpoint(self._store, endpoint, reason, now)
+            await self._disable(claim, f"failing continuously since {state.failing_since:.0f}", now)
             return self._dead(now, "endpoint_disabled_after_failures")
         schedule = endpoint.config.policy.retry_schedule or DEFAULT_SCHEDULE
         due = next_attempt_at(claim.delivery.attempts + 1, schedule, now, self._rng, decision.retry_after)
@@ -233,6 +241,10 @@ class Deliverer:
             return self._dead(now, f"{decision.reason}; retries exhausted")
         self.stats.failed += 1
         return DeliveryStatus.FAILED, due, decision.reason
+
+    async def _disable(self, claim: Claim, reason: str, now: float) -> None:
+        if await disable_endpoint(self._store, claim.endpoint, reason, now) and self._events is not None:
+            self._events.disabled(claim, reason)
 
     def _dead(self, now: float, outcome: str) -> tuple[DeliveryStatus, float, str]:
         self.stats.dead += 1

@@ -25,11 +25,24 @@ log = structlog.get_logger("hookgate.delivery")
 class EndpointState:
     """What this worker remembers about one endpoint between deliveries."""
 
-    __slots__ = ("breaker", "bucket", "bucket_rate", "failing_since", "limit", "semaphore")
+    __slots__ = (
+        "breaker",
+        "bucket",
+        "bucket_rate",
+        "failing_announced",
+        "failing_since",
+        "failures",
+        "limit",
+        "semaphore",
+    )
 
     def __init__(self, endpoint: Endpoint, default_limit: int, breaker: CircuitBreaker) -> None:
         self.breaker = breaker
         self.failing_since = endpoint.failing_since
+        # consecutive failed attempts seen by this worker, and whether message.attempt.failing went out for
+        # this streak (None: not emitted; else whether it was published, so recovery is told the same way)
+        self.failures = 0
+        self.failing_announced: bool | None = None
         self.limit = endpoint.config.policy.max_concurrency or default_limit
         self.semaphore = asyncio.Semaphore(self.limit)
         rate = self.bucket_rate = endpoint.config.policy.rate_limit_per_s
@@ -85,8 +98,9 @@ async def mark_health(store: Store, endpoint_id: str, *, ok: bool, now: float) -
         return None
 
 
-async def disable_endpoint(store: Store, endpoint: Endpoint, reason: str, now: float) -> None:
-    """Disable the endpoint as claimed (a newer version, changed or re-enabled since, stays enabled)."""
+async def disable_endpoint(store: Store, endpoint: Endpoint, reason: str, now: float) -> bool:
+    """Disable the endpoint as claimed (a newer version, changed or re-enabled since, stays enabled); whether
+    this call disabled it."""
     try:
         # the verdict is about the endpoint as claimed: if an operator changed or re-enabled it since
         # (a new URL, say), the store keeps the newer version enabled
@@ -95,8 +109,9 @@ async def disable_endpoint(store: Store, endpoint: Endpoint, reason: str, now: f
         )
     except StoreError as exc:
         log.error("endpoint.disable_failed", endpoint_id=endpoint.id, error=str(exc))
-        return
+        return False
     if not disabled:
         log.info("endpoint.disable_skipped", endpoint_id=endpoint.id, reason="changed since claimed")
-        return
+        return False
     log.warning("endpoint.disabled", endpoint_id=endpoint.id, app_id=endpoint.app_id, reason=reason)
+    return True

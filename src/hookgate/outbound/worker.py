@@ -30,7 +30,9 @@ from hookgate.crypto import SecretBox
 from hookgate.errors import StoreError
 from hookgate.keyring import KeyRing
 from hookgate.outbound.delivery import Deliverer
+from hookgate.outbound.delivery_events import DeliveryEvents
 from hookgate.outbound.endpoint_state import EndpointStates
+from hookgate.outbound.opevents import OpEvents
 from hookgate.outbound.results import ResultBuffer, WorkerStats
 from hookgate.outbound.sender import Sender
 from hookgate.outbound.transport import Transport
@@ -70,6 +72,8 @@ class Worker:
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
         observers: Sequence[Callable[[AttemptResult], None]] = (),
+        opevents: OpEvents | None = None,
+        failing_after: int = 5,
     ) -> None:
         if concurrency < 1 or endpoint_concurrency < 1 or claim_batch < 1:
             raise ValueError("concurrency, endpoint_concurrency and claim_batch must be at least 1")
@@ -102,6 +106,8 @@ class Worker:
         self._stopping = asyncio.Event()
         self._hurry = asyncio.Event()
         self.stats = WorkerStats()
+        # operational events (endpoint disabled, delivery dead, failing, recovered); None: none
+        self._opevents = opevents
         self._results = ResultBuffer(
             store, lease_s=lease_s, clock=clock, backoff=self._backoff, observers=observers
         )
@@ -115,6 +121,7 @@ class Worker:
             disable_after_s=disable_after_s,
             clock=clock,
             rng=self._rng,
+            events=DeliveryEvents(opevents, failing_after=failing_after) if opevents is not None else None,
         )
 
     # -- lifecycle ---------------------------------------------------------------------------------
@@ -159,8 +166,11 @@ class Worker:
                 while True:
                     claimed = await self._claim_more()
                     if not claimed and not self._tasks and not self._ready:
-                        # results still in the buffer hold leases: apply them, then look again
+                        # results still in the buffer hold leases: apply them, then look again; the
+                        # operational events they caused are published too (their deliveries are due now)
                         await self._results.flush()
+                        if self._opevents is not None:
+                            await self._opevents.flush()
                         if not await self._claim_more():
                             break
                     elif not claimed:
@@ -305,6 +315,8 @@ class Worker:
         self._results.wake()
         self._stopping.set()
         await flusher
+        if self._opevents is not None:
+            await self._opevents.flush()  # what these deliveries caused, before the store may close
 
     async def _drain(self, tasks: list[asyncio.Task[None]]) -> set[asyncio.Task[None]]:
         """Wait for the tasks for the grace period or until `hurry`; the ones still running."""

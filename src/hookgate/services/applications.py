@@ -9,6 +9,7 @@ from hookgate.models import (
     EventType,
     new_id,
 )
+from hookgate.outbound.opevents import OPS_APP_ID
 from hookgate.services._base import ServiceBase
 from hookgate.store.base import Page
 
@@ -33,6 +34,10 @@ class ApplicationServices(ServiceBase):
             raise DuplicateError(f"application {app.id} exists") from None
 
     async def get_application(self, app_id: str) -> Application:
+        """The application; the operator application (`OPS_APP_ID`) is created on first use, so its
+        endpoints are added like any other (API, CLI, console) without a setup step."""
+        if app_id == OPS_APP_ID:
+            return await self._ops_application()
         return await self.store.get_application(app_id)
 
     async def list_applications(self, *, cursor: str | None = None, limit: int = 50) -> Page[Application]:

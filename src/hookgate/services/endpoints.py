@@ -15,6 +15,7 @@ from hookgate.config.rules import validate_text
 from hookgate.config.signing import check_signing_secret, generate_signing_secret
 from hookgate.errors import ConflictError
 from hookgate.models import Endpoint, new_id
+from hookgate.outbound.opevents import OPS_APP_ID
 from hookgate.services._base import ServiceBase
 from hookgate.vault import (
     DEFAULT_GRACE_S,
@@ -104,6 +105,8 @@ class EndpointServices(ServiceBase):
             now=now,
             references=references,
         )
+        if app_id == OPS_APP_ID:
+            await self._ops_application()  # created on first use
         endpoint_id = new_id("ep")
         endpoint = Endpoint(
             id=endpoint_id,
@@ -113,7 +116,14 @@ class EndpointServices(ServiceBase):
             updated_at=now,
             secrets_sealed=self._seal(endpoint_id, parsed.secrets),
         )
-        return NewEndpoint(await self.store.create_endpoint(endpoint), parsed.generated)
+        created = await self.store.create_endpoint(endpoint)
+        await self._endpoint_event("endpoint.created", created, event_types=list(created.config.event_types))
+        return NewEndpoint(created, parsed.generated)
+
+    async def _endpoint_event(self, type_: str, endpoint: Endpoint, **data: object) -> None:
+        # after the write succeeded; a failure to tell is logged by the emitter, never the caller's error
+        event = self.opevents.event(type_, {"endpoint_id": endpoint.id, **data}, app_id=endpoint.app_id)
+        await self.opevents.publish(event)
 
     async def update_endpoint(self, endpoint_id: str, *, references: bool = True, **changes: Any) -> Endpoint:
         """Change some of an endpoint's settings, validated like `create_endpoint`; returns the endpoint.
@@ -140,11 +150,14 @@ class EndpointServices(ServiceBase):
             endpoint = await self._live_endpoint(endpoint_id)
             edit(endpoint)
             try:
-                return await self.store.update_endpoint(endpoint)
+                updated = await self.store.update_endpoint(endpoint)
             except ConflictError:
                 lost += 1
                 if lost >= _EDIT_ATTEMPTS:
                     raise
+                continue
+            await self._endpoint_event("endpoint.updated", updated, version=updated.version)
+            return updated
 
     async def reconfigure_endpoint(self, endpoint_id: str, *, secret: str, **changes: Any) -> Endpoint:
         """Apply ``changes`` like `update_endpoint` and make ``secret`` the only signing secret (no grace),
@@ -204,13 +217,17 @@ class EndpointServices(ServiceBase):
     async def disable_endpoint(self, endpoint_id: str, *, reason: str = "disabled by operator") -> None:
         # field-scoped (enablement only) and unconditional: the operator's latest word wins
         validate_text(reason, "disable reason", max_length=_MAX_REASON)
-        await self._live_endpoint(endpoint_id)
+        endpoint = await self._live_endpoint(endpoint_id)
         await self.store.set_endpoint_enabled(endpoint_id, False, reason=reason, now=self._clock())
+        if endpoint.enabled:  # an event for the change, not for every repeated request
+            await self._endpoint_event("endpoint.disabled", endpoint, reason=reason, by="operator")
 
     async def enable_endpoint(self, endpoint_id: str) -> None:
-        await self._live_endpoint(endpoint_id)
+        endpoint = await self._live_endpoint(endpoint_id)
         # a deletion in between is not undone: the store never enables a deleted endpoint
         await self.store.set_endpoint_enabled(endpoint_id, True, reason=None, now=self._clock())
+        if not endpoint.enabled:
+            await self._endpoint_event("endpoint.enabled", endpoint)
 
     async def delete_endpoint(self, endpoint_id: str) -> int:
         """Delete an endpoint; return how many of its deliveries this ended.
@@ -221,4 +238,7 @@ class EndpointServices(ServiceBase):
         secrets). A request already on the wire when it is deleted completes; its result is recorded.
         `NotFoundError` for an unknown or already deleted endpoint.
         """
-        return await self.store.delete_endpoint(endpoint_id, now=self._clock())
+        endpoint = await self._live_endpoint(endpoint_id)
+        ended = await self.store.delete_endpoint(endpoint_id, now=self._clock())
+        await self._endpoint_event("endpoint.deleted", endpoint, deliveries_ended=ended)
+        return ended

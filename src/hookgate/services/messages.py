@@ -8,7 +8,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from hookgate.config.rules import check_flag, validate_event_type, validate_text
+from hookgate.config.rules import RESERVED_NAMESPACE, check_flag, validate_event_type, validate_text
 from hookgate.errors import ConfigError, ConflictError, HookgateError, NotFoundError
 from hookgate.models import (
     Application,
@@ -18,6 +18,7 @@ from hookgate.models import (
     Message,
     new_id,
 )
+from hookgate.outbound.opevents import OPS_APP_ID
 from hookgate.services._base import ServiceBase
 from hookgate.store.base import Page, PublishResult
 from hookgate.tracing import span
@@ -167,9 +168,12 @@ class MessageServices(ServiceBase):
         """Store the event and one delivery per subscribed endpoint, atomically, and wake the workers.
 
         The same ``idempotency_key`` for the same application within 24 hours returns the first message
-        (``result.duplicate`` is True) instead of publishing twice.
+        (``result.duplicate`` is True) instead of publishing twice. The operator application's messages
+        are hookgate's own operational events: `ConfigError` for a publish to it.
         """
         message = self.new_message(app, event_type, payload, idempotency_key=idempotency_key)
+        if message.app_id == OPS_APP_ID:
+            raise ConfigError(f"application {OPS_APP_ID!r} receives only hookgate's operational events")
         with span(
             "hookgate.publish", **{"hookgate.app_id": message.app_id, "hookgate.event_type": event_type}
         ):
@@ -201,8 +205,11 @@ class MessageServices(ServiceBase):
         *,
         idempotency_key: str | None = None,
     ) -> Message:
-        """A validated message, not yet stored (for `publish_many`)."""
+        """A validated message, not yet stored (for `publish_many`). The ``hookgate.`` event types are
+        hookgate's own (operational events): `ConfigError`."""
         app_id = app.id if isinstance(app, Application) else app
+        if isinstance(event_type, str) and event_type.startswith(RESERVED_NAMESPACE):
+            raise ConfigError(f"event types starting {RESERVED_NAMESPACE!r} are reserved for hookgate's own")
         if idempotency_key is not None:
             validate_text(idempotency_key, "idempotency key", max_length=_MAX_IDEMPOTENCY_KEY)
         return Message(

@@ -9,6 +9,7 @@ from hookgate.config.rules import validate_text
 from hookgate.errors import DuplicateError
 from hookgate.inbound.managed import ManagedSource, open_source, seal_source, validate_source
 from hookgate.models import InboundDecision, InboundSourceRecord, new_id
+from hookgate.policy.spike import RefusalWatch
 from hookgate.services._base import ServiceBase
 
 __all__ = ["DECISIONS_KEPT", "SourceServices"]
@@ -19,6 +20,13 @@ _COUNTS_KEPT_S = 24 * 3600.0
 
 class SourceServices(ServiceBase):
     """Create, replace, read and delete inbound sources."""
+
+    _refusals: RefusalWatch
+
+    def _init_refusal_watch(self) -> None:
+        # in memory, this process's decisions: each serve process watches the requests it answered
+        s = self.settings
+        self._refusals = RefusalWatch(s.opevents_refusal_threshold, s.opevents_refusal_window_seconds)
 
     async def create_source(self, name: str, settings: Mapping[str, Any]) -> ManagedSource:
         """Validate and store an inbound source (a gateway source table), sealed; names are unique.
@@ -67,6 +75,23 @@ class SourceServices(ServiceBase):
         minute by outcome and reason (the serve runtime's `hookgate.inbound.decision_log.DecisionLog`)."""
         cutoff = self._clock() - _COUNTS_KEPT_S
         await self.store.record_inbound_decisions(decisions, keep=DECISIONS_KEPT, counts_before=cutoff)
+        # watched only once written: a batch the store refused comes back, and would be counted twice
+        for decision in decisions:
+            if decision.outcome != "rejected":
+                continue
+            spike = self._refusals.refused(decision.source, decision.at)
+            if spike is not None:
+                await self.opevents.publish(
+                    self.opevents.event(
+                        "source.refusals.spiking",
+                        {
+                            "source": spike.source,
+                            "refusals": spike.refusals,
+                            "threshold": self._refusals.threshold,
+                            "window_s": self._refusals.window_s,
+                        },
+                    )
+                )
 
     async def source_decisions(
         self, source_id: str, *, reason: str | None = None, limit: int = 50
