@@ -14,6 +14,7 @@ from hookgate.config.endpoint import EndpointConfig
 from hookgate.config.rules import event_matches
 
 __all__ = [
+    "STATUS_CLASSES",
     "ApiToken",
     "Application",
     "Attempt",
@@ -24,7 +25,6 @@ __all__ = [
     "EventType",
     "InboundDecision",
     "InboundSourceRecord",
-    "STATUS_CLASSES",
     "Message",
     "SigningKey",
     "SigningKeyStatus",
