@@ -54,7 +54,8 @@ async def settle(store: Store, order: list[str], outcomes: list[tuple[DeliverySt
 
 async def run_to_end(store: Store, task: Task, owner: str = "r1", *, limit: int = 2) -> Task:
     claimed = await store.claim_task(owner, now=T0 + 200, lease_s=30)
-    assert claimed is not None and claimed.id == task.id
+    assert claimed is not None
+    assert claimed.id == task.id
     while claimed.state is TaskState.RUNNING:
         claimed = await store.run_task_batch(task.id, owner, limit=limit, now=T0 + 201, lease_s=30)
     return claimed
@@ -103,7 +104,8 @@ async def test_resend_selects_by_status_class_and_event_type(store: Store) -> No
         for d in (await store.list_endpoint_deliveries(endpoint.id)).items
         if d.status is DeliveryStatus.PENDING
     ]
-    assert len(pending) == 2 and all(d.attempts == 0 and d.next_attempt_at == T0 + 201 for d in pending)
+    assert len(pending) == 2
+    assert all(d.attempts == 0 and d.next_attempt_at == T0 + 201 for d in pending)
     assert await store.count_task_matches(task) == 0  # nothing left that matches
 
 
@@ -171,7 +173,8 @@ async def test_one_runner_at_a_time_and_resume_after_the_lease_expires(store: St
         new_task(app, TaskKind.CANCEL_PENDING, endpoint=endpoint, due_before=T0 + 1)
     )
     first = await store.claim_task("r1", now=T0 + 200, lease_s=30)
-    assert first is not None and first.lease_owner == "r1"
+    assert first is not None
+    assert first.lease_owner == "r1"
     assert await store.claim_task("r2", now=T0 + 210, lease_s=30) is None  # leased
     # r2 cannot run a batch of a task it does not hold
     held = await store.run_task_batch(task.id, "r2", limit=2, now=T0 + 210, lease_s=30)
@@ -181,7 +184,8 @@ async def test_one_runner_at_a_time_and_resume_after_the_lease_expires(store: St
     # r1 dies; its lease (renewed to 241) expires and r2 takes over from the cursor
     assert await store.claim_task("r2", now=T0 + 240, lease_s=30) is None
     resumed = await store.claim_task("r2", now=T0 + 242, lease_s=30)
-    assert resumed is not None and (resumed.lease_owner, resumed.done) == ("r2", 2)
+    assert resumed is not None
+    assert (resumed.lease_owner, resumed.done) == ("r2", 2)
     late = await store.run_task_batch(task.id, "r1", limit=2, now=T0 + 243, lease_s=30)
     assert late.done == 2  # r1 came back: it no longer holds the task and changes nothing
     while resumed.state is TaskState.RUNNING:
@@ -201,7 +205,8 @@ async def test_cancel_list_and_get(store: Store) -> None:
     cancelled = await store.cancel_task(first.id, now=T0 + 5)
     assert cancelled.state is TaskState.CANCELLED
     claimed = await store.claim_task("r1", now=T0 + 6, lease_s=30)
-    assert claimed is not None and claimed.id == second.id  # the cancelled one is never claimed
+    assert claimed is not None
+    assert claimed.id == second.id  # the cancelled one is never claimed
     got = await store.get_task(second.id)
     assert got.filters == TaskFilters(statuses=(DeliveryStatus.DEAD,))
     assert (got.state, got.lease_owner) == (TaskState.RUNNING, "r1")

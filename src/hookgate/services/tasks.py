@@ -12,7 +12,7 @@ import secrets
 from collections.abc import Iterable
 
 from hookgate.config.rules import check_flag, validate_event_type
-from hookgate.errors import ConfigError, ConflictError, NotFoundError
+from hookgate.errors import ConfigError, NotFoundError
 from hookgate.models import (
     STATUS_CLASSES,
     DeliveryStatus,
@@ -92,7 +92,7 @@ class TaskServices(ServiceBase):
             if endpoint.app_id != app_id:  # another tenant's endpoint does not exist for this one
                 raise NotFoundError(f"endpoint {endpoint_id!r} not found")
             if kind is TaskKind.REPLAY_MISSING and not endpoint.enabled:
-                raise ConflictError(f"endpoint {endpoint_id!r} is disabled: enable it before replaying")
+                raise ConfigError(f"endpoint {endpoint_id!r} is disabled: enable it before replaying")
         elif kind is TaskKind.REPLAY_MISSING:
             raise ConfigError("replay_missing needs an endpoint_id")
         if status_class is not None and (kind is not TaskKind.RESEND or status_class not in STATUS_CLASSES):
