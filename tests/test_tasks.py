@@ -7,6 +7,7 @@ import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -97,7 +98,11 @@ async def test_cancel_resend_and_replay_thousands_through_a_worker(
     worker = hg.worker(address_policy=AddressPolicy(["127.0.0.0/8"]), task_poll_s=0.05, task_batch=250)
     running = asyncio.create_task(worker.run())
     try:
-        resend_filters = {"endpoint_id": endpoint.id, "statuses": ["dead"], "event_types": ["order.created"]}
+        resend_filters: dict[str, Any] = {
+            "endpoint_id": endpoint.id,
+            "statuses": ["dead"],
+            "event_types": ["order.created"],
+        }
         dry = await hg.create_task(app.id, "resend", dry_run=True, **resend_filters)
         resend = await until_finished(hg, await hg.create_task(app.id, "resend", **resend_filters))
         assert (resend.state, resend.matched, resend.done) == (TaskState.DONE, dry.matched, N // 2)
