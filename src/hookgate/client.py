@@ -30,6 +30,7 @@ from hookgate.services.endpoints import EndpointServices, NewEndpoint
 from hookgate.services.messages import MAX_PAYLOAD_BYTES, BulkResend, MessageServices, encode_payload
 from hookgate.services.sources import SourceServices
 from hookgate.services.stats import StatsServices
+from hookgate.services.tasks import TaskServices
 from hookgate.store import open_store
 from hookgate.store.base import PublishResult, Store
 
@@ -63,6 +64,7 @@ class Hookgate(
     AccessServices,
     ConsoleServices,
     StatsServices,
+    TaskServices,
 ):
     """One application's handle on the delivery engine: every service (`hookgate.services`) in one object."""
 

@@ -14,6 +14,7 @@ from hookgate.config.endpoint import EndpointConfig
 from hookgate.config.rules import event_matches
 
 __all__ = [
+    "STATUS_CLASSES",
     "ApiToken",
     "Application",
     "Attempt",
@@ -27,6 +28,10 @@ __all__ = [
     "Message",
     "SigningKey",
     "SigningKeyStatus",
+    "Task",
+    "TaskFilters",
+    "TaskKind",
+    "TaskState",
     "new_id",
 ]
 
@@ -100,6 +105,8 @@ class Delivery:
     updated_at: float
     lease_owner: str | None = None
     lease_expires_at: float | None = None
+    # why a delivery went dead without exhausting its retries ("cancelled by task <id>"), None otherwise
+    dead_reason: str | None = None
 
 
 @dataclass(slots=True)
@@ -218,3 +225,60 @@ class ConsoleSession:
     created_by: str | None = None
     opened_at: float | None = None
     revoked_at: float | None = None
+
+
+class TaskKind(enum.StrEnum):
+    RESEND = "resend"  # re-queue existing deliveries
+    REPLAY_MISSING = "replay_missing"  # create deliveries an endpoint never had
+    CANCEL_PENDING = "cancel_pending"  # turn waiting deliveries dead
+
+
+class TaskState(enum.StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+
+# the HTTP status classes a resend can select by (the last attempt's answer); "none": no answer at all
+STATUS_CLASSES = ("2xx", "3xx", "4xx", "5xx", "none")
+
+
+@dataclass(frozen=True, slots=True)
+class TaskFilters:
+    """What a bulk task selects, all conditions together. ``since``/``until`` bound the creation time
+    ([since, until)); ``statuses`` and ``status_class`` apply to resends, ``due_before`` to cancellations."""
+
+    statuses: tuple[DeliveryStatus, ...] = ()
+    status_class: str | None = None
+    event_types: tuple[str, ...] = ()
+    since: float | None = None
+    until: float | None = None
+    due_before: float | None = None
+
+
+@dataclass(slots=True)
+class Task:
+    """A bulk recovery task over one application (optionally one endpoint), run in batches by any worker.
+
+    ``matched`` is the count when it was created, ``done`` how many items it has changed so far; the cursor
+    (``cursor_at``, ``cursor_id``: the last item handled, in creation order) makes it resumable, and the lease
+    (``lease_owner`` until ``lease_expires_at``) lets exactly one worker run it at a time. Only what existed
+    when the task was created is selected (creation times up to ``created_at``)."""
+
+    id: str
+    app_id: str
+    kind: TaskKind
+    filters: TaskFilters
+    state: TaskState
+    created_at: float
+    updated_at: float
+    endpoint_id: str | None = None
+    matched: int = 0
+    done: int = 0
+    error: str | None = None
+    cursor_at: float | None = None
+    cursor_id: str | None = None
+    lease_owner: str | None = None
+    lease_expires_at: float | None = None

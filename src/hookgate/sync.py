@@ -32,6 +32,8 @@ if TYPE_CHECKING:
         InboundDecision,
         InboundSourceRecord,
         Message,
+        Task,
+        TaskKind,
     )
     from hookgate.services.endpoints import NewEndpoint
     from hookgate.services.messages import BulkResend
@@ -76,6 +78,9 @@ class SyncHookgate:
 
     def attempt_history(self, *, minutes: int, per: int = 1) -> list[Period]:
         return self._call(self._hg.attempt_history(minutes=minutes, per=per))
+
+    def cancel_task(self, app_id: str, task_id: str) -> Task:
+        return self._call(self._hg.cancel_task(app_id, task_id))
 
     def create_api_token(self, name: str, scope: str) -> tuple[ApiToken, str]:
         return self._call(self._hg.create_api_token(name, scope))
@@ -143,6 +148,35 @@ class SyncHookgate:
     def create_source(self, name: str, settings: Mapping[str, Any]) -> ManagedSource:
         return self._call(self._hg.create_source(name, settings))
 
+    def create_task(
+        self,
+        app_id: str,
+        kind: TaskKind | str,
+        *,
+        endpoint_id: str | None = None,
+        statuses: Iterable[str] = (),
+        status_class: str | None = None,
+        event_types: Iterable[str] = (),
+        since: float | None = None,
+        until: float | None = None,
+        due_before: float | None = None,
+        dry_run: bool = False,
+    ) -> Task:
+        return self._call(
+            self._hg.create_task(
+                app_id,
+                kind,
+                endpoint_id=endpoint_id,
+                statuses=statuses,
+                status_class=status_class,
+                event_types=event_types,
+                since=since,
+                until=until,
+                due_before=due_before,
+                dry_run=dry_run,
+            )
+        )
+
     def delete_endpoint(self, endpoint_id: str) -> int:
         return self._call(self._hg.delete_endpoint(endpoint_id))
 
@@ -181,6 +215,9 @@ class SyncHookgate:
 
     def get_source(self, source_id: str) -> ManagedSource:
         return self._call(self._hg.get_source(source_id))
+
+    def get_task(self, app_id: str, task_id: str) -> Task:
+        return self._call(self._hg.get_task(app_id, task_id))
 
     def jwks(self) -> dict[str, Any]:
         return self._call(self._hg.jwks())
@@ -256,6 +293,9 @@ class SyncHookgate:
     def list_sources(self) -> list[ManagedSource]:
         return self._call(self._hg.list_sources())
 
+    def list_tasks(self, app_id: str, *, limit: int = 50) -> list[Task]:
+        return self._call(self._hg.list_tasks(app_id, limit=limit))
+
     def open_portal_link(self, link: str) -> tuple[ConsoleSession, str]:
         return self._call(self._hg.open_portal_link(link))
 
@@ -320,6 +360,9 @@ class SyncHookgate:
         return self._call(
             self._hg.rotate_secret(endpoint_id, new_secret, grace_s=grace_s, references=references)
         )
+
+    def run_tasks(self, *, batch: int = 500) -> int:
+        return self._call(self._hg.run_tasks(batch=batch))
 
     def send_test_event(
         self, endpoint_id: str, event_type: str = "webhook.test", payload: object = None

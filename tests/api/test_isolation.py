@@ -71,6 +71,15 @@ ROUTES = [
     Route("GET", "/applications/{app_id}/messages/{message_id}/attempts", APP),
     Route("GET", "/applications/{app_id}/messages/{message_id}/deliveries", APP),
     Route("POST", "/applications/{app_id}/deliveries/{delivery_id}/resend", APP),
+    Route(
+        "POST",
+        "/applications/{app_id}/tasks",
+        APP,
+        {"kind": "cancel_pending", "due_before": 0, "dry_run": True},
+    ),
+    Route("GET", "/applications/{app_id}/tasks", APP),
+    Route("GET", "/applications/{app_id}/tasks/{task_id}", APP),
+    Route("POST", "/applications/{app_id}/tasks/{task_id}/cancel", APP),
     Route("POST", "/applications/{app_id}/portal", APP, {"capabilities": ["view", "resend"]}),
     Route("GET", "/applications/{app_id}/portal/sessions", APP),
     Route("POST", "/applications/{app_id}/portal/sessions/{session_id}/revoke", APP),
@@ -99,6 +108,7 @@ class Tenant:
     token_id: str
     token: str
     session_id: str
+    task_id: str = ""
     source_id: str = ""
     kid: str = ""
 
@@ -110,6 +120,7 @@ class Tenant:
             "delivery_id": self.delivery_id,
             "token_id": self.token_id,
             "session_id": self.session_id,
+            "task_id": self.task_id,
             "source_id": self.source_id,  # sources are admin-only, not per tenant
             "kid": self.kid,  # signing keys too
         }
@@ -122,6 +133,8 @@ async def make_tenant(api: Api, app_id: str) -> Tenant:
     msg = await c.post(f"{V1}/applications/{app_id}/messages", json={"event_type": "a.b", "payload": {}})
     tok = await c.post(f"{V1}/tokens", json={"name": app_id, "scope": app_id})
     link = await c.post(f"{V1}/applications/{app_id}/portal", json={})
+    task = await c.post(f"{V1}/applications/{app_id}/tasks", json={"kind": "cancel_pending", "due_before": 0})
+    assert task.status_code == 202, task.text
     return Tenant(
         app_id=app_id,
         endpoint_id=ep.json()["endpoint"]["id"],
@@ -130,6 +143,7 @@ async def make_tenant(api: Api, app_id: str) -> Tenant:
         token_id=tok.json()["token"]["id"],
         token=tok.json()["secret"],
         session_id=link.json()["session_id"],
+        task_id=task.json()["id"],
     )
 
 

@@ -26,6 +26,7 @@ from hookgate.api.routers import (
     portal,
     signing_keys,
     sources,
+    tasks,
     tokens,
 )
 from hookgate.client import Hookgate
@@ -41,6 +42,7 @@ ROUTERS = (
     endpoints,
     attempts,
     messages,
+    tasks,
     portal,
     tokens,
     sources,

@@ -19,6 +19,7 @@ from hookgate.cli import (
     signing,
     sources,
     tail,
+    tasks,
     tokens,
 )
 
@@ -31,6 +32,18 @@ def main() -> None:
     """hookgate: webhooks you can trust in both directions."""
 
 
-for _module in (signing, engine, apps, endpoints, event_types, messages, tail, listen, sources, tokens):
+for _module in (
+    signing,
+    engine,
+    apps,
+    endpoints,
+    event_types,
+    messages,
+    tasks,
+    tail,
+    listen,
+    sources,
+    tokens,
+):
     for _name in _module.__all__:
         main.add_command(getattr(_module, _name))

@@ -35,6 +35,7 @@ from hookgate.outbound.endpoint_state import EndpointStates
 from hookgate.outbound.opevents import OpEvents
 from hookgate.outbound.results import ResultBuffer, WorkerStats
 from hookgate.outbound.sender import Sender
+from hookgate.outbound.task_runner import TaskRunner
 from hookgate.outbound.transport import Transport
 from hookgate.policy.circuit import CircuitBreaker
 from hookgate.policy.ssrf import AddressPolicy
@@ -74,6 +75,9 @@ class Worker:
         observers: Sequence[Callable[[AttemptResult], None]] = (),
         opevents: OpEvents | None = None,
         failing_after: int = 5,
+        task_batch: int = 500,
+        task_lease_s: float = 30.0,
+        task_poll_s: float = 2.0,
     ) -> None:
         if concurrency < 1 or endpoint_concurrency < 1 or claim_batch < 1:
             raise ValueError("concurrency, endpoint_concurrency and claim_batch must be at least 1")
@@ -108,6 +112,10 @@ class Worker:
         self.stats = WorkerStats()
         # operational events (endpoint disabled, delivery dead, failing, recovered); None: none
         self._opevents = opevents
+        # bulk recovery tasks run beside the claim loop (see hookgate.outbound.task_runner)
+        self.task_runner = TaskRunner(
+            store, owner=self.owner, batch=task_batch, lease_s=task_lease_s, poll_s=task_poll_s, clock=clock
+        )
         self._results = ResultBuffer(
             store, lease_s=lease_s, clock=clock, backoff=self._backoff, observers=observers
         )
@@ -152,10 +160,16 @@ class Worker:
         """Claim and deliver until `stop`; then finish or release in-flight work and flush results."""
         log.info("worker.start", owner=self.owner, concurrency=self._concurrency)
         flusher = asyncio.create_task(self._results.run(self._finished), name="hookgate-flush")
+        tasks = asyncio.create_task(self.task_runner.run(self._stopping), name="hookgate-tasks")
         try:
             await self._claim_loop()
         finally:
-            await self._shutdown(flusher)
+            try:
+                await self._shutdown(flusher)
+            finally:
+                # it stops after its current batch (a short transaction); a lease left behind expires
+                self._stopping.set()
+                await tasks
             log.info("worker.stop", owner=self.owner, **self._stats_fields())
 
     async def run_until_idle(self, *, timeout: float = 30.0) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import asyncpg
@@ -114,6 +114,9 @@ class PostgresConnector:
     """
 
     flag: Callable[[bool], Any] = bool
+
+    def lists(self, values: Sequence[str]) -> Any:
+        return list(values)
 
     def __init__(self, pool: asyncpg.Pool, queries: dict[str, Query]) -> None:
         self.pool = pool

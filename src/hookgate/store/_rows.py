@@ -112,6 +112,8 @@ def delivery_from_row(row: Row) -> Delivery:
         updated_at=row["updated_at"],
         lease_owner=row["lease_owner"],
         lease_expires_at=row["lease_expires_at"],
+        # absent from rows a query spelled column by column before migration 0009
+        dead_reason=row["dead_reason"] if "dead_reason" in row.keys() else None,  # noqa: SIM118 - Row, not dict
     )
 
 

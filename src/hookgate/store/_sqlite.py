@@ -4,9 +4,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -62,6 +63,9 @@ class SQLiteConnector:
     """
 
     flag: Callable[[bool], Any] = int
+
+    def lists(self, values: Sequence[str]) -> Any:
+        return json.dumps(list(values))
 
     def __init__(
         self,

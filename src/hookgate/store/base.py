@@ -35,6 +35,7 @@ from hookgate.models import (
     SigningKeyStatus,
     new_id,
 )
+from hookgate.store.task_base import TaskStore
 
 __all__ = [
     "IDEMPOTENCY_WINDOW",
@@ -141,7 +142,7 @@ class AttemptBucket:
     delivered: int
 
 
-class Store(abc.ABC):
+class Store(TaskStore, abc.ABC):
     """Durable state of the delivery engine. All methods are coroutines; ``now`` is passed in, never read."""
 
     # -- applications and endpoints -----------------------------------------------------------------
@@ -275,6 +276,8 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def recover(self, endpoint_id: str, *, since: float, now: float) -> int:
         """Make every failed/dead delivery of an endpoint created since ``since`` due now; count them."""
+
+    # bulk recovery tasks: see `hookgate.store.task_base.TaskStore`
 
     # -- signing key ring and sealed records -----------------------------------------------------------
 
@@ -446,5 +449,5 @@ class Store(abc.ABC):
         """Attempts that started in [since, until), counted per period of ``step`` seconds and latency
         bucket (the overview's charts: served from an index, never a table scan)."""
 
-    async def close(self) -> None:  # noqa: B027 - optional hook, most stores hold nothing to release
+    async def close(self) -> None:
         """Release connections."""

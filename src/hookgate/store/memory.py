@@ -30,6 +30,7 @@ from hookgate.store._memory_admin import ManagementRecords
 from hookgate.store._memory_decisions import InboundDecisions
 from hookgate.store._memory_pages import attempts_page, existing, newest_first
 from hookgate.store._memory_pages import copied as _c
+from hookgate.store._memory_tasks import MemoryTasks
 from hookgate.store._rows import check_limit, decode_attempt_id, decode_position
 from hookgate.store.base import (
     IDEMPOTENCY_WINDOW,
@@ -53,7 +54,7 @@ _RETRYABLE = (DeliveryStatus.PENDING, DeliveryStatus.FAILED)
 _ENDPOINT_CONFIGURATION = ("updated_at", "secrets_sealed")
 
 
-class MemoryStore(ManagementRecords, InboundDecisions, Store):
+class MemoryStore(ManagementRecords, InboundDecisions, MemoryTasks, Store):
     def __init__(self) -> None:
         self._apps: dict[str, Application] = {}
         self._endpoints: dict[str, Endpoint] = {}
@@ -65,6 +66,7 @@ class MemoryStore(ManagementRecords, InboundDecisions, Store):
         self._signing_keys: dict[str, SigningKey] = {}
         ManagementRecords.__init__(self)
         InboundDecisions.__init__(self)
+        MemoryTasks.__init__(self)
         self._work = asyncio.Event()
 
     # -- applications and endpoints -----------------------------------------------------------------
@@ -276,7 +278,7 @@ class MemoryStore(ManagementRecords, InboundDecisions, Store):
     async def resend(self, delivery_id: str, *, now: float) -> Delivery:
         d = self._get(self._deliveries, delivery_id, "delivery")
         d.status, d.attempts, d.next_attempt_at, d.updated_at = DeliveryStatus.PENDING, 0, now, now
-        d.lease_owner = d.lease_expires_at = None
+        d.lease_owner = d.lease_expires_at = d.dead_reason = None
         self._work.set()
         return _c(d)
 

@@ -29,6 +29,7 @@ from hookgate.models import (
     SigningKeyStatus,
 )
 from hookgate.store._pg import DRIVER_ERRORS, PostgresConnector, checkout, pg_queries
+from hookgate.store._pg_tasks import PostgresTaskBatches
 from hookgate.store._rows import (
     completion_arrays,
     decision_counts,
@@ -89,7 +90,7 @@ class _Connection(asyncpg.Connection):  # type: ignore[misc]
         return ""
 
 
-class PostgresStore(SqlStore):
+class PostgresStore(PostgresTaskBatches, SqlStore):
     """``await PostgresStore.open(dsn)``."""
 
     def __init__(self, pool: asyncpg.Pool, dsn: str) -> None:

@@ -13,7 +13,7 @@ pool), the claim (``SKIP LOCKED`` against the write lock) and the wake-ups (``NO
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from hookgate.errors import ConflictError, NotFoundError
@@ -30,6 +30,7 @@ from hookgate.models import (
     InboundSourceRecord,
     Message,
     SigningKey,
+    Task,
 )
 from hookgate.store._rows import (
     api_token_from_row,
@@ -53,6 +54,7 @@ from hookgate.store._rows import (
     source_from_row,
     source_params,
 )
+from hookgate.store._tasks import select_params, task_from_row, task_params
 from hookgate.store.base import AttemptBucket, Page, Store
 
 __all__ = ["Connector", "SqlStore"]
@@ -64,6 +66,10 @@ class Connector(Protocol):
 
     # how the database stores a boolean parameter (0/1 for SQLite, a real boolean for PostgreSQL)
     flag: Callable[[bool], Any]
+
+    def lists(self, values: Sequence[str]) -> Any:
+        """How the database takes a list of strings as one parameter (JSON for SQLite, a text[] for
+        PostgreSQL)."""
 
     async def fetchrow(self, name: str, params: dict[str, Any]) -> Any:
         """The first row of the query's result, or None."""
@@ -323,3 +329,42 @@ class SqlStore(Store):
         if row is None:
             raise NotFoundError(f"console session {session_id!r} not found")
         return console_session_from_row(row)
+
+    # -- bulk recovery tasks (the batches, several statements, are the adapters') ------------------------
+
+    async def create_task(self, task: Task) -> Task:
+        await self._db.execute("insert_task", task_params(task))
+        return task
+
+    async def get_task(self, task_id: str) -> Task:
+        row = await self._db.fetchrow("get_task", {"id": task_id})
+        if row is None:
+            raise NotFoundError(f"task {task_id!r} not found")
+        return task_from_row(row)
+
+    async def list_tasks(self, app_id: str, *, limit: int = 50) -> list[Task]:
+        rows = await self._db.fetch("list_tasks", {"app_id": app_id, "limit": check_limit(limit)})
+        return [task_from_row(r) for r in rows]
+
+    async def cancel_task(self, task_id: str, *, now: float) -> Task:
+        row = await self._db.fetchrow("cancel_task", {"id": task_id, "now": now})
+        return task_from_row(row) if row is not None else await self.get_task(task_id)
+
+    async def claim_task(self, owner: str, *, now: float, lease_s: float) -> Task | None:
+        params = {"owner": owner, "now": now, "lease_until": now + lease_s}
+        row = await self._db.fetchrow("claim_task", params)
+        return None if row is None else task_from_row(row)
+
+    async def fail_task(self, task_id: str, owner: str, error: str, *, now: float) -> bool:
+        params = {"id": task_id, "owner": owner, "error": error, "now": now}
+        return await self._db.execute("fail_task", params) > 0
+
+    async def count_task_matches(self, task: Task) -> int:
+        params = select_params(task, limit=0, lists=self._db.lists)
+        if task.kind == "resend":
+            return int((await self._db.fetchrow("task_resend_count", params))[0])
+        if task.kind == "cancel_pending":
+            return int((await self._db.fetchrow("task_cancel_count", params))[0])
+        endpoint = await self.get_endpoint(task.endpoint_id or "")
+        rows = await self._db.fetch("task_missing_count", params)
+        return sum(int(r[1]) for r in rows if endpoint.subscribes(r[0]))

@@ -80,7 +80,7 @@ SELECT * FROM attempts WHERE delivery_id = :delivery_id ORDER BY id;
 
 -- name: resend
 UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = :now, updated_at = :now,
-    lease_owner = NULL, lease_expires_at = NULL
+    lease_owner = NULL, lease_expires_at = NULL, dead_reason = NULL
 WHERE id = :id RETURNING *;
 
 -- name: recover
@@ -207,3 +207,28 @@ DELETE FROM inbound_decision_counts WHERE minute < :before;
 SELECT outcome, reason, sum(count) AS count FROM inbound_decision_counts
 WHERE source = :source AND minute >= :since
 GROUP BY outcome, reason ORDER BY 3 DESC, 1, 2;
+
+-- name: insert_task
+INSERT INTO tasks (id, app_id, endpoint_id, kind, statuses, status_class, event_types, since, until, due_before,
+    state, matched, done, error, cursor_at, cursor_id, lease_owner, lease_expires_at, created_at, updated_at)
+VALUES (:id, :app_id, :endpoint_id, :kind, :statuses, :status_class, :event_types, :since, :until, :due_before,
+    :state, :matched, :done, :error, :cursor_at, :cursor_id, :lease_owner, :lease_expires_at, :created_at,
+    :updated_at);
+
+-- name: get_task
+SELECT * FROM tasks WHERE id = :id;
+
+-- name: cancel_task
+-- only an unfinished task is cancelled; its runner sees the state at its next batch and stops
+UPDATE tasks SET state = 'cancelled', updated_at = :now, lease_expires_at = NULL
+WHERE id = :id AND state IN ('pending', 'running') RETURNING *;
+
+-- name: task_progress
+-- one batch done: move the cursor and the count on, renew the lease (or end it with the task)
+UPDATE tasks SET done = done + :n, cursor_at = :cursor_at, cursor_id = :cursor_id, state = :state,
+    lease_expires_at = :lease_until, updated_at = :now
+WHERE id = :id RETURNING *;
+
+-- name: fail_task
+UPDATE tasks SET state = 'failed', error = :error, updated_at = :now, lease_expires_at = NULL
+WHERE id = :id AND state = 'running' AND lease_owner = :owner;

@@ -172,3 +172,92 @@ GROUP BY 1, 2;
 -- name: list_inbound_decisions
 SELECT * FROM inbound_decisions WHERE source = :source AND (:reason::text IS NULL OR reason = :reason::text)
 ORDER BY id DESC LIMIT :limit;
+
+-- name: list_tasks
+SELECT * FROM tasks WHERE app_id = :app_id ORDER BY created_at DESC, id COLLATE "C" DESC LIMIT :limit;
+
+-- name: claim_task
+-- the oldest unfinished task nobody holds (pending, or running with an expired lease: its runner died);
+-- SKIP LOCKED: a task another runner is working on right now (its row locked by a batch) is passed over
+UPDATE tasks SET state = 'running', lease_owner = :owner, lease_expires_at = :lease_until, updated_at = :now
+WHERE id = (
+    SELECT id FROM tasks
+    WHERE state = 'pending' OR (state = 'running' AND (lease_expires_at IS NULL OR lease_expires_at <= :now))
+    ORDER BY created_at, id COLLATE "C" LIMIT 1
+    FOR UPDATE SKIP LOCKED
+) RETURNING *;
+
+-- name: lock_task
+-- a batch holds the task's row lock: cancel, claim and other batches of the same task wait or skip it
+SELECT * FROM tasks WHERE id = :id FOR UPDATE;
+
+-- name: task_resend_select
+-- Bulk tasks walk their selection in creation order from a cursor, a batch at a time, and only what existed
+-- when the task was created (:snapshot). :status_class is the last attempt's status code / 100, 0 for no
+-- answer. Each *_select has a *_count twin with the same conditions.
+SELECT d.id, d.created_at FROM deliveries d
+JOIN messages m ON m.id = d.message_id JOIN endpoints e ON e.id = d.endpoint_id
+WHERE m.app_id = :app_id AND (:endpoint_id::text IS NULL OR d.endpoint_id = :endpoint_id::text)
+    AND e.enabled AND e.deleted_at IS NULL
+    AND d.status = ANY(:statuses::text[])
+    AND (:event_types::text[] IS NULL OR m.event_type = ANY(:event_types::text[]))
+    AND d.created_at >= :since::float8 AND d.created_at < :until::float8 AND d.created_at <= :snapshot::float8
+    AND (:status_class::int IS NULL OR COALESCE((SELECT a.status_code / 100 FROM attempts a
+        WHERE a.delivery_id = d.id ORDER BY a.id DESC LIMIT 1), 0) = :status_class::int)
+    AND (d.created_at, d.id COLLATE "C") > (:c_at::float8, :c_id::text)
+ORDER BY d.created_at, d.id COLLATE "C" LIMIT :limit;
+
+-- name: task_resend_count
+SELECT count(*) FROM deliveries d
+JOIN messages m ON m.id = d.message_id JOIN endpoints e ON e.id = d.endpoint_id
+WHERE m.app_id = :app_id AND (:endpoint_id::text IS NULL OR d.endpoint_id = :endpoint_id::text)
+    AND e.enabled AND e.deleted_at IS NULL
+    AND d.status = ANY(:statuses::text[])
+    AND (:event_types::text[] IS NULL OR m.event_type = ANY(:event_types::text[]))
+    AND d.created_at >= :since::float8 AND d.created_at < :until::float8 AND d.created_at <= :snapshot::float8
+    AND (:status_class::int IS NULL OR COALESCE((SELECT a.status_code / 100 FROM attempts a
+        WHERE a.delivery_id = d.id ORDER BY a.id DESC LIMIT 1), 0) = :status_class::int);
+
+-- name: task_resend_apply
+-- the status is checked again: a delivery claimed or delivered since the select is left alone
+UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = :now, updated_at = :now,
+    lease_owner = NULL, lease_expires_at = NULL, dead_reason = NULL
+WHERE id = ANY(:ids::text[]) AND status = ANY(:statuses::text[]);
+
+-- name: task_cancel_select
+SELECT d.id, d.created_at FROM deliveries d JOIN messages m ON m.id = d.message_id
+WHERE m.app_id = :app_id AND (:endpoint_id::text IS NULL OR d.endpoint_id = :endpoint_id::text)
+    AND d.status IN ('pending', 'failed') AND d.next_attempt_at < :due_before::float8
+    AND (:event_types::text[] IS NULL OR m.event_type = ANY(:event_types::text[]))
+    AND d.created_at >= :since::float8 AND d.created_at < :until::float8 AND d.created_at <= :snapshot::float8
+    AND (d.created_at, d.id COLLATE "C") > (:c_at::float8, :c_id::text)
+ORDER BY d.created_at, d.id COLLATE "C" LIMIT :limit;
+
+-- name: task_cancel_count
+SELECT count(*) FROM deliveries d JOIN messages m ON m.id = d.message_id
+WHERE m.app_id = :app_id AND (:endpoint_id::text IS NULL OR d.endpoint_id = :endpoint_id::text)
+    AND d.status IN ('pending', 'failed') AND d.next_attempt_at < :due_before::float8
+    AND (:event_types::text[] IS NULL OR m.event_type = ANY(:event_types::text[]))
+    AND d.created_at >= :since::float8 AND d.created_at < :until::float8 AND d.created_at <= :snapshot::float8;
+
+-- name: task_cancel_apply
+UPDATE deliveries SET status = 'dead', updated_at = :now, dead_reason = :reason
+WHERE id = ANY(:ids::text[]) AND status IN ('pending', 'failed');
+
+-- name: task_missing_select
+SELECT m.id, m.event_type, m.created_at FROM messages m
+WHERE m.app_id = :app_id
+    AND (:event_types::text[] IS NULL OR m.event_type = ANY(:event_types::text[]))
+    AND m.created_at >= :since::float8 AND m.created_at < :until::float8 AND m.created_at <= :snapshot::float8
+    AND (m.created_at, m.id COLLATE "C") > (:c_at::float8, :c_id::text)
+    AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.message_id = m.id AND d.endpoint_id = :endpoint_id::text)
+ORDER BY m.created_at, m.id COLLATE "C" LIMIT :limit;
+
+-- name: task_missing_count
+-- by event type: the caller keeps the types the endpoint subscribes to (its filter has wildcards)
+SELECT m.event_type, count(*) FROM messages m
+WHERE m.app_id = :app_id
+    AND (:event_types::text[] IS NULL OR m.event_type = ANY(:event_types::text[]))
+    AND m.created_at >= :since::float8 AND m.created_at < :until::float8 AND m.created_at <= :snapshot::float8
+    AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.message_id = m.id AND d.endpoint_id = :endpoint_id::text)
+GROUP BY m.event_type;

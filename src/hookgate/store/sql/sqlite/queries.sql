@@ -141,3 +141,90 @@ GROUP BY 1, 2;
 -- name: list_inbound_decisions
 SELECT * FROM inbound_decisions WHERE source = :source AND (:reason IS NULL OR reason = :reason)
 ORDER BY id DESC LIMIT :limit;
+
+-- name: list_tasks
+SELECT * FROM tasks WHERE app_id = :app_id ORDER BY created_at DESC, id DESC LIMIT :limit;
+
+-- name: claim_task
+-- the oldest unfinished task nobody holds (pending, or running with an expired lease: its runner died);
+-- the write lock of the transaction makes this exclusive
+UPDATE tasks SET state = 'running', lease_owner = :owner, lease_expires_at = :lease_until, updated_at = :now
+WHERE id = (
+    SELECT id FROM tasks
+    WHERE state = 'pending' OR (state = 'running' AND (lease_expires_at IS NULL OR lease_expires_at <= :now))
+    ORDER BY created_at, id LIMIT 1
+) RETURNING *;
+
+-- name: lock_task
+SELECT * FROM tasks WHERE id = :id;
+
+-- name: task_resend_select
+-- Bulk tasks walk their selection in creation order from a cursor, a batch at a time, and only what existed
+-- when the task was created (:snapshot). Lists are JSON arrays; :status_class is the last attempt's status
+-- code // 100, 0 for no answer. Each *_select has a *_count twin with the same conditions.
+SELECT d.id, d.created_at FROM deliveries d
+JOIN messages m ON m.id = d.message_id JOIN endpoints e ON e.id = d.endpoint_id
+WHERE m.app_id = :app_id AND (:endpoint_id IS NULL OR d.endpoint_id = :endpoint_id)
+    AND e.enabled = 1 AND e.deleted_at IS NULL
+    AND d.status IN (SELECT value FROM json_each(:statuses))
+    AND (:event_types IS NULL OR m.event_type IN (SELECT value FROM json_each(:event_types)))
+    AND d.created_at >= :since AND d.created_at < :until AND d.created_at <= :snapshot
+    AND (:status_class IS NULL OR COALESCE((SELECT a.status_code / 100 FROM attempts a
+        WHERE a.delivery_id = d.id ORDER BY a.id DESC LIMIT 1), 0) = :status_class)
+    AND (d.created_at, d.id) > (:c_at, :c_id)
+ORDER BY d.created_at, d.id LIMIT :limit;
+
+-- name: task_resend_count
+SELECT count(*) FROM deliveries d
+JOIN messages m ON m.id = d.message_id JOIN endpoints e ON e.id = d.endpoint_id
+WHERE m.app_id = :app_id AND (:endpoint_id IS NULL OR d.endpoint_id = :endpoint_id)
+    AND e.enabled = 1 AND e.deleted_at IS NULL
+    AND d.status IN (SELECT value FROM json_each(:statuses))
+    AND (:event_types IS NULL OR m.event_type IN (SELECT value FROM json_each(:event_types)))
+    AND d.created_at >= :since AND d.created_at < :until AND d.created_at <= :snapshot
+    AND (:status_class IS NULL OR COALESCE((SELECT a.status_code / 100 FROM attempts a
+        WHERE a.delivery_id = d.id ORDER BY a.id DESC LIMIT 1), 0) = :status_class);
+
+-- name: task_resend_apply
+-- the status is checked again: a delivery claimed or delivered since the select is left alone
+UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = :now, updated_at = :now,
+    lease_owner = NULL, lease_expires_at = NULL, dead_reason = NULL
+WHERE id IN (SELECT value FROM json_each(:ids)) AND status IN (SELECT value FROM json_each(:statuses));
+
+-- name: task_cancel_select
+SELECT d.id, d.created_at FROM deliveries d JOIN messages m ON m.id = d.message_id
+WHERE m.app_id = :app_id AND (:endpoint_id IS NULL OR d.endpoint_id = :endpoint_id)
+    AND d.status IN ('pending', 'failed') AND d.next_attempt_at < :due_before
+    AND (:event_types IS NULL OR m.event_type IN (SELECT value FROM json_each(:event_types)))
+    AND d.created_at >= :since AND d.created_at < :until AND d.created_at <= :snapshot
+    AND (d.created_at, d.id) > (:c_at, :c_id)
+ORDER BY d.created_at, d.id LIMIT :limit;
+
+-- name: task_cancel_count
+SELECT count(*) FROM deliveries d JOIN messages m ON m.id = d.message_id
+WHERE m.app_id = :app_id AND (:endpoint_id IS NULL OR d.endpoint_id = :endpoint_id)
+    AND d.status IN ('pending', 'failed') AND d.next_attempt_at < :due_before
+    AND (:event_types IS NULL OR m.event_type IN (SELECT value FROM json_each(:event_types)))
+    AND d.created_at >= :since AND d.created_at < :until AND d.created_at <= :snapshot;
+
+-- name: task_cancel_apply
+UPDATE deliveries SET status = 'dead', updated_at = :now, dead_reason = :reason
+WHERE id IN (SELECT value FROM json_each(:ids)) AND status IN ('pending', 'failed');
+
+-- name: task_missing_select
+SELECT m.id, m.event_type, m.created_at FROM messages m
+WHERE m.app_id = :app_id
+    AND (:event_types IS NULL OR m.event_type IN (SELECT value FROM json_each(:event_types)))
+    AND m.created_at >= :since AND m.created_at < :until AND m.created_at <= :snapshot
+    AND (m.created_at, m.id) > (:c_at, :c_id)
+    AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.message_id = m.id AND d.endpoint_id = :endpoint_id)
+ORDER BY m.created_at, m.id LIMIT :limit;
+
+-- name: task_missing_count
+-- by event type: the caller keeps the types the endpoint subscribes to (its filter has wildcards)
+SELECT m.event_type, count(*) FROM messages m
+WHERE m.app_id = :app_id
+    AND (:event_types IS NULL OR m.event_type IN (SELECT value FROM json_each(:event_types)))
+    AND m.created_at >= :since AND m.created_at < :until AND m.created_at <= :snapshot
+    AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.message_id = m.id AND d.endpoint_id = :endpoint_id)
+GROUP BY m.event_type;

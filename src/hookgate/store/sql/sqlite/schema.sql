@@ -52,7 +52,8 @@ CREATE TABLE deliveries (
     created_at REAL NOT NULL,
     updated_at REAL NOT NULL,
     lease_owner TEXT,
-    lease_expires_at REAL
+    lease_expires_at REAL,
+    dead_reason TEXT
 );
 CREATE INDEX deliveries_message ON deliveries(message_id);
 CREATE INDEX deliveries_endpoint ON deliveries(endpoint_id, created_at, id);
@@ -159,3 +160,30 @@ CREATE TABLE inbound_decision_counts (
     PRIMARY KEY (source, minute, outcome, reason)
 );
 CREATE INDEX inbound_decision_counts_minute ON inbound_decision_counts (minute);
+
+-- bulk recovery tasks (services/tasks.py), run in batches under a lease by any worker
+CREATE TABLE tasks (
+    id TEXT PRIMARY KEY,
+    app_id TEXT NOT NULL REFERENCES applications(id),
+    endpoint_id TEXT REFERENCES endpoints(id),
+    kind TEXT NOT NULL CHECK (kind IN ('resend', 'replay_missing', 'cancel_pending')),
+    statuses TEXT NOT NULL,
+    status_class TEXT,
+    event_types TEXT NOT NULL,
+    since REAL,
+    until REAL,
+    due_before REAL,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'running', 'done', 'cancelled', 'failed')),
+    matched BIGINT NOT NULL,
+    done BIGINT NOT NULL,
+    error TEXT,
+    cursor_at REAL,
+    cursor_id TEXT,
+    lease_owner TEXT,
+    lease_expires_at REAL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX tasks_app ON tasks (app_id, created_at, id);
+-- the runners' claim scan: only unfinished tasks
+CREATE INDEX tasks_open ON tasks (created_at) WHERE state IN ('pending', 'running');
