@@ -39,12 +39,14 @@ WITH expired AS (
     FROM picked WHERE d.id = picked.id
     RETURNING d.*
 )
+-- The message and endpoint are scalar subqueries, not joins: each is one primary-key lookup, run only for the
+-- row that carries it, where a join let the planner hash a whole table (a full scan of endpoints per claim).
 SELECT c.*,
-    CASE WHEN row_number() OVER (PARTITION BY c.message_id) = 1 THEN m END AS message,
-    CASE WHEN row_number() OVER (PARTITION BY c.endpoint_id) = 1 THEN e END AS endpoint
+    CASE WHEN row_number() OVER (PARTITION BY c.message_id) = 1
+        THEN (SELECT m FROM messages AS m WHERE m.id = c.message_id) END AS message,
+    CASE WHEN row_number() OVER (PARTITION BY c.endpoint_id) = 1
+        THEN (SELECT e FROM endpoints AS e WHERE e.id = c.endpoint_id) END AS endpoint
 FROM claimed AS c
-JOIN messages AS m ON m.id = c.message_id
-JOIN endpoints AS e ON e.id = c.endpoint_id
 ORDER BY c.next_attempt_at, c.id;
 
 -- name: complete
@@ -146,7 +148,15 @@ ORDER BY created_at DESC, id COLLATE "C" DESC LIMIT :limit;
 
 -- name: list_endpoint_deliveries
 SELECT * FROM deliveries
-WHERE endpoint_id = :endpoint_id AND (:status::text IS NULL OR status = :status::text)
+WHERE endpoint_id = :endpoint_id AND (created_at, id COLLATE "C") < (:c_at::float8, :c_id::text)
+ORDER BY created_at DESC, id COLLATE "C" DESC LIMIT :limit;
+
+-- name: list_endpoint_deliveries_by_status
+-- a query of its own, not ":status IS NULL OR ...": the status must be an equality the planner sees (in a
+-- generic plan too) to read deliveries_status (status, endpoint_id, created_at, id) instead of every delivery
+-- of the endpoint
+SELECT * FROM deliveries
+WHERE status = :status AND endpoint_id = :endpoint_id
     AND (created_at, id COLLATE "C") < (:c_at::float8, :c_id::text)
 ORDER BY created_at DESC, id COLLATE "C" DESC LIMIT :limit;
 
