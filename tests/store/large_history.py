@@ -252,15 +252,16 @@ def tables() -> Iterator[tuple[str, tuple[str, ...], list[tuple[Any, ...]]]]:
     )
 
 
-def load_sqlite(conn: sqlite3.Connection) -> None:
-    """Fill a migrated database in one transaction, then ANALYZE it (the planner's statistics)."""
+def load_sqlite(conn: sqlite3.Connection, *, analyze: bool = True) -> None:
+    """Fill a migrated database in one transaction, then ANALYZE it (the planner's statistics) if asked."""
     conn.execute("BEGIN")
     for table, columns, rows in tables():
         marks = ", ".join("?" * len(columns))
         # names from tables() above, never input
         conn.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)  # noqa: S608
     conn.execute("COMMIT")
-    conn.execute("ANALYZE")
+    if analyze:
+        conn.execute("ANALYZE")
 
 
 async def load_postgres(conn: asyncpg.Connection) -> None:

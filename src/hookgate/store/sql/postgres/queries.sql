@@ -120,20 +120,22 @@ SELECT * FROM api_tokens ORDER BY created_at, id COLLATE "C";
 SELECT * FROM event_types WHERE app_id = :app_id ORDER BY name COLLATE "C";
 
 -- name: list_messages
--- since/until are -inf/+inf when not filtering
+-- since/until are -inf/+inf when not filtering. The status filter is an ARRAY sublink, not EXISTS: EXISTS may
+-- be planned as a hash of every delivery with that status (a full scan of deliveries); this probes the few
+-- deliveries of each listed message through deliveries_message
 SELECT * FROM messages
 WHERE app_id = :app_id AND created_at >= :since AND created_at < :until
     AND (created_at, id COLLATE "C") < (:c_at::float8, :c_id::text)
-    AND (:status::text IS NULL
-        OR EXISTS (SELECT 1 FROM deliveries AS d WHERE d.message_id = messages.id AND d.status = :status::text))
+    AND (:status::text IS NULL OR :status::text = ANY (
+        ARRAY(SELECT d.status FROM deliveries AS d WHERE d.message_id = messages.id)))
 ORDER BY created_at DESC, id COLLATE "C" DESC LIMIT :limit;
 
 -- name: list_messages_of_type
 SELECT * FROM messages
 WHERE app_id = :app_id AND event_type = :event_type AND created_at >= :since AND created_at < :until
     AND (created_at, id COLLATE "C") < (:c_at::float8, :c_id::text)
-    AND (:status::text IS NULL
-        OR EXISTS (SELECT 1 FROM deliveries AS d WHERE d.message_id = messages.id AND d.status = :status::text))
+    AND (:status::text IS NULL OR :status::text = ANY (
+        ARRAY(SELECT d.status FROM deliveries AS d WHERE d.message_id = messages.id)))
 ORDER BY created_at DESC, id COLLATE "C" DESC LIMIT :limit;
 
 -- name: list_messages_by_key
@@ -142,8 +144,8 @@ SELECT * FROM messages
 WHERE app_id = :app_id AND idempotency_key = :idempotency_key
     AND (:event_type::text IS NULL OR event_type = :event_type::text) AND created_at >= :since
     AND created_at < :until AND (created_at, id COLLATE "C") < (:c_at::float8, :c_id::text)
-    AND (:status::text IS NULL
-        OR EXISTS (SELECT 1 FROM deliveries AS d WHERE d.message_id = messages.id AND d.status = :status::text))
+    AND (:status::text IS NULL OR :status::text = ANY (
+        ARRAY(SELECT d.status FROM deliveries AS d WHERE d.message_id = messages.id)))
 ORDER BY created_at DESC, id COLLATE "C" DESC LIMIT :limit;
 
 -- name: list_endpoint_deliveries
@@ -153,10 +155,10 @@ ORDER BY created_at DESC, id COLLATE "C" DESC LIMIT :limit;
 
 -- name: list_endpoint_deliveries_by_status
 -- a query of its own, not ":status IS NULL OR ...": the status must be an equality the planner sees (in a
--- generic plan too) to read deliveries_status (status, endpoint_id, created_at, id) instead of every delivery
+-- generic plan too) to read deliveries_endpoint_status (endpoint_id, status, created_at, id) instead of every delivery
 -- of the endpoint
 SELECT * FROM deliveries
-WHERE status = :status AND endpoint_id = :endpoint_id
+WHERE endpoint_id = :endpoint_id AND status = :status
     AND (created_at, id COLLATE "C") < (:c_at::float8, :c_id::text)
 ORDER BY created_at DESC, id COLLATE "C" DESC LIMIT :limit;
 

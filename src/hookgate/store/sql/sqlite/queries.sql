@@ -121,9 +121,9 @@ ORDER BY created_at DESC, id DESC LIMIT :limit;
 
 -- name: list_endpoint_deliveries_by_status
 -- a query of its own, not ":status IS NULL OR ...": the status must be an equality the planner sees to read
--- deliveries_status (status, endpoint_id, created_at, id) instead of every delivery of the endpoint
+-- deliveries_endpoint_status (endpoint_id, status, created_at, id) instead of every delivery of the endpoint
 SELECT * FROM deliveries
-WHERE status = :status AND endpoint_id = :endpoint_id AND (created_at, id) < (:c_at, :c_id)
+WHERE endpoint_id = :endpoint_id AND status = :status AND (created_at, id) < (:c_at, :c_id)
 ORDER BY created_at DESC, id DESC LIMIT :limit;
 
 -- name: list_sources
