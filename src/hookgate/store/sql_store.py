@@ -273,10 +273,10 @@ class SqlStore(Store):
             "c_id": c_id,
             "limit": check_limit(limit) + 1,
         }
-        query = "list_endpoint_deliveries"
-        if status is not None:
-            query = "list_endpoint_deliveries_by_status"
-            params["status"] = DeliveryStatus(status).value
+        params["status"] = None if status is None else DeliveryStatus(status).value
+        # failed and dead ones have an index of their own (a partial one the happy path never writes)
+        failed = params["status"] in (DeliveryStatus.FAILED.value, DeliveryStatus.DEAD.value)
+        query = "list_endpoint_failed_deliveries" if failed else "list_endpoint_deliveries"
         items = [delivery_from_row(r) for r in await self._db.fetch(query, params)]
         return page_of("dlv", items, limit, lambda d: (d.created_at, d.id))
 

@@ -150,15 +150,15 @@ ORDER BY created_at DESC, id COLLATE "C" DESC LIMIT :limit;
 
 -- name: list_endpoint_deliveries
 SELECT * FROM deliveries
-WHERE endpoint_id = :endpoint_id AND (created_at, id COLLATE "C") < (:c_at::float8, :c_id::text)
+WHERE endpoint_id = :endpoint_id AND (:status::text IS NULL OR status = :status::text)
+    AND (created_at, id COLLATE "C") < (:c_at::float8, :c_id::text)
 ORDER BY created_at DESC, id COLLATE "C" DESC LIMIT :limit;
 
--- name: list_endpoint_deliveries_by_status
--- a query of its own, not ":status IS NULL OR ...": the status must be an equality the planner sees (in a
--- generic plan too) to read deliveries_endpoint_status (endpoint_id, status, created_at, id) instead of every delivery
--- of the endpoint
+-- name: list_endpoint_failed_deliveries
+-- list_endpoint_deliveries for a failed or dead :status: the literal IN lets the planner use the partial
+-- index deliveries_endpoint_failed, in a generic plan too (the bulk resend pages through this)
 SELECT * FROM deliveries
-WHERE endpoint_id = :endpoint_id AND status = :status
+WHERE endpoint_id = :endpoint_id AND status = :status::text AND status IN ('failed', 'dead')
     AND (created_at, id COLLATE "C") < (:c_at::float8, :c_id::text)
 ORDER BY created_at DESC, id COLLATE "C" DESC LIMIT :limit;
 
