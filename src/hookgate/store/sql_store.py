@@ -273,14 +273,17 @@ class SqlStore(Store):
         limit: int = 50,
     ) -> Page[Delivery]:
         c_at, c_id = decode_position("dlv", cursor)
-        params = {
+        params: dict[str, Any] = {
             "endpoint_id": endpoint_id,
-            "status": None if status is None else DeliveryStatus(status).value,
             "c_at": c_at,
             "c_id": c_id,
             "limit": check_limit(limit) + 1,
         }
-        items = [delivery_from_row(r) for r in await self._db.fetch("list_endpoint_deliveries", params)]
+        params["status"] = None if status is None else DeliveryStatus(status).value
+        # failed and dead ones have an index of their own (a partial one the happy path never writes)
+        failed = params["status"] in (DeliveryStatus.FAILED.value, DeliveryStatus.DEAD.value)
+        query = "list_endpoint_failed_deliveries" if failed else "list_endpoint_deliveries"
+        items = [delivery_from_row(r) for r in await self._db.fetch(query, params)]
         return page_of("dlv", items, limit, lambda d: (d.created_at, d.id))
 
     async def put_source(self, source: InboundSourceRecord) -> InboundSourceRecord:

@@ -39,12 +39,14 @@ WITH expired AS (
     FROM picked WHERE d.id = picked.id
     RETURNING d.*
 )
+-- The message and endpoint are scalar subqueries, not joins: each is one primary-key lookup, run only for the
+-- row that carries it, where a join let the planner hash a whole table (a full scan of endpoints per claim).
 SELECT c.*,
-    CASE WHEN row_number() OVER (PARTITION BY c.message_id) = 1 THEN m END AS message,
-    CASE WHEN row_number() OVER (PARTITION BY c.endpoint_id) = 1 THEN e END AS endpoint
+    CASE WHEN row_number() OVER (PARTITION BY c.message_id) = 1
+        THEN (SELECT m FROM messages AS m WHERE m.id = c.message_id) END AS message,
+    CASE WHEN row_number() OVER (PARTITION BY c.endpoint_id) = 1
+        THEN (SELECT e FROM endpoints AS e WHERE e.id = c.endpoint_id) END AS endpoint
 FROM claimed AS c
-JOIN messages AS m ON m.id = c.message_id
-JOIN endpoints AS e ON e.id = c.endpoint_id
 ORDER BY c.next_attempt_at, c.id;
 
 -- name: complete
@@ -118,20 +120,22 @@ SELECT * FROM api_tokens ORDER BY created_at, id COLLATE "C";
 SELECT * FROM event_types WHERE app_id = :app_id ORDER BY name COLLATE "C";
 
 -- name: list_messages
--- since/until are -inf/+inf when not filtering
+-- since/until are -inf/+inf when not filtering. The status filter is an ARRAY sublink, not EXISTS: EXISTS may
+-- be planned as a hash of every delivery with that status (a full scan of deliveries); this probes the few
+-- deliveries of each listed message through deliveries_message
 SELECT * FROM messages
 WHERE app_id = :app_id AND created_at >= :since AND created_at < :until
     AND (created_at, id COLLATE "C") < (:c_at::float8, :c_id::text)
-    AND (:status::text IS NULL
-        OR EXISTS (SELECT 1 FROM deliveries AS d WHERE d.message_id = messages.id AND d.status = :status::text))
+    AND (:status::text IS NULL OR :status::text = ANY (
+        ARRAY(SELECT d.status FROM deliveries AS d WHERE d.message_id = messages.id)))
 ORDER BY created_at DESC, id COLLATE "C" DESC LIMIT :limit;
 
 -- name: list_messages_of_type
 SELECT * FROM messages
 WHERE app_id = :app_id AND event_type = :event_type AND created_at >= :since AND created_at < :until
     AND (created_at, id COLLATE "C") < (:c_at::float8, :c_id::text)
-    AND (:status::text IS NULL
-        OR EXISTS (SELECT 1 FROM deliveries AS d WHERE d.message_id = messages.id AND d.status = :status::text))
+    AND (:status::text IS NULL OR :status::text = ANY (
+        ARRAY(SELECT d.status FROM deliveries AS d WHERE d.message_id = messages.id)))
 ORDER BY created_at DESC, id COLLATE "C" DESC LIMIT :limit;
 
 -- name: list_messages_by_key
@@ -140,13 +144,21 @@ SELECT * FROM messages
 WHERE app_id = :app_id AND idempotency_key = :idempotency_key
     AND (:event_type::text IS NULL OR event_type = :event_type::text) AND created_at >= :since
     AND created_at < :until AND (created_at, id COLLATE "C") < (:c_at::float8, :c_id::text)
-    AND (:status::text IS NULL
-        OR EXISTS (SELECT 1 FROM deliveries AS d WHERE d.message_id = messages.id AND d.status = :status::text))
+    AND (:status::text IS NULL OR :status::text = ANY (
+        ARRAY(SELECT d.status FROM deliveries AS d WHERE d.message_id = messages.id)))
 ORDER BY created_at DESC, id COLLATE "C" DESC LIMIT :limit;
 
 -- name: list_endpoint_deliveries
 SELECT * FROM deliveries
 WHERE endpoint_id = :endpoint_id AND (:status::text IS NULL OR status = :status::text)
+    AND (created_at, id COLLATE "C") < (:c_at::float8, :c_id::text)
+ORDER BY created_at DESC, id COLLATE "C" DESC LIMIT :limit;
+
+-- name: list_endpoint_failed_deliveries
+-- list_endpoint_deliveries for a failed or dead :status: the literal IN lets the planner use the partial
+-- index deliveries_endpoint_failed, in a generic plan too (the bulk resend pages through this)
+SELECT * FROM deliveries
+WHERE endpoint_id = :endpoint_id AND status = :status::text AND status IN ('failed', 'dead')
     AND (created_at, id COLLATE "C") < (:c_at::float8, :c_id::text)
 ORDER BY created_at DESC, id COLLATE "C" DESC LIMIT :limit;
 

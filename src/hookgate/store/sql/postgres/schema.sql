@@ -60,6 +60,9 @@ CREATE INDEX deliveries_endpoint ON deliveries(endpoint_id, created_at, id COLLA
 -- the claim scan: retryable work by due time, in-flight work by lease expiry
 CREATE INDEX deliveries_due ON deliveries(next_attempt_at) WHERE status IN ('pending', 'failed');
 CREATE INDEX deliveries_lease ON deliveries(lease_expires_at) WHERE status = 'in_flight';
+-- an endpoint's failed and dead deliveries (bulk resend, recover, the listing's filter), newest first
+CREATE INDEX deliveries_endpoint_failed ON deliveries(endpoint_id, status, created_at, id COLLATE "C")
+    WHERE status IN ('failed', 'dead');
 
 CREATE TABLE attempts (
     id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

@@ -119,6 +119,14 @@ SELECT * FROM deliveries
 WHERE endpoint_id = :endpoint_id AND (:status IS NULL OR status = :status) AND (created_at, id) < (:c_at, :c_id)
 ORDER BY created_at DESC, id DESC LIMIT :limit;
 
+-- name: list_endpoint_failed_deliveries
+-- list_endpoint_deliveries for a failed or dead :status: the literal IN lets the planner use the partial
+-- index deliveries_endpoint_failed (the bulk resend pages through this)
+SELECT * FROM deliveries
+WHERE endpoint_id = :endpoint_id AND status = :status AND status IN ('failed', 'dead')
+    AND (created_at, id) < (:c_at, :c_id)
+ORDER BY created_at DESC, id DESC LIMIT :limit;
+
 -- name: list_sources
 SELECT * FROM inbound_sources ORDER BY name;
 
