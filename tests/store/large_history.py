@@ -37,6 +37,7 @@ SMALL = {
     "signing_keys": "the key ring: a handful of keys (one active, a few previous or retired)",
     "api_tokens": "operator and application tokens: tens of rows, created by hand",
     "inbound_sources": "configured inbound sources: tens of rows, created by hand",
+    "tasks": "bulk recovery tasks: created by operators, a few per incident",
 }
 # Tables that grow with traffic or with tenants: a query reading one of them end to end fails the test.
 LARGE = (

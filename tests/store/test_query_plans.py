@@ -78,7 +78,40 @@ _RESULT = {
 }  # fmt: skip
 _REASON_RESEAL = "reseal rewrites every sealed secret when the operator rotates the master key: a full pass"
 
+_TASK = {"id": "task_1", "app_id": HOT_APP, "n": 1, "cursor_at": NOW, "cursor_id": "x", "state": "running"}
+_TASK_SCOPE = {
+    "app_id": HOT_APP, "endpoint_id": HOT_ENDPOINT, "event_types": None, "snapshot": NOW, "due_before": NOW,
+    "status_class": None,
+}  # fmt: skip
+_REASON_TASK_COUNT = (
+    "a task's count runs once, when the task (or its dry run) is created, over one application's "
+    "history; for the hot application that is a large share of the table and PostgreSQL reads it whole "
+    "(SQLite walks the application's index); the batches themselves are index walks with a limit"
+)
+_TASK_PG = {"statuses": ["dead", "failed"], "ids": [HOT_DELIVERY]}
+_TASK_SQLITE = {"statuses": '["dead", "failed"]', "ids": f'["{HOT_DELIVERY}"]'}
+
 CASES: dict[str, list[Case]] = {
+    # bulk recovery tasks (the tasks table is small; their selections walk one application's deliveries)
+    "get_task": [Case({"id": "task_1"})],
+    "lock_task": [Case({"id": "task_1"})],
+    "cancel_task": [Case({"id": "task_1"})],
+    "task_progress": [Case(_TASK)],
+    "fail_task": [Case({"id": "task_1", "error": "x"})],
+    "list_tasks": [Case({"app_id": HOT_APP})],
+    "claim_task": [Case()],
+    "task_resend_select": [Case({**_TASK_SCOPE, **_TASK_SQLITE}, postgres=_TASK_PG)],
+    "task_resend_count": [
+        Case({**_TASK_SCOPE, **_TASK_SQLITE}, postgres=_TASK_PG, allow={"messages": _REASON_TASK_COUNT})
+    ],
+    "task_resend_apply": [Case({**_TASK_SCOPE, **_TASK_SQLITE}, postgres=_TASK_PG)],
+    "task_cancel_select": [Case(_TASK_SCOPE)],
+    "task_cancel_count": [Case(_TASK_SCOPE, allow={"messages": _REASON_TASK_COUNT})],
+    "task_cancel_apply": [Case({**_TASK_SQLITE, "reason": "x"}, postgres=_TASK_PG)],
+    "task_missing_select": [Case(_TASK_SCOPE)],
+    "task_missing_count": [
+        Case(_TASK_SCOPE, allow={"messages": _REASON_TASK_COUNT, "deliveries": _REASON_TASK_COUNT})
+    ],
     # applications and endpoints
     "get_application": [Case({"id": HOT_APP})],
     "rename_application": [Case({"id": HOT_APP})],
