@@ -37,7 +37,10 @@ worker processes, /proc CPU readers and its latency run. Per store (SQLite, then
 * ``idle_cpu_pct_<store>``: a fresh ``hookgate serve`` (API and in-process workers;
   ``HOOKGATE_DATABASE_URL`` for PostgreSQL), once its port answers, ``--idle-warmup-s`` (6; quick 3) of
   warm-up, then user+system CPU over ``--idle-s`` (20; quick 10) from /proc, as % of one core. On
-  PostgreSQL the CPU of its backends over the same window is an extra.
+  PostgreSQL the CPU of its backends over the same window is an extra, and so is the number of NOTIFYs on
+  hookgate's channel in the window: the channel is per database, not per schema, so any other hookgate
+  publishing on the shared ``test`` database (other agents' tests and benchmarks) wakes the idle server;
+  a PostgreSQL idle figure is only clean with ``idle_pg_foreign_notifies`` 0.
 * ``cpu_ms_per_delivery_at_200_<store>``: ``bench_delivery``'s latency run: fresh database, one worker
   warmed up, events published open-loop at 200/s for 1 s + ``--steady-s`` (10; quick 5); worker CPU from
   the first publish to the last receipt / deliveries. Its p99 latency is an extra.
@@ -68,11 +71,13 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import asyncpg
 
 import bench_delivery as bd
 import lifecycle_history as lh
 from hookgate.client import Hookgate
 from hookgate.crypto import generate_master_key
+from hookgate.store.postgres import CHANNEL
 
 # one retention pass over data older than the window, on the history run's facade; None until retention
 # exists. Adding it is this one line, e.g. ``lambda hg: hg.run_retention(...)``.
@@ -90,6 +95,16 @@ TARGETS = {  # key: (label, bound, higher is better)
 
 
 @dataclass
+class Idle:
+    pct: float  # the serve process, % of one core
+    backend_pct: float | None = None  # its PostgreSQL backends (None on SQLite)
+    # NOTIFYs on hookgate's channel during the window, from other sessions and from its own backends: the
+    # channel is per database, not per schema, so other runs on the shared database wake this server too
+    notifies: int | None = None
+    own_notifies: int | None = None
+
+
+@dataclass
 class StoreResult:
     empty: bd.Run | None = None
     full: bd.Run | None = None
@@ -98,8 +113,7 @@ class StoreResult:
     lists: dict[str, lh.ListTiming] = field(default_factory=dict)
     bytes_before: int = 0
     bytes_after: int | None = None
-    idle_pct: float = 0.0
-    idle_backend_pct: float | None = None
+    idle: Idle | None = None
     at_200: bd.Latency | None = None
 
 
@@ -135,10 +149,8 @@ def free_port() -> int:
         return port
 
 
-async def idle_serve(
-    kind: str, args: argparse.Namespace, tmp: Path, master_key: str
-) -> tuple[float, float | None]:
-    """(% of a core of an idle ``hookgate serve``, % of its PostgreSQL backends or None on SQLite)."""
+async def idle_serve(kind: str, args: argparse.Namespace, tmp: Path, master_key: str) -> Idle:
+    """CPU of an idle ``hookgate serve`` (see the module docstring)."""
     db = await bd.create_database(kind, tmp, args.pg_url)
     data_dir = tmp / f"{db.tag}-serve"
     port = free_port()
@@ -163,13 +175,21 @@ async def idle_serve(
                     raise SystemExit("hookgate serve did not listen within 60 s") from None
                 await asyncio.sleep(0.1)
         await asyncio.sleep(args.idle_warmup_s)
+        notifies: list[int] = []  # the sending backend's pid, one per NOTIFY
+        listener = await asyncpg.connect(args.pg_url) if kind == "pg" else None
+        if listener is not None:
+            await listener.add_listener(CHANNEL, lambda _c, pid, _ch, _p: notifies.append(pid))
         backends = await bd.backend_cpu(db, args.pg_url)
         cpu, t0 = bd.proc_cpu_s(proc.pid), time.monotonic()
         await asyncio.sleep(args.idle_s)
         cpu, elapsed = bd.proc_cpu_s(proc.pid) - cpu, time.monotonic() - t0
         after = await bd.backend_cpu(db, args.pg_url)
-        backend = sum(t - backends.get(pid, t) for pid, t in after.items()) if kind == "pg" else None
-        return cpu / elapsed * 100.0, None if backend is None else backend / elapsed * 100.0
+        if listener is None:
+            return Idle(cpu / elapsed * 100.0)
+        await listener.close()
+        backend = sum(t - backends.get(pid, t) for pid, t in after.items())
+        own = sum(1 for pid in notifies if pid in after)
+        return Idle(cpu / elapsed * 100.0, backend / elapsed * 100.0, len(notifies) - own, own)
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -222,7 +242,7 @@ async def run_store(
         master_key=master_key,
     )
     print(f"[{label}] idle hookgate serve for {args.idle_s:.0f} s ...", flush=True)
-    res.idle_pct, res.idle_backend_pct = await idle_serve(kind, args, tmp, master_key)
+    res.idle = await idle_serve(kind, args, tmp, master_key)
     return res
 
 
@@ -231,6 +251,7 @@ def store_summary(kind: str, r: StoreResult) -> dict[str, Any]:
     assert r.full is not None
     assert r.at_200 is not None
     assert r.history is not None
+    assert r.idle is not None
     slowest = max(r.lists.items(), key=lambda kv: kv[1].p99_ms)
     growth = {name: peak - before for name, (before, peak) in r.rss_mb.items()}
     return {
@@ -249,12 +270,16 @@ def store_summary(kind: str, r: StoreResult) -> dict[str, Any]:
         f"worker_rss_mb_before_{kind}": round(r.rss_mb.get("full", (0.0, 0.0))[0], 1),
         f"history_fill_s_{kind}": round(r.history.fill_s, 1),
         f"history_db_bytes_{kind}": r.bytes_before,
-        f"idle_cpu_pct_{kind}": round(r.idle_pct, 3),
+        f"idle_cpu_pct_{kind}": round(r.idle.pct, 3),
         f"cpu_ms_per_delivery_at_200_{kind}": round(r.at_200.worker_cpu_s * 1000 / r.at_200.deliveries, 3),
         f"p99_ms_at_200_{kind}": round(r.at_200.p99, 2),
         **(
-            {"idle_pg_backend_cpu_pct": round(r.idle_backend_pct, 3)}
-            if r.idle_backend_pct is not None
+            {
+                "idle_pg_backend_cpu_pct": round(r.idle.backend_pct, 3),
+                "idle_pg_foreign_notifies": r.idle.notifies,
+                "idle_pg_own_notifies": r.idle.own_notifies,
+            }
+            if r.idle.backend_pct is not None
             else {}
         ),
     }
@@ -291,8 +316,14 @@ def report(args: argparse.Namespace, results: dict[str, StoreResult]) -> dict[st
             f"steady {bd.RATE:.0f}/s: worker {s[f'cpu_ms_per_delivery_at_200_{kind}']:.3f} ms CPU/delivery,"
             f" p99 latency {s[f'p99_ms_at_200_{kind}']:.1f} ms"
         )
-        backend = f" (+ PG backends {r.idle_backend_pct:.3f}%)" if r.idle_backend_pct is not None else ""
-        print(f"idle hookgate serve: {r.idle_pct:.3f}% of a core{backend}")
+        assert r.idle is not None
+        backend = (
+            f" (+ PG backends {r.idle.backend_pct:.3f}%); NOTIFYs on its channel in the window:"
+            f" {r.idle.notifies} from other sessions on the shared database, {r.idle.own_notifies} its own"
+            if r.idle.backend_pct is not None
+            else ""
+        )
+        print(f"idle hookgate serve: {r.idle.pct:.3f}% of a core{backend}")
         print(
             f"{'list call (history database)':<46} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}"
             f" {'n':>4} {'rows':>5}"
