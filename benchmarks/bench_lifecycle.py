@@ -40,7 +40,9 @@ worker processes, /proc CPU readers and its latency run. Per store (SQLite, then
   PostgreSQL the CPU of its backends over the same window is an extra, and so is the number of NOTIFYs on
   hookgate's channel in the window: the channel is per database, not per schema, so any other hookgate
   publishing on the shared ``test`` database (other agents' tests and benchmarks) wakes the idle server;
-  a PostgreSQL idle figure is only clean with ``idle_pg_foreign_notifies`` 0.
+  a PostgreSQL idle figure is only clean with ``idle_pg_foreign_notifies`` 0, or with
+  ``--pg-idle-own-database`` (a temporary database just for this measurement; ``idle_pg_own_database``
+  says which way it ran).
 * ``cpu_ms_per_delivery_at_200_<store>``: ``bench_delivery``'s latency run: fresh database, one worker
   warmed up, events published open-loop at 200/s for 1 s + ``--steady-s`` (10; quick 5); worker CPU from
   the first publish to the last receipt / deliveries. Its p99 latency is an extra.
@@ -59,6 +61,7 @@ import asyncio
 import json
 import multiprocessing
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -69,6 +72,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import asyncpg
@@ -150,8 +154,25 @@ def free_port() -> int:
 
 
 async def idle_serve(kind: str, args: argparse.Namespace, tmp: Path, master_key: str) -> Idle:
-    """CPU of an idle ``hookgate serve`` (see the module docstring)."""
-    db = await bd.create_database(kind, tmp, args.pg_url)
+    """CPU of an idle ``hookgate serve`` (see the module docstring); with ``--pg-idle-own-database`` the
+    PostgreSQL run gets a database of its own (NOTIFY channels are per database), dropped afterwards."""
+    if kind != "pg" or not args.pg_idle_own_database:
+        return await _idle_serve(kind, args, tmp, master_key, args.pg_url)
+    name = f"bench_idle_{secrets.token_hex(4)}"
+    admin = await asyncpg.connect(args.pg_url)
+    try:
+        await admin.execute(f"CREATE DATABASE {name}")
+        try:
+            own = urlsplit(args.pg_url)._replace(path=f"/{name}").geturl()
+            return await _idle_serve(kind, args, tmp, master_key, own)
+        finally:
+            await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    finally:
+        await admin.close()
+
+
+async def _idle_serve(kind: str, args: argparse.Namespace, tmp: Path, master_key: str, pg_url: str) -> Idle:
+    db = await bd.create_database(kind, tmp, pg_url)
     data_dir = tmp / f"{db.tag}-serve"
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("HOOKGATE_")}
@@ -176,14 +197,14 @@ async def idle_serve(kind: str, args: argparse.Namespace, tmp: Path, master_key:
                 await asyncio.sleep(0.1)
         await asyncio.sleep(args.idle_warmup_s)
         notifies: list[int] = []  # the sending backend's pid, one per NOTIFY
-        listener = await asyncpg.connect(args.pg_url) if kind == "pg" else None
+        listener = await asyncpg.connect(pg_url) if kind == "pg" else None
         if listener is not None:
             await listener.add_listener(CHANNEL, lambda _c, pid, _ch, _p: notifies.append(pid))
-        backends = await bd.backend_cpu(db, args.pg_url)
+        backends = await bd.backend_cpu(db, pg_url)
         cpu, t0 = bd.proc_cpu_s(proc.pid), time.monotonic()
         await asyncio.sleep(args.idle_s)
         cpu, elapsed = bd.proc_cpu_s(proc.pid) - cpu, time.monotonic() - t0
-        after = await bd.backend_cpu(db, args.pg_url)
+        after = await bd.backend_cpu(db, pg_url)
         if listener is None:
             return Idle(cpu / elapsed * 100.0)
         await listener.close()
@@ -197,7 +218,7 @@ async def idle_serve(kind: str, args: argparse.Namespace, tmp: Path, master_key:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-        await bd.drop_database(db, args.pg_url)
+        await bd.drop_database(db, pg_url)
 
 
 async def run_store(
@@ -246,7 +267,7 @@ async def run_store(
     return res
 
 
-def store_summary(kind: str, r: StoreResult) -> dict[str, Any]:
+def store_summary(args: argparse.Namespace, kind: str, r: StoreResult) -> dict[str, Any]:
     assert r.empty is not None
     assert r.full is not None
     assert r.at_200 is not None
@@ -278,6 +299,7 @@ def store_summary(kind: str, r: StoreResult) -> dict[str, Any]:
                 "idle_pg_backend_cpu_pct": round(r.idle.backend_pct, 3),
                 "idle_pg_foreign_notifies": r.idle.notifies,
                 "idle_pg_own_notifies": r.idle.own_notifies,
+                "idle_pg_own_database": args.pg_idle_own_database,
             }
             if r.idle.backend_pct is not None
             else {}
@@ -288,7 +310,7 @@ def store_summary(kind: str, r: StoreResult) -> dict[str, Any]:
 def report(args: argparse.Namespace, results: dict[str, StoreResult]) -> dict[str, Any]:
     summary: dict[str, Any] = {"history_messages": args.history, "drain_events": args.drain_events}
     for kind, r in results.items():
-        summary.update(store_summary(kind, r))
+        summary.update(store_summary(args, kind, r))
     kinds = list(results)
     for kind, r in results.items():
         label = "SQLite" if kind == "sqlite" else "PostgreSQL"
@@ -392,6 +414,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--idle-warmup-s", type=float, help="idle warm-up (default 6; --quick 3)")
     parser.add_argument("--steady-s", type=float, help="seconds at 200 events/s (default 10; --quick 5)")
     parser.add_argument("--pg-url", default=bd.PG_URL, help="PostgreSQL server (a schema per run is created)")
+    parser.add_argument(
+        "--pg-idle-own-database",
+        action="store_true",
+        help="measure PostgreSQL idle CPU in a database of its own (created and dropped), out of reach of"
+        " other sessions' NOTIFYs on the shared database",
+    )
     args = parser.parse_args(argv)
     q = args.quick
     args.history = args.history if args.history is not None else (20_000 if q else 1_000_000)
