@@ -87,7 +87,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -594,7 +594,7 @@ async def throughput_run(
     profile: Path | None = None,
     scheme: Scheme = PLAIN,
     prepare: Callable[[Database, Setup], Awaitable[None]] | None = None,
-    monitor: Callable[[Workers], Awaitable[None]] | None = None,
+    monitor: Callable[[Workers], Coroutine[Any, Any, None]] | None = None,
 ) -> Run:
     """One held-backlog drain (see the module docstring). Hooks for bench_lifecycle: ``prepare`` runs on
     the new database before the held publish (e.g. fills it with history); ``monitor`` runs as a task from

@@ -68,7 +68,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -131,7 +131,9 @@ def vm_rss_mb(pid: int) -> float:
     return 0.0
 
 
-def rss_monitor(out: dict[str, tuple[float, float]], name: str) -> Callable[[bd.Workers], Awaitable[None]]:
+def rss_monitor(
+    out: dict[str, tuple[float, float]], name: str
+) -> Callable[[bd.Workers], Coroutine[Any, Any, None]]:
     """A bench_delivery ``monitor``: the worker's VmRSS at the release, then its maximum every 50 ms."""
 
     async def watch(workers: bd.Workers) -> None:
@@ -371,7 +373,8 @@ def report(args: argparse.Namespace, results: dict[str, StoreResult]) -> dict[st
         print("db_bytes_after_retention_vs_before: not measured: retention not built")
     else:
         print(f"db bytes after retention / before: {summary['db_bytes_after_retention_vs_before']:.3f}")
-    met, missed = [], []
+    met: list[str] = []
+    missed: list[str] = []
     for key, (label, bound, higher) in TARGETS.items():
         value = summary[key]
         if value is None:

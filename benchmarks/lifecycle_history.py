@@ -79,7 +79,9 @@ def _chunks(n: int, app_id: str, endpoint_id: str, now: float, history: History)
     step = SPAN_S / max(n, 1)
     every = max(n // 200, 1)
     for start in range(0, n, CHUNK):
-        messages, deliveries, attempts = [], [], []
+        messages: list[tuple[object, ...]] = []
+        deliveries: list[tuple[object, ...]] = []
+        attempts: list[tuple[object, ...]] = []
         for i in range(start, min(start + CHUNK, n)):
             created = now - SPAN_S + (i + rng.random()) * step
             msg_id, dlv_id = f"msg_{secrets.token_urlsafe(16)}", f"dlv_{secrets.token_urlsafe(16)}"
