@@ -81,6 +81,7 @@ import bench_delivery as bd
 import lifecycle_history as lh
 from hookgate.client import Hookgate
 from hookgate.crypto import generate_master_key
+from hookgate.logs import configure_logging
 from hookgate.store.postgres import CHANNEL
 
 # one retention pass over data older than the window, on the history run's facade; None until retention
@@ -432,6 +433,8 @@ def main(argv: list[str] | None = None) -> int:
     args.idle_warmup_s = args.idle_warmup_s or (3.0 if q else 6.0)
     args.steady_s = args.steady_s or (5.0 if q else 10.0)
     args.stores = ["sqlite", "pg"] if args.store == "both" else [args.store]
+    # the in-process Hookgate logs (e.g. operational events) would interleave with the tables
+    configure_logging(fmt="console", level="warning")
 
     ctx = multiprocessing.get_context("spawn")
     parent, child = ctx.Pipe()
