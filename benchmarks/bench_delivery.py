@@ -87,7 +87,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -593,13 +593,21 @@ async def throughput_run(
     master_key: str,
     profile: Path | None = None,
     scheme: Scheme = PLAIN,
+    prepare: Callable[[Database, Setup], Awaitable[None]] | None = None,
+    monitor: Callable[[Workers], Coroutine[Any, Any, None]] | None = None,
 ) -> Run:
+    """One held-backlog drain (see the module docstring). Hooks for bench_lifecycle: ``prepare`` runs on
+    the new database before the held publish (e.g. fills it with history); ``monitor`` runs as a task from
+    just before the release until the last delivery is received (e.g. samples the worker's memory)."""
     box = SecretBox(parse_master_keys(master_key))
     payload = make_body(BODY_SIZE)
     db = await create_database(kind, tmp, pg_url)
     workers: Workers | None = None
     try:
         setup = await open_hookgate(db, box, receiver, concurrency, scheme)
+        if prepare is not None:
+            await prepare(db, setup)
+        already = await delivered_count(db)  # the history ``prepare`` may have added
         # held publisher: same store, clock an hour ahead, so deliveries are stored but not yet due
         held = Hookgate(setup.hg.store, box, settings=setup.hg.settings, clock=lambda: time.time() + HOLD_S)
         publish_per_s = await publish_many(held, setup.app_id, n, payload)
@@ -613,8 +621,11 @@ async def throughput_run(
         db_cpu = await backend_cpu(db, pg_url)
         cpu, receiver_cpu = workers.cpu_s(), proc_cpu_s(receiver.pid)
         handshakes = (await receiver.stats())["handshakes"].get(scheme.listener, 0)
+        watching = asyncio.create_task(monitor(workers)) if monitor is not None else None
         t0 = await release_held(db)
         st = await receiver.wait_count(n, timeout=max(120.0, n / 50))
+        if watching is not None:
+            watching.cancel()
         elapsed = st["last"] - t0
         cpu, receiver_cpu = workers.cpu_s() - cpu, proc_cpu_s(receiver.pid) - receiver_cpu
         handshakes = st["handshakes"].get(scheme.listener, 0) - handshakes
@@ -623,7 +634,7 @@ async def throughput_run(
         workers.stop()
         workers = None
         done = await delivered_count(db)
-        if done != n + WARMUP_EVENTS or st["count"] != n:
+        if done != already + n + WARMUP_EVENTS or st["count"] != n:
             raise SystemExit(
                 f"{kind}: {done} delivered in the database, receiver saw {st['count']}; expected {n}"
             )
@@ -654,6 +665,10 @@ class Latency:
     max: float
     n: int
     late_publishes: int  # publish calls that started > 1 ms after their slot
+    worker_cpu_s: float = (
+        0.0  # the worker's CPU from the first publish (warm-up second included) to the last receipt
+    )
+    deliveries: int = 0  # deliveries in that span (warm-up second included)
 
 
 def percentile(sorted_values: list[float], q: float) -> float:
@@ -694,6 +709,7 @@ async def latency_run(
                 started[result.message.id] = t
 
         loop = asyncio.get_running_loop()
+        cpu = workers.cpu_s()
         t_start = loop.time() + 0.05
         for i in range(total):
             slot = t_start + i / RATE
@@ -705,13 +721,16 @@ async def latency_run(
             tasks.append(asyncio.create_task(publish(i)))
         await asyncio.gather(*tasks)
         await receiver.wait_count(total, timeout=60)
+        cpu = workers.cpu_s() - cpu
         workers.check_alive()
         times = await receiver.times()
         lat = sorted((times[m] - t) * 1000.0 for m, t in started.items())
         if len(lat) != total - warm:
             raise SystemExit(f"latency: {len(lat)} measured, expected {total - warm}")
         await setup.hg.close()
-        return Latency(percentile(lat, 50), percentile(lat, 95), percentile(lat, 99), lat[-1], len(lat), late)
+        return Latency(
+            percentile(lat, 50), percentile(lat, 95), percentile(lat, 99), lat[-1], len(lat), late, cpu, total
+        )
     finally:
         if workers is not None:
             workers.stop()
