@@ -27,6 +27,7 @@ from hookgate.services.access import AccessServices
 from hookgate.services.applications import ApplicationServices
 from hookgate.services.console import ConsoleServices
 from hookgate.services.endpoints import EndpointServices, NewEndpoint
+from hookgate.services.expunge import ExpungeServices
 from hookgate.services.messages import MAX_PAYLOAD_BYTES, BulkResend, MessageServices, encode_payload
 from hookgate.services.sources import SourceServices
 from hookgate.services.stats import StatsServices
@@ -60,6 +61,7 @@ class Hookgate(
     ApplicationServices,
     EndpointServices,
     MessageServices,
+    ExpungeServices,
     SourceServices,
     AccessServices,
     ConsoleServices,

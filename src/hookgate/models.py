@@ -91,6 +91,8 @@ class Message:
     payload: bytes
     created_at: float
     idempotency_key: str | None = None
+    # when the payload was expunged (erased on demand: it is then empty), None while it is kept
+    expunged_at: float | None = None
 
 
 @dataclass(slots=True)

@@ -195,6 +195,12 @@ class SyncHookgate:
     def enable_endpoint(self, endpoint_id: str) -> None:
         return self._call(self._hg.enable_endpoint(endpoint_id))
 
+    def expunge_message(self, message_id: str) -> Message:
+        return self._call(self._hg.expunge_message(message_id))
+
+    def expunge_messages(self, app_id: str, *, before: float) -> int:
+        return self._call(self._hg.expunge_messages(app_id, before=before))
+
     def find_api_token(self, token: str) -> ApiToken:
         return self._call(self._hg.find_api_token(token))
 

@@ -70,6 +70,8 @@ ROUTES = [
     Route("GET", "/applications/{app_id}/messages/{message_id}", APP),
     Route("GET", "/applications/{app_id}/messages/{message_id}/attempts", APP),
     Route("GET", "/applications/{app_id}/messages/{message_id}/deliveries", APP),
+    Route("POST", "/applications/{app_id}/messages/{message_id}/expunge", APP),
+    Route("POST", "/applications/{app_id}/messages/expunge", APP, {"before": 0}),
     Route("POST", "/applications/{app_id}/deliveries/{delivery_id}/resend", APP),
     Route(
         "POST",

@@ -357,3 +357,21 @@ def test_bulk_resend_is_one_request_or_a_dry_run_and_one(
     declined = cli("resend", "app", "--endpoint", "ep_1", input="n\n", HOOKGATE_API_URL=url)
     assert declined.exit_code == 1
     assert seen == [("POST", op, {"status": "dead", "limit": 100, "dry_run": True})]
+
+
+def test_expunge_a_message(cli: Callable[..., Result], server: Server) -> None:
+    cli("apps", "create", "Erase", "--id", "erase-app")
+    sent = ok_json(
+        cli("send", "erase-app", "user.updated", "--data", '{"email": "x@example.test"}', "--json")
+    )
+    message_id = sent["message"]["id"]
+    text = cli("messages", "expunge", "erase-app", message_id)
+    assert text.exit_code == 0, text.output + text.stderr
+    assert f"message {message_id} expunged" in text.stdout
+    assert "x@example.test" not in text.stdout
+    shown = ok_json(cli("messages", "show", "erase-app", message_id, "--json"))
+    assert shown["payload"] is None
+    assert shown["expunged_at"] is not None
+    again = ok_json(cli("messages", "expunge", "erase-app", message_id, "--json"))
+    assert again["expunged_at"] == shown["expunged_at"]
+    assert cli("messages", "expunge", "erase-app", "msg_nope").exit_code != 0

@@ -85,3 +85,20 @@ async def test_messages_filter_by_idempotency_key(api: Api, browser_client: http
     assert wanted.message.id in listed.text
     assert other.message.id not in listed.text
     assert 'value="order-42"' in listed.text  # the filter field keeps what was typed
+
+
+async def test_the_message_page_of_an_expunged_message_says_so_and_keeps_the_deliveries(
+    api: Api, browser_client: httpx.AsyncClient
+) -> None:
+    app = await api.hg.create_application("acme", app_id="acme")
+    await api.hg.create_endpoint(app.id, "https://acme.example/hook")
+    sent = await api.hg.publish(app.id, "user.updated", {"email": "erase-me@example.test"})
+    await sign_in(browser_client, api.token)
+    before = await browser_client.get(f"/ui/apps/acme/messages/{sent.message.id}")
+    assert "erase-me@example.test" in before.text
+    await api.hg.expunge_message(sent.message.id)
+    page = await browser_client.get(f"/ui/apps/acme/messages/{sent.message.id}")
+    assert page.status_code == 200
+    assert "erase-me@example.test" not in page.text
+    assert "Expunged" in page.text
+    assert sent.deliveries[0].id in page.text

@@ -136,6 +136,14 @@ CASES: dict[str, list[Case]] = {
     ],
     "list_endpoint_attempts": [Case({"endpoint_id": HOT_ENDPOINT}), Case({"endpoint_id": "ep_05000"})],
     "list_message_attempts": [Case({"message_id": HOT_MESSAGE})],
+    # expunging payloads: one application's messages from a cursor; one batch's deliveries and attempts
+    "expunge_select": [
+        Case({"app_id": HOT_APP, "before": NOW - 3600, "c_at": -math.inf}),
+        Case({"app_id": HOT_APP, "before": NOW, "c_at": NOW - 5000, "c_id": "msg_x"}),
+    ],
+    "expunge_apply": [Case({"ids": [HOT_MESSAGE], "empty": b""})],
+    "expunge_kill": [Case({"ids": [HOT_MESSAGE], "reason": "x"})],
+    "expunge_excerpts": [Case({"ids": [HOT_MESSAGE]})],
     # the work queue
     "claim": [Case(uses=("deliveries_due", "deliveries_lease"))],
     "claimed_messages": [Case({"ids": [HOT_MESSAGE, "msg_000011"]})],

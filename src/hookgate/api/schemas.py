@@ -206,6 +206,8 @@ class MessageOut(BaseModel):
     payload: Any
     created_at: float
     idempotency_key: str | None
+    # when the payload was expunged (payload is then null), null while it is kept
+    expunged_at: float | None = None
 
 
 class DeliveryOut(BaseModel):
@@ -266,6 +268,14 @@ class RecoverIn(Strict):
 
 class RecoverOut(BaseModel):
     recovered: int
+
+
+class ExpungeIn(Strict):
+    before: float = Field(ge=0, allow_inf_nan=False)
+
+
+class ExpungeOut(BaseModel):
+    expunged: int
 
 
 class ResendIn(Strict):
@@ -346,6 +356,11 @@ def endpoint_out(e: Endpoint) -> EndpointOut:
 
 
 def message_out(m: Message) -> MessageOut:
+    if m.expunged_at is not None:
+        return MessageOut(
+            id=m.id, app_id=m.app_id, event_type=m.event_type, payload=None, created_at=m.created_at,
+            idempotency_key=m.idempotency_key, expunged_at=m.expunged_at,
+        )  # fmt: skip
     try:
         payload: Any = json.loads(m.payload)
     except (ValueError, RecursionError):

@@ -149,6 +149,22 @@ def messages_show(app: str, msg: str, as_json: bool, client: ApiClient) -> None:
     console.print(JSON.from_data(found["payload"]))
 
 
+@messages.command("expunge")
+@click.argument("app")
+@click.argument("msg")
+@json_option
+@api_command
+def messages_expunge(app: str, msg: str, as_json: bool, client: ApiClient) -> None:
+    """Erase one message's payload (GDPR): its deliveries and attempts stay, the content goes, and a
+    delivery still to be sent is ended (dead)."""
+    found = client.post(path("applications", app, "messages", msg, "expunge"))
+    if as_json:
+        print_json(found)
+        return
+    shown = {k: v for k, v in found.items() if k != "payload"}
+    print_details(f"message {found['id']} expunged", shown, ("created_at", "expunged_at"))
+
+
 def _attempt_row(a: dict[str, Any], endpoint_id: str | None = None) -> list[str]:
     row = [
         fmt_value(a.get("id")),

@@ -99,6 +99,10 @@ class Deliverer:
         if not endpoint.enabled:
             self._finish_dead(claim, "endpoint_disabled")
             return
+        if claim.message.expunged_at is not None:
+            # its payload was erased (a resend or recover revived the delivery): never send the empty body
+            self._finish_dead(claim, "message_expunged")
+            return
         state = self._endpoints.get(endpoint)
         now = self._clock()
         if not state.breaker.allow(now):

@@ -227,10 +227,12 @@ class MessageServices(ServiceBase):
 
     async def resend(self, delivery_id: str) -> Delivery:
         """Deliver one delivery again now, with a fresh retry schedule. `ConflictError` when its endpoint
-        was deleted."""
+        was deleted or its message expunged."""
         delivery = await self.store.get_delivery(delivery_id)
         if (await self.store.get_endpoint(delivery.endpoint_id)).deleted_at is not None:
             raise ConflictError(f"delivery {delivery_id!r} cannot be resent: its endpoint was deleted")
+        if (await self.store.get_message(delivery.message_id)).expunged_at is not None:
+            raise ConflictError(f"delivery {delivery_id!r} cannot be resent: its message was expunged")
         return await self.store.resend(delivery_id, now=self._clock())
 
     async def resend_endpoint(

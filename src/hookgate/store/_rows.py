@@ -97,6 +97,7 @@ def message_from_row(row: Row) -> Message:
         payload=bytes(row["payload"]),
         created_at=row["created_at"],
         idempotency_key=row["idempotency_key"],
+        expunged_at=row["expunged_at"] if "expunged_at" in row.keys() else None,  # noqa: SIM118 - Row
     )
 
 

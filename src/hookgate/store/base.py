@@ -35,6 +35,7 @@ from hookgate.models import (
     SigningKeyStatus,
     new_id,
 )
+from hookgate.store.expunge_base import ExpungeStore
 from hookgate.store.task_base import TaskStore
 
 __all__ = [
@@ -142,7 +143,7 @@ class AttemptBucket:
     delivered: int
 
 
-class Store(TaskStore, abc.ABC):
+class Store(TaskStore, ExpungeStore, abc.ABC):
     """Durable state of the delivery engine. All methods are coroutines; ``now`` is passed in, never read."""
 
     # -- applications and endpoints -----------------------------------------------------------------
@@ -278,6 +279,7 @@ class Store(TaskStore, abc.ABC):
         """Make every failed/dead delivery of an endpoint created since ``since`` due now; count them."""
 
     # bulk recovery tasks: see `hookgate.store.task_base.TaskStore`
+    # expunging payloads: see `hookgate.store.expunge_base.ExpungeStore`
 
     # -- signing key ring and sealed records -----------------------------------------------------------
 

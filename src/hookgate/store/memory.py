@@ -28,6 +28,7 @@ from hookgate.models import (
 )
 from hookgate.store._memory_admin import ManagementRecords
 from hookgate.store._memory_decisions import InboundDecisions
+from hookgate.store._memory_expunge import MemoryExpunge
 from hookgate.store._memory_pages import attempts_page, existing, newest_first
 from hookgate.store._memory_pages import copied as _c
 from hookgate.store._memory_tasks import MemoryTasks
@@ -54,7 +55,7 @@ _RETRYABLE = (DeliveryStatus.PENDING, DeliveryStatus.FAILED)
 _ENDPOINT_CONFIGURATION = ("updated_at", "secrets_sealed")
 
 
-class MemoryStore(ManagementRecords, InboundDecisions, MemoryTasks, Store):
+class MemoryStore(ManagementRecords, InboundDecisions, MemoryTasks, MemoryExpunge, Store):
     def __init__(self) -> None:
         self._apps: dict[str, Application] = {}
         self._endpoints: dict[str, Endpoint] = {}

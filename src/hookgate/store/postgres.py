@@ -29,6 +29,7 @@ from hookgate.models import (
     SigningKeyStatus,
 )
 from hookgate.store._pg import DRIVER_ERRORS, PostgresConnector, checkout, pg_queries
+from hookgate.store._pg_expunge import PostgresExpunge
 from hookgate.store._pg_tasks import PostgresTaskBatches
 from hookgate.store._rows import (
     completion_arrays,
@@ -90,7 +91,7 @@ class _Connection(asyncpg.Connection):  # type: ignore[misc]
         return ""
 
 
-class PostgresStore(PostgresTaskBatches, SqlStore):
+class PostgresStore(PostgresTaskBatches, PostgresExpunge, SqlStore):
     """``await PostgresStore.open(dsn)``."""
 
     def __init__(self, pool: asyncpg.Pool, dsn: str) -> None:

@@ -42,6 +42,7 @@ from hookgate.store._rows import endpoint_params as _endpoint_params
 from hookgate.store._rows import message_from_row as _message
 from hookgate.store._rows import signing_key_from_row as _signing_key
 from hookgate.store._sqlite import SQLiteConnector, data_version, prepare_connection
+from hookgate.store._sqlite_expunge import SQLiteExpunge
 from hookgate.store._sqlite_tasks import SQLiteTaskBatches
 from hookgate.store.base import IDEMPOTENCY_WINDOW, AttemptResult, Claim, PublishResult, fan_out
 from hookgate.store.sql import load_queries, migrations
@@ -106,7 +107,7 @@ _POLL_MIN_S = 0.005
 _POLL_MAX_S = 1.0
 
 
-class SQLiteStore(SQLiteTaskBatches, SqlStore):
+class SQLiteStore(SQLiteTaskBatches, SQLiteExpunge, SqlStore):
     """``await SQLiteStore.open(path)``; ``":memory:"`` works for tests."""
 
     def __init__(self, db: SQLiteConnector) -> None:

@@ -1,4 +1,5 @@
-"""An application's messages: publish (idempotent by key), list and filter, read, resend a delivery."""
+"""An application's messages: publish (idempotent by key), list and filter, read, resend a delivery, expunge
+payloads (one message, or the application's messages older than a time)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from hookgate.api.auth import Auth
 from hookgate.api.deps import HG, MetricsDep, application, delivery_of, message_of, resource_router
 from hookgate.api.schemas import (
     DeliveryOut,
+    ExpungeIn,
+    ExpungeOut,
     MessageIn,
     MessageOut,
     MessagePage,
@@ -69,6 +72,18 @@ async def list_messages(
         idempotency_key=idempotency_key,
     )
     return MessagePage(items=[message_out(m) for m in page.items], next_cursor=page.next_cursor)
+
+
+@router.post("/messages/expunge")
+async def expunge_messages(app_id: str, body: ExpungeIn, who: Auth, hg: HG) -> ExpungeOut:
+    await application(hg, who, app_id)
+    return ExpungeOut(expunged=await hg.expunge_messages(app_id, before=body.before))
+
+
+@router.post("/messages/{message_id}/expunge")
+async def expunge_message(app_id: str, message_id: str, who: Auth, hg: HG) -> MessageOut:
+    await message_of(hg, who, app_id, message_id)
+    return message_out(await hg.expunge_message(message_id))
 
 
 @router.get("/messages/{message_id}")

@@ -36,7 +36,9 @@ CREATE TABLE messages (
     event_type TEXT NOT NULL,
     payload BYTEA NOT NULL,
     created_at DOUBLE PRECISION NOT NULL,
-    idempotency_key TEXT
+    idempotency_key TEXT,
+    -- when the payload was expunged (it is then empty); NULL: not expunged
+    expunged_at DOUBLE PRECISION
 );
 CREATE INDEX messages_idempotency ON messages(app_id, idempotency_key, created_at) WHERE idempotency_key IS NOT NULL;
 CREATE INDEX messages_app ON messages(app_id, created_at, id COLLATE "C");

@@ -236,3 +236,28 @@ WHERE m.app_id = :app_id
     AND m.created_at >= :since AND m.created_at < :until AND m.created_at <= :snapshot
     AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.message_id = m.id AND d.endpoint_id = :endpoint_id)
 GROUP BY m.event_type;
+
+-- name: expunge_select
+-- the next batch of an application's messages created before :before and not yet expunged, in creation
+-- order from the cursor (c_at, c_id): a walk of messages_app, never over the batches already done
+SELECT id, created_at FROM messages
+WHERE app_id = :app_id AND created_at < :before AND (created_at, id) > (:c_at, :c_id) AND expunged_at IS NULL
+ORDER BY created_at, id LIMIT :limit;
+
+-- name: expunge_apply
+-- :ids is a JSON array; a message expunged before keeps its first expunged_at
+UPDATE messages SET payload = :empty, expunged_at = COALESCE(expunged_at, :now)
+WHERE id IN (SELECT value FROM json_each(:ids));
+
+-- name: expunge_kill
+-- the expunged messages' deliveries still to be sent (or in flight: a retry would send the empty body) die
+-- with the reason; the lease goes, so a worker still holding one cannot complete it
+UPDATE deliveries SET status = 'dead', updated_at = :now, dead_reason = :reason, lease_owner = NULL,
+    lease_expires_at = NULL
+WHERE message_id IN (SELECT value FROM json_each(:ids)) AND status IN ('pending', 'failed', 'in_flight');
+
+-- name: expunge_excerpts
+-- the receivers' answers may echo the payload: blanked (the request headers stay, redacted when recorded)
+UPDATE attempts SET response_excerpt = ''
+WHERE delivery_id IN (SELECT id FROM deliveries WHERE message_id IN (SELECT value FROM json_each(:ids)))
+    AND response_excerpt <> '';

@@ -36,7 +36,9 @@ CREATE TABLE messages (
     event_type TEXT NOT NULL,
     payload BLOB NOT NULL,
     created_at REAL NOT NULL,
-    idempotency_key TEXT
+    idempotency_key TEXT,
+    -- when the payload was expunged (it is then empty); NULL: not expunged
+    expunged_at REAL
 );
 CREATE INDEX messages_idempotency ON messages(app_id, idempotency_key, created_at) WHERE idempotency_key IS NOT NULL;
 CREATE INDEX messages_app ON messages(app_id, created_at, id);
