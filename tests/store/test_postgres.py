@@ -144,6 +144,65 @@ async def test_publish_notifies_a_waiting_worker_in_another_connection(dsn: str)
         await worker.close()
 
 
+async def test_a_publish_in_another_schema_does_not_wake_this_worker(dsn: str) -> None:
+    """NOTIFY channels are per database: a deployment in another schema of the same database must not wake
+    this one's idle worker (every wake-up costs a claim round trip), while its own publishes still do."""
+    other_schema = "hg_test_other_" + new_id("s").split("_", 1)[1].lower().replace("-", "_")[:12]
+    base, _, _ = dsn.partition("?")
+    admin = await asyncpg.connect(base)
+    await admin.execute(f'CREATE SCHEMA "{other_schema}"')
+    other = await PostgresStore.open(f"{base}?search_path={other_schema}")
+    worker = await PostgresStore.open(dsn)
+    publisher = await PostgresStore.open(dsn)
+    try:
+        app = await other.create_application(Application(id=new_id("app"), name="a", created_at=T0))
+        await other.create_endpoint(
+            Endpoint(
+                id=new_id("ep"),
+                app_id=app.id,
+                config=EndpointConfig(url="https://x.example.test/"),
+                created_at=T0,
+                updated_at=T0,
+            )
+        )
+        await worker.wait_for_work(0.01)  # opens the LISTEN connection
+        woken = asyncio.Event()
+        set_work = worker._work.set
+
+        def record() -> None:
+            woken.set()
+            set_work()
+
+        worker._work.set = record  # type: ignore[method-assign]
+        for _ in range(3):
+            msg = Message(id=new_id("msg"), app_id=app.id, event_type="a.b", payload=b"{}", created_at=T0)
+            await other.publish(msg, now=T0)
+        # a round trip on the listening connection: notifications sent before it have been received
+        assert worker._listener is not None
+        await worker._listener.fetchval("SELECT 1")
+        await asyncio.sleep(0.05)  # and any callback they scheduled has run
+        assert not woken.is_set()
+        mine = await publisher.create_application(Application(id=new_id("app"), name="b", created_at=T0))
+        await publisher.create_endpoint(
+            Endpoint(
+                id=new_id("ep"),
+                app_id=mine.id,
+                config=EndpointConfig(url="https://x.example.test/"),
+                created_at=T0,
+                updated_at=T0,
+            )
+        )
+        msg = Message(id=new_id("msg"), app_id=mine.id, event_type="a.b", payload=b"{}", created_at=T0)
+        await publisher.publish(msg, now=T0)
+        await asyncio.wait_for(woken.wait(), 5)
+    finally:
+        await other.close()
+        await worker.close()
+        await publisher.close()
+        await admin.execute(f'DROP SCHEMA "{other_schema}" CASCADE')
+        await admin.close()
+
+
 async def test_a_connection_left_mid_operation_is_discarded_not_reused(dsn: str) -> None:
     """A connection that failed with a client-side driver error (here: a statement still running on it, the
     state a connection lost mid-query can be left in) raises `StoreError`, never the asyncpg error, and is

@@ -327,6 +327,10 @@ class PostgresStore(PostgresTaskBatches, PostgresExpunge, SqlStore):
             await asyncio.wait_for(self._work.wait(), timeout)
         self._work.clear()
 
+    def _notified(self, payload: object, schema: object) -> None:
+        if payload in ("", schema):
+            self._work.set()
+
     async def _listen(self) -> None:
         """(Re)open the LISTEN connection; on failure the wait falls back to polling (its timeout)."""
         if self._listener is not None:
@@ -336,7 +340,10 @@ class PostgresStore(PostgresTaskBatches, PostgresExpunge, SqlStore):
         conn: asyncpg.Connection | None = None
         try:
             conn = await asyncpg.connect(self._dsn, timeout=_LISTEN_CONNECT_TIMEOUT_S)
-            await conn.add_listener(CHANNEL, lambda *_: self._work.set())
+            # NOTIFY channels are per database: a deployment in another schema of the same database sends on
+            # this channel too; only our schema's notifications (or a bare one, from older versions) wake us
+            schema = await conn.fetchval("SELECT current_schema()")
+            await conn.add_listener(CHANNEL, lambda _c, _p, _ch, payload: self._notified(payload, schema))
             # losing the connection ends the current wait, so the next one reconnects without delay
             conn.add_termination_listener(lambda _: self._work.set())
         except DRIVER_ERRORS:

@@ -87,7 +87,8 @@ SELECT MIN(due) FROM (
 ) AS t;
 
 -- name: notify_work
-SELECT pg_notify('hookgate_work', '');
+-- the payload names the schema: deployments in other schemas of the same database share the channel
+SELECT pg_notify('hookgate_work', current_schema());
 
 -- name: sealed_sources
 SELECT id, config_sealed FROM inbound_sources ORDER BY id FOR UPDATE;
