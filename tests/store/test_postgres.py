@@ -27,6 +27,20 @@ async def dsn() -> AsyncIterator[str]:
         yield value
 
 
+async def app_with_endpoint(store: PostgresStore, name: str) -> Application:
+    """An application with one endpoint subscribed to everything: what a publish needs to create work."""
+    app = await store.create_application(Application(id=new_id("app"), name=name, created_at=T0))
+    endpoint = Endpoint(
+        id=new_id("ep"),
+        app_id=app.id,
+        config=EndpointConfig(url="https://x.example.test/"),
+        created_at=T0,
+        updated_at=T0,
+    )
+    await store.create_endpoint(endpoint)
+    return app
+
+
 async def columns(conn: asyncpg.Connection) -> list[tuple[str, str, str, str]]:
     rows = await conn.fetch(
         "SELECT table_name, column_name, data_type, is_nullable FROM information_schema.columns"
@@ -89,16 +103,7 @@ async def test_every_named_query_prepares_against_the_schema(dsn: str) -> None:
 async def test_concurrent_claimers_never_share_a_delivery(dsn: str) -> None:
     store = await PostgresStore.open(dsn, max_size=8)
     try:
-        app = await store.create_application(Application(id=new_id("app"), name="a", created_at=T0))
-        await store.create_endpoint(
-            Endpoint(
-                id=new_id("ep"),
-                app_id=app.id,
-                config=EndpointConfig(url="https://x.example.test/"),
-                created_at=T0,
-                updated_at=T0,
-            )
-        )
+        app = await app_with_endpoint(store, "a")
         for _ in range(200):
             msg = Message(id=new_id("msg"), app_id=app.id, event_type="a.b", payload=b"{}", created_at=T0)
             await store.publish(msg, now=T0)
@@ -122,16 +127,7 @@ async def test_publish_notifies_a_waiting_worker_in_another_connection(dsn: str)
     publisher = await PostgresStore.open(dsn)
     worker = await PostgresStore.open(dsn)
     try:
-        app = await publisher.create_application(Application(id=new_id("app"), name="a", created_at=T0))
-        await publisher.create_endpoint(
-            Endpoint(
-                id=new_id("ep"),
-                app_id=app.id,
-                config=EndpointConfig(url="https://x.example.test/"),
-                created_at=T0,
-                updated_at=T0,
-            )
-        )
+        app = await app_with_endpoint(publisher, "a")
         await worker.wait_for_work(0.01)  # opens the LISTEN connection
         waiter = asyncio.create_task(worker.wait_for_work(30))
         await asyncio.sleep(0.1)
@@ -155,16 +151,7 @@ async def test_a_publish_in_another_schema_does_not_wake_this_worker(dsn: str) -
     worker = await PostgresStore.open(dsn)
     publisher = await PostgresStore.open(dsn)
     try:
-        app = await other.create_application(Application(id=new_id("app"), name="a", created_at=T0))
-        await other.create_endpoint(
-            Endpoint(
-                id=new_id("ep"),
-                app_id=app.id,
-                config=EndpointConfig(url="https://x.example.test/"),
-                created_at=T0,
-                updated_at=T0,
-            )
-        )
+        app = await app_with_endpoint(other, "a")
         await worker.wait_for_work(0.01)  # opens the LISTEN connection
         woken = asyncio.Event()
         set_work = worker._work.set
@@ -182,16 +169,7 @@ async def test_a_publish_in_another_schema_does_not_wake_this_worker(dsn: str) -
         await worker._listener.fetchval("SELECT 1")
         await asyncio.sleep(0.05)  # and any callback they scheduled has run
         assert not woken.is_set()
-        mine = await publisher.create_application(Application(id=new_id("app"), name="b", created_at=T0))
-        await publisher.create_endpoint(
-            Endpoint(
-                id=new_id("ep"),
-                app_id=mine.id,
-                config=EndpointConfig(url="https://x.example.test/"),
-                created_at=T0,
-                updated_at=T0,
-            )
-        )
+        mine = await app_with_endpoint(publisher, "b")
         msg = Message(id=new_id("msg"), app_id=mine.id, event_type="a.b", payload=b"{}", created_at=T0)
         await publisher.publish(msg, now=T0)
         await asyncio.wait_for(woken.wait(), 5)
@@ -253,16 +231,7 @@ async def test_the_listen_connection_comes_back_after_it_is_killed(dsn: str) -> 
     worker = await PostgresStore.open(dsn)
     admin = await asyncpg.connect(dsn)
     try:
-        app = await publisher.create_application(Application(id=new_id("app"), name="a", created_at=T0))
-        await publisher.create_endpoint(
-            Endpoint(
-                id=new_id("ep"),
-                app_id=app.id,
-                config=EndpointConfig(url="https://x.example.test/"),
-                created_at=T0,
-                updated_at=T0,
-            )
-        )
+        app = await app_with_endpoint(publisher, "a")
         await worker.wait_for_work(0.01)  # opens the LISTEN connection
         assert worker._listener is not None
         pid = worker._listener.get_server_pid()
